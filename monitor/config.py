@@ -1,0 +1,482 @@
+"""Configuration: YAML files -> validated, frozen pydantic models.
+
+Every error names the file, line and key (``config/monitor.yaml:12: sources[0].every:
+not a duration: 'often'``). Relative paths resolve against the folder of the file that
+names them; ``${ENV}`` references are expanded while loading (see yamlsource).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+from monitor.yamlsource import KeyPath, LocatedYaml, dotted, load_yaml
+
+DEFAULT_CONFIG = Path("config/monitor.yaml")
+M = TypeVar("M", bound=BaseModel)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``90``, ``"30s"``, ``"10m"``, ``"1h"``, ``"7d"`` -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h, 7d)")
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if match is None:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base")
+    path = value.expanduser()
+    if base is not None and not path.is_absolute():
+        path = Path(base) / path
+    return Path(os.path.normpath(path))
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _check_cron(value: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"not a cron schedule {value!r}: {exc}") from exc
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+Name = Annotated[str, Field(pattern=_NAME, max_length=100)]
+TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
+CronSchedule = Annotated[str, AfterValidator(_check_cron)]
+
+
+class Strict(BaseModel):
+    """Base for config models: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- sources ---------------------------------------------------------------------------
+
+
+class SourceConfigBase(Strict):
+    name: Name
+    every: Duration = timedelta(minutes=10)
+    jitter: Annotated[timedelta, BeforeValidator(parse_duration)] | None = None
+    max_silence: Duration | None = None
+    identity: Literal["auto", "guid", "link", "content"] = "auto"
+    backfill: Annotated[int, Field(ge=0)] | None = None
+    enabled: bool = True
+
+    @property
+    def jitter_seconds(self) -> float:
+        """Explicit jitter, else a tenth of the interval (spreads many sources out)."""
+        if self.jitter is not None:
+            return self.jitter.total_seconds()
+        return self.every.total_seconds() / 10
+
+
+class FolderSourceConfig(SourceConfigBase):
+    type: Literal["folder"]
+    path: ConfigPath
+    every: Duration = timedelta(minutes=1)
+
+
+class FeedSourceConfig(SourceConfigBase):
+    type: Literal["feed"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    timeout: Duration = timedelta(seconds=30)
+    connect_timeout: Duration = timedelta(seconds=10)
+    max_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+SourceConfig = Annotated[FolderSourceConfig | FeedSourceConfig, Field(discriminator="type")]
+
+
+# --- watch-lists -----------------------------------------------------------------------
+
+
+class ExamplesConfig(Strict):
+    match: list[str] = Field(default_factory=list)
+    no_match: list[str] = Field(default_factory=list)
+
+
+class WatchlistConfig(Strict):
+    name: Name
+    query: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    alert: Literal["instant", "digest", "both"] = "instant"
+    channels: list[Name] = Field(default_factory=list)
+    on_update: Literal["ignore", "new_match", "always"] = "new_match"
+    examples: ExamplesConfig = Field(default_factory=ExamplesConfig)
+
+
+TermSets = dict[Name, list[Annotated[str, Field(min_length=1)]]]
+
+
+class WatchlistFileConfig(Strict):
+    """A watch-list file: either a bare list of watch-lists or this mapping."""
+
+    terms: TermSets = Field(default_factory=dict)
+    watchlists: list[WatchlistConfig] = Field(default_factory=list)
+
+
+# --- channels --------------------------------------------------------------------------
+
+
+class QuietHours(Strict):
+    """Hold instant alerts between ``start`` and ``end`` (local time; may wrap midnight)."""
+
+    start: time
+    end: time
+    timezone: TimeZoneName | None = None
+
+
+class ChannelConfigBase(Strict):
+    max_per_hour: Annotated[int, Field(gt=0)] | None = None
+    quiet_hours: QuietHours | None = None
+
+
+class EmailChannelBase(ChannelConfigBase):
+    to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
+    sender: Annotated[str, Field(alias="from")] = "news-monitor@localhost"
+
+
+class MaildirChannelConfig(EmailChannelBase):
+    type: Literal["maildir"]
+    path: ConfigPath
+
+
+class SmtpChannelConfig(EmailChannelBase):
+    type: Literal["smtp"]
+    host: str
+    port: Annotated[int, Field(gt=0, lt=65536)] = 25
+    starttls: bool = False
+    tls: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: Duration = timedelta(seconds=30)
+    ca_file: ConfigPath | None = None
+
+    @model_validator(mode="after")
+    def _one_tls_mode(self) -> SmtpChannelConfig:
+        if self.starttls and self.tls:
+            raise ValueError("choose starttls or tls (implicit TLS), not both")
+        return self
+
+
+class WebhookChannelConfig(ChannelConfigBase):
+    type: Literal["webhook"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    format: Literal["generic", "slack", "discord", "teams", "custom"] = "generic"
+    secret: SecretStr | None = None
+    timeout: Duration = timedelta(seconds=15)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body_template: str | None = None
+
+    @model_validator(mode="after")
+    def _custom_needs_template(self) -> WebhookChannelConfig:
+        if (self.format == "custom") != (self.body_template is not None):
+            raise ValueError("format: custom and body_template go together")
+        return self
+
+
+class ConsoleChannelConfig(ChannelConfigBase):
+    type: Literal["console"]
+
+
+class AppriseChannelConfig(ChannelConfigBase):
+    type: Literal["apprise"]
+    urls: Annotated[list[SecretStr], Field(min_length=1)]
+
+
+ChannelConfig = Annotated[
+    MaildirChannelConfig
+    | SmtpChannelConfig
+    | WebhookChannelConfig
+    | ConsoleChannelConfig
+    | AppriseChannelConfig,
+    Field(discriminator="type"),
+]
+
+
+# --- digests, delivery, daemon ---------------------------------------------------------
+
+
+class DigestConfig(Strict):
+    name: Name
+    schedule: CronSchedule
+    timezone: TimeZoneName | None = None
+    channels: Annotated[list[Name], Field(min_length=1)]
+    watchlists: list[Name] = Field(default_factory=list)  # empty: every watch-list
+    max_items: Annotated[int, Field(gt=0)] = 50
+    send_empty: bool = False
+
+
+class DeliveryConfig(Strict):
+    every: Duration = timedelta(seconds=5)
+    retry_base: Duration = timedelta(seconds=30)
+    retry_max: Duration = timedelta(hours=1)
+    max_attempts: Annotated[int, Field(gt=0)] = 30
+    batch: Annotated[int, Field(gt=0)] = 200
+
+
+class HttpConfig(Strict):
+    """The optional status endpoint (/healthz, /readyz, /metrics)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, lt=65536)] = 9464
+
+
+class MonitorConfig(Strict):
+    database: str = "sqlite:///../var/monitor.db"
+    timezone: TimeZoneName = "UTC"
+    sources: list[SourceConfig] = Field(default_factory=list)
+    watchlists: str | list[WatchlistConfig] = "watchlists.yaml"
+    terms: TermSets = Field(default_factory=dict)
+    channels: dict[Name, ChannelConfig] = Field(default_factory=dict)
+    digests: list[DigestConfig] = Field(default_factory=list)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    templates: ConfigPath | None = None
+    retention: Duration | None = timedelta(days=180)
+    summary: bool = True
+    http: HttpConfig | None = None
+    on_source_error: list[Name] = Field(default_factory=list)
+    instance: str | None = None
+
+    @field_validator("database")
+    @classmethod
+    def _resolve_sqlite(cls, value: str, info: ValidationInfo) -> str:
+        """A relative SQLite path is relative to the config file, like every other path."""
+        prefix = "sqlite:///"
+        base = (info.context or {}).get("base")
+        if value.startswith(prefix) and base is not None:
+            path = value[len(prefix) :]
+            if path and path != ":memory:" and not path.startswith("/"):
+                return prefix + os.path.normpath(Path(base) / path)
+        return value
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything loaded from disk: the main config and the watch-lists it names."""
+
+    path: Path
+    monitor: MonitorConfig
+    watchlists: tuple[WatchlistConfig, ...]
+    terms: Mapping[str, list[str]]
+    watchlist_files: tuple[Path, ...] = ()
+
+    def watchlist(self, name: str) -> WatchlistConfig:
+        """The watch-list called ``name``."""
+        for watchlist in self.watchlists:
+            if watchlist.name == name:
+                return watchlist
+        raise KeyError(name)
+
+
+def default_config_path() -> Path:
+    """``$MONITOR_CONFIG``, else ``config/monitor.yaml``."""
+    return Path(os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the config at ``path`` and its watch-list files."""
+    path = path or default_config_path()
+    located = load_yaml(path, env)
+    monitor = validate(MonitorConfig, located, base=path.parent)
+    watchlists: list[WatchlistConfig] = []
+    terms: dict[str, list[str]] = dict(monitor.terms)
+    files: list[Path] = []
+    line_of: dict[str, tuple[str, int | None]] = {}
+    if isinstance(monitor.watchlists, str):
+        for file in _watchlist_files(monitor.watchlists, path, located):
+            files.append(file)
+            loaded, file_terms, lines = load_watchlist_file(file, env)
+            watchlists.extend(loaded)
+            line_of.update(lines)
+            _merge_terms(terms, file_terms, file)
+    else:
+        watchlists = list(monitor.watchlists)
+        for i, watchlist in enumerate(watchlists):
+            line_of[watchlist.name] = (str(path), located.line_of(("watchlists", i)))
+    config = Config(path, monitor, tuple(watchlists), terms, tuple(files))
+    _check_references(config, located, line_of)
+    return config
+
+
+def load_watchlist_file(
+    file: Path, env: Mapping[str, str] | None = None
+) -> tuple[list[WatchlistConfig], TermSets, dict[str, tuple[str, int | None]]]:
+    """Watch-lists and term sets of one file, with each watch-list's line."""
+    located = load_yaml(file, env)
+    if located.data is None:
+        return [], {}, {}
+    if isinstance(located.data, list):
+        located.data = {"watchlists": located.data}
+        located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
+    parsed = validate(WatchlistFileConfig, located, base=file.parent)
+    lines = {
+        w.name: (str(file), located.line_of(("watchlists", i)))
+        for i, w in enumerate(parsed.watchlists)
+    }
+    return list(parsed.watchlists), dict(parsed.terms), lines
+
+
+def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> list[Path]:
+    full = pattern if os.path.isabs(pattern) else str(config_path.parent / pattern)
+    if glob.has_magic(full):
+        return [Path(p) for p in sorted(glob.glob(full))]
+    if not os.path.exists(full):
+        raise located.error(f"watchlists: no such file {full}", ("watchlists",))
+    return [Path(full)]
+
+
+def _merge_terms(terms: dict[str, list[str]], new: TermSets, file: Path) -> None:
+    for name, values in new.items():
+        if name in terms:
+            raise ConfigError(f"term set {name!r} is defined twice", file=str(file))
+        terms[name] = values
+
+
+def validate(model: type[M], located: LocatedYaml, *, base: Path) -> M:
+    """Validate YAML data against ``model``; the first problems become one ConfigError."""
+    data = located.data if located.data is not None else {}
+    try:
+        return model.model_validate(data, context={"base": base})
+    except ValidationError as exc:
+        raise _config_error(exc, located) from None
+
+
+def _config_error(exc: ValidationError, located: LocatedYaml) -> ConfigError:
+    problems = []
+    first_line: int | None = None
+    for error in exc.errors()[:5]:
+        path, shown = _locate(tuple(error["loc"]), located)
+        line = located.line_of(path)
+        first_line = first_line if first_line is not None else line
+        message = _humane(error)
+        problems.append((line, f"{dotted(shown)}: {message}"))
+    if len(problems) == 1:
+        return ConfigError(problems[0][1], file=located.file, line=problems[0][0])
+    text = problems[0][1] + "".join(
+        f"\n{located.file}:{line}: {message}" for line, message in problems[1:]
+    )
+    return ConfigError(text, file=located.file, line=first_line)
+
+
+def _locate(loc: KeyPath, located: LocatedYaml) -> tuple[KeyPath, KeyPath]:
+    """Drop the union tags pydantic puts into ``loc``; keep a trailing missing key."""
+    path: list[str | int] = []
+    for i, part in enumerate(loc):
+        if (*path, part) in located.lines:
+            path.append(part)
+        elif i == len(loc) - 1:
+            return tuple(path), (*path, part)
+    return tuple(path), tuple(path)
+
+
+def _humane(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        expected = error.get("ctx", {}).get("expected_tags", "")
+        return f"unknown type {error.get('input')!r} (expected one of {expected})"
+    if kind == "union_tag_not_found":
+        return "needs a 'type' key"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _check_references(
+    config: Config, located: LocatedYaml, watchlist_lines: dict[str, tuple[str, int | None]]
+) -> None:
+    monitor = config.monitor
+    _unique([s.name for s in monitor.sources], "source", located, "sources")
+    _unique([d.name for d in monitor.digests], "digest", located, "digests")
+    names = [w.name for w in config.watchlists]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            file, line = watchlist_lines.get(name, (str(config.path), None))
+            raise ConfigError(f"watch-list {name!r} is defined twice", file=file, line=line)
+        seen.add(name)
+    for watchlist in config.watchlists:
+        for channel in watchlist.channels:
+            if channel not in monitor.channels:
+                file, line = watchlist_lines.get(watchlist.name, (str(config.path), None))
+                raise ConfigError(
+                    f"watch-list {watchlist.name!r}: unknown channel {channel!r}",
+                    file=file,
+                    line=line,
+                )
+    for i, digest in enumerate(monitor.digests):
+        for j, channel in enumerate(digest.channels):
+            if channel not in monitor.channels:
+                path: KeyPath = ("digests", i, "channels", j)
+                raise located.error(f"{dotted(path)}: unknown channel {channel!r}", path)
+        for j, name in enumerate(digest.watchlists):
+            if name not in seen:
+                path = ("digests", i, "watchlists", j)
+                raise located.error(f"{dotted(path)}: unknown watch-list {name!r}", path)
+    for j, channel in enumerate(monitor.on_source_error):
+        if channel not in monitor.channels:
+            path = ("on_source_error", j)
+            raise located.error(f"{dotted(path)}: unknown channel {channel!r}", path)
+
+
+def _unique(names: list[str], what: str, located: LocatedYaml, key: str) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise located.error(f"{key}[{i}].name: {what} {name!r} is defined twice", (key, i))
+        seen.add(name)

@@ -1,0 +1,122 @@
+"""YAML loading that remembers where every value came from.
+
+Config errors must name file, line and key; PyYAML's node tree has the marks, so we
+build plain Python values from nodes and keep a map from key paths to line numbers.
+``${ENV}`` references in string scalars are expanded here, where the line is known.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError
+
+KeyPath = tuple[str | int, ...]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class LocatedYaml:
+    """A loaded YAML document plus the line of each key path (1-based)."""
+
+    file: str
+    data: Any
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of the longest prefix of ``path`` that we know."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+    def error(self, message: str, path: KeyPath = ()) -> ConfigError:
+        """A ConfigError located at ``path``."""
+        return ConfigError(message, file=self.file, line=self.line_of(path))
+
+
+def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> LocatedYaml:
+    """Read and parse ``path``; syntax errors become ConfigErrors with the line."""
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+    return parse_yaml(text, str(path), env)
+
+
+def parse_yaml(text: str, file: str, env: Mapping[str, str]) -> LocatedYaml:
+    """Parse YAML text that came from ``file``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", file=file, line=line) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
+    located = LocatedYaml(file=file, data=None)
+    if node is not None:
+        located.data = _build(node, (), located, env)
+    return located
+
+
+def _build(node: yaml.Node, path: KeyPath, out: LocatedYaml, env: Mapping[str, str]) -> Any:
+    out.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError(
+                    "YAML merge keys (<<) are not supported",
+                    file=out.file,
+                    line=key_node.start_mark.line + 1,
+                )
+            key = yaml.SafeLoader(b"").construct_object(key_node)
+            if key in result:
+                raise ConfigError(
+                    f"duplicate key {key!r}", file=out.file, line=key_node.start_mark.line + 1
+                )
+            child = (*path, key)
+            out.lines[child] = key_node.start_mark.line + 1
+            result[key] = _build(value_node, child, out, env)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(child, (*path, i), out, env) for i, child in enumerate(node.value)]
+    value = yaml.SafeLoader(b"").construct_object(node)
+    if isinstance(value, str) and "${" in value:
+        return _expand_env(value, env, out, path)
+    return value
+
+
+def _expand_env(value: str, env: Mapping[str, str], out: LocatedYaml, path: KeyPath) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise out.error(f"{dotted(path)}: environment variable {name} is not set", path)
+
+    return _ENV_REF.sub(replace, value)
+
+
+def dotted(path: KeyPath) -> str:
+    """``sources[0].every`` from ``("sources", 0, "every")``."""
+    parts: list[str] = []
+    for part in path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts) or "(top level)"
