@@ -43,7 +43,9 @@ class ConfigError(MonitorError):
 class QueryError(ConfigError):
     """A watch-list query that does not parse: names the watch-list, query and column."""
 
-    def __init__(self, message: str, *, query: str, column: int, watchlist: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, query: str, column: int, watchlist: str | None = None
+    ) -> None:
         self.query = query
         self.column = column  # 1-based
         self.watchlist = watchlist

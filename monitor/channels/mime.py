@@ -1,0 +1,52 @@
+"""RFC 5322 messages from rendered alerts, shared by the Maildir and SMTP channels."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+
+from monitor.model import Message
+
+_LINE_BREAKS = re.compile(r"[\r\n\x00\u2028\u2029\x85]+")
+MAX_SUBJECT = 250
+
+
+def header_value(value: str, limit: int = MAX_SUBJECT) -> str:
+    """One line, no CR/LF (header injection), capped in length."""
+    flat = _LINE_BREAKS.sub(" ", value).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def message_id(delivery_key: str, domain: str) -> str:
+    """A Message-ID stable per delivery, so a resend after a crash is the same mail."""
+    safe = re.sub(r"[^A-Za-z0-9.$_-]", "-", delivery_key)
+    return f"<{safe}@{domain}>"
+
+
+def build_email(
+    message: Message,
+    *,
+    sender: str,
+    to: Sequence[str],
+    list_id: str | None = None,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """A multipart/alternative mail (text, then HTML) with stable identity headers."""
+    mail = EmailMessage(policy=SMTP)
+    domain = sender.rsplit("@", 1)[-1] or "news-monitor.invalid"
+    mail["From"] = header_value(sender)
+    mail["To"] = ", ".join(header_value(address) for address in to)
+    mail["Subject"] = header_value(message.subject)
+    mail["Date"] = format_datetime(date or datetime.now(UTC))
+    mail["Message-ID"] = message_id(message.delivery_key, domain)
+    if list_id:
+        mail["List-Id"] = f"<{header_value(list_id, 100)}.{domain}>"
+    mail["X-Monitor-Delivery"] = header_value(message.delivery_key, 200)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(message.text, subtype="plain", charset="utf-8")
+    mail.add_alternative(message.html, subtype="html", charset="utf-8")
+    return mail
