@@ -62,7 +62,14 @@ class QueryError(ConfigError):
 
 
 class SourceError(MonitorError):
-    """A source could not be fetched or parsed; the source is marked unhealthy."""
+    """A source could not be fetched or parsed; the source is marked unhealthy.
+
+    ``retry_after`` (seconds) is a server's request to wait (429/503 Retry-After).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class StoreError(MonitorError):

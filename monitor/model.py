@@ -39,6 +39,7 @@ class FetchResult:
     entries: list[Entry]
     cursor: dict[str, Any]
     not_modified: bool = False
+    not_before: datetime | None = None  # a server's floor for the next poll (max-age)
 
 
 @dataclass(frozen=True, slots=True)

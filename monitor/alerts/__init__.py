@@ -1,0 +1,1 @@
+"""Alerts: rendering, the outbox worker, routing and digests."""

@@ -1,0 +1,112 @@
+"""Digests: every match in a window, grouped by watch-list then story, in one message.
+
+The window is persisted (digest_windows): closing it and enqueueing the digest's
+deliveries is one transaction, so a crash neither drops nor repeats a match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from monitor.alerts.render import AlertView, DigestSection, DigestView
+from monitor.config import DigestConfig
+from monitor.store.repo import MatchRecord
+from monitor.text import utc_now
+
+if TYPE_CHECKING:
+    from monitor.app import App
+
+log = structlog.get_logger("monitor.digest")
+
+FIRST_WINDOW = timedelta(days=1)
+
+
+def digest_config(app: App, name: str) -> DigestConfig:
+    for digest in app.config.monitor.digests:
+        if digest.name == name:
+            return digest
+    raise KeyError(name)
+
+
+def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
+    """Close digest ``name``'s window at ``now`` and enqueue it; returns deliveries queued.
+
+    A digest that never ran starts its first window a day back.
+    """
+    now = now or utc_now()
+    config = digest_config(app, name)
+    covered = config.watchlists or [w.name for w in app.config.watchlists]
+
+    def build(
+        start: datetime, end: datetime
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]] | None:
+        records = app.store.matches_between(start, end, covered)
+        if not records and not config.send_empty:
+            return None
+        payload = {"matches": [record.id for record in records], "watchlists": covered}
+        return [(channel, "") for channel in config.channels], payload
+
+    with structlog.contextvars.bound_contextvars(digest=name):
+        queued = app.store.close_digest_window(
+            name, start_default=now - FIRST_WINDOW, end=now, build=build
+        )
+        log.info("digest_closed", deliveries=queued)
+    return queued
+
+
+def digest_view(app: App, payload: dict[str, Any]) -> DigestView:
+    """Rebuild a digest's content from the match ids its delivery row recorded."""
+    name = str(payload.get("digest", "digest"))
+    try:
+        max_items = digest_config(app, name).max_items
+    except KeyError:
+        max_items = 50
+    records = [
+        record
+        for match_id in payload.get("matches", [])
+        if (record := app.store.match_record(int(match_id))) is not None
+    ]
+    sections = group_sections(app, records, max_items)
+    present = {section.watchlist for section in sections}
+    return DigestView(
+        name=name,
+        start=datetime.fromisoformat(payload["start"]),
+        end=datetime.fromisoformat(payload["end"]),
+        sections=tuple(sections),
+        quiet=tuple(w for w in payload.get("watchlists", []) if w not in present),
+    )
+
+
+def group_sections(app: App, records: Sequence[MatchRecord], max_items: int) -> list[DigestSection]:
+    """By watch-list (config order), then story newest first, one entry per story."""
+    order = {w.name: i for i, w in enumerate(app.config.watchlists)}
+    by_watchlist: dict[str, list[MatchRecord]] = {}
+    for record in records:
+        by_watchlist.setdefault(record.watchlist, []).append(record)
+    sections = []
+    for watchlist in sorted(by_watchlist, key=lambda w: (order.get(w, len(order)), w)):
+        seen: set[int] = set()
+        stories: list[AlertView] = []
+        for record in sorted(by_watchlist[watchlist], key=lambda r: r.item.published, reverse=True):
+            if record.item.story_id in seen:
+                continue
+            seen.add(record.item.story_id)
+            stories.append(
+                AlertView(
+                    watchlist=watchlist,
+                    description="",
+                    item=record.item,
+                    hits=record.hits,
+                    also_reported_by=tuple(
+                        app.store.other_outlets(record.item.story_id, record.item.id)
+                    ),
+                )
+            )
+        sections.append(
+            DigestSection(watchlist, tuple(stories[:max_items]), max(0, len(stories) - max_items))
+        )
+    return sections

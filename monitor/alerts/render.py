@@ -1,0 +1,208 @@
+"""Rendering alerts and digests with Jinja2 templates shipped in the package.
+
+A ``templates`` folder in the config overrides any template by name. HTML templates
+are autoescaped; feed HTML reaches them only sanitised (see text.sanitize_html).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import (
+    ChoiceLoader,
+    FileSystemLoader,
+    PackageLoader,
+    StrictUndefined,
+    TemplateError,
+    select_autoescape,
+)
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup, escape
+
+from monitor.errors import RenderError
+from monitor.model import Message, StoredItem
+from monitor.text import cap
+
+BODY_EXCERPT = 600
+TEMPLATE_NAMES = (
+    "instant.subject.j2",
+    "instant.txt.j2",
+    "instant.html.j2",
+    "digest.subject.j2",
+    "digest.txt.j2",
+    "digest.html.j2",
+)
+PAYLOAD_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """One story for one watch-list, as templates see it."""
+
+    watchlist: str
+    description: str
+    item: StoredItem
+    hits: dict[str, Any]
+    also_reported_by: tuple[str, ...] = ()
+
+    @property
+    def excerpt(self) -> str:
+        return cap(self.item.body, BODY_EXCERPT)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSection:
+    watchlist: str
+    stories: tuple[AlertView, ...]
+    more: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    name: str
+    start: datetime
+    end: datetime
+    sections: tuple[DigestSection, ...]
+    quiet: tuple[str, ...] = field(default=())  # watch-lists with nothing new
+
+    @property
+    def total(self) -> int:
+        return sum(len(s.stories) + s.more for s in self.sections)
+
+
+class Renderer:
+    """Renders Messages; built once by the composition root."""
+
+    def __init__(self, *, timezone: str = "UTC", templates: Path | None = None) -> None:
+        loaders: list[Any] = [PackageLoader("monitor", "alerts/templates")]
+        if templates is not None:
+            loaders.insert(0, FileSystemLoader(str(templates)))
+        self.zone = ZoneInfo(timezone)
+        self.env = ImmutableSandboxedEnvironment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["localtime"] = self.localtime
+        self.env.filters["highlight"] = highlight
+
+    def check(self) -> list[str]:
+        """Every template loads and compiles (used by `monitor check`)."""
+        problems = []
+        for name in TEMPLATE_NAMES:
+            try:
+                self.env.get_template(name)
+            except TemplateError as exc:
+                problems.append(f"template {name}: {exc}")
+        return problems
+
+    def localtime(self, moment: datetime) -> str:
+        local = moment.astimezone(self.zone)
+        return local.strftime("%Y-%m-%d %H:%M %Z")
+
+    def _render(self, name: str, **context: Any) -> str:
+        try:
+            return self.env.get_template(name).render(**context)
+        except TemplateError as exc:
+            raise RenderError(f"template {name}: {exc}") from exc
+
+    def render_alert(self, alert: AlertView, key: str) -> Message:
+        context = {"alert": alert, "item": alert.item, "hits": alert.hits}
+        return Message(
+            delivery_key=key,
+            subject=self._render("instant.subject.j2", **context).strip(),
+            text=self._render("instant.txt.j2", **context),
+            html=self._render("instant.html.j2", **context),
+            payload=alert_payload(alert, key),
+        )
+
+    def render_digest(self, digest: DigestView, key: str) -> Message:
+        context = {"digest": digest}
+        return Message(
+            delivery_key=key,
+            subject=self._render("digest.subject.j2", **context).strip(),
+            text=self._render("digest.txt.j2", **context),
+            html=self._render("digest.html.j2", **context),
+            payload=digest_payload(digest, key),
+        )
+
+    def render_string(self, source: str, **context: Any) -> str:
+        """A custom template from config (webhook bodies), in the same sandbox."""
+        try:
+            return self.env.from_string(source).render(**context)
+        except TemplateError as exc:
+            raise RenderError(f"custom template: {exc}") from exc
+
+
+def highlight(snippet: str, terms: Sequence[str]) -> Markup:
+    """The snippet, HTML-escaped, with matched terms wrapped in <mark>."""
+    words = sorted({t for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not words:
+        return escape(snippet)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for found in pattern.finditer(snippet):
+        out.append(str(escape(snippet[last : found.start()])))
+        out.append(f"<mark>{escape(found.group(0))}</mark>")
+        last = found.end()
+    out.append(str(escape(snippet[last:])))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
+
+
+def _item_payload(item: StoredItem) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "guid": item.key,
+        "url": item.url,
+        "title": item.title,
+        "published": item.published.isoformat().replace("+00:00", "Z"),
+        "excerpt": cap(item.body, BODY_EXCERPT),
+    }
+
+
+def alert_payload(alert: AlertView, key: str) -> dict[str, Any]:
+    """The documented webhook body for an instant alert (schema version 1)."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": "alert",
+        "id": key,
+        "watchlist": alert.watchlist,
+        "item": _item_payload(alert.item),
+        "match": {
+            "clause": alert.hits.get("clause", ""),
+            "terms": list(alert.hits.get("terms", [])),
+            "snippets": list(alert.hits.get("snippets", [])),
+        },
+        "also_reported_by": list(alert.also_reported_by),
+    }
+
+
+def digest_payload(digest: DigestView, key: str) -> dict[str, Any]:
+    """The documented webhook body for a digest (schema version 1)."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": "digest",
+        "id": key,
+        "digest": digest.name,
+        "start": digest.start.isoformat().replace("+00:00", "Z"),
+        "end": digest.end.isoformat().replace("+00:00", "Z"),
+        "sections": [
+            {
+                "watchlist": section.watchlist,
+                "items": [_item_payload(story.item) for story in section.stories],
+                "more": section.more,
+            }
+            for section in digest.sections
+        ],
+        "quiet": list(digest.quiet),
+    }

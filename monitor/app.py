@@ -1,0 +1,109 @@
+"""Composition root: builds sources, matcher, store, channels and renderer from config,
+once. Stage modules never read config files or globals; they get what they need here."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import assert_never
+
+from monitor.alerts.render import Renderer
+from monitor.channels.base import Channel
+from monitor.channels.console import ConsoleChannel
+from monitor.channels.maildir import MaildirChannel
+from monitor.config import (
+    AppriseChannelConfig,
+    ChannelConfig,
+    Config,
+    ConsoleChannelConfig,
+    FeedSourceConfig,
+    FolderSourceConfig,
+    MaildirChannelConfig,
+    SmtpChannelConfig,
+    SourceConfig,
+    WatchlistConfig,
+    WebhookChannelConfig,
+)
+from monitor.errors import ConfigError
+from monitor.sources.base import Source
+from monitor.sources.folder import FolderSource
+from monitor.store import Store, open_store
+from monitor.watchlists import WatchlistIndex, compile_watchlists
+
+
+@dataclass
+class App:
+    """Everything a poll, a delivery or a digest needs, built from one Config."""
+
+    config: Config
+    store: Store
+    matcher: WatchlistIndex
+    renderer: Renderer
+    sources: dict[str, Source] = field(default_factory=dict)
+    source_configs: dict[str, SourceConfig] = field(default_factory=dict)
+    channels: dict[str, Channel] = field(default_factory=dict)
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def watchlists(self) -> dict[str, WatchlistConfig]:
+        return {w.name: w for w in self.config.watchlists}
+
+    def close(self) -> None:
+        for channel in self.channels.values():
+            channel.close()
+        self.store.close()
+
+
+def build_matcher(config: Config) -> WatchlistIndex:
+    """All watch-lists compiled once; query errors name the watch-list's file and line."""
+    return compile_watchlists(config.watchlists, config.terms)
+
+
+def build_renderer(config: Config) -> Renderer:
+    return Renderer(timezone=config.monitor.timezone, templates=config.monitor.templates)
+
+
+def build_app(config: Config, *, store: Store | None = None) -> App:
+    """The whole application for ``config``; opens (and migrates) the store if not given."""
+    matcher = build_matcher(config)
+    renderer = build_renderer(config)
+    app = App(
+        config=config,
+        store=store or open_store(config.monitor.database),
+        matcher=matcher,
+        renderer=renderer,
+    )
+    if config.monitor.instance:
+        app.owner = config.monitor.instance
+    for source in config.monitor.sources:
+        if source.enabled:
+            app.sources[source.name] = build_source(source)
+            app.source_configs[source.name] = source
+    for name, channel in config.monitor.channels.items():
+        app.channels[name] = build_channel(name, channel)
+    return app
+
+
+def build_source(config: SourceConfig) -> Source:
+    match config:
+        case FolderSourceConfig():
+            return FolderSource(config.name, config.path)
+        case FeedSourceConfig():
+            from monitor.sources.feed import FeedSource
+
+            return FeedSource(config)
+        case _:
+            assert_never(config)
+
+
+def build_channel(name: str, config: ChannelConfig) -> Channel:
+    match config:
+        case MaildirChannelConfig():
+            return MaildirChannel(name, config.path, sender=config.sender, to=config.to)
+        case ConsoleChannelConfig():
+            return ConsoleChannel(name)
+        case SmtpChannelConfig() | WebhookChannelConfig() | AppriseChannelConfig():
+            raise ConfigError(f"channel {name!r}: type {config.type!r} is not available yet")
+        case _:
+            assert_never(config)

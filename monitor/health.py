@@ -1,0 +1,102 @@
+"""Source health as pure decisions: what a success or a failure does to a source's state.
+
+healthy -> degraded (1-2 failures in a row) -> failing (3 or more). A failing source is
+never given up: it is probed with exponential backoff plus jitter up to a cap, and one
+success returns it to its interval. A source that succeeds but brings nothing new for
+longer than ``max_silence`` (default: 10 intervals, at least a day) is "stale".
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from monitor.store.repo import SourceState
+
+DEGRADED_AFTER = 1
+FAILING_AFTER = 3
+BACKOFF_CAP = timedelta(hours=6)
+MAX_ERROR_TEXT = 500
+
+
+def health_for(failures: int) -> str:
+    if failures >= FAILING_AFTER:
+        return "failing"
+    if failures >= DEGRADED_AFTER:
+        return "degraded"
+    return "healthy"
+
+
+def backoff(
+    failures: int,
+    every: timedelta,
+    *,
+    cap: timedelta = BACKOFF_CAP,
+    rng: random.Random | None = None,
+) -> timedelta:
+    """Delay before the next try after ``failures`` failures in a row: the interval
+    doubled per failure, capped, with +-20% jitter so many failing sources spread out."""
+    rng = rng or random.SystemRandom()
+    base = min(every * (2 ** min(failures - 1, 30)), cap) if failures > 0 else every
+    return base * rng.uniform(0.8, 1.2)
+
+
+def record_success(
+    state: SourceState,
+    cursor: dict[str, Any],
+    *,
+    now: datetime,
+    every: timedelta,
+    not_before: datetime | None = None,
+) -> SourceState:
+    """State after a good poll; ``not_before`` is a server's floor (Retry-After, max-age)."""
+    next_poll = now + every
+    if not_before is not None and not_before > next_poll:
+        next_poll = not_before
+    return replace(
+        state,
+        cursor=cursor,
+        health="healthy",
+        failures=0,
+        last_attempt=now,
+        last_success=now,
+        next_poll=next_poll,
+    )
+
+
+def record_failure(
+    state: SourceState,
+    error: str,
+    *,
+    now: datetime,
+    every: timedelta,
+    not_before: datetime | None = None,
+    rng: random.Random | None = None,
+) -> SourceState:
+    """State after a failed poll: health steps down, the next try backs off."""
+    failures = state.failures + 1
+    next_poll = now + backoff(failures, every, rng=rng)
+    if not_before is not None and not_before > next_poll:
+        next_poll = not_before
+    return replace(
+        state,
+        health=health_for(failures),
+        failures=failures,
+        last_attempt=now,
+        last_error=error[:MAX_ERROR_TEXT],
+        last_error_at=now,
+        next_poll=next_poll,
+    )
+
+
+def is_stale(
+    state: SourceState, *, now: datetime, every: timedelta, max_silence: timedelta | None
+) -> bool:
+    """Polled fine but silent for too long: worth a look."""
+    if state.last_success is None:
+        return False
+    limit = max_silence or max(every * 10, timedelta(days=1))
+    last_news = state.last_new_item or state.last_success
+    return now - last_news > limit

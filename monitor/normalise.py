@@ -1,0 +1,46 @@
+"""Entry -> Item: plain text for matching, sanitised HTML for rendering, UTC dates, keys."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from monitor.dedup import Identity, content_hash, fingerprint, item_key
+from monitor.model import Entry, Item
+from monitor.text import (
+    MAX_BODY,
+    MAX_TITLE,
+    cap,
+    canonical_url,
+    html_to_text,
+    one_line,
+    sanitize_html,
+    to_utc,
+)
+
+MAX_HTML = 400_000
+# A date more than a day in the future is a feed's mistake; it would sort above
+# everything for ever, so the fetch time stands in for it.
+FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:
+    """The stored and matched form of ``entry``."""
+    body = html_to_text(entry.content) if entry.content_is_html else entry.content
+    body = cap(body, MAX_BODY)
+    title = cap(one_line(entry.title), MAX_TITLE) or cap(one_line(body[:200]), 200) or "(untitled)"
+    published = to_utc(entry.published) if entry.published else now
+    if published > now + FUTURE_TOLERANCE:
+        published = now
+    url = canonical_url(entry.link) if entry.link else None
+    return Item(
+        source=source,
+        key=item_key(guid=entry.guid, link=entry.link, title=title, body=body, identity=identity),
+        title=title,
+        body=body,
+        published=published,
+        fingerprint=fingerprint(title, body),
+        content_hash=content_hash(title, body),
+        url=url,
+        html=sanitize_html(entry.content[:MAX_HTML]) if entry.content_is_html else None,
+        author=cap(one_line(entry.author), 200) if entry.author else None,
+    )

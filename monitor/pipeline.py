@@ -1,0 +1,117 @@
+"""One poll of one source, end to end: fetch -> normalise -> store only new items ->
+match -> enqueue deliveries, the last three in one transaction.
+
+The daemon, `monitor run --once` and the tests all call ``poll_source``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+
+from monitor.alerts.route import plan_matches
+from monitor.app import App
+from monitor.errors import SourceError
+from monitor.health import record_failure, record_success
+from monitor.model import Document, Item
+from monitor.normalise import normalise_entry
+from monitor.store.repo import IngestedItem, PlannedMatch, SourceState
+from monitor.text import utc_now
+
+log = structlog.get_logger("monitor.pipeline")
+
+
+@dataclass(slots=True)
+class PollOutcome:
+    source: str
+    ok: bool = True
+    skipped: bool = False
+    error: str | None = None
+    new: int = 0
+    updated: int = 0
+    matches: int = 0
+    deliveries: int = 0
+    matched_watchlists: list[str] = field(default_factory=list)
+
+
+def poll_source(
+    app: App, name: str, *, now: datetime | None = None, force: bool = False
+) -> PollOutcome:
+    """Poll source ``name`` once. Never raises for a bad source: it is recorded."""
+    now = now or utc_now()
+    config = app.source_configs[name]
+    source = app.sources[name]
+    state = app.store.source_state(name)
+    if not force and state.next_poll is not None and state.next_poll > now:
+        return PollOutcome(name, skipped=True)
+    with structlog.contextvars.bound_contextvars(source=name):
+        try:
+            result = source.fetch(state.cursor)
+        except SourceError as exc:
+            return _failed(app, name, state, str(exc), now, exc.retry_after)
+        except Exception as exc:  # noqa: BLE001 - a source's bug must not stop the others
+            log.exception("source_crashed")
+            return _failed(app, name, state, f"unexpected error: {exc!r}", now, None)
+        first_poll = state.last_success is None
+        new_state = record_success(
+            state, result.cursor, now=now, every=config.every, not_before=result.not_before
+        )
+        items = [
+            normalise_entry(name, entry, identity=config.identity, now=now)
+            for entry in result.entries
+        ]
+        alerting = _alerting_keys(items, config.backfill) if first_poll else None
+
+        def route(ingested: IngestedItem) -> list[PlannedMatch]:
+            item = ingested.item
+            hits = app.matcher.match(Document(item.title, item.body, item.source))
+            silent = alerting is not None and item.key not in alerting
+            return plan_matches(ingested, hits, app.watchlists, silent=silent)
+
+        ingested = app.store.ingest(items, new_state, route, now=now)
+        if state.health not in ("healthy", "new"):
+            log.info("source_recovered", after_failures=state.failures)
+        log.info(
+            "source_polled",
+            entries=len(items),
+            new=ingested.new,
+            updated=ingested.updated,
+            matches=ingested.matches,
+            not_modified=result.not_modified,
+        )
+        return PollOutcome(
+            name,
+            new=ingested.new,
+            updated=ingested.updated,
+            matches=ingested.matches,
+            deliveries=ingested.deliveries,
+            matched_watchlists=ingested.matched_watchlists,
+        )
+
+
+def _alerting_keys(items: list[Item], backfill: int | None) -> set[str] | None:
+    """On a source's first poll, only the ``backfill`` newest entries may alert."""
+    if backfill is None:
+        return None
+    newest = sorted(items, key=lambda item: item.published, reverse=True)[:backfill]
+    return {item.key for item in newest}
+
+
+def _failed(
+    app: App, name: str, state: SourceState, error: str, now: datetime, retry_after: float | None
+) -> PollOutcome:
+    config = app.source_configs[name]
+    not_before = now + timedelta(seconds=retry_after) if retry_after else None
+    new_state = record_failure(state, error, now=now, every=config.every, not_before=not_before)
+    app.store.save_source_state(new_state)
+    event = "source_failed" if new_state.health != state.health else "source_still_failing"
+    log.warning(
+        event,
+        error=error,
+        health=new_state.health,
+        failures=new_state.failures,
+        next_poll=new_state.next_poll.isoformat() if new_state.next_poll else None,
+    )
+    return PollOutcome(name, ok=False, error=error)

@@ -1,0 +1,113 @@
+"""RSS, Atom and JSON Feed documents -> Entries, through feedparser.
+
+Shared by the HTTP feed source and the folder source (feed files dropped in a folder).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from monitor.errors import SourceError
+from monitor.model import Entry
+from monitor.text import one_line
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def parse_feed(data: bytes, origin: str, *, content_type: str | None = None) -> list[Entry]:
+    """Entries of a feed document; SourceError when it is not a feed at all."""
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith((b"{", b"[")):
+        return parse_json_feed(stripped, origin)
+    headers = {"content-type": content_type} if content_type else None
+    parsed = feedparser.parse(
+        data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    version = parsed.get("version") or ""
+    if not version and not parsed.entries:
+        reason = parsed.get("bozo_exception")
+        raise SourceError(f"{origin}: not a feed ({reason or 'no RSS, Atom or JSON Feed found'})")
+    return [_entry_from_feedparser(raw, origin) for raw in parsed.entries]
+
+
+def _entry_from_feedparser(raw: Any, origin: str) -> Entry:
+    content_html, is_html = _best_content(raw)
+    published = _parsed_date(raw.get("published_parsed") or raw.get("updated_parsed"))
+    return Entry(
+        title=one_line(raw.get("title", "") or ""),
+        content=content_html,
+        content_is_html=is_html,
+        guid=(raw.get("id") or raw.get("guid") or None),
+        link=raw.get("link") or None,
+        published=published,
+        author=raw.get("author") or None,
+        origin=origin,
+    )
+
+
+def _best_content(raw: Any) -> tuple[str, bool]:
+    """The fullest body: content:encoded / atom content, else summary/description."""
+    candidates = list(raw.get("content") or [])
+    if raw.get("summary_detail"):
+        candidates.append(raw["summary_detail"])
+    elif raw.get("summary"):
+        candidates.append({"value": raw["summary"], "type": "text/html"})
+    best = max(candidates, key=lambda c: len(c.get("value") or ""), default=None)
+    if best is None:
+        return "", False
+    return best.get("value") or "", (best.get("type") or "text/html") in _HTML_TYPES
+
+
+def _parsed_date(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, TypeError):
+        return None
+
+
+def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
+    """JSON Feed 1.0/1.1 (feedparser does not read it)."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{origin}: not a feed (invalid JSON: {exc})") from exc
+    if not isinstance(document, dict) or "jsonfeed.org" not in str(document.get("version", "")):
+        raise SourceError(f"{origin}: not a feed (JSON without a JSON Feed version)")
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise SourceError(f"{origin}: not a feed (JSON Feed without items)")
+    return [_json_item(item, origin) for item in items if isinstance(item, dict)]
+
+
+def _json_item(item: dict[str, Any], origin: str) -> Entry:
+    html = item.get("content_html")
+    text = item.get("content_text") or item.get("summary") or ""
+    authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
+    author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
+    return Entry(
+        title=one_line(str(item.get("title") or "")),
+        content=str(html if html else text),
+        content_is_html=bool(html),
+        guid=str(item["id"]) if item.get("id") is not None else None,
+        link=item.get("url") or item.get("external_url") or None,
+        published=_iso_date(item.get("date_published") or item.get("date_modified")),
+        author=author,
+        origin=origin,
+    )
+
+
+def _iso_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,111 @@
+"""A folder of news documents as a source (the repo's seeds/ is one).
+
+Reads .txt, .md, .html/.htm, .eml, and feed files (.xml, .rss, .atom, .json). The cursor
+remembers each file's size and modification time, so an unchanged file is not re-read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import SourceError
+from monitor.model import Entry, FetchResult
+from monitor.sources.documents import (
+    parse_email_document,
+    parse_html_document,
+    parse_text_document,
+)
+from monitor.sources.feedparse import parse_feed
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+FileParser = Callable[[bytes, datetime, str], list[Entry]]
+
+
+def _text(parse: Callable[[str, datetime, str], Entry | None]) -> FileParser:
+    def parse_file(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
+        entry = parse(raw.decode("utf-8", errors="replace"), mtime, origin)
+        return [entry] if entry else []
+
+    return parse_file
+
+
+def _email(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
+    entry = parse_email_document(raw, mtime, origin)
+    return [entry] if entry else []
+
+
+def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
+    return [
+        entry if entry.published else replace(entry, published=mtime)
+        for entry in parse_feed(raw, origin)
+    ]
+
+
+PARSERS: dict[str, FileParser] = {
+    ".txt": _text(parse_text_document),
+    ".md": _text(parse_text_document),
+    ".markdown": _text(parse_text_document),
+    ".html": _text(parse_html_document),
+    ".htm": _text(parse_html_document),
+    ".eml": _email,
+    ".xml": _feed,
+    ".rss": _feed,
+    ".atom": _feed,
+    ".json": _feed,
+}
+
+
+class FolderSource:
+    """Documents in a folder (and its subfolders); hidden files are ignored."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = path
+
+    def fetch(self, cursor: dict[str, Any]) -> FetchResult:
+        if not self.path.is_dir():
+            raise SourceError(f"folder: {self.path} is not a readable folder")
+        seen: dict[str, list[int]] = dict(cursor.get("files", {}))
+        current: dict[str, list[int]] = {}
+        entries: list[Entry] = []
+        errors: list[str] = []
+        for file in sorted(self._files()):
+            relative = file.relative_to(self.path).as_posix()
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            signature = [stat.st_mtime_ns, stat.st_size]
+            current[relative] = signature
+            if seen.get(relative) == signature:
+                continue
+            try:
+                entries.extend(self._read(file, relative, stat.st_mtime, stat.st_size))
+            except (OSError, SourceError) as exc:
+                errors.append(f"{relative}: {exc}")
+                current.pop(relative)
+        if errors and not entries:
+            # Only broken files changed: say so (the source turns unhealthy). A broken file
+            # beside good ones is retried at every poll, since its signature is not kept.
+            raise SourceError("folder: " + "; ".join(errors[:5]))
+        return FetchResult(entries, {"files": current}, not_modified=not entries and not errors)
+
+    def _files(self) -> list[Path]:
+        return [
+            file
+            for file in self.path.rglob("*")
+            if file.is_file()
+            and file.suffix.lower() in PARSERS
+            and not any(part.startswith(".") for part in file.relative_to(self.path).parts)
+        ]
+
+    def _read(self, file: Path, relative: str, mtime: float, size: int) -> list[Entry]:
+        if size > MAX_FILE_BYTES:
+            raise SourceError(f"larger than {MAX_FILE_BYTES} bytes")
+        parse = PARSERS[file.suffix.lower()]
+        return parse(file.read_bytes(), datetime.fromtimestamp(mtime, UTC), relative)

@@ -1,0 +1,691 @@
+"""Queries: everything the pipeline, the delivery worker and the CLI ask of the database.
+
+Writes that decide identity are single statements against unique constraints
+(``INSERT ... ON CONFLICT DO NOTHING``); claims are single ``UPDATE``s guarded by a
+lease, so racing workers or instances never take the same row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StoreError
+from monitor.model import Item, StoredItem
+from monitor.store import migrate
+from monitor.store.schema import (
+    DeliveryRow,
+    DigestWindowRow,
+    ItemRow,
+    MatchRow,
+    SourceStateRow,
+    StoryRow,
+)
+
+items_t = cast(Table, ItemRow.__table__)
+stories_t = cast(Table, StoryRow.__table__)
+matches_t = cast(Table, MatchRow.__table__)
+deliveries_t = cast(Table, DeliveryRow.__table__)
+sources_t = cast(Table, SourceStateRow.__table__)
+digests_t = cast(Table, DigestWindowRow.__table__)
+
+ItemStatus = Literal["new", "updated", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    name: str
+    cursor: dict[str, Any]
+    health: str = "new"
+    failures: int = 0
+    last_attempt: datetime | None = None
+    last_success: datetime | None = None
+    last_new_item: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    next_poll: datetime | None = None
+    url: str | None = None
+    items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDelivery:
+    """A delivery to enqueue with a match: the channel, and for whom."""
+
+    channel: str
+    kind: str = "instant"
+    recipient: str = ""
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedMatch:
+    """What the router decided for one watch-list hit on one item."""
+
+    watchlist: str
+    hits: dict[str, Any]
+    revision: str = ""
+    silent: bool = False
+    deliveries: tuple[PlannedDelivery, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedItem:
+    """An item that was new or changed in this poll, with its identities in the store."""
+
+    item: Item
+    status: ItemStatus
+    item_id: int
+    story_id: int
+
+
+Router = Callable[[IngestedItem], Sequence[PlannedMatch]]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    matches: int = 0
+    deliveries: int = 0
+    matched_watchlists: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryJob:
+    """A claimed outbox row."""
+
+    id: int
+    key: str
+    kind: str
+    channel: str
+    recipient: str
+    watchlist: str | None
+    match_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRecord:
+    id: int
+    watchlist: str
+    matched_at: datetime
+    hits: dict[str, Any]
+    item: StoredItem
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the CLI read while the daemon writes; NORMAL is durable at each
+    # checkpoint in WAL mode and keeps commits cheap.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def open_store(url: str, *, upgrade: bool = True) -> Store:
+    """Connect, and bring the schema up to date unless told not to."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"cannot open database {redact_url(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+    store = Store(engine)
+    if upgrade:
+        store.upgrade()
+    return store
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("://", 1)[0] + "://…"
+
+
+class Store:
+    """All database access. Methods are short transactions of their own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def upgrade(self) -> None:
+        try:
+            migrate.upgrade(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the database: {exc}") from exc
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- sources ------------------------------------------------------------------------
+
+    def source_state(self, name: str) -> SourceState:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(sources_t).where(sources_t.c.name == name)).first()
+        if row is None:
+            return SourceState(name=name, cursor={})
+        return _source_state(row._mapping)
+
+    def source_states(self) -> list[SourceState]:
+        counts = (
+            select(items_t.c.source, func.count().label("items"))
+            .group_by(items_t.c.source)
+            .subquery()
+        )
+        query = select(sources_t, counts.c["items"]).outerjoin(
+            counts, counts.c.source == sources_t.c.name
+        )
+        with self.engine.connect() as connection:
+            return [_source_state(row._mapping) for row in connection.execute(query)]
+
+    def save_source_state(self, state: SourceState) -> None:
+        """Write a source's cursor and health (one upsert)."""
+        with self.engine.begin() as connection:
+            self._upsert_source(connection, state)
+
+    def _upsert_source(self, connection: Connection, state: SourceState) -> None:
+        values = {f.name: getattr(state, f.name) for f in fields(SourceState) if f.name != "items"}
+        statement = self._insert(sources_t).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[sources_t.c.name],
+            set_={k: statement.excluded[k] for k in values if k != "name"},
+        )
+        connection.execute(statement)
+
+    # --- ingest -------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        items: Sequence[Item],
+        state: SourceState,
+        route: Router,
+        *,
+        now: datetime,
+    ) -> IngestResult:
+        """Store new and changed items, their matches and deliveries, and the source's
+        new state, in ONE transaction: a crash leaves all of it or none of it."""
+        result = IngestResult()
+        with self.engine.begin() as connection:
+            for item in items:
+                ingested = self._store_item(connection, item, now)
+                if ingested.status == "unchanged":
+                    result.unchanged += 1
+                    continue
+                if ingested.status == "new":
+                    result.new += 1
+                else:
+                    result.updated += 1
+                for plan in route(ingested):
+                    added = self._add_match(connection, ingested, plan, now)
+                    if added is None:
+                        continue
+                    result.matches += 1
+                    result.matched_watchlists.append(plan.watchlist)
+                    result.deliveries += added
+            if result.new:
+                state = replace(state, last_new_item=now)
+            self._upsert_source(connection, state)
+        return result
+
+    def _story_id(self, connection: Connection, item: Item, now: datetime) -> int:
+        connection.execute(
+            self._insert(stories_t)
+            .values(fingerprint=item.fingerprint, first_seen=now)
+            .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
+        )
+        story_id = connection.execute(
+            select(stories_t.c.id).where(stories_t.c.fingerprint == item.fingerprint)
+        ).scalar_one()
+        return int(story_id)
+
+    def _store_item(self, connection: Connection, item: Item, now: datetime) -> IngestedItem:
+        values = {
+            "source": item.source,
+            "key": item.key,
+            "url": item.url,
+            "title": item.title,
+            "body": item.body,
+            "html": item.html,
+            "author": item.author,
+            "published": item.published,
+            "fetched_at": now,
+            "content_hash": item.content_hash,
+        }
+        existing = connection.execute(
+            select(items_t.c.id, items_t.c.content_hash, items_t.c.story_id).where(
+                items_t.c.source == item.source, items_t.c.key == item.key
+            )
+        ).first()
+        if existing is not None and existing.content_hash == item.content_hash:
+            return IngestedItem(item, "unchanged", existing.id, existing.story_id)
+        if existing is not None:
+            connection.execute(
+                update(items_t)
+                .where(items_t.c.id == existing.id)
+                .values({k: v for k, v in values.items() if k != "fetched_at"}, updated_at=now)
+            )
+            return IngestedItem(item, "updated", existing.id, existing.story_id)
+        story_id = self._story_id(connection, item, now)
+        inserted = connection.execute(
+            self._insert(items_t)
+            .values(**values, story_id=story_id)
+            .on_conflict_do_nothing(index_elements=[items_t.c.source, items_t.c.key])
+            .returning(items_t.c.id)
+        ).scalar()
+        if inserted is None:  # another instance stored it between our read and insert
+            return IngestedItem(item, "unchanged", 0, story_id)
+        return IngestedItem(item, "new", int(inserted), story_id)
+
+    def _add_match(
+        self, connection: Connection, ingested: IngestedItem, plan: PlannedMatch, now: datetime
+    ) -> int | None:
+        """Insert the match; None if the story already matched this watch-list."""
+        match_id = connection.execute(
+            self._insert(matches_t)
+            .values(
+                item_id=ingested.item_id,
+                story_id=ingested.story_id,
+                watchlist=plan.watchlist,
+                revision=plan.revision,
+                matched_at=now,
+                hits=plan.hits,
+                silent=int(plan.silent),
+            )
+            .on_conflict_do_nothing(
+                index_elements=[matches_t.c.story_id, matches_t.c.watchlist, matches_t.c.revision]
+            )
+            .returning(matches_t.c.id)
+        ).scalar()
+        if match_id is None:
+            return None
+        count = 0
+        for delivery in plan.deliveries:
+            key = delivery_key(
+                ingested.story_id,
+                plan.watchlist,
+                plan.revision,
+                delivery.channel,
+                delivery.recipient,
+            )
+            count += self._enqueue(
+                connection,
+                key=key,
+                kind=delivery.kind,
+                channel=delivery.channel,
+                recipient=delivery.recipient,
+                watchlist=plan.watchlist,
+                match_id=int(match_id),
+                payload={},
+                now=now,
+                due_at=delivery.due_at or now,
+            )
+        return count
+
+    def _enqueue(
+        self,
+        connection: Connection,
+        *,
+        key: str,
+        kind: str,
+        channel: str,
+        recipient: str,
+        watchlist: str | None,
+        match_id: int | None,
+        payload: dict[str, Any],
+        now: datetime,
+        due_at: datetime,
+    ) -> int:
+        inserted = connection.execute(
+            self._insert(deliveries_t)
+            .values(
+                key=key,
+                kind=kind,
+                channel=channel,
+                recipient=recipient,
+                watchlist=watchlist,
+                match_id=match_id,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                due_at=due_at,
+            )
+            .on_conflict_do_nothing(index_elements=[deliveries_t.c.key])
+            .returning(deliveries_t.c.id)
+        ).scalar()
+        return 0 if inserted is None else 1
+
+    # --- deliveries ---------------------------------------------------------------------
+
+    def claim_deliveries(
+        self, owner: str, *, now: datetime, lease: timedelta, limit: int
+    ) -> list[DeliveryJob]:
+        """Take up to ``limit`` due deliveries for ``owner`` until ``now + lease``."""
+        claimable = and_(
+            deliveries_t.c.status == "pending",
+            deliveries_t.c.due_at <= now,
+            or_(deliveries_t.c.claimed_until.is_(None), deliveries_t.c.claimed_until < now),
+        )
+        candidates = (
+            select(deliveries_t.c.id)
+            .where(claimable)
+            .order_by(deliveries_t.c.due_at, deliveries_t.c.id)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        statement = (
+            update(deliveries_t)
+            .where(deliveries_t.c.id.in_(candidates.scalar_subquery()), claimable)
+            .values(claimed_by=owner, claimed_until=now + lease)
+            .returning(*deliveries_t.c)
+        )
+        with self.engine.begin() as connection:
+            rows = connection.execute(statement).all()
+        jobs = [
+            DeliveryJob(
+                id=row.id,
+                key=row.key,
+                kind=row.kind,
+                channel=row.channel,
+                recipient=row.recipient,
+                watchlist=row.watchlist,
+                match_id=row.match_id,
+                payload=row.payload or {},
+                attempts=row.attempts,
+            )
+            for row in rows
+        ]
+        return sorted(jobs, key=lambda job: job.id)
+
+    def mark_sent(self, job: DeliveryJob, owner: str, *, now: datetime) -> None:
+        self._finish(job, owner, status="sent", sent_at=now, attempts=job.attempts + 1)
+
+    def mark_retry(self, job: DeliveryJob, owner: str, *, error: str, due_at: datetime) -> None:
+        self._finish(
+            job, owner, status="pending", due_at=due_at, last_error=error, attempts=job.attempts + 1
+        )
+
+    def mark_dead(self, job: DeliveryJob, owner: str, *, error: str) -> None:
+        self._finish(job, owner, status="dead", last_error=error, attempts=job.attempts + 1)
+
+    def reschedule(self, job: DeliveryJob, owner: str, *, due_at: datetime, kind: str) -> None:
+        """Hold a delivery without counting an attempt (quiet hours, rate caps)."""
+        self._finish(job, owner, status="pending", due_at=due_at, kind=kind)
+
+    def _finish(self, job: DeliveryJob, owner: str, **values: Any) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(deliveries_t)
+                .where(deliveries_t.c.id == job.id, deliveries_t.c.claimed_by == owner)
+                .values(claimed_by=None, claimed_until=None, **values)
+            )
+
+    def requeue(self, *, dead: bool, now: datetime) -> int:
+        """Make failed (or dead, with ``dead``) deliveries due now; returns how many."""
+        statuses = ["dead"] if dead else ["pending"]
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries_t)
+                .where(deliveries_t.c.status.in_(statuses), deliveries_t.c.attempts > 0)
+                .values(status="pending", due_at=now, claimed_by=None, claimed_until=None)
+            )
+        return int(result.rowcount)
+
+    def outbox_counts(self, *, now: datetime) -> dict[str, int]:
+        query = select(deliveries_t.c.status, func.count()).group_by(deliveries_t.c.status)
+        due = select(func.count()).where(
+            deliveries_t.c.status == "pending", deliveries_t.c.due_at <= now
+        )
+        with self.engine.connect() as connection:
+            counts = {status: int(n) for status, n in connection.execute(query)}
+            counts["due"] = int(connection.execute(due).scalar_one())
+        return {
+            "pending": counts.get("pending", 0),
+            "due": counts["due"],
+            "sent": counts.get("sent", 0),
+            "dead": counts.get("dead", 0),
+        }
+
+    def dead_letters(self, limit: int = 20) -> list[dict[str, Any]]:
+        query = (
+            select(
+                deliveries_t.c.key,
+                deliveries_t.c.channel,
+                deliveries_t.c.last_error,
+                deliveries_t.c.attempts,
+            )
+            .where(deliveries_t.c.status == "dead")
+            .order_by(deliveries_t.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    # --- reading items and matches ------------------------------------------------------
+
+    def match_record(self, match_id: int) -> MatchRecord | None:
+        query = (
+            select(matches_t, items_t, stories_t.c.id.label("story"))
+            .join(items_t, items_t.c.id == matches_t.c.item_id)
+            .join(stories_t, stories_t.c.id == matches_t.c.story_id)
+            .where(matches_t.c.id == match_id)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else _match_record(row)
+
+    def matches_between(
+        self, start: datetime, end: datetime, watchlists: Sequence[str] | None
+    ) -> list[MatchRecord]:
+        """Matches with ``start < matched_at <= end``, newest story first."""
+        query = (
+            select(matches_t, items_t)
+            .join(items_t, items_t.c.id == matches_t.c.item_id)
+            .where(
+                matches_t.c.matched_at > start,
+                matches_t.c.matched_at <= end,
+                matches_t.c.silent == 0,
+            )
+            .order_by(items_t.c.published.desc(), matches_t.c.id.desc())
+        )
+        if watchlists:
+            query = query.where(matches_t.c.watchlist.in_(list(watchlists)))
+        with self.engine.connect() as connection:
+            return [_match_record(row) for row in connection.execute(query)]
+
+    def other_outlets(self, story_id: int, except_item: int) -> list[str]:
+        """The other sources that carried a story, for "also reported by"."""
+        query = (
+            select(items_t.c.source)
+            .where(items_t.c.story_id == story_id, items_t.c.id != except_item)
+            .distinct()
+            .order_by(items_t.c.source)
+        )
+        with self.engine.connect() as connection:
+            return [str(source) for source in connection.execute(query).scalars()]
+
+    def items(
+        self, *, source: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> Iterator[StoredItem]:
+        """Stored items, newest fetched first."""
+        query = select(items_t).order_by(items_t.c.fetched_at.desc(), items_t.c.id.desc())
+        if source:
+            query = query.where(items_t.c.source == source)
+        if since:
+            query = query.where(items_t.c.fetched_at >= since)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            for row in connection.execution_options(yield_per=500).execute(query):
+                yield _stored_item(row._mapping)
+
+    # --- digests ------------------------------------------------------------------------
+
+    def digest_windows(self) -> dict[str, tuple[datetime, datetime | None]]:
+        with self.engine.connect() as connection:
+            return {
+                row.name: (row.window_end, row.last_sent)
+                for row in connection.execute(select(digests_t))
+            }
+
+    def close_digest_window(
+        self,
+        name: str,
+        *,
+        start_default: datetime,
+        end: datetime,
+        build: Callable[[datetime, datetime], tuple[list[tuple[str, str]], dict[str, Any]] | None],
+    ) -> int:
+        """Move a digest's window to ``end`` and enqueue its deliveries in one transaction.
+
+        ``build(start, end)`` returns ``([(channel, recipient)], payload)`` or None for
+        nothing to send. The window moves either way, so no match is sent twice, and
+        because the delivery rows commit with it, none is dropped.
+        """
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(digests_t.c.window_end).where(digests_t.c.name == name)
+            ).first()
+            start = row.window_end if row is not None else start_default
+            if end <= start:
+                return 0
+            planned = build(start, end)
+            count = 0
+            if planned is not None:
+                targets, payload = planned
+                for channel, recipient in targets:
+                    count += self._enqueue(
+                        connection,
+                        key=f"digest:{name}:{end.isoformat()}:{channel}:{recipient}",
+                        kind="digest",
+                        channel=channel,
+                        recipient=recipient,
+                        watchlist=None,
+                        match_id=None,
+                        payload={
+                            **payload,
+                            "digest": name,
+                            "start": start.isoformat(),
+                            "end": end.isoformat(),
+                        },
+                        now=end,
+                        due_at=end,
+                    )
+            statement = self._insert(digests_t).values(name=name, window_end=end, last_sent=end)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[digests_t.c.name],
+                    set_={"window_end": end, "last_sent": end},
+                )
+            )
+        return count
+
+
+def delivery_key(story_id: int, watchlist: str, revision: str, channel: str, recipient: str) -> str:
+    """The idempotency key of an instant alert: one per story, watch-list and channel."""
+    parts = [f"s{story_id}", watchlist, channel]
+    if revision:
+        parts.append(revision[:16])
+    if recipient:
+        parts.append(recipient)
+    return ".".join(parts)
+
+
+def _source_state(row: Any) -> SourceState:
+    return SourceState(
+        name=row["name"],
+        cursor=row["cursor"] or {},
+        health=row["health"],
+        failures=row["failures"],
+        last_attempt=row["last_attempt"],
+        last_success=row["last_success"],
+        last_new_item=row["last_new_item"],
+        last_error=row["last_error"],
+        last_error_at=row["last_error_at"],
+        next_poll=row["next_poll"],
+        url=row["url"],
+        items=int(row.get("items") or 0),
+    )
+
+
+def _stored_item(row: Any) -> StoredItem:
+    return StoredItem(
+        id=row["id"],
+        story_id=row["story_id"],
+        source=row["source"],
+        key=row["key"],
+        title=row["title"],
+        body=row["body"],
+        published=row["published"],
+        fetched_at=row["fetched_at"],
+        url=row["url"],
+        html=row["html"],
+        author=row["author"],
+    )
+
+
+def _match_record(row: Any) -> MatchRecord:
+    mapping = row._mapping
+    item = StoredItem(
+        id=mapping[items_t.c.id],
+        story_id=mapping[items_t.c.story_id],
+        source=mapping[items_t.c.source],
+        key=mapping[items_t.c.key],
+        title=mapping[items_t.c.title],
+        body=mapping[items_t.c.body],
+        published=mapping[items_t.c.published],
+        fetched_at=mapping[items_t.c.fetched_at],
+        url=mapping[items_t.c.url],
+        html=mapping[items_t.c.html],
+        author=mapping[items_t.c.author],
+    )
+    return MatchRecord(
+        id=mapping[matches_t.c.id],
+        watchlist=mapping[matches_t.c.watchlist],
+        matched_at=mapping[matches_t.c.matched_at],
+        hits=mapping[matches_t.c.hits] or {},
+        item=item,
+    )

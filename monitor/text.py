@@ -1,0 +1,140 @@
+"""Text helpers shared by sources and rendering: HTML to text, sanitising, URLs, dates."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import nh3
+
+MAX_TITLE = 1_000
+MAX_BODY = 200_000
+
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 "
+    "h5 h6 header hr li main nav ol p pre section table tr ul".split()
+)
+_SKIP_TAGS = frozenset({"script", "style", "head", "template", "noscript"})
+_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+
+
+class _TextExtractor(HTMLParser):
+    """Collects visible text, turning block elements into paragraph breaks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment, paragraphs kept as blank-line breaks."""
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    return tidy_text("".join(extractor.parts))
+
+
+def tidy_text(text: str) -> str:
+    """Collapse runs of spaces, keep paragraph breaks, NFC-normalise."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def one_line(text: str) -> str:
+    """A title: one line of plain text, entities decoded."""
+    return _SPACES.sub(" ", " ".join(html.unescape(text).split())).strip()
+
+
+def cap(text: str, limit: int) -> str:
+    """At most ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sanitize_html(markup: str) -> str:
+    """HTML safe to embed in an alert: scripts, handlers and unknown tags removed."""
+    return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
+
+
+# --- URLs -------------------------------------------------------------------------------
+
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|mc_\w+|"
+    r"_hsenc|_hsmi|igshid|yclid|ref_src|cmpid|ocid)$",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_REDIRECT_WRAPPERS = {
+    "www.google.com": ("/url", ("url", "q")),
+    "google.com": ("/url", ("url", "q")),
+    "news.google.com": ("/url", ("url", "q")),
+    "l.facebook.com": ("/l.php", ("u",)),
+    "lm.facebook.com": ("/l.php", ("u",)),
+    "out.reddit.com": ("/", ("url",)),
+}
+
+
+def canonical_url(url: str, *, depth: int = 0) -> str:
+    """One spelling per page: tracking parameters, fragments and default ports dropped,
+    host lower-cased, and redirect wrappers (google.com/url?url=...) unwrapped."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if not scheme or not host:
+        return url
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    wrapper = _REDIRECT_WRAPPERS.get(host)
+    if wrapper and parts.path.startswith(wrapper[0]) and depth < 3:
+        for key, value in query:
+            if key in wrapper[1] and value.startswith(("http://", "https://")):
+                return canonical_url(unquote(value) if "%" in value else value, depth=depth + 1)
+    netloc = host
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{netloc}:{port}"
+    kept = [(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)]
+    path = parts.path or "/"
+    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+
+
+# --- dates ------------------------------------------------------------------------------
+
+
+def to_utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC (one place to read the clock)."""
+    return datetime.now(UTC)
