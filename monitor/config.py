@@ -11,7 +11,7 @@ import glob
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -312,6 +312,22 @@ class Config:
     watchlists: tuple[WatchlistConfig, ...]
     terms: Mapping[str, list[str]]
     watchlist_files: tuple[Path, ...] = ()
+    watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    def watchlist_location(self, name: str) -> tuple[str, int | None]:
+        """(file, line) where watch-list ``name`` is defined."""
+        return self.watchlist_lines.get(name, (str(self.path), None))
+
+    def secrets(self) -> list[str]:
+        """Every secret value in the config, so logs can mask them."""
+        found = []
+        for channel in self.monitor.channels.values():
+            for name in ("password", "secret"):
+                value = getattr(channel, name, None)
+                if value is not None:
+                    found.append(value.get_secret_value())
+            found.extend(url.get_secret_value() for url in getattr(channel, "urls", []))
+        return found
 
     def watchlist(self, name: str) -> WatchlistConfig:
         """The watch-list called ``name``."""
@@ -346,8 +362,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         watchlists = list(monitor.watchlists)
         for i, watchlist in enumerate(watchlists):
             line_of[watchlist.name] = (str(path), located.line_of(("watchlists", i)))
-    config = Config(path, monitor, tuple(watchlists), terms, tuple(files))
-    _check_references(config, located, line_of)
+    config = Config(path, monitor, tuple(watchlists), terms, tuple(files), line_of)
+    _check_references(config, located)
     return config
 
 
@@ -398,7 +414,10 @@ def _config_error(exc: ValidationError, located: LocatedYaml) -> ConfigError:
     problems = []
     first_line: int | None = None
     for error in exc.errors()[:5]:
-        path, shown = _locate(tuple(error["loc"]), located)
+        loc = tuple(error["loc"])
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "type")
+        path, shown = _locate(loc, located)
         line = located.line_of(path)
         first_line = first_line if first_line is not None else line
         message = _humane(error)
@@ -429,17 +448,15 @@ def _humane(error: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "union_tag_invalid":
-        expected = error.get("ctx", {}).get("expected_tags", "")
-        return f"unknown type {error.get('input')!r} (expected one of {expected})"
+        context = error.get("ctx", {})
+        return f"unknown type {context.get('tag')!r} (expected one of {context.get('expected_tags')})"
     if kind == "union_tag_not_found":
         return "needs a 'type' key"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
 
 
-def _check_references(
-    config: Config, located: LocatedYaml, watchlist_lines: dict[str, tuple[str, int | None]]
-) -> None:
+def _check_references(config: Config, located: LocatedYaml) -> None:
     monitor = config.monitor
     _unique([s.name for s in monitor.sources], "source", located, "sources")
     _unique([d.name for d in monitor.digests], "digest", located, "digests")
@@ -447,13 +464,13 @@ def _check_references(
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            file, line = watchlist_lines.get(name, (str(config.path), None))
+            file, line = config.watchlist_location(name)
             raise ConfigError(f"watch-list {name!r} is defined twice", file=file, line=line)
         seen.add(name)
     for watchlist in config.watchlists:
         for channel in watchlist.channels:
             if channel not in monitor.channels:
-                file, line = watchlist_lines.get(watchlist.name, (str(config.path), None))
+                file, line = config.watchlist_location(watchlist.name)
                 raise ConfigError(
                     f"watch-list {watchlist.name!r}: unknown channel {channel!r}",
                     file=file,

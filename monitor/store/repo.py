@@ -199,6 +199,12 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def optimize(self) -> None:
+        """Routine upkeep: let SQLite refresh its planner statistics."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("PRAGMA optimize")
+
     # --- sources ------------------------------------------------------------------------
 
     def source_state(self, name: str) -> SourceState:
@@ -304,7 +310,7 @@ class Store:
             connection.execute(
                 update(items_t)
                 .where(items_t.c.id == existing.id)
-                .values({k: v for k, v in values.items() if k != "fetched_at"}, updated_at=now)
+                .values({**{k: v for k, v in values.items() if k != "fetched_at"}, "updated_at": now})
             )
             return IngestedItem(item, "updated", existing.id, existing.story_id)
         story_id = self._story_id(connection, item, now)

@@ -1,0 +1,66 @@
+"""The `monitor` command: a thin dispatcher over one module per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import monitor.commands
+from monitor.errors import ConfigError, MonitorError
+from monitor.logging import configure_logging
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """-c and logging options, accepted before or after the subcommand."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "-c", "--config", type=Path, default=default,
+        help="config file (default: $MONITOR_CONFIG, else config/monitor.yaml)",
+    )
+    parser.add_argument(
+        "--log-format", choices=("auto", "json", "console"),
+        default=argparse.SUPPRESS if suppress else "auto",
+        help="log format on stderr: console on a TTY, JSON lines otherwise (auto)",
+    )
+    parser.add_argument(
+        "--log-level", default=argparse.SUPPRESS if suppress else "INFO",
+        help="DEBUG, INFO, WARNING or ERROR (default INFO)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="news-monitor: watch news sources, match watch-lists, send alerts.",
+    )
+    _add_common(parser, suppress=False)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules = sorted(m.name for m in pkgutil.iter_modules(monitor.commands.__path__))
+    for name in (m for m in modules if not m.startswith("_")):
+        importlib.import_module(f"monitor.commands.{name}").add_parser(subparsers)
+    for sub in subparsers.choices.values():
+        _add_common(sub, suppress=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(exc.located(), file=sys.stderr)
+        return 2
+    except MonitorError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `monitor` subcommand; each has add_parser(subparsers)."""

@@ -1,0 +1,47 @@
+"""`monitor check`: validate config, watch-lists (and their examples), templates, channels."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from monitor.app import build_channel, build_matcher, build_renderer
+from monitor.commands._common import load
+from monitor.errors import ConfigError
+from monitor.watchlists import run_examples
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("check", help="validate the configuration; exit 2 if invalid")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    problems: list[str] = []
+    try:
+        matcher = build_matcher(config)
+    except ConfigError as exc:
+        file, line = config.watchlist_location(getattr(exc, "watchlist", None) or "")
+        problems.append(ConfigError(exc.message, file=file, line=line).located())
+    else:
+        for failure in run_examples(matcher, config.watchlists):
+            name = failure.split("'", 2)[1] if failure.count("'") >= 2 else ""
+            file, line = config.watchlist_location(name)
+            problems.append(ConfigError(failure, file=file, line=line).located())
+    problems.extend(f"{config.path}: {p}" for p in build_renderer(config).check())
+    for name, channel in config.monitor.channels.items():
+        try:
+            build_channel(name, channel).close()
+        except ConfigError as exc:
+            problems.append(ConfigError(exc.message, file=str(config.path)).located())
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 2
+    monitor = config.monitor
+    print(
+        f"{config.path}: OK ({len(monitor.sources)} sources, {len(config.watchlists)} "
+        f"watch-lists, {len(monitor.channels)} channels, {len(monitor.digests)} digests)"
+    )
+    return 0

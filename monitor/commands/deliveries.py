@@ -1,0 +1,28 @@
+"""`monitor deliveries retry [--dead]`: re-queue failed deliveries now."""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.commands._common import load
+from monitor.store import open_store
+from monitor.text import utc_now
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("deliveries", help="outbox maintenance")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    retry = actions.add_parser("retry", help="make failed deliveries due now")
+    retry.add_argument("--dead", action="store_true", help="re-queue dead letters instead")
+    retry.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    store = open_store(config.monitor.database)
+    try:
+        count = store.requeue(dead=args.dead, now=utc_now())
+    finally:
+        store.close()
+    print(f"{count} deliver{'y' if count == 1 else 'ies'} re-queued")
+    return 0

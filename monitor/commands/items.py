@@ -1,0 +1,42 @@
+"""`monitor items`: the stored items, as a list or JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.commands._common import iso, load, print_json, since_arg
+from monitor.store import open_store
+from monitor.text import utc_now
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("items", help="list stored items")
+    parser.add_argument("--source", help="only this source")
+    parser.add_argument("--since", type=since_arg, help="only items fetched this recently (1d)")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many")
+    parser.add_argument("--json", action="store_true", help="JSON lines")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    store = open_store(config.monitor.database)
+    since = utc_now() - args.since if args.since else None
+    try:
+        for item in store.items(source=args.source, since=since, limit=args.limit):
+            if args.json:
+                print_json({
+                    "id": item.id,
+                    "source": item.source,
+                    "guid": item.key,
+                    "story": item.story_id,
+                    "url": item.url,
+                    "title": item.title,
+                    "published": iso(item.published),
+                    "fetched": iso(item.fetched_at),
+                })
+            else:
+                print(f"{iso(item.published)}  {item.source:<16} {item.title}")
+    finally:
+        store.close()
+    return 0

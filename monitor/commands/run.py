@@ -1,0 +1,83 @@
+"""`monitor run`: the daemon; `monitor run --once`: one pass over everything, then exit."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+
+from monitor.alerts.outbox import DeliveryReport, deliver_due
+from monitor.app import App
+from monitor.commands._common import load, load_app
+from monitor.pipeline import PollOutcome, poll_source
+
+MAX_DELIVERY_ROUNDS = 1000
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("run", help="run the daemon (or one pass with --once)")
+    parser.add_argument(
+        "--once", action="store_true",
+        help="poll every source once, deliver everything due, print a summary and exit "
+        "(exit 1 if a source or a delivery failed)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.once:
+        from monitor.daemon import Daemon
+
+        return Daemon(load(args), config_path=args.config).run()
+    app = load_app(args)
+    try:
+        outcomes, report = run_once(app)
+    finally:
+        app.close()
+    if app.config.monitor.summary:
+        print(summary(outcomes, report))
+    failed = any(not outcome.ok for outcome in outcomes) or report.failed > 0
+    return 1 if failed else 0
+
+
+def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
+    """Every source polled now, then the outbox drained of what is due."""
+    outcomes = [poll_source(app, name, force=True) for name in app.sources]
+    report = drain_outbox(app)
+    return outcomes, report
+
+
+def drain_outbox(app: App) -> DeliveryReport:
+    """Deliver batches until nothing due is left (failures are rescheduled, not due)."""
+    total = DeliveryReport()
+    for _ in range(MAX_DELIVERY_ROUNDS):
+        batch = deliver_due(app)
+        total.add(batch)
+        if batch.sent + batch.retried + batch.dead == 0:
+            break
+    return total
+
+
+def summary(outcomes: list[PollOutcome], report: DeliveryReport) -> str:
+    """A few lines for a person: per source, per watch-list, deliveries."""
+    lines = []
+    for outcome in outcomes:
+        if outcome.ok:
+            lines.append(
+                f"{outcome.source}: {outcome.new} new, {outcome.updated} updated, "
+                f"{outcome.matches} matches"
+            )
+        else:
+            lines.append(f"{outcome.source}: FAILED: {outcome.error}")
+    watchlists = Counter(w for outcome in outcomes for w in outcome.matched_watchlists)
+    if watchlists:
+        lines.append("matched: " + ", ".join(f"{w} ({n})" for w, n in sorted(watchlists.items())))
+    else:
+        lines.append("matched: nothing new")
+    delivered = f"delivered: {report.sent} sent"
+    if report.retried:
+        delivered += f", {report.retried} to retry"
+    if report.dead:
+        delivered += f", {report.dead} dead"
+    lines.append(delivered)
+    lines.extend(f"  {error}" for error in report.errors[:10])
+    return "\n".join(lines)

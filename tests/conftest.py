@@ -1,0 +1,31 @@
+"""Fixtures shared by every test layer."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared corpus folder from MONITOR_CORPUS: skip when unset, fail when missing."""
+    value = os.environ.get("MONITOR_CORPUS")
+    if not value:
+        pytest.skip("MONITOR_CORPUS is not set")
+    path = Path(value)
+    if not (path / "news" / "articles.jsonl").is_file():
+        pytest.fail(f"MONITOR_CORPUS={value} has no news/articles.jsonl")
+    return path
+
+
+@pytest.fixture
+def default_config(tmp_path: Path) -> Path:
+    """A private copy of the embedded default (config/ and seeds/), returns monitor.yaml."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    shutil.copytree(REPO / "seeds", tmp_path / "seeds")
+    return tmp_path / "config" / "monitor.yaml"

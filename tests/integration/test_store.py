@@ -1,0 +1,170 @@
+"""The store on a real SQLite file: dedup by constraint, one-transaction ingest, claims."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from monitor.dedup import content_hash, fingerprint
+from monitor.errors import StoreError
+from monitor.model import Item
+from monitor.store import Store, open_store
+from monitor.store.migrate import current_revision, head_revision
+from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    yield store
+    store.close()
+
+
+def item(source: str, key: str, body: str, title: str = "Title") -> Item:
+    return Item(
+        source=source,
+        key=key,
+        title=title,
+        body=body,
+        published=NOW,
+        fingerprint=fingerprint(title, body),
+        content_hash=content_hash(title, body),
+    )
+
+
+def alert_all(channel: str = "box") -> object:
+    def route(ingested: IngestedItem) -> list[PlannedMatch]:
+        return [PlannedMatch("pact", {"terms": ["x"]}, deliveries=(PlannedDelivery(channel),))]
+
+    return route
+
+
+def test_schema_is_at_head_and_wal_is_on(store: Store) -> None:
+    assert head_revision() == current_revision(store.engine)
+    with store.engine.connect() as connection:
+        assert "wal" == connection.execute(text("PRAGMA journal_mode")).scalar()
+
+
+def test_same_item_twice_is_stored_once(store: Store) -> None:
+    state = SourceState("a", cursor={"n": 1})
+    first = store.ingest([item("a", "k1", "body")], state, alert_all(), now=NOW)
+    second = store.ingest([item("a", "k1", "body")], state, alert_all(), now=NOW)
+    assert (1, 1, 1) == (first.new, first.matches, first.deliveries)
+    assert (0, 1, 0, 0) == (second.new, second.unchanged, second.matches, second.deliveries)
+    assert 1 == len(list(store.items()))
+    assert {"n": 1} == store.source_state("a").cursor
+
+
+def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
+    state_a, state_b = SourceState("a", {}), SourceState("b", {})
+    store.ingest([item("a", "k1", "Same words.")], state_a, alert_all(), now=NOW)
+    copy = store.ingest([item("b", "other", "same  WORDS")], state_b, alert_all(), now=NOW)
+    assert (1, 0, 0) == (copy.new, copy.matches, copy.deliveries)
+    stored = {i.source: i for i in store.items()}
+    assert stored["a"].story_id == stored["b"].story_id
+    assert ["b"] == store.other_outlets(stored["a"].story_id, stored["a"].id)
+
+
+def test_edit_is_an_update_not_a_new_item(store: Store) -> None:
+    state = SourceState("a", {})
+    store.ingest([item("a", "k1", "v1")], state, alert_all(), now=NOW)
+    seen: list[str] = []
+
+    def route(ingested: IngestedItem) -> list[PlannedMatch]:
+        seen.append(ingested.status)
+        return []
+
+    result = store.ingest([item("a", "k1", "v2")], state, route, now=NOW)
+    assert (0, 1, ["updated"]) == (result.new, result.updated, seen)
+    assert ["v2"] == [i.body for i in store.items()]
+
+
+def test_a_failing_router_rolls_back_the_whole_poll(store: Store) -> None:
+    def route(ingested: IngestedItem) -> list[PlannedMatch]:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.ingest([item("a", "k1", "b")], SourceState("a", {"x": 1}), route, now=NOW)
+    assert [] == list(store.items())
+    assert {} == store.source_state("a").cursor
+
+
+def test_claims_are_exclusive_until_the_lease_ends(store: Store) -> None:
+    store.ingest([item("a", f"k{i}", f"body {i}") for i in range(3)], SourceState("a", {}),
+                 alert_all(), now=NOW)
+    lease = timedelta(minutes=5)
+    first = store.claim_deliveries("one", now=NOW, lease=lease, limit=2)
+    second = store.claim_deliveries("two", now=NOW, lease=lease, limit=10)
+    assert (2, 1) == (len(first), len(second))
+    assert not {j.id for j in first} & {j.id for j in second}
+    assert [] == store.claim_deliveries("three", now=NOW, lease=lease, limit=10)
+    later = store.claim_deliveries("three", now=NOW + lease * 2, lease=lease, limit=10)
+    assert 3 == len(later)
+
+
+def test_outcomes_only_count_for_the_claim_holder(store: Store) -> None:
+    store.ingest([item("a", "k", "b")], SourceState("a", {}), alert_all(), now=NOW)
+    [job] = store.claim_deliveries("one", now=NOW, lease=timedelta(seconds=1), limit=5)
+    [stolen] = store.claim_deliveries("two", now=NOW + timedelta(seconds=5),
+                                      lease=timedelta(minutes=1), limit=5)
+    store.mark_sent(job, "one", now=NOW)  # too late: "two" holds it now
+    assert 1 == store.outbox_counts(now=NOW)["pending"]
+    store.mark_sent(stolen, "two", now=NOW)
+    assert {"pending": 0, "due": 0, "sent": 1, "dead": 0} == store.outbox_counts(now=NOW)
+
+
+def test_retry_and_dead_letters_and_requeue(store: Store) -> None:
+    store.ingest([item("a", "k", "b")], SourceState("a", {}), alert_all(), now=NOW)
+    lease = timedelta(minutes=1)
+    [job] = store.claim_deliveries("w", now=NOW, lease=lease, limit=5)
+    store.mark_retry(job, "w", error="down", due_at=NOW + timedelta(minutes=10))
+    assert [] == store.claim_deliveries("w", now=NOW + timedelta(minutes=2), lease=lease, limit=5)
+    [job] = store.claim_deliveries("w", now=NOW + timedelta(minutes=11), lease=lease, limit=5)
+    assert 1 == job.attempts
+    store.mark_dead(job, "w", error="rejected")
+    assert 1 == store.outbox_counts(now=NOW)["dead"]
+    assert "rejected" == store.dead_letters()[0]["last_error"]
+    assert 1 == store.requeue(dead=True, now=NOW)
+    assert 1 == store.outbox_counts(now=NOW)["due"]
+
+
+def test_digest_window_moves_once_and_enqueues_with_it(store: Store) -> None:
+    store.ingest([item("a", "k", "b")], SourceState("a", {}), alert_all(), now=NOW)
+    end = NOW + timedelta(hours=1)
+    calls: list[tuple[datetime, datetime]] = []
+
+    def build(start: datetime, stop: datetime) -> tuple[list[tuple[str, str]], dict[str, object]]:
+        calls.append((start, stop))
+        ids = [r.id for r in store.matches_between(start, stop, ["pact"])]
+        return [("box", "")], {"matches": ids}
+
+    assert 1 == store.close_digest_window("d", start_default=NOW - timedelta(days=1), end=end,
+                                          build=build)
+    assert 0 == store.close_digest_window("d", start_default=NOW, end=end, build=build)
+    assert [(NOW - timedelta(days=1), end)] == calls
+    assert end == store.digest_windows()["d"][0]
+
+
+def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    open_store(url).close()
+    store = open_store(url, upgrade=False)
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    store.close()
+    with pytest.raises(StoreError, match="newer than this version"):
+        open_store(url)
+
+
+def test_source_state_round_trips(store: Store) -> None:
+    state = SourceState("a", {"etag": "x"}, health="degraded", failures=2, last_error="500",
+                        last_error_at=NOW, next_poll=NOW + timedelta(minutes=4))
+    store.save_source_state(state)
+    assert replace(state, items=0) == store.source_state("a")

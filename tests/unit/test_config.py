@@ -1,0 +1,147 @@
+"""Config loading: valid files load, broken ones name file, line and key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import (
+    FeedSourceConfig,
+    FolderSourceConfig,
+    MaildirChannelConfig,
+    load_config,
+    parse_duration,
+)
+from monitor.errors import ConfigError
+
+WATCHLISTS = """\
+- name: pact
+  query: GSOMIA
+  channels: [box]
+"""
+
+
+def write(tmp_path: Path, text: str, watchlists: str = WATCHLISTS) -> Path:
+    (tmp_path / "watchlists.yaml").write_text(watchlists)
+    path = tmp_path / "monitor.yaml"
+    path.write_text(text)
+    return path
+
+
+BASE = """\
+database: sqlite:///var/db.sqlite
+sources:
+  - name: docs
+    type: folder
+    path: docs
+    every: 30s
+channels:
+  box: {type: maildir, path: mail, to: [desk@example.org]}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90", timedelta(seconds=90)),
+        ("30s", timedelta(seconds=30)),
+        ("10m", timedelta(minutes=10)),
+        ("1.5h", timedelta(minutes=90)),
+        ("7d", timedelta(days=7)),
+        (45, timedelta(seconds=45)),
+    ],
+)
+def test_durations_parse(text: str | int, expected: timedelta) -> None:
+    assert expected == parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["often", "10 minutes", "", "-5s", "1y"])
+def test_bad_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+def test_valid_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, BASE))
+    source = config.monitor.sources[0]
+    assert isinstance(source, FolderSourceConfig)
+    assert tmp_path / "docs" == source.path
+    assert timedelta(seconds=30) == source.every
+    channel = config.monitor.channels["box"]
+    assert isinstance(channel, MaildirChannelConfig)
+    assert tmp_path / "mail" == channel.path
+    assert f"sqlite:///{tmp_path}/var/db.sqlite" == config.monitor.database
+    assert ["pact"] == [w.name for w in config.watchlists]
+
+
+@pytest.mark.parametrize(
+    ("replace", "by", "line", "message"),
+    [
+        ("every: 30s", "every: often", 6, "sources[0].every: not a duration: 'often'"),
+        ("    every: 30s", "    every: 30s\n    colour: red", 7, "sources[0].colour: unknown key"),
+        ("type: folder", "type: carrier-pigeon", 4, "sources[0].type: unknown type"),
+        ("    path: docs\n", "", 3, "sources[0].path: required key is missing"),
+        ("[desk@example.org]", "[nobody]", 8, "channels.box.to[0]"),
+        ("database:", "databse:", 1, "databse: unknown key"),
+    ],
+)
+def test_errors_name_file_line_and_key(
+    tmp_path: Path, replace: str, by: str, line: int, message: str
+) -> None:
+    assert replace in BASE
+    path = write(tmp_path, BASE.replace(replace, by))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) == caught.value.file
+    assert line == caught.value.line
+    assert message in caught.value.located()
+    assert caught.value.located().startswith(f"{path}:{line}: ")
+
+
+def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "digests: [\n  {name: x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line is not None
+    assert caught.value.line >= 9
+    assert "invalid YAML" in caught.value.message
+
+
+def test_unknown_channel_in_a_watchlist_names_its_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE, WATCHLISTS + "- name: other\n  query: x\n  channels: [nope]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(tmp_path / "watchlists.yaml") == caught.value.file
+    assert 4 == caught.value.line
+    assert "unknown channel 'nope'" in caught.value.message
+
+
+def test_environment_references_expand_and_missing_ones_fail(tmp_path: Path) -> None:
+    text = BASE + "  hook: {type: webhook, url: 'http://127.0.0.1:9/h', secret: '${HOOK_SECRET}'}\n"
+    config = load_config(write(tmp_path, text), env={"HOOK_SECRET": "whsec_abc"})
+    assert ["whsec_abc"] == config.secrets()
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env={})
+    assert 9 == caught.value.line
+    assert "HOOK_SECRET is not set" in caught.value.message
+
+
+def test_feed_source_defaults(tmp_path: Path) -> None:
+    text = BASE + "  - {name: wire, type: feed, url: 'http://127.0.0.1:1/rss'}\n"
+    text = text.replace("channels:\n", "").replace(
+        "  box: {type: maildir, path: mail, to: [desk@example.org]}\n", ""
+    )
+    text += "channels:\n  box: {type: maildir, path: mail, to: [desk@example.org]}\n"
+    source = load_config(write(tmp_path, text)).monitor.sources[1]
+    assert isinstance(source, FeedSourceConfig)
+    assert timedelta(minutes=10) == source.every
+    assert 60.0 == source.jitter_seconds
+    assert 10 * 1024 * 1024 == source.max_bytes
+
+
+def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
+    text = BASE.replace("channels:", "  - {name: docs, type: folder, path: x}\nchannels:")
+    with pytest.raises(ConfigError, match="source 'docs' is defined twice"):
+        load_config(write(tmp_path, text))

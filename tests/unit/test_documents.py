@@ -1,0 +1,140 @@
+"""The folder source's document parsers and its cursor."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import SourceError
+from monitor.sources.documents import parse_date_line, parse_text_document
+from monitor.sources.folder import FolderSource
+
+REPO = Path(__file__).resolve().parents[2]
+SEED = next((REPO / "seeds").glob("*.txt"))
+MTIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("# 14 November 2019 10:48 (UTC +04:00)", datetime(2019, 11, 14, 6, 48, tzinfo=UTC)),
+        ("# 22 Nov 2019 18:00 (UTC +09:00)", datetime(2019, 11, 22, 9, 0, tzinfo=UTC)),
+        ("# 1 March 2020 (UTC -05:00)", datetime(2020, 3, 1, 5, 0, tzinfo=UTC)),
+        ("14 November 2019 10:48 UTC", datetime(2019, 11, 14, 10, 48, tzinfo=UTC)),
+        ("# 2019-11-15T09:30:00+09:00", datetime(2019, 11, 15, 0, 30, tzinfo=UTC)),
+        ("Top U.S. military officer met", None),
+        ("# 31 Foo 2019 10:00", None),
+        ("# 31 February 2019 10:00", None),
+    ],
+)
+def test_date_lines(line: str, expected: datetime | None) -> None:
+    assert expected == parse_date_line(line)
+
+
+def test_seed_article_parses_title_date_and_body() -> None:
+    entry = parse_text_document(SEED.read_text(encoding="utf-8"), MTIME, SEED.name)
+    assert entry is not None
+    assert "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact" == entry.title
+    assert datetime(2019, 11, 14, 6, 48, tzinfo=UTC) == entry.published
+    assert entry.content.startswith("Top U.S. military officer General Mark Milley")
+    assert entry.content.endswith("industrial materials to South Korea in July.")
+    assert "# 14 November" not in entry.content
+
+
+def test_document_without_date_line_takes_the_file_time() -> None:
+    entry = parse_text_document("A headline\n\nFirst paragraph.\n\nSecond.", MTIME, "x.txt")
+    assert entry is not None
+    assert ("A headline", MTIME) == (entry.title, entry.published)
+    assert "First paragraph.\n\nSecond." == entry.content
+
+
+def test_markdown_heading_is_the_title() -> None:
+    entry = parse_text_document("# Talks resume\n\nBody *text*.", MTIME, "x.md")
+    assert entry is not None
+    assert ("Talks resume", "Body *text*.") == (entry.title, entry.content)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+HTML = """<html><head><title>Seoul &amp; Tokyo talk</title>
+<meta property="article:published_time" content="2019-11-22T09:00:00Z"></head>
+<body><p>First <b>para</b>.</p><script>alert(1)</script><p>Second.</p></body></html>"""
+
+EML = """From: Wire <wire@example.org>
+To: desk@example.org
+Subject: =?utf-8?b?7ZWc66+46rWw7IKs7ZiR7J2Y7ZqM7J2Y?= opens
+Date: Fri, 15 Nov 2019 09:00:00 +0900
+Message-ID: <abc@example.org>
+Content-Type: text/plain; charset=utf-8
+
+The meeting opened.
+"""
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>
+<item><title>Item one</title><link>http://example.org/1?utm_source=x</link>
+<guid>g1</guid><pubDate>Fri, 15 Nov 2019 09:00:00 +0900</pubDate>
+<description>&lt;p&gt;Body one&lt;/p&gt;</description></item>
+</channel></rss>"""
+
+
+def test_folder_reads_every_kind_of_document(tmp_path: Path) -> None:
+    write(tmp_path, "a.html", HTML)
+    write(tmp_path, "b.eml", EML)
+    write(tmp_path, "c.rss", RSS)
+    write(tmp_path, "d.txt", "Plain title\n\nPlain body.")
+    write(tmp_path, ".hidden.txt", "Hidden\n\nnot read")
+    write(tmp_path, "e.pdf", "not a document we read")
+    result = FolderSource("f", tmp_path).fetch({})
+    by_title = {entry.title: entry for entry in result.entries}
+    assert {"Seoul & Tokyo talk", "한미군사협의회의 opens", "Item one", "Plain title"} == set(by_title)
+    html = by_title["Seoul & Tokyo talk"]
+    assert html.content_is_html
+    assert datetime(2019, 11, 22, 9, 0, tzinfo=UTC) == html.published
+    mail = by_title["한미군사협의회의 opens"]
+    assert ("<abc@example.org>", datetime(2019, 11, 15, 0, 0, tzinfo=UTC)) == (
+        mail.guid, mail.published)
+    assert "The meeting opened." == mail.content
+    assert "g1" == by_title["Item one"].guid
+
+
+def test_unchanged_files_are_not_read_again_and_edits_are(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.txt", "Title\n\nBody one.")
+    first = FolderSource("f", tmp_path).fetch({})
+    assert 1 == len(first.entries)
+    again = FolderSource("f", tmp_path).fetch(first.cursor)
+    assert ([], True) == (again.entries, again.not_modified)
+    path.write_text("Title\n\nBody one, edited.", encoding="utf-8")
+    os.utime(path, ns=(1, 1))
+    edited = FolderSource("f", tmp_path).fetch(again.cursor)
+    assert ["Body one, edited."] == [e.content for e in edited.entries]
+    assert first.entries[0].guid == edited.entries[0].guid
+
+
+def test_renamed_file_keeps_its_identity(tmp_path: Path) -> None:
+    path = write(tmp_path, "a.txt", "Title\n\nBody.")
+    first = FolderSource("f", tmp_path).fetch({})
+    path.rename(tmp_path / "b.txt")
+    second = FolderSource("f", tmp_path).fetch(first.cursor)
+    assert [first.entries[0].guid] == [e.guid for e in second.entries]
+
+
+def test_missing_folder_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not a readable folder"):
+        FolderSource("f", tmp_path / "nope").fetch({})
+
+
+def test_only_broken_files_changed_is_an_error_and_they_are_retried(tmp_path: Path) -> None:
+    write(tmp_path, "bad.rss", "<html><body>not a feed</body></html>")
+    with pytest.raises(SourceError, match=r"bad\.rss"):
+        FolderSource("f", tmp_path).fetch({})
+    write(tmp_path, "good.txt", "Good\n\nBody.")
+    result = FolderSource("f", tmp_path).fetch({})
+    assert ["Good"] == [e.title for e in result.entries]
+    assert "bad.rss" not in result.cursor["files"]
