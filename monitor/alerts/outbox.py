@@ -61,7 +61,7 @@ def retry_delay(
     """Exponential backoff with full jitter in [50%, 100%]; a server's Retry-After is a floor."""
     rng = rng or random.SystemRandom()
     ceiling = min(base * (2 ** min(attempts, 30)), cap)
-    delay = ceiling * rng.uniform(0.5, 1.0)
+    delay: timedelta = ceiling * rng.uniform(0.5, 1.0)
     if retry_after is not None:
         delay = max(delay, timedelta(seconds=retry_after))
     return delay
@@ -70,22 +70,21 @@ def retry_delay(
 def render_job(app: App, job: DeliveryJob) -> Message:
     """The message for a claimed delivery, rendered now from stored data."""
     if job.kind == "digest":
-        view = digest_view(app, job.payload)
-        return app.renderer.render_digest(view, job.key)
+        return app.renderer.render_digest(digest_view(app, job.payload), job.key)
     if job.match_id is None:
         raise PermanentDeliveryError(f"delivery {job.key} has nothing to render")
     record = app.store.match_record(job.match_id)
     if record is None:
         raise PermanentDeliveryError(f"delivery {job.key}: its match is gone (retention?)")
     watchlist = app.watchlists.get(record.watchlist)
-    view = AlertView(
+    alert = AlertView(
         watchlist=record.watchlist,
         description=watchlist.description if watchlist else "",
         item=record.item,
         hits=record.hits,
         also_reported_by=tuple(app.store.other_outlets(record.item.story_id, record.item.id)),
     )
-    return app.renderer.render_alert(view, job.key)
+    return app.renderer.render_alert(alert, job.key)
 
 
 def deliver_due(app: App, *, now: datetime | None = None) -> DeliveryReport:

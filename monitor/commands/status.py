@@ -26,7 +26,7 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
     for source in config.monitor.sources:
         state = states.get(source.name)
         health = state.health if state else "new"
-        stale = bool(state) and is_stale(
+        stale = state is not None and is_stale(
             state, now=now, every=source.every, max_silence=source.max_silence
         )
         sources.append({
