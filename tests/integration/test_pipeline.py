@@ -1,0 +1,153 @@
+"""poll_source end to end on real SQLite files and folders, delivered into a Maildir."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts.outbox import deliver_due
+from monitor.app import App, build_app
+from monitor.config import load_config
+from monitor.pipeline import poll_source
+
+CONFIG = """\
+database: sqlite:///db.sqlite
+sources:
+  - {{name: wire, type: folder, path: wire{backfill}}}
+  - {{name: paper, type: folder, path: paper}}
+channels:
+  box: {{type: maildir, path: mail, to: [desk@example.org]}}
+watchlists:
+  - {{name: pact, query: GSOMIA, channels: [box]}}
+  - {{name: talks, query: Esper, channels: [box], on_update: {on_update}}}
+"""
+
+
+def make_app(tmp_path: Path, *, backfill: str = "", on_update: str = "new_match") -> App:
+    for folder in ("wire", "paper"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(backfill=backfill, on_update=on_update))
+    return build_app(load_config(path))
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    app = make_app(tmp_path)
+    yield app
+    app.close()
+
+
+def doc(folder: Path, name: str, title: str, body: str) -> Path:
+    path = folder / name
+    path.write_text(f"{title}\n# 15 November 2019 09:00 (UTC +09:00)\n\n{body}\n", encoding="utf-8")
+    return path
+
+
+def mails(app: App, tmp_path: Path) -> list[email.message.EmailMessage]:
+    deliver_due(app)
+    found = []
+    for path in sorted((tmp_path / "mail" / "new").glob("*")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, email.message.EmailMessage)
+        found.append(message)
+    return found
+
+
+def subjects(messages: list[email.message.EmailMessage]) -> list[str]:
+    return sorted(str(m["Subject"]) for m in messages)
+
+
+def test_new_matching_item_alerts_once(app: App, tmp_path: Path) -> None:
+    doc(tmp_path / "wire", "a.txt", "Pact extended", "Seoul keeps GSOMIA, Esper said.")
+    doc(tmp_path / "wire", "b.txt", "Weather", "Rain in Seoul.")
+    outcome = poll_source(app, "wire")
+    assert (True, 2, 2) == (outcome.ok, outcome.new, outcome.matches)
+    assert ["[pact] Pact extended", "[talks] Pact extended"] == subjects(mails(app, tmp_path))
+    again = poll_source(app, "wire", force=True)
+    assert (0, 0) == (again.new, again.matches)
+    assert 2 == len(mails(app, tmp_path))
+
+
+def test_copy_in_another_source_does_not_alert_again_and_is_credited(
+    app: App, tmp_path: Path
+) -> None:
+    doc(tmp_path / "wire", "a.txt", "Pact extended", "Seoul keeps GSOMIA.")
+    doc(tmp_path / "paper", "copy.txt", "PACT EXTENDED (wire copy)", "Seoul keeps  GSOMIA")
+    poll_source(app, "wire")
+    copy = poll_source(app, "paper")
+    assert (1, 0) == (copy.new, copy.matches)
+    [message] = mails(app, tmp_path)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    assert "Also reported by: paper" in text.get_content()
+
+
+def test_broken_source_is_recorded_and_others_go_on(app: App, tmp_path: Path) -> None:
+    (tmp_path / "paper").rmdir()
+    doc(tmp_path / "wire", "a.txt", "Pact", "GSOMIA")
+    broken = poll_source(app, "paper")
+    fine = poll_source(app, "wire")
+    assert (False, True) == (broken.ok, fine.ok)
+    state = app.store.source_state("paper")
+    assert ("degraded", 1) == (state.health, state.failures)
+    assert state.last_error is not None
+    assert "not a readable folder" in state.last_error
+    assert poll_source(app, "paper").skipped  # backing off until next_poll
+    (tmp_path / "paper").mkdir()
+    assert poll_source(app, "paper", force=True).ok
+    assert ("healthy", 0) == (app.store.source_state("paper").health,
+                              app.store.source_state("paper").failures)
+
+
+def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
+    app = make_app(tmp_path, backfill=", backfill: 2")
+    try:
+        for day in range(1, 6):
+            path = tmp_path / "wire" / f"{day}.txt"
+            path.write_text(f"Story {day}\n# {day} November 2019 09:00 (UTC +00:00)\n\nGSOMIA {day}\n")
+        outcome = poll_source(app, "wire")
+        assert (5, 5) == (outcome.new, outcome.matches)
+        assert ["[pact] Story 4", "[pact] Story 5"] == subjects(mails(app, tmp_path))
+        (tmp_path / "wire" / "6.txt").write_text("Story 6\n\nGSOMIA later\n")
+        poll_source(app, "wire", force=True)
+        assert 3 == len(mails(app, tmp_path))
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(("policy", "expected"), [
+    ("new_match", ["[pact] Pact", "[talks] Pact"]),
+    ("ignore", ["[pact] Pact"]),
+])
+def test_update_alerts_only_for_new_matches(tmp_path: Path, policy: str, expected: list[str]) -> None:
+    app = make_app(tmp_path, on_update=policy)
+    try:
+        path = doc(tmp_path / "wire", "a.txt", "Pact", "GSOMIA stays.")
+        poll_source(app, "wire")
+        doc(tmp_path / "wire", "a.txt", "Pact", "GSOMIA stays, Esper said.")
+        os.utime(path, ns=(1, 1))
+        outcome = poll_source(app, "wire", force=True)
+        assert (0, 1) == (outcome.new, outcome.updated)
+        assert expected == subjects(mails(app, tmp_path))
+    finally:
+        app.close()
+
+
+def test_always_policy_alerts_on_every_update(tmp_path: Path) -> None:
+    app = make_app(tmp_path, on_update="always")
+    try:
+        path = doc(tmp_path / "wire", "a.txt", "Talks", "Esper arrives.")
+        poll_source(app, "wire")
+        for version in range(2):
+            doc(tmp_path / "wire", "a.txt", "Talks", f"Esper arrives, update {version}.")
+            os.utime(path, ns=(version + 5, version + 5))
+            poll_source(app, "wire", force=True)
+        assert 3 == len(mails(app, tmp_path))
+    finally:
+        app.close()
