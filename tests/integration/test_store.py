@@ -168,3 +168,14 @@ def test_source_state_round_trips(store: Store) -> None:
                         last_error_at=NOW, next_poll=NOW + timedelta(minutes=4))
     store.save_source_state(state)
     assert replace(state, items=0) == store.source_state("a")
+
+
+def test_migrations_create_exactly_the_schema_the_code_declares(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from monitor.store.schema import Base
+
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert [] == differences
