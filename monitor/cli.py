@@ -18,16 +18,21 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     """-c and logging options, accepted before or after the subcommand."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument(
-        "-c", "--config", type=Path, default=default,
+        "-c",
+        "--config",
+        type=Path,
+        default=default,
         help="config file (default: $MONITOR_CONFIG, else config/monitor.yaml)",
     )
     parser.add_argument(
-        "--log-format", choices=("auto", "json", "console"),
+        "--log-format",
+        choices=("auto", "json", "console"),
         default=argparse.SUPPRESS if suppress else "auto",
         help="log format on stderr: console on a TTY, JSON lines otherwise (auto)",
     )
     parser.add_argument(
-        "--log-level", default=argparse.SUPPRESS if suppress else "INFO",
+        "--log-level",
+        default=argparse.SUPPRESS if suppress else "INFO",
         help="DEBUG, INFO, WARNING or ERROR (default INFO)",
     )
 

@@ -449,7 +449,9 @@ def _humane(error: Any) -> str:
         return "required key is missing"
     if kind == "union_tag_invalid":
         context = error.get("ctx", {})
-        return f"unknown type {context.get('tag')!r} (expected one of {context.get('expected_tags')})"
+        return (
+            f"unknown type {context.get('tag')!r} (expected one of {context.get('expected_tags')})"
+        )
     if kind == "union_tag_not_found":
         return "needs a 'type' key"
     message = str(error["msg"])

@@ -9,8 +9,8 @@ from monitor.model import Entry, Item
 from monitor.text import (
     MAX_BODY,
     MAX_TITLE,
-    cap,
     canonical_url,
+    cap,
     html_to_text,
     one_line,
     sanitize_html,

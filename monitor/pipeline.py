@@ -51,7 +51,7 @@ def poll_source(
             result = source.fetch(state.cursor)
         except SourceError as exc:
             return _failed(app, name, state, str(exc), now, exc.retry_after)
-        except Exception as exc:  # noqa: BLE001 - a source's bug must not stop the others
+        except Exception as exc:
             log.exception("source_crashed")
             return _failed(app, name, state, f"unexpected error: {exc!r}", now, None)
         first_poll = state.last_success is None

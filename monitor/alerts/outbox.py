@@ -128,7 +128,7 @@ def _deliver_one(app: App, job: DeliveryJob, report: DeliveryReport, now: dateti
         retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
         _retry_or_bury(app, job, report, now, str(exc), retry_after, settings.max_attempts)
         return
-    except Exception as exc:  # noqa: BLE001 - a channel bug must not lose the alert
+    except Exception as exc:
         log.exception("delivery_crashed")
         _retry_or_bury(app, job, report, now, repr(exc), None, settings.max_attempts)
         return

@@ -13,8 +13,12 @@ from monitor.errors import ConfigError
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("digest", help="build and send a digest now")
     parser.add_argument("name", nargs="?", help="the digest (default: every digest)")
-    parser.add_argument("--now", action="store_true", required=True,
-                        help="close the digest's window now and send it")
+    parser.add_argument(
+        "--now",
+        action="store_true",
+        required=True,
+        help="close the digest's window now and send it",
+    )
     parser.set_defaults(func=run)
 
 
@@ -23,8 +27,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         names = [d.name for d in app.config.monitor.digests]
         if args.name and args.name not in names:
-            raise ConfigError(f"no digest called {args.name!r} (have: {', '.join(names) or 'none'})",
-                              file=str(app.config.path))
+            raise ConfigError(
+                f"no digest called {args.name!r} (have: {', '.join(names) or 'none'})",
+                file=str(app.config.path),
+            )
         for name in [args.name] if args.name else names:
             queued = run_digest(app, name)
             print(f"digest {name}: {queued} message(s) queued")

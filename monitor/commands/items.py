@@ -25,16 +25,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         for item in store.items(source=args.source, since=since, limit=args.limit):
             if args.json:
-                print_json({
-                    "id": item.id,
-                    "source": item.source,
-                    "guid": item.key,
-                    "story": item.story_id,
-                    "url": item.url,
-                    "title": item.title,
-                    "published": iso(item.published),
-                    "fetched": iso(item.fetched_at),
-                })
+                print_json(
+                    {
+                        "id": item.id,
+                        "source": item.source,
+                        "guid": item.key,
+                        "story": item.story_id,
+                        "url": item.url,
+                        "title": item.title,
+                        "published": iso(item.published),
+                        "fetched": iso(item.fetched_at),
+                    }
+                )
             else:
                 print(f"{iso(item.published)}  {item.source:<16} {item.title}")
     finally:

@@ -19,9 +19,12 @@ from monitor.model import Entry
 from monitor.text import html_to_text, one_line, tidy_text, to_utc
 
 _DATE_LINE = re.compile(
-    r"^\s*#*\s*(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]+)\s+(?P<year>\d{4})"
-    r"(?:,?\s+(?P<hour>\d{1,2}):(?P<minute>\d{2}))?"
-    r"\s*(?:\(?\s*(?:UTC|GMT)\s*(?:(?P<sign>[+-−])\s*(?P<oh>\d{1,2})(?::?(?P<om>\d{2}))?)?\s*\)?)?\s*$"
+    r"""^\s*\#*\s*(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]+)\s+(?P<year>\d{4})
+        (?:,?\s+(?P<hour>\d{1,2}):(?P<minute>\d{2}))?
+        \s*(?:\(?\s*(?:UTC|GMT)\s*
+            (?:(?P<sign>[+\-\N{MINUS SIGN}])\s*(?P<oh>\d{1,2})(?::?(?P<om>\d{2}))?)?
+        \s*\)?)?\s*$""",
+    re.VERBOSE,
 )
 _ISO_DATE_LINE = re.compile(
     r"^\s*#*\s*(?:Date:\s*)?(\d{4}-\d{2}-\d{2}[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)\s*$"

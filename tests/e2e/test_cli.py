@@ -22,7 +22,12 @@ def monitor(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Completed
     env.pop("MONITOR_CONFIG", None)
     return subprocess.run(
         [sys.executable, "-m", "monitor", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -46,8 +51,13 @@ def test_first_run_alerts_every_default_watchlist_and_second_run_adds_none(
     inbox = root / "var" / "mail"
     messages = mails(inbox)
     subjects = sorted(str(m["Subject"]) for m in messages)
-    assert sorted(f"[{w}] U.S. defence officials converge in Seoul to discuss troop costs, "
-                  "Japan pact" for w in DEFAULT_WATCHLISTS) == subjects
+    assert (
+        sorted(
+            f"[{w}] U.S. defence officials converge in Seoul to discuss troop costs, Japan pact"
+            for w in DEFAULT_WATCHLISTS
+        )
+        == subjects
+    )
     for message in messages:
         for header in ("From", "To", "Date", "Message-ID"):
             assert message[header], header
@@ -104,8 +114,12 @@ def test_items_and_status_json(default_config: Path) -> None:
     assert "seeds" == items[0]["source"]
     status = json.loads(monitor("status", "--json", cwd=root).stdout)
     [source] = status["sources"]
-    assert ("seeds", True, None, 1) == (source["name"], source["healthy"], source["last_error"],
-                                        source["items"])
+    assert ("seeds", True, None, 1) == (
+        source["name"],
+        source["healthy"],
+        source["last_error"],
+        source["items"],
+    )
     assert source["last_success"]
     assert 3 == status["outbox"]["sent"]
     assert ["morning"] == [d["name"] for d in status["digests"]]
@@ -125,7 +139,11 @@ def test_daemon_polls_then_stops_cleanly_on_sigterm(default_config: Path) -> Non
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "monitor", "run", "--log-format", "json"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     inbox = root / "var" / "mail" / "new"
     try:

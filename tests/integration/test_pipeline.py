@@ -101,8 +101,10 @@ def test_broken_source_is_recorded_and_others_go_on(app: App, tmp_path: Path) ->
     assert poll_source(app, "paper").skipped  # backing off until next_poll
     (tmp_path / "paper").mkdir()
     assert poll_source(app, "paper", force=True).ok
-    assert ("healthy", 0) == (app.store.source_state("paper").health,
-                              app.store.source_state("paper").failures)
+    assert ("healthy", 0) == (
+        app.store.source_state("paper").health,
+        app.store.source_state("paper").failures,
+    )
 
 
 def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
@@ -110,7 +112,9 @@ def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
     try:
         for day in range(1, 6):
             path = tmp_path / "wire" / f"{day}.txt"
-            path.write_text(f"Story {day}\n# {day} November 2019 09:00 (UTC +00:00)\n\nGSOMIA {day}\n")
+            path.write_text(
+                f"Story {day}\n# {day} November 2019 09:00 (UTC +00:00)\n\nGSOMIA {day}\n"
+            )
         outcome = poll_source(app, "wire")
         assert (5, 5) == (outcome.new, outcome.matches)
         assert ["[pact] Story 4", "[pact] Story 5"] == subjects(mails(app, tmp_path))
@@ -121,11 +125,16 @@ def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
         app.close()
 
 
-@pytest.mark.parametrize(("policy", "expected"), [
-    ("new_match", ["[pact] Pact", "[talks] Pact"]),
-    ("ignore", ["[pact] Pact"]),
-])
-def test_update_alerts_only_for_new_matches(tmp_path: Path, policy: str, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        ("new_match", ["[pact] Pact", "[talks] Pact"]),
+        ("ignore", ["[pact] Pact"]),
+    ],
+)
+def test_update_alerts_only_for_new_matches(
+    tmp_path: Path, policy: str, expected: list[str]
+) -> None:
     app = make_app(tmp_path, on_update=policy)
     try:
         path = doc(tmp_path / "wire", "a.txt", "Pact", "GSOMIA stays.")

@@ -97,8 +97,12 @@ def test_a_failing_router_rolls_back_the_whole_poll(store: Store) -> None:
 
 
 def test_claims_are_exclusive_until_the_lease_ends(store: Store) -> None:
-    store.ingest([item("a", f"k{i}", f"body {i}") for i in range(3)], SourceState("a", {}),
-                 alert_all(), now=NOW)
+    store.ingest(
+        [item("a", f"k{i}", f"body {i}") for i in range(3)],
+        SourceState("a", {}),
+        alert_all(),
+        now=NOW,
+    )
     lease = timedelta(minutes=5)
     first = store.claim_deliveries("one", now=NOW, lease=lease, limit=2)
     second = store.claim_deliveries("two", now=NOW, lease=lease, limit=10)
@@ -112,8 +116,9 @@ def test_claims_are_exclusive_until_the_lease_ends(store: Store) -> None:
 def test_outcomes_only_count_for_the_claim_holder(store: Store) -> None:
     store.ingest([item("a", "k", "b")], SourceState("a", {}), alert_all(), now=NOW)
     [job] = store.claim_deliveries("one", now=NOW, lease=timedelta(seconds=1), limit=5)
-    [stolen] = store.claim_deliveries("two", now=NOW + timedelta(seconds=5),
-                                      lease=timedelta(minutes=1), limit=5)
+    [stolen] = store.claim_deliveries(
+        "two", now=NOW + timedelta(seconds=5), lease=timedelta(minutes=1), limit=5
+    )
     store.mark_sent(job, "one", now=NOW)  # too late: "two" holds it now
     assert 1 == store.outbox_counts(now=NOW)["pending"]
     store.mark_sent(stolen, "two", now=NOW)
@@ -145,8 +150,9 @@ def test_digest_window_moves_once_and_enqueues_with_it(store: Store) -> None:
         ids = [r.id for r in store.matches_between(start, stop, ["pact"])]
         return [("box", "")], {"matches": ids}
 
-    assert 1 == store.close_digest_window("d", start_default=NOW - timedelta(days=1), end=end,
-                                          build=build)
+    assert 1 == store.close_digest_window(
+        "d", start_default=NOW - timedelta(days=1), end=end, build=build
+    )
     assert 0 == store.close_digest_window("d", start_default=NOW, end=end, build=build)
     assert [(NOW - timedelta(days=1), end)] == calls
     assert end == store.digest_windows()["d"][0]
@@ -164,8 +170,15 @@ def test_database_newer_than_the_code_is_refused(tmp_path: Path) -> None:
 
 
 def test_source_state_round_trips(store: Store) -> None:
-    state = SourceState("a", {"etag": "x"}, health="degraded", failures=2, last_error="500",
-                        last_error_at=NOW, next_poll=NOW + timedelta(minutes=4))
+    state = SourceState(
+        "a",
+        {"etag": "x"},
+        health="degraded",
+        failures=2,
+        last_error="500",
+        last_error_at=NOW,
+        next_poll=NOW + timedelta(minutes=4),
+    )
     store.save_source_state(state)
     assert replace(state, items=0) == store.source_state("a")
 

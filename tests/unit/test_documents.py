@@ -37,7 +37,9 @@ def test_date_lines(line: str, expected: datetime | None) -> None:
 def test_seed_article_parses_title_date_and_body() -> None:
     entry = parse_text_document(SEED.read_text(encoding="utf-8"), MTIME, SEED.name)
     assert entry is not None
-    assert "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact" == entry.title
+    assert (
+        "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact" == entry.title
+    )
     assert datetime(2019, 11, 14, 6, 48, tzinfo=UTC) == entry.published
     assert entry.content.startswith("Top U.S. military officer General Mark Milley")
     assert entry.content.endswith("industrial materials to South Korea in July.")
@@ -93,13 +95,17 @@ def test_folder_reads_every_kind_of_document(tmp_path: Path) -> None:
     write(tmp_path, "e.pdf", "not a document we read")
     result = FolderSource("f", tmp_path).fetch({})
     by_title = {entry.title: entry for entry in result.entries}
-    assert {"Seoul & Tokyo talk", "한미군사협의회의 opens", "Item one", "Plain title"} == set(by_title)
+    assert {"Seoul & Tokyo talk", "한미군사협의회의 opens", "Item one", "Plain title"} == set(
+        by_title
+    )
     html = by_title["Seoul & Tokyo talk"]
     assert html.content_is_html
     assert datetime(2019, 11, 22, 9, 0, tzinfo=UTC) == html.published
     mail = by_title["한미군사협의회의 opens"]
     assert ("<abc@example.org>", datetime(2019, 11, 15, 0, 0, tzinfo=UTC)) == (
-        mail.guid, mail.published)
+        mail.guid,
+        mail.published,
+    )
     assert "The meeting opened." == mail.content
     assert "g1" == by_title["Item one"].guid
 

@@ -20,7 +20,9 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts() -> None:
 
 
 def test_sanitize_html_removes_scripts_and_handlers() -> None:
-    clean = sanitize_html('<p onclick="x()">Hi<script>alert(1)</script><a href="javascript:x">l</a></p>')
+    clean = sanitize_html(
+        '<p onclick="x()">Hi<script>alert(1)</script><a href="javascript:x">l</a></p>'
+    )
     assert "script" not in clean
     assert "onclick" not in clean
     assert "javascript" not in clean
@@ -33,7 +35,10 @@ def test_sanitize_html_removes_scripts_and_handlers() -> None:
         ("HTTP://Example.ORG:80/a?utm_source=x&id=3#frag", "http://example.org/a?id=3"),
         ("https://example.org:443/a?fbclid=1&gclid=2&mc_cid=3", "https://example.org/a"),
         ("https://example.org:8443/a", "https://example.org:8443/a"),
-        ("https://www.google.com/url?q=https%3A%2F%2Fnews.example%2Fs%3Futm_medium%3Dx", "https://news.example/s"),
+        (
+            "https://www.google.com/url?q=https%3A%2F%2Fnews.example%2Fs%3Futm_medium%3Dx",
+            "https://news.example/s",
+        ),
         ("https://example.org", "https://example.org/"),
         ("not a url", "not a url"),
     ],
@@ -44,15 +49,24 @@ def test_canonical_url(url: str, expected: str) -> None:
 
 def test_item_key_prefers_guid_then_url_then_content() -> None:
     assert "guid:g" == item_key(guid="g", link="http://x.org/a", title="t", body="b")
-    assert "url:http://x.org/a" == item_key(guid=None, link="http://x.org/a?utm_x=1", title="t", body="b")
+    assert "url:http://x.org/a" == item_key(
+        guid=None, link="http://x.org/a?utm_x=1", title="t", body="b"
+    )
     assert item_key(guid=None, link=None, title="t", body="b").startswith("content:")
-    assert item_key(guid="g", link="http://x.org/a", title="t", body="b", identity="link") == "url:http://x.org/a"
-    assert item_key(guid="g", link=None, title="t", body="b", identity="content").startswith("content:")
+    assert (
+        item_key(guid="g", link="http://x.org/a", title="t", body="b", identity="link")
+        == "url:http://x.org/a"
+    )
+    assert item_key(guid="g", link=None, title="t", body="b", identity="content").startswith(
+        "content:"
+    )
 
 
 def test_fingerprint_ignores_case_spacing_and_accents_but_not_words() -> None:
     body = "Seoul said on Friday it would keep the pact."
-    assert fingerprint("A", body) == fingerprint("B", "  SEOUL said on friday,   it would keep the pact ")
+    assert fingerprint("A", body) == fingerprint(
+        "B", "  SEOUL said on friday,   it would keep the pact "
+    )
     assert fingerprint("A", body) == fingerprint("A", body.replace("Seoul", "Séoul"))
     assert fingerprint("A", body) != fingerprint("A", body.replace("keep", "end"))
     assert content_hash("t", body) != content_hash("t2", body)
@@ -77,5 +91,7 @@ def test_normalise_without_date_uses_fetch_time_and_converts_to_utc() -> None:
     seoul = datetime(2019, 11, 15, 9, 0, tzinfo=UTC) + timedelta(hours=0)
     item = normalise_entry("s", Entry(title="t", content="b"), identity="auto", now=NOW)
     assert NOW == item.published
-    dated = normalise_entry("s", Entry(title="t", content="b", published=seoul), identity="auto", now=NOW)
+    dated = normalise_entry(
+        "s", Entry(title="t", content="b", published=seoul), identity="auto", now=NOW
+    )
     assert UTC == dated.published.tzinfo
