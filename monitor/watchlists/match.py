@@ -1,0 +1,284 @@
+"""Evaluating a query tree against one document, and explaining a match.
+
+``DocumentView`` tokenizes a document's fields once and caches what queries ask of it
+(token sets, positions, original spellings, offsets), so the watch-lists the index
+selects share that work. Offsets and original spellings are computed only when a
+case-sensitive term or an explanation needs them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+
+from monitor.model import Document, Hit, Span
+from monitor.watchlists.query import And, Near, Node, Not, Or, Phrase, Regex, Word
+from monitor.watchlists.tokens import token_spans, tokenize
+
+SNIPPET_CONTEXT = 80  # characters of context either side of a match
+MAX_SNIPPETS = 3
+MAX_SPANS = 50  # per hit: enough to highlight, bounded for pathological stories
+
+
+class DocumentView:
+    """One document, tokenized per field, with caches for query evaluation."""
+
+    __slots__ = ("_offsets", "_original", "_positions", "_sets", "document", "tokens")
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.tokens: dict[str, list[str]] = {
+            "title": tokenize(document.title),
+            "body": tokenize(document.body),
+            "source": tokenize(document.source),
+        }
+        self._sets: dict[str, frozenset[str]] = {}
+        self._positions: dict[tuple[str, Word], list[int]] = {}
+        self._offsets: dict[str, list[tuple[int, int]]] = {}
+        self._original: dict[str, list[str]] = {}
+
+    def text(self, field: str) -> str:
+        text: str = getattr(self.document, field)
+        return text
+
+    def token_set(self, field: str) -> frozenset[str]:
+        found = self._sets.get(field)
+        if found is None:
+            found = self._sets[field] = frozenset(self.tokens[field])
+        return found
+
+    def offsets(self, field: str) -> list[tuple[int, int]]:
+        found = self._offsets.get(field)
+        if found is None:
+            found = self._offsets[field] = token_spans(self.text(field))
+        return found
+
+    def original(self, field: str) -> list[str]:
+        """Each token as written (NFC), for case-sensitive terms."""
+        found = self._original.get(field)
+        if found is None:
+            text = self.text(field)
+            found = self._original[field] = [
+                unicodedata.normalize("NFC", text[a:b]) for a, b in self.offsets(field)
+            ]
+        return found
+
+    def positions(self, field: str, word: Word) -> list[int]:
+        """Indexes of the tokens of ``field`` that ``word`` matches."""
+        key = (field, word)
+        found = self._positions.get(key)
+        if found is None:
+            found = self._positions[key] = self._find(field, word)
+        return found
+
+    def _find(self, field: str, word: Word) -> list[int]:
+        tokens = self.tokens[field]
+        if word.spaceless:
+            found = [i for i, token in enumerate(tokens) if word.text in token]
+        elif word.prefix:
+            found = [i for i, token in enumerate(tokens) if token.startswith(word.text)]
+        elif word.text not in self.token_set(field):
+            return []
+        else:
+            found = _indexes(tokens, word.text)
+        if word.cased is not None:
+            found = [i for i in found if self.word_at(field, word, i)]
+        return found
+
+    def word_at(self, field: str, word: Word, i: int) -> bool:
+        """Whether token ``i`` of ``field`` is matched by ``word``."""
+        token = self.tokens[field][i]
+        if word.spaceless:
+            return word.text in token
+        if word.prefix:
+            if not token.startswith(word.text):
+                return False
+        elif token != word.text:
+            return False
+        if word.cased is None:
+            return True
+        original = self.original(field)[i]
+        return original.startswith(word.cased) if word.prefix else original == word.cased
+
+
+def _indexes(tokens: list[str], token: str) -> list[int]:
+    # list.index scans in C; a Python loop over every token would cost more than tokenizing.
+    found = []
+    i = -1
+    try:
+        while True:
+            i = tokens.index(token, i + 1)
+            found.append(i)
+    except ValueError:
+        return found
+
+
+def phrase_starts(view: DocumentView, phrase: Phrase, field: str) -> list[int]:
+    """Token indexes where ``phrase`` starts in ``field``."""
+    first, *rest = phrase.words
+    starts = view.positions(field, first)
+    if not rest or not starts:
+        return starts
+    limit = len(view.tokens[field]) - len(rest)
+    return [
+        start
+        for start in starts
+        if start < limit
+        and all(view.word_at(field, word, start + k) for k, word in enumerate(rest, 1))
+    ]
+
+
+def _phrase_found(view: DocumentView, phrase: Phrase, field: str) -> bool:
+    words = phrase.words
+    if len(words) == 1:
+        word = words[0]
+        if not (word.prefix or word.spaceless or word.cased):
+            return word.text in view.token_set(field)
+    return bool(phrase_starts(view, phrase, field))
+
+
+def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
+    """One ``(start, length)`` instance per group satisfying NEAR in ``field``, or None.
+
+    FTS5's rule: with ``last`` the latest start among the chosen instances, each instance
+    ends at most ``distance`` tokens before ``last``. Trying each instance as ``last`` and
+    taking, per other group, any instance that starts no later and ends close enough is
+    exhaustive, since the groups' choices are then independent.
+    """
+    instances: list[list[tuple[int, int]]] = []
+    for group in near.groups:
+        found = sorted(
+            (start, len(phrase.words))
+            for phrase in group
+            for start in phrase_starts(view, phrase, field)
+        )
+        if not found:
+            return None
+        instances.append(found)
+    for j, candidates in enumerate(instances):
+        for last, length in candidates:
+            window = [(last, length)]
+            for k, other in enumerate(instances):
+                if k == j:
+                    continue
+                pick = next(
+                    (
+                        (start, size)
+                        for start, size in other
+                        if start <= last and last - start - size <= near.distance
+                    ),
+                    None,
+                )
+                if pick is None:
+                    break
+                window.append(pick)
+            else:
+                return window
+    return None
+
+
+def evaluate(node: Node, view: DocumentView) -> bool:
+    """Whether ``node`` matches the document behind ``view``."""
+    match node:
+        case Phrase():
+            return any(_phrase_found(view, node, field) for field in node.fields or ())
+        case And():
+            return all(evaluate(child, view) for child in node.children)
+        case Or():
+            return any(evaluate(child, view) for child in node.children)
+        case Not():
+            return not evaluate(node.child, view)
+        case Near():
+            return any(near_window(view, node, field) is not None for field in node.fields or ())
+        case Regex():
+            return any(node.compiled.search(view.text(field)) for field in node.fields or ())
+
+
+def firing_clause(node: Node, view: DocumentView) -> Node:
+    """The first top-level alternative of a matching query that matches by itself."""
+    if isinstance(node, Or):
+        for child in node.children:
+            if evaluate(child, view):
+                return firing_clause(child, view)
+    return node
+
+
+def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
+    """``(field, start, end)`` character spans of what made a matching ``node`` match."""
+    match node:
+        case Phrase():
+            for field in node.fields or ():
+                offsets = view.offsets(field)
+                size = len(node.words)
+                for start in phrase_starts(view, node, field):
+                    yield field, offsets[start][0], offsets[start + size - 1][1]
+        case And():
+            for child in node.children:
+                yield from evidence(child, view)
+        case Or():
+            for child in node.children:
+                if evaluate(child, view):
+                    yield from evidence(child, view)
+        case Near():
+            for field in node.fields or ():
+                window = near_window(view, node, field)
+                offsets = view.offsets(field)
+                for start, size in window or ():
+                    yield field, offsets[start][0], offsets[start + size - 1][1]
+        case Regex():
+            for field in node.fields or ():
+                for found in node.compiled.finditer(view.text(field)):
+                    if found.end() > found.start():
+                        yield field, found.start(), found.end()
+        case Not():
+            return
+
+
+def explain(watchlist: str, query: Node, view: DocumentView) -> Hit:
+    """The hit for a query known to match: the clause that fired, spans and snippets.
+
+    Snippets follow the clause's order, so the term written first (usually the telling
+    one, e.g. GSOMIA before its context words) gets the first snippet.
+    """
+    clause = firing_clause(query, view)
+    found: dict[tuple[str, int, int], None] = {}
+    for key in evidence(clause, view):
+        found.setdefault(key)
+        if len(found) >= MAX_SPANS:
+            break
+    spans = [
+        Span(field, start, end, " ".join(view.text(field)[start:end].split()))
+        for field, start, end in found
+    ]
+    ordered = sorted(spans, key=lambda span: (span.field != "title", span.field, span.start))
+    return Hit(watchlist, clause.text, tuple(ordered), snippets(view.document, spans))
+
+
+def snippets(document: Document, spans: list[Span]) -> tuple[str, ...]:
+    """Up to MAX_SNIPPETS passages, one around each span not already shown, collapsed."""
+    windows: list[tuple[str, int, int]] = []
+    for span in spans:
+        if any(f == span.field and a <= span.start and span.end <= b for f, a, b in windows):
+            continue
+        text: str = getattr(document, span.field)
+        start = _word_start(text, max(0, span.start - SNIPPET_CONTEXT))
+        end = _word_end(text, min(len(text), span.end + SNIPPET_CONTEXT))
+        windows.append((span.field, start, end))
+        if len(windows) >= MAX_SNIPPETS:
+            break
+    return tuple(" ".join(getattr(document, f)[a:b].split()) for f, a, b in windows)
+
+
+def _word_start(text: str, pos: int) -> int:
+    """``pos`` moved forward past a cut-off word, so a snippet starts cleanly."""
+    if pos == 0:
+        return 0
+    space = text.find(" ", pos)
+    return pos if space < 0 or space - pos > 20 else space + 1
+
+
+def _word_end(text: str, pos: int) -> int:
+    if pos >= len(text):
+        return len(text)
+    space = text.rfind(" ", 0, pos)
+    return pos if space < 0 or pos - space > 20 else space

@@ -1,0 +1,456 @@
+"""The watch-list query language: text -> syntax tree, or a QueryError with its column.
+
+Grammar (precedence NOT > AND > OR; AND may be left out between operands)::
+
+    query    = or
+    or       = and { "OR" and }
+    and      = unary { ["AND"] unary }
+    unary    = ("NOT" | "-") unary | primary
+    primary  = "(" or ")" | field ":" primary | "NEAR(" operand {operand} ["," N] ")"
+             | ["="] ( word | '"' phrase '"' ) ["*"] | "/" regex "/" ["i"] | "@" set
+    operand  = ["="] ( word | '"' phrase '"' ) ["*"] | "@" set        (sets of phrases only)
+
+Keywords are upper case, like FTS5's. A bare word that holds several tokens
+(``cost-sharing``, ``U.S.``) is a phrase, so ``-`` means NOT only at the start of an
+operand. The tree is plain data; ``match`` evaluates it and ``index`` builds the presearch
+terms from it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import re2
+
+from monitor.errors import QueryError
+from monitor.watchlists.tokens import fold, is_spaceless, token_spans
+
+FIELDS = ("title", "body", "source")
+DEFAULT_FIELDS = ("title", "body")
+DEFAULT_NEAR = 10  # FTS5's default distance
+MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely a mistake
+
+_FIELD_PREFIX = re.compile(r"([A-Za-z]+):(?=\S)")
+_SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_DIGITS = re.compile(r"\d+")
+_WORD_END = frozenset(' \t\r\n\f\v()"')
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a bad pattern becomes a QueryError, not noise on stderr
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One token of a phrase, folded as documents are.
+
+    ``cased`` holds the spelling a case-sensitive term (``=SCM``) requires. A word in a
+    spaceless script (Korean, Japanese, Chinese) matches any token containing it.
+    """
+
+    text: str
+    prefix: bool = False
+    cased: str | None = None
+
+    @property
+    def spaceless(self) -> bool:
+        return is_spaceless(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """Consecutive tokens in one field; a single word is a phrase of one."""
+
+    words: tuple[Word, ...]
+    text: str
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """A pattern run by RE2 (linear time) over the field's original text."""
+
+    pattern: str
+    text: str
+    compiled: Any = field(compare=False, repr=False)
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Near:
+    """One phrase of each group within ``distance`` tokens (FTS5's NEAR), in one field.
+
+    A group holds alternatives: a term set used inside NEAR contributes all its phrases.
+    """
+
+    groups: tuple[tuple[Phrase, ...], ...]
+    distance: int
+    text: str
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    children: tuple[Node, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    children: tuple[Node, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    child: Node
+    text: str
+
+
+Node = Phrase | Regex | Near | And | Or | Not
+Leaf = Phrase | Regex | Near
+SetResolver = Callable[[str], Node | None]
+
+
+class SetReferenceError(Exception):
+    """Raised by a SetResolver for a set that cannot be used (e.g. it refers to itself)."""
+
+
+def parse_query(text: str, resolve: SetResolver | None = None) -> Node:
+    """Parse a watch-list query; unscoped terms look at the title and the body."""
+    return with_fields(_Parser(text, resolve, implicit_and=True).parse(), DEFAULT_FIELDS)
+
+
+def parse_set_entry(text: str, resolve: SetResolver | None, *, set_name: str) -> Node:
+    """Parse one entry of a term set, leaving its fields to the query that uses it.
+
+    Entries are OR-ed alternatives, so ``General Security Agreement`` unquoted (three words
+    AND-ed) is refused: it is almost always a phrase missing its quotes.
+    """
+    parser = _Parser(text, resolve, implicit_and=False, context=f"term set {set_name!r}: ")
+    return parser.parse()
+
+
+def with_fields(node: Node, fields: tuple[str, ...]) -> Node:
+    """``node`` with ``fields`` given to every leaf that has no field yet."""
+    match node:
+        case Phrase() | Regex() | Near():
+            return node if node.fields is not None else replace(node, fields=fields)
+        case And() | Or():
+            return replace(node, children=tuple(with_fields(c, fields) for c in node.children))
+        case Not():
+            return replace(node, child=with_fields(node.child, fields))
+
+
+class _Parser:
+    """Recursive descent over the query text; ``pos`` is the index of the next character."""
+
+    def __init__(
+        self, text: str, resolve: SetResolver | None, *, implicit_and: bool, context: str = ""
+    ) -> None:
+        self.text = text
+        self.context = context
+        self.pos = 0
+        self.depth = 0
+        self.resolve = resolve
+        self.implicit_and = implicit_and
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def error(self, message: str, pos: int | None = None) -> QueryError:
+        where = self.pos if pos is None else pos
+        column = min(where, len(self.text)) + 1
+        return QueryError(self.context + message, query=self.text, column=column)
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def bare_run(self, pos: int, stop: frozenset[str] = _WORD_END) -> int:
+        """End of the run of word characters starting at ``pos``."""
+        end = pos
+        while end < len(self.text) and self.text[end] not in stop:
+            end += 1
+        return end
+
+    def at_keyword(self, keyword: str) -> bool:
+        end = self.pos + len(keyword)
+        return self.text.startswith(keyword, self.pos) and self.bare_run(self.pos) == end
+
+    def describe_here(self) -> str:
+        if self.pos >= len(self.text):
+            return "end of query"
+        return repr(self.text[self.pos : self.bare_run(self.pos)] or self.text[self.pos])
+
+    def nest(self, start: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"nested more than {MAX_DEPTH} levels deep", start)
+
+    # --- grammar ---------------------------------------------------------------------
+
+    def parse(self) -> Node:
+        self.skip_space()
+        if self.pos >= len(self.text):
+            raise self.error("empty query: expected a term")
+        node = self.parse_or()
+        self.skip_space()
+        if self.pos < len(self.text):
+            if self.peek() == ")":
+                raise self.error("unexpected ')' with no '(' before it")
+            raise self.error(
+                f"expected AND, OR or the end of the query, found {self.describe_here()}"
+            )
+        return node
+
+    def parse_or(self) -> Node:
+        start = self.pos
+        children = [self.parse_and()]
+        self.skip_space()
+        while self.at_keyword("OR"):
+            self.pos += 2
+            children.append(self.parse_and())
+            self.skip_space()
+        return children[0] if len(children) == 1 else Or(tuple(children), self.span(start))
+
+    def parse_and(self) -> Node:
+        start = self.pos
+        children = [self.parse_unary()]
+        while True:
+            self.skip_space()
+            if self.pos >= len(self.text) or self.peek() == ")" or self.at_keyword("OR"):
+                break
+            if self.at_keyword("AND"):
+                self.pos += 3
+            elif not self.implicit_and:
+                raise self.error(
+                    'term-set entries are alternatives: quote a phrase ("a b") '
+                    "or join words with AND"
+                )
+            children.append(self.parse_unary())
+        return children[0] if len(children) == 1 else And(tuple(children), self.span(start))
+
+    def parse_unary(self) -> Node:
+        self.skip_space()
+        start = self.pos
+        if self.at_keyword("NOT"):
+            self.pos += 3
+        elif (
+            self.peek() == "-"
+            and self.pos + 1 < len(self.text)
+            and not self.text[self.pos + 1].isspace()
+        ):
+            self.pos += 1
+        else:
+            return self.parse_primary()
+        self.nest(start)
+        child = self.parse_unary()
+        self.depth -= 1
+        return Not(child, self.span(start))
+
+    def parse_primary(self) -> Node:
+        self.skip_space()
+        char = self.peek()
+        if not char:
+            raise self.error("expected a term, found the end of the query")
+        if char == ")":
+            raise self.error("expected a term, found ')'")
+        if char == "(":
+            return self.parse_group()
+        if self.text.startswith("NEAR(", self.pos):
+            return self.parse_near()
+        if char == "/":
+            return self.parse_regex()
+        if char == "@":
+            return self.resolve_set()
+        if any(self.at_keyword(k) for k in ("AND", "OR")):
+            raise self.error(f"expected a term, found {self.describe_here()}")
+        prefix = _FIELD_PREFIX.match(self.text, self.pos)
+        if prefix:
+            return self.parse_field(prefix)
+        return self.parse_term()
+
+    def parse_group(self) -> Node:
+        start = self.pos
+        self.nest(start)
+        self.pos += 1
+        self.skip_space()
+        if self.peek() == ")":
+            raise self.error("empty parentheses: expected a term")
+        node = self.parse_or()
+        self.skip_space()
+        if self.peek() != ")":
+            raise self.error(f"expected ')' to close the '(' at column {start + 1}")
+        self.pos += 1
+        self.depth -= 1
+        return node
+
+    def parse_field(self, prefix: re.Match[str]) -> Node:
+        name = prefix.group(1)
+        if name not in FIELDS:
+            raise self.error(
+                f"unknown field {name!r}: expected one of {', '.join(FIELDS)} "
+                "(quote the word if the colon is part of it)"
+            )
+        self.nest(self.pos)
+        self.pos = prefix.end()
+        node = self.parse_primary()
+        self.depth -= 1
+        return with_fields(node, (name,))
+
+    def parse_term(self, *, in_near: bool = False) -> Phrase:
+        """A word or phrase, with optional ``=`` (case-sensitive) and ``*`` (prefix)."""
+        start = self.pos
+        cased = self.peek() == "="
+        if cased:
+            self.pos += 1
+        if self.peek() == '"':
+            words = self.parse_quoted(cased)
+        else:
+            words = self.parse_word(cased, in_near=in_near)
+        return Phrase(words, self.span(start))
+
+    def parse_quoted(self, cased: bool) -> tuple[Word, ...]:
+        open_at = self.pos
+        close = self.text.find('"', open_at + 1)
+        if close < 0:
+            raise self.error("unterminated phrase: expected a closing '\"'", open_at)
+        words = self.words(open_at + 1, close, cased)
+        if not words:
+            raise self.error("empty phrase: expected letters or digits between the quotes", open_at)
+        self.pos = close + 1
+        if self.peek() == "*":
+            self.pos += 1
+            words = (*words[:-1], replace(words[-1], prefix=True))
+        return words
+
+    def parse_word(self, cased: bool, *, in_near: bool) -> tuple[Word, ...]:
+        start = self.pos
+        end = self.bare_run(start, _WORD_END | {","} if in_near else _WORD_END)
+        if end == start:
+            raise self.error(f"expected a word after '=', found {self.describe_here()}")
+        self.pos = end
+        words = self.words(start, end, cased)
+        if not words:
+            raise self.error(f"{self.text[start:end]!r} has no letters or digits to match", start)
+        return words
+
+    def words(self, start: int, end: int, cased: bool) -> tuple[Word, ...]:
+        """The tokens of ``text[start:end]``; a ``*`` right after a token makes it a prefix."""
+        chunk = self.text[start:end]
+        spans = token_spans(chunk)
+        ends = {token_end for _, token_end in spans}
+        for i, char in enumerate(chunk):
+            if char == "*" and i not in ends:
+                raise self.error("'*' must follow a word, as in pre*", start + i)
+        return tuple(
+            Word(
+                fold(chunk[a:b]),
+                prefix=chunk[b : b + 1] == "*",
+                cased=unicodedata.normalize("NFC", chunk[a:b]) if cased else None,
+            )
+            for a, b in spans
+        )
+
+    def parse_regex(self) -> Regex:
+        start = self.pos
+        i = start + 1
+        while i < len(self.text) and self.text[i] != "/":
+            i += 2 if self.text[i] == "\\" else 1
+        if i >= len(self.text):
+            raise self.error("unterminated regex: expected a closing '/'", start)
+        pattern = self.text[start + 1 : i]
+        self.pos = i + 1
+        if self.peek() == "i" and self.bare_run(self.pos) == self.pos + 1:
+            self.pos += 1
+            pattern = f"(?i){pattern}"
+        if not pattern:
+            raise self.error("empty regex", start)
+        try:
+            compiled = re2.compile(pattern.replace("\\/", "/"), options=_RE2_OPTIONS)
+        except re2.error as exc:
+            detail = exc.args[0].decode() if isinstance(exc.args[0], bytes) else exc.args[0]
+            raise self.error(f"bad regex: {detail}", start) from None
+        return Regex(pattern, self.span(start), compiled)
+
+    def resolve_set(self) -> Node:
+        start = self.pos
+        name_match = _SET_NAME.match(self.text, start + 1)
+        if name_match is None:
+            raise self.error("expected a term-set name after '@'", start)
+        name = name_match.group(0)
+        self.pos = name_match.end()
+        try:
+            node = self.resolve(name) if self.resolve else None
+        except SetReferenceError as exc:
+            raise self.error(str(exc), start) from None
+        if node is None:
+            raise self.error(f"unknown term set '@{name}'", start)
+        return node
+
+    def parse_near(self) -> Near:
+        start = self.pos
+        self.pos += len("NEAR(")
+        groups: list[tuple[Phrase, ...]] = []
+        distance = DEFAULT_NEAR
+        while True:
+            self.skip_space()
+            char = self.peek()
+            if char == ")":
+                break
+            if char == ",":
+                self.pos += 1
+                self.skip_space()
+                digits = _DIGITS.match(self.text, self.pos)
+                if digits is None:
+                    raise self.error("expected a distance (a whole number) after ','")
+                distance = int(digits.group(0))
+                self.pos = digits.end()
+                self.skip_space()
+                if self.peek() != ")":
+                    raise self.error("expected ')' after NEAR's distance")
+                break
+            if not char:
+                raise self.error(f"expected ')' to close the NEAR( at column {start + 1}")
+            groups.append(self.near_group())
+        if len(groups) < 2:
+            raise self.error("NEAR needs at least two terms, as in NEAR(a b, 5)", start)
+        self.pos += 1
+        return Near(tuple(groups), distance, self.span(start))
+
+    def near_group(self) -> tuple[Phrase, ...]:
+        start = self.pos
+        if self.peek() == "@":
+            node = self.resolve_set()
+            phrases = _phrases(node)
+            if phrases is None:
+                raise self.error("a term set inside NEAR may hold only words and phrases", start)
+            return phrases
+        if self.peek() in "(/-" or any(self.at_keyword(k) for k in ("AND", "OR", "NOT")):
+            raise self.error(f"NEAR takes words and phrases, found {self.describe_here()}", start)
+        return (self.parse_term(in_near=True),)
+
+    def span(self, start: int) -> str:
+        return self.text[start : self.pos].strip()
+
+
+def _phrases(node: Node) -> tuple[Phrase, ...] | None:
+    """The phrases of an OR of phrases (a term set), or None if it holds anything else."""
+    match node:
+        case Phrase():
+            return (node,)
+        case Or():
+            found: list[Phrase] = []
+            for child in node.children:
+                phrases = _phrases(child)
+                if phrases is None:
+                    return None
+                found.extend(phrases)
+            return tuple(found)
+        case _:
+            return None

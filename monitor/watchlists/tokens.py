@@ -1,0 +1,122 @@
+"""Tokens as SQLite FTS5's ``unicode61`` tokenizer (``remove_diacritics 2``) makes them.
+
+A token is a maximal run of token characters (letters, digits and the other code points
+FTS5's Unicode 6.1 tables do not call separators), lower-cased and stripped of diacritics
+by FTS5's own folding table (``_unicode61``, generated from SQLite). Matching that exactly
+lets tests use FTS5 as an oracle.
+
+One deliberate difference: FTS5 makes ``SCM에서`` (Latin letters with a Korean particle
+attached, no space) a single token. We split a token wherever it passes between a
+*spaceless* script (Han, kana, Hangul) and any other, so ``SCM`` is its own token there;
+runs of spaceless scripts are then searched by substring (see ``is_spaceless``).
+
+Two paths give the same tokens: ``tokenize`` (``str.translate`` + ``split``, C speed, used
+for every story) and ``token_spans`` (a regex that keeps offsets, used only to explain a
+match). A property test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from monitor.watchlists._unicode61 import DROPPED, FOLDS, SEPARATORS
+
+# Scripts written without spaces between words: Han (with its radicals, iteration marks
+# and compatibility forms), Hiragana, Katakana, Hangul and Bopomofo. Korean does use
+# spaces, but particles attach to the word before them, so it is searched the same way.
+_SPACELESS_RANGES: tuple[tuple[int, int], ...] = (
+    (0x1100, 0x11FF),  # Hangul Jamo
+    (0x2E80, 0x2FDF),  # CJK radicals, Kangxi radicals
+    (0x3005, 0x3007),  # iteration mark, closing mark, ideographic zero
+    (0x3021, 0x3029),  # Hangzhou numerals
+    (0x3031, 0x3035),  # kana repeat marks
+    (0x3038, 0x303C),
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3100, 0x312F),  # Bopomofo
+    (0x3130, 0x318F),  # Hangul compatibility Jamo
+    (0x31A0, 0x31BF),  # Bopomofo extended
+    (0x31F0, 0x31FF),  # Katakana phonetic extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xA960, 0xA97F),  # Hangul Jamo extended A
+    (0xAC00, 0xD7FF),  # Hangul syllables, Jamo extended B
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF66, 0xFFDC),  # half-width Katakana and Hangul
+    (0x1B000, 0x1B16F),  # kana supplement and extensions
+    (0x20000, 0x3134F),  # CJK extensions B to G, compatibility supplement
+)
+
+
+def _subtract(
+    ranges: Iterable[tuple[int, int]], holes: Iterable[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Inclusive ``ranges`` minus inclusive ``holes`` (both sorted)."""
+    result: list[tuple[int, int]] = []
+    hole_list = list(holes)
+    for start, end in ranges:
+        for hole_start, hole_end in hole_list:
+            if hole_end < start or hole_start > end:
+                continue
+            if hole_start > start:
+                result.append((start, hole_start - 1))
+            start = hole_end + 1
+            if start > end:
+                break
+        if start <= end:
+            result.append((start, end))
+    return result
+
+
+def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+_SPACELESS_CLASS = _char_class(_subtract(_SPACELESS_RANGES, SEPARATORS))
+_SEPARATOR_CODES = [code for a, b in SEPARATORS for code in range(a, b + 1)]
+
+# Separators become spaces, dropped marks vanish, everything else folds as FTS5 folds it.
+_FOLD_TABLE: dict[int, str | None] = {code: chr(folded) for code, folded in FOLDS.items()}
+_FOLD_TABLE.update((code, None) for code in DROPPED)
+_FOLD_TABLE.update((code, " ") for code in _SEPARATOR_CODES)
+
+# The same shape, one character for one, so regex offsets are offsets into the original:
+# separators become spaces and dropped marks \x01 (they continue a token, never start one).
+_SHAPE_TABLE: dict[int, str] = {code: " " for code in _SEPARATOR_CODES}
+_SHAPE_TABLE.update((code, "\x01") for code in DROPPED)
+_SHAPED_TOKEN = re.compile(
+    f"[{_SPACELESS_CLASS}][{_SPACELESS_CLASS}\x01]*"
+    f"|[^ \x01{_SPACELESS_CLASS}][^ {_SPACELESS_CLASS}]*"
+)
+_SHAPED_ASCII_TOKEN = re.compile("[^ \x01][^ ]*")
+
+_SCRIPT_CHANGE = re.compile(
+    f"(?<=[{_SPACELESS_CLASS}])(?=[^ {_SPACELESS_CLASS}])"
+    f"|(?<=[^ {_SPACELESS_CLASS}])(?=[{_SPACELESS_CLASS}])"
+)
+_SPACELESS = re.compile(f"[{_SPACELESS_CLASS}]")
+
+
+def fold(text: str) -> str:
+    """``text`` case- and accent-folded, separators turned into spaces."""
+    return text.translate(_FOLD_TABLE)
+
+
+def tokenize(text: str) -> list[str]:
+    """The folded tokens of ``text``, in order."""
+    folded = text.translate(_FOLD_TABLE)
+    if not folded.isascii():
+        folded = _SCRIPT_CHANGE.sub(" ", folded)
+    return folded.split()
+
+
+def token_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets in ``text`` of each token ``tokenize(text)`` returns."""
+    shape = text.translate(_SHAPE_TABLE)
+    pattern = _SHAPED_ASCII_TOKEN if shape.isascii() else _SHAPED_TOKEN
+    return [match.span() for match in pattern.finditer(shape)]
+
+
+def is_spaceless(token: str) -> bool:
+    """Whether ``token`` is a run of a spaceless script, searched by substring."""
+    return _SPACELESS.match(token) is not None
