@@ -1,7 +1,8 @@
 """Running the examples a watch-list carries, for `monitor check`.
 
 An example is a story written as the seeds are: its first line is the title and the
-rest the body, so ``title:`` queries can be exercised too.
+rest the body, so ``title:`` queries can be exercised too. `monitor match` reads a text
+the same way.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from monitor.model import Document
 from monitor.watchlists.index import WatchlistIndex
 
 
-def example_document(text: str) -> Document:
-    """The document an example stands for: first line title, the rest body."""
+def text_document(text: str) -> Document:
+    """The document a plain text stands for: first line title, the rest body."""
     title, _, body = text.strip().partition("\n")
     return Document(title.strip(), body.strip())
 
@@ -25,12 +26,12 @@ def run_examples(index: WatchlistIndex, watchlists: Sequence[WatchlistConfig]) -
     for watchlist in watchlists:
         only = (watchlist.name,)
         for text in watchlist.examples.match:
-            if not index.match(example_document(text), only):
+            if not index.match(text_document(text), only):
                 failures.append(
                     f"watch-list {watchlist.name!r}: example should match but does not: {text!r}"
                 )
         for text in watchlist.examples.no_match:
-            if index.match(example_document(text), only):
+            if index.match(text_document(text), only):
                 failures.append(
                     f"watch-list {watchlist.name!r}: example should not match but does: {text!r}"
                 )

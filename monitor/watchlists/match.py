@@ -237,8 +237,8 @@ def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
 def explain(watchlist: str, query: Node, view: DocumentView) -> Hit:
     """The hit for a query known to match: the clause that fired, spans and snippets.
 
-    Snippets follow the clause's order, so the term written first (usually the telling
-    one, e.g. GSOMIA before its context words) gets the first snippet.
+    Spans, and so terms and snippets, follow the clause's order: the term written first
+    (usually the telling one, GSOMIA before its context words) comes first.
     """
     clause = firing_clause(query, view)
     found: dict[tuple[str, int, int], None] = {}
@@ -250,8 +250,7 @@ def explain(watchlist: str, query: Node, view: DocumentView) -> Hit:
         Span(field, start, end, " ".join(view.text(field)[start:end].split()))
         for field, start, end in found
     ]
-    ordered = sorted(spans, key=lambda span: (span.field != "title", span.field, span.start))
-    return Hit(watchlist, clause.text, tuple(ordered), snippets(view.document, spans))
+    return Hit(watchlist, clause.text, tuple(spans), snippets(view.document, spans))
 
 
 def snippets(document: Document, spans: list[Span]) -> tuple[str, ...]:

@@ -1,0 +1,108 @@
+"""`monitor match`: which watch-lists match a text and why, or a back-test over JSON lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from monitor.alerts.route import hit_record
+from monitor.commands._common import load
+from monitor.config import Config
+from monitor.errors import ConfigError
+from monitor.model import Hit
+from monitor.watchlists import WatchlistIndex, compile_watchlists
+from monitor.watchlists.backtest import BacktestProgress, backtest
+from monitor.watchlists.examples import text_document
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "match",
+        help="explain which watch-lists match a text (exit 0 match, 1 none), or back-test",
+        description=(
+            "Explain which watch-lists match a story: the clause that fired, the matched "
+            "terms and snippets. The text's first line is its title, the rest its body. "
+            "With --jsonl, back-test: one JSON line out per JSON line in."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("text", nargs="?", help="the story's text, or - to read stdin")
+    source.add_argument("--file", type=Path, help="read the story from this file")
+    source.add_argument(
+        "--jsonl",
+        metavar="PATH",
+        help='back-test an archive of {"id", "title", "body"} lines (- for stdin)',
+    )
+    parser.add_argument(
+        "-w",
+        "--watchlist",
+        action="append",
+        metavar="NAME",
+        help="only this watch-list (repeat for more)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load(args)
+    only = _selected(config, args.watchlist)
+    index = compile_watchlists(config.watchlists, config.terms)
+    if args.jsonl is not None:
+        if args.jsonl == "-":
+            return _backtest(index, sys.stdin, "<stdin>", only)
+        with open(args.jsonl, encoding="utf-8") as lines:
+            return _backtest(index, lines, args.jsonl, only)
+    if args.file is not None:
+        text = args.file.read_text(encoding="utf-8")
+    elif args.text == "-":
+        text = sys.stdin.read()
+    else:
+        text = args.text
+    hits = index.match(text_document(text), only)
+    for hit in hits:
+        _explain(hit, sys.stdout)
+    if not hits:
+        print("no watch-list matches")
+    return 0 if hits else 1
+
+
+def _selected(config: Config, names: list[str] | None) -> frozenset[str] | None:
+    if not names:
+        return None
+    known = {w.name for w in config.watchlists}
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"unknown watch-list {name!r} (known: {', '.join(sorted(known))})")
+    return frozenset(names)
+
+
+def _explain(hit: Hit, out: TextIO) -> None:
+    out.write(f"{hit.watchlist}: matches\n")
+    out.write(f"  because: {hit.clause}\n")
+    out.write(f"  terms:   {', '.join(hit.terms)}\n")
+    for snippet in hit.snippets:
+        out.write(f"  … {snippet} …\n")
+
+
+def _backtest(index: WatchlistIndex, lines: TextIO, name: str, only: frozenset[str] | None) -> int:
+    started = time.monotonic()
+
+    def show(progress: BacktestProgress) -> None:
+        rate = progress.items / max(time.monotonic() - started, 1e-9)
+        sys.stderr.write(f"\r{progress.items:,} items, {progress.matched:,} matched, {rate:,.0f}/s")
+
+    tty = sys.stderr.isatty()
+    for result in backtest(index, lines, name=name, only=only, progress=show if tty else None):
+        record = {
+            "id": result.id,
+            "watchlists": [hit.watchlist for hit in result.hits],
+            "hits": {hit.watchlist: hit_record(hit) for hit in result.hits},
+        }
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if tty:
+        sys.stderr.write("\n")
+    return 0
