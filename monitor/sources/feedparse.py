@@ -1,12 +1,19 @@
 """RSS, Atom and JSON Feed documents -> Entries, through feedparser.
 
 Shared by the HTTP feed source and the folder source (feed files dropped in a folder).
+Before feedparser sees a document, two cheap checks on its prolog: an entity declaration
+is refused outright (a billion-laughs feed is never expanded, whatever the parser below
+would do), and an HTML page is named as such rather than reported as a broken feed.
+Character sets are feedparser's job: BOM, HTTP charset, XML declaration, then fallbacks,
+so a server that lies about the charset still gives readable text when it can.
 """
 
 from __future__ import annotations
 
 import calendar
+import codecs
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,14 +24,39 @@ from monitor.model import Entry
 from monitor.text import one_line
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+_UTF16_32 = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"),
+    (b"\x00<\x00?", "utf-16-be"),
+)
+# The prolog ends at the root element: the first "<" followed by a name character.
+_ROOT = re.compile(r"<([A-Za-z_][\w:.-]*)")
+_PROLOG_LIMIT = 1024 * 1024
+# "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
+_JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
 
 
-def parse_feed(data: bytes, origin: str, *, content_type: str | None = None) -> list[Entry]:
-    """Entries of a feed document; SourceError when it is not a feed at all."""
+def parse_feed(
+    data: bytes,
+    origin: str,
+    *,
+    content_type: str | None = None,
+    base_url: str | None = None,
+) -> list[Entry]:
+    """Entries of a feed document; SourceError when it is not a feed at all.
+
+    ``base_url`` (where the document was fetched from) resolves relative links.
+    """
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith((b"{", b"[")):
         return parse_json_feed(stripped, origin)
-    headers = {"content-type": content_type} if content_type else None
+    check_prolog(data, origin)
+    headers = {"content-type": content_type} if content_type else {}
+    if base_url:
+        headers["content-location"] = base_url
     parsed = feedparser.parse(
         data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
@@ -32,10 +64,29 @@ def parse_feed(data: bytes, origin: str, *, content_type: str | None = None) -> 
     if not version and not parsed.entries:
         reason = parsed.get("bozo_exception")
         raise SourceError(f"{origin}: not a feed ({reason or 'no RSS, Atom or JSON Feed found'})")
-    return [_entry_from_feedparser(raw, origin) for raw in parsed.entries]
+    # An Atom id is a name, not a location, even when it looks like a URL; only RSS's
+    # permalink guid doubles as the link (feedparser treats both alike).
+    id_is_link = not version.startswith("atom")
+    return [_entry_from_feedparser(raw, origin, id_is_link=id_is_link) for raw in parsed.entries]
 
 
-def _entry_from_feedparser(raw: Any, origin: str) -> Entry:
+def check_prolog(data: bytes, origin: str) -> None:
+    """Refuse entity declarations and HTML pages before any XML parser runs."""
+    head = _decode_head(data[:_PROLOG_LIMIT])
+    root = _ROOT.search(head)
+    prolog = head[: root.start()] if root else head
+    if "<!ENTITY" in prolog.upper():
+        raise SourceError(f"{origin}: refused: the document declares XML entities")
+    if root is not None and root.group(1).lower() == "html":
+        raise SourceError(f"{origin}: not a feed (an HTML page)")
+
+
+def _decode_head(head: bytes) -> str:
+    encoding = next((name for mark, name in _UTF16_32 if head.startswith(mark)), "latin-1")
+    return head.decode(encoding, errors="replace")
+
+
+def _entry_from_feedparser(raw: Any, origin: str, *, id_is_link: bool) -> Entry:
     content_html, is_html = _best_content(raw)
     published = _parsed_date(raw.get("published_parsed") or raw.get("updated_parsed"))
     return Entry(
@@ -43,9 +94,9 @@ def _entry_from_feedparser(raw: Any, origin: str) -> Entry:
         content=content_html,
         content_is_html=is_html,
         guid=(raw.get("id") or raw.get("guid") or None),
-        link=raw.get("link") or None,
+        link=(raw.get("link") if id_is_link or raw.get("links") else None) or None,
         published=published,
-        author=raw.get("author") or None,
+        author=(raw.get("author_detail") or {}).get("name") or raw.get("author") or None,
         origin=origin,
     )
 
@@ -78,7 +129,9 @@ def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(f"{origin}: not a feed (invalid JSON: {exc})") from exc
-    if not isinstance(document, dict) or "jsonfeed.org" not in str(document.get("version", "")):
+    if not isinstance(document, dict) or not _JSON_FEED_VERSION.search(
+        str(document.get("version", ""))
+    ):
         raise SourceError(f"{origin}: not a feed (JSON without a JSON Feed version)")
     items = document.get("items")
     if not isinstance(items, list):

@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from monitor import stories
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
@@ -36,11 +37,13 @@ from monitor.store.schema import (
     ItemRow,
     MatchRow,
     SourceStateRow,
+    StoryBandRow,
     StoryRow,
 )
 
 items_t = cast(Table, ItemRow.__table__)
 stories_t = cast(Table, StoryRow.__table__)
+bands_t = cast(Table, StoryBandRow.__table__)
 matches_t = cast(Table, MatchRow.__table__)
 deliveries_t = cast(Table, DeliveryRow.__table__)
 sources_t = cast(Table, SourceStateRow.__table__)
@@ -122,6 +125,14 @@ class DeliveryJob:
     match_id: int | None
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSends:
+    """Instant alerts a channel sent in a window: how many, and the oldest send time."""
+
+    count: int
+    oldest: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,15 +287,43 @@ class Store:
         return result
 
     def _story_id(self, connection: Connection, item: Item, now: datetime) -> int:
+        """The item's story: the one with its exact fingerprint, else the most similar
+        recent story (a syndicated copy, see monitor.stories), else a new one."""
+        by_fingerprint = select(stories_t.c.id).where(stories_t.c.fingerprint == item.fingerprint)
+        existing = connection.execute(by_fingerprint).scalar()
+        if existing is not None:
+            return int(existing)
+        signature = stories.signature(item.title, item.body)
+        if signature is not None:
+            sharing_a_band = select(bands_t.c.story_id).where(bands_t.c.band.in_(signature.bands))
+            candidates = connection.execute(
+                select(stories_t.c.id, stories_t.c.signature)
+                .where(
+                    stories_t.c.id.in_(sharing_a_band),
+                    stories_t.c.first_seen >= now - stories.WINDOW,
+                )
+                .order_by(stories_t.c.id.desc())
+                .limit(stories.MAX_CANDIDATES)
+            ).all()
+            found = stories.best_match(signature, [(row.id, row.signature) for row in candidates])
+            if found is not None:
+                return found
         connection.execute(
             self._insert(stories_t)
-            .values(fingerprint=item.fingerprint, first_seen=now)
+            .values(
+                fingerprint=item.fingerprint,
+                first_seen=now,
+                signature=signature.stored() if signature else None,
+            )
             .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
         )
-        story_id = connection.execute(
-            select(stories_t.c.id).where(stories_t.c.fingerprint == item.fingerprint)
-        ).scalar_one()
-        return int(story_id)
+        story_id = int(connection.execute(by_fingerprint).scalar_one())
+        if signature is not None:
+            connection.execute(
+                self._insert(bands_t).on_conflict_do_nothing(),
+                [{"band": band, "story_id": story_id} for band in set(signature.bands)],
+            )
+        return story_id
 
     def _store_item(self, connection: Connection, item: Item, now: datetime) -> IngestedItem:
         values = {
@@ -461,6 +500,18 @@ class Store:
         """Hold a delivery without counting an attempt (quiet hours, rate caps)."""
         self._finish(job, owner, status="pending", due_at=due_at, kind=kind)
 
+    def channel_sends(self, channel: str, *, since: datetime) -> ChannelSends:
+        """Instant alerts (not digests) ``channel`` sent after ``since``, for rate caps."""
+        query = select(func.count(), func.min(deliveries_t.c.sent_at)).where(
+            deliveries_t.c.channel == channel,
+            deliveries_t.c.status == "sent",
+            deliveries_t.c.kind != "digest",
+            deliveries_t.c.sent_at > since,
+        )
+        with self.engine.connect() as connection:
+            count, oldest = connection.execute(query).one()
+        return ChannelSends(int(count), oldest)
+
     def _finish(self, job: DeliveryJob, owner: str, **values: Any) -> None:
         with self.engine.begin() as connection:
             connection.execute(
@@ -584,12 +635,18 @@ class Store:
         start_default: datetime,
         end: datetime,
         build: Callable[[datetime, datetime], tuple[list[tuple[str, str]], dict[str, Any]] | None],
+        overflow_channels: Sequence[str] = (),
     ) -> int:
         """Move a digest's window to ``end`` and enqueue its deliveries in one transaction.
 
         ``build(start, end)`` returns ``([(channel, recipient)], payload)`` or None for
         nothing to send. The window moves either way, so no match is sent twice, and
         because the delivery rows commit with it, none is dropped.
+
+        Overflow (instant alerts a rate cap held for a digest, kind ``overflow``) waiting
+        on ``overflow_channels`` is taken in the same transaction: each such channel's
+        delivery lists those match ids under ``"overflow"``, and is enqueued even when
+        ``build`` had nothing to send.
         """
         with self.engine.begin() as connection:
             row = connection.execute(
@@ -598,28 +655,31 @@ class Store:
             start = row.window_end if row is not None else start_default
             if end <= start:
                 return 0
-            planned = build(start, end)
+            overflow = self._take_overflow(connection, overflow_channels, now=end)
+            targets, payload = build(start, end) or ([], {})
+            named = {channel for channel, _ in targets}
+            targets += [(channel, "") for channel in overflow if channel not in named]
             count = 0
-            if planned is not None:
-                targets, payload = planned
-                for channel, recipient in targets:
-                    count += self._enqueue(
-                        connection,
-                        key=f"digest:{name}:{end.isoformat()}:{channel}:{recipient}",
-                        kind="digest",
-                        channel=channel,
-                        recipient=recipient,
-                        watchlist=None,
-                        match_id=None,
-                        payload={
-                            **payload,
-                            "digest": name,
-                            "start": start.isoformat(),
-                            "end": end.isoformat(),
-                        },
-                        now=end,
-                        due_at=end,
-                    )
+            for channel, recipient in targets:
+                extra = {"overflow": overflow[channel]} if channel in overflow else {}
+                count += self._enqueue(
+                    connection,
+                    key=f"digest:{name}:{end.isoformat()}:{channel}:{recipient}",
+                    kind="digest",
+                    channel=channel,
+                    recipient=recipient,
+                    watchlist=None,
+                    match_id=None,
+                    payload={
+                        **payload,
+                        **extra,
+                        "digest": name,
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                    },
+                    now=end,
+                    due_at=end,
+                )
             statement = self._insert(digests_t).values(name=name, window_end=end, last_sent=end)
             connection.execute(
                 statement.on_conflict_do_update(
@@ -629,6 +689,28 @@ class Store:
             )
         return count
 
+
+    def _take_overflow(
+        self, connection: Connection, channels: Sequence[str], *, now: datetime
+    ) -> dict[str, list[int]]:
+        """Mark unclaimed overflow on ``channels`` rolled into a digest; their match ids."""
+        if not channels:
+            return {}
+        rows = connection.execute(
+            update(deliveries_t)
+            .where(
+                deliveries_t.c.status == "pending",
+                deliveries_t.c.kind == "overflow",
+                deliveries_t.c.channel.in_(list(channels)),
+                or_(deliveries_t.c.claimed_until.is_(None), deliveries_t.c.claimed_until < now),
+            )
+            .values(status="rolled", claimed_by=None, claimed_until=None)
+            .returning(deliveries_t.c.channel, deliveries_t.c.match_id)
+        ).all()
+        taken: dict[str, list[int]] = {}
+        for channel, match_id in sorted(rows, key=lambda row: (row.channel, row.match_id)):
+            taken.setdefault(channel, []).append(int(match_id))
+        return taken
 
 def delivery_key(story_id: int, watchlist: str, revision: str, channel: str, recipient: str) -> str:
     """The idempotency key of an instant alert: one per story, watch-list and channel."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -89,6 +90,18 @@ class StoryRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     first_seen: Mapped[datetime]
     signature: Mapped[list[Any] | None]
+
+
+class StoryBandRow(Base):
+    """One LSH band hash of a story's MinHash signature (see monitor.stories): the
+    index that finds near-duplicate candidates in a few lookups, across restarts."""
+
+    __tablename__ = "story_bands"
+
+    band: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
 
 
 class ItemRow(Base):

@@ -1,0 +1,95 @@
+"""An RSS, Atom or JSON Feed over HTTP, polled politely.
+
+The cursor carries what the next poll needs: the validators for a conditional GET
+(ETag, Last-Modified), and the URL the feed now lives at after a permanent redirect,
+together with the configured URL it came from (so editing the config starts afresh).
+A 304 is a success with nothing new; 429/503 raise SourceError with the server's
+Retry-After; a Cache-Control max-age becomes the earliest next poll (``not_before``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+
+from monitor.config import FeedSourceConfig
+from monitor.errors import SourceError
+from monitor.model import FetchResult
+from monitor.sources.feedparse import parse_feed
+from monitor.sources.http import HttpPool, Limits, max_age, retry_after
+from monitor.text import utc_now
+
+log = structlog.get_logger("monitor.sources.feed")
+
+THROTTLED = frozenset({429, 503})
+
+
+class FeedSource:
+    """A feed at ``config.url``; requests go through ``pool`` (the shared one by default)."""
+
+    def __init__(self, config: FeedSourceConfig, pool: HttpPool | None = None) -> None:
+        self.name = config.name
+        self.config = config
+        self.pool = pool or HttpPool.shared()
+        self.limits = Limits(
+            connect_timeout=config.connect_timeout.total_seconds(),
+            total_timeout=config.timeout.total_seconds(),
+            max_bytes=config.max_bytes,
+            max_redirects=config.max_redirects,
+        )
+
+    def fetch(self, cursor: dict[str, Any]) -> FetchResult:
+        if cursor.get("configured") != self.config.url:
+            cursor = {}
+        url = str(cursor.get("url") or self.config.url)
+        now = utc_now()
+        response = self.pool.get(url, {**_conditional(cursor), **self.config.headers}, self.limits)
+        if response.moved_to:
+            log.warning("feed_moved", old_url=url, new_url=response.moved_to)
+        next_cursor = {"configured": self.config.url, "url": response.moved_to or url}
+        floor = max_age(response.headers)
+        not_before = now + timedelta(seconds=floor) if floor else None
+        if response.status == 304:
+            log.info("feed_not_modified")
+            validators: dict[str, Any] = {
+                key: cursor[key] for key in ("etag", "last_modified") if key in cursor
+            }
+            return FetchResult([], {**next_cursor, **validators}, True, not_before)
+        if response.status in THROTTLED:
+            wait = retry_after(response.headers, now)
+            raise SourceError(
+                f"feed: HTTP {response.status} from {response.url}"
+                + (f", retry after {wait:g}s" if wait is not None else ""),
+                retry_after=wait,
+            )
+        if not 200 <= response.status < 300:
+            raise SourceError(f"feed: HTTP {response.status} from {response.url}")
+        entries = parse_feed(
+            response.body,
+            response.url,
+            content_type=response.headers.get("content-type"),
+            base_url=response.url,
+        )
+        log.info(
+            "feed_fetched", status=response.status, size=len(response.body), entries=len(entries)
+        )
+        return FetchResult(
+            entries, {**next_cursor, **_validators(response.headers)}, False, not_before
+        )
+
+
+def _conditional(cursor: dict[str, Any]) -> dict[str, str]:
+    headers = {}
+    if cursor.get("etag"):
+        headers["If-None-Match"] = str(cursor["etag"])
+    if cursor.get("last_modified"):
+        headers["If-Modified-Since"] = str(cursor["last_modified"])
+    return headers
+
+
+def _validators(headers: httpx.Headers) -> dict[str, str]:
+    found = {"etag": headers.get("etag"), "last_modified": headers.get("last-modified")}
+    return {key: value for key, value in found.items() if value}

@@ -1,0 +1,196 @@
+"""HTTP GET with limits, for feed sources: one bounded connection pool for the process.
+
+Every feed source in a process shares one ``HttpPool`` (``HttpPool.shared()``) unless the
+composition root hands it another. The pool holds one ``httpx.Client`` (thread-safe, a
+bounded number of connections, kept alive between polls) and a semaphore per host, so a
+thousand feeds on one site never hold more than ``per_host`` connections to it. Polls run
+on the scheduler's bounded worker threads, never a thread per source.
+
+Limits, all enforced here: connect timeout, read timeout (per network read), a total
+deadline checked while the body streams in, a size cap on the *decoded* body (so a gzip
+or brotli bomb is cut off too), and a bounded number of redirects, followed by hand so a
+permanent one (301/308) can be reported and a loop named as such.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import ClassVar
+
+import httpx
+
+from monitor.errors import SourceError
+
+USER_AGENT = "news-monitor/0.1 (feed monitor; honours 304, Retry-After and max-age)"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+PERMANENT_REDIRECTS = frozenset({301, 308})
+# A server's request to wait (Retry-After, max-age) is honoured up to this long, so a
+# wrong header can delay a source but never silence it.
+MAX_SERVER_DELAY = 24 * 3600.0
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one request may cost: seconds, bytes and hops."""
+
+    connect_timeout: float = 10.0
+    total_timeout: float = 30.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response read to the end: final URL, status, headers and decoded body.
+
+    ``moved_to`` is where an unbroken chain of permanent redirects from the requested URL
+    ended (the feed's new home), else None.
+    """
+
+    url: str
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    moved_to: str | None = None
+
+
+class HttpPool:
+    """One ``httpx.Client`` with bounded connections, plus a concurrency limit per host."""
+
+    _shared: ClassVar[HttpPool | None] = None
+    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 32,
+        per_host: int = 4,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.per_host = per_host
+        self.client = httpx.Client(
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate, br"},
+            follow_redirects=False,
+            transport=transport,
+        )
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> HttpPool:
+        """The process-wide pool every feed source uses unless given its own."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = cls()
+            return cls._shared
+
+    def close(self) -> None:
+        self.client.close()
+
+    def get(self, url: str, headers: Mapping[str, str], limits: Limits) -> Response:
+        """GET ``url``, following at most ``limits.max_redirects`` redirects.
+
+        Any status comes back as a Response; transport failures, limits and redirect
+        trouble raise SourceError (with the httpx error chained).
+        """
+        deadline = time.monotonic() + limits.total_timeout
+        seen = {url}
+        moved_to: str | None = None
+        permanent = True
+        for _hop in range(limits.max_redirects + 1):
+            response = self._get_once(url, headers, limits, deadline)
+            if response.status not in REDIRECTS:
+                return Response(
+                    response.url, response.status, response.headers, response.body, moved_to
+                )
+            location = response.headers.get("location")
+            if not location:
+                raise SourceError(f"http: {response.status} redirect without a Location")
+            target = str(httpx.URL(url).join(location))
+            permanent = permanent and response.status in PERMANENT_REDIRECTS
+            moved_to = target if permanent else moved_to
+            if target in seen:
+                raise SourceError(f"http: redirect loop at {target}")
+            seen.add(target)
+            url = target
+        raise SourceError(f"http: more than {limits.max_redirects} redirects")
+
+    def _get_once(
+        self, url: str, headers: Mapping[str, str], limits: Limits, deadline: float
+    ) -> Response:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SourceError(f"http: no answer within {limits.total_timeout:g}s")
+        timeout = httpx.Timeout(remaining, connect=min(limits.connect_timeout, remaining))
+        host = httpx.URL(url).netloc.decode("ascii", "replace")
+        slot = self._host_slot(host)
+        if not slot.acquire(timeout=remaining):
+            raise SourceError(f"http: {host} stayed busy for {limits.total_timeout:g}s")
+        try:
+            with self.client.stream("GET", url, headers=headers, timeout=timeout) as response:
+                body = b""
+                if 200 <= response.status_code < 300:
+                    body = _read_capped(response, limits, deadline)
+                return Response(str(response.url), response.status_code, response.headers, body)
+        except httpx.TimeoutException as exc:
+            raise SourceError(f"http: timed out ({type(exc).__name__}) on {url}") from exc
+        except httpx.HTTPError as exc:
+            raise SourceError(f"http: {type(exc).__name__}: {exc}") from exc
+        finally:
+            slot.release()
+
+    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
+        with self._hosts_lock:
+            slot = self._hosts.get(host)
+            if slot is None:
+                slot = self._hosts[host] = threading.BoundedSemaphore(self.per_host)
+            return slot
+
+
+def _read_capped(response: httpx.Response, limits: Limits, deadline: float) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_bytes:
+        raise SourceError(f"http: body of {declared} bytes is over the {limits.max_bytes} cap")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise SourceError(f"http: body over the {limits.max_bytes} byte cap")
+        if time.monotonic() > deadline:
+            raise SourceError(f"http: body still arriving after {limits.total_timeout:g}s")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def retry_after(headers: httpx.Headers, now: datetime) -> float | None:
+    """Seconds a 429/503 asks us to wait (delta-seconds or an HTTP date), capped."""
+    value = headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            seconds = (parsedate_to_datetime(value) - now).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), MAX_SERVER_DELAY)
+
+
+def max_age(headers: httpx.Headers) -> float | None:
+    """Cache-Control max-age in seconds (capped), or None."""
+    match = _MAX_AGE.search(headers.get("cache-control", ""))
+    if match is None:
+        return None
+    return min(float(match.group(1)), MAX_SERVER_DELAY)

@@ -1,0 +1,171 @@
+"""The HTTP layer and the feed source's cursor, against httpx.MockTransport."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from monitor.config import FeedSourceConfig
+from monitor.errors import SourceError
+from monitor.sources.feed import FeedSource
+from monitor.sources.http import MAX_SERVER_DELAY, HttpPool, Limits, max_age, retry_after
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+RSS = b'<rss version="2.0"><channel><item><guid>1</guid><title>One</title></item></channel></rss>'
+Answer = Callable[[httpx.Request], httpx.Response]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),
+        (format_datetime(NOW - timedelta(hours=1), usegmt=True), 0.0),
+        ("10000000", MAX_SERVER_DELAY),
+        ("soon", None),
+        ("", None),
+    ],
+)
+def test_retry_after(value: str, expected: float | None) -> None:
+    assert expected == retry_after(httpx.Headers({"Retry-After": value}), NOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("public, max-age=300", 300.0),
+        ('max-age="60"', 60.0),
+        ("no-cache", None),
+        ("s-maxage=10", None),
+        ("max-age=99999999", MAX_SERVER_DELAY),
+    ],
+)
+def test_max_age(value: str, expected: float | None) -> None:
+    assert expected == max_age(httpx.Headers({"Cache-Control": value}))
+
+
+def _pool(routes: dict[str, Answer]) -> HttpPool:
+    def handle(request: httpx.Request) -> httpx.Response:
+        answer = routes.get(request.url.path)
+        return answer(request) if answer else httpx.Response(404)
+
+    return HttpPool(transport=httpx.MockTransport(handle))
+
+
+def _to(code: int, location: str) -> Answer:
+    return lambda _request: httpx.Response(code, headers={"Location": location})
+
+
+def _ok(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=RSS)
+
+
+@pytest.mark.parametrize(
+    ("hops", "moved_to"),
+    [
+        ({"/a": _to(301, "/b"), "/b": _to(308, "/c"), "/c": _ok}, "http://feeds.test/c"),
+        ({"/a": _to(301, "/b"), "/b": _to(302, "/c"), "/c": _ok}, "http://feeds.test/b"),
+        ({"/a": _to(302, "/b"), "/b": _to(301, "/c"), "/c": _ok}, None),
+        ({"/a": _ok}, None),
+    ],
+    ids=["permanent-chain", "permanent-then-temporary", "temporary-first", "no-redirect"],
+)
+def test_only_a_leading_run_of_permanent_redirects_moves_the_feed(
+    hops: dict[str, Answer], moved_to: str | None
+) -> None:
+    response = _pool(hops).get("http://feeds.test/a", {}, Limits())
+    assert (200, moved_to) == (response.status, response.moved_to)
+
+
+@pytest.mark.parametrize(
+    ("hops", "message"),
+    [
+        ({"/a": _to(302, "/b"), "/b": _to(302, "/a")}, "redirect loop"),
+        ({f"/{i}": _to(302, f"/{i + 1}") for i in range(10)}, "more than 3 redirects"),
+        ({"/0": lambda _r: httpx.Response(301)}, "without a Location"),
+    ],
+)
+def test_redirect_trouble_is_a_source_error(hops: dict[str, Answer], message: str) -> None:
+    pool = _pool(hops)
+    with pytest.raises(SourceError, match=message):
+        pool.get(f"http://feeds.test/{'a' if '/a' in hops else 0}", {}, Limits(max_redirects=3))
+
+
+def test_the_size_cap_counts_decoded_bytes() -> None:
+    bomb = b"<rss>" + b" " * 50_000
+    pool = _pool(
+        {
+            "/a": lambda _r: httpx.Response(
+                200, content=gzip.compress(bomb), headers={"Content-Encoding": "gzip"}
+            )
+        }
+    )
+    with pytest.raises(SourceError, match="over the 10000 byte cap"):
+        pool.get("http://feeds.test/a", {}, Limits(max_bytes=10_000))
+
+
+def _source(pool: HttpPool, url: str = "http://feeds.test/feed") -> FeedSource:
+    config = FeedSourceConfig.model_validate({"name": "test", "type": "feed", "url": url})
+    return FeedSource(config, pool)
+
+
+def test_validators_go_into_the_cursor_and_come_back_as_conditional_headers() -> None:
+    asked: list[httpx.Headers] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers)
+        if request.headers.get("If-None-Match") == '"v1"':
+            return httpx.Response(304, headers={"Cache-Control": "max-age=600"})
+        return httpx.Response(
+            200, content=RSS, headers={"ETag": '"v1"', "Last-Modified": "Tue, 01 Jan 2030"}
+        )
+
+    source = _source(_pool({"/feed": feed}))
+    first = source.fetch({})
+    second = source.fetch(first.cursor)
+    assert ["One"] == [entry.title for entry in first.entries]
+    assert '"v1"' == asked[1]["If-None-Match"]
+    assert "Tue, 01 Jan 2030" == asked[1]["If-Modified-Since"]
+    assert (True, [], first.cursor) == (second.not_modified, second.entries, second.cursor)
+    assert second.not_before is not None
+    assert second.not_before - datetime.now(UTC) > timedelta(seconds=590)
+
+
+def test_a_cursor_from_another_configured_url_is_not_used() -> None:
+    asked: list[httpx.Request] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, content=RSS)
+
+    source = _source(_pool({"/new": feed}), "http://feeds.test/new")
+    cursor = {
+        "configured": "http://feeds.test/old",
+        "url": "http://feeds.test/moved",
+        "etag": '"v9"',
+    }
+    source.fetch(cursor)
+    assert "/new" == asked[0].url.path
+    assert "If-None-Match" not in asked[0].headers
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_throttling_carries_retry_after(code: int) -> None:
+    def throttled(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(code, headers={"Retry-After": "120"})
+
+    with pytest.raises(SourceError, match=f"HTTP {code}") as raised:
+        _source(_pool({"/feed": throttled})).fetch({})
+    assert 120.0 == raised.value.retry_after
+
+
+def test_a_permanent_redirect_is_remembered_in_the_cursor() -> None:
+    source = _source(_pool({"/feed": _to(301, "/moved"), "/moved": _ok}))
+    result = source.fetch({})
+    assert "http://feeds.test/moved" == result.cursor["url"]
+    assert "http://feeds.test/feed" == result.cursor["configured"]

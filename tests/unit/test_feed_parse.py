@@ -1,0 +1,145 @@
+"""Feed documents -> entries: gofeed's one-feature cases, format detection, refusals."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import SourceError
+from monitor.sources.feedparse import parse_feed
+from monitor.text import one_line
+
+GOFEED = Path(__file__).parents[1] / "data" / "feeds" / "gofeed" / "testdata"
+
+
+def _translator_pairs() -> list[tuple[Path, Path]]:
+    pairs = [
+        (source, source.with_suffix(".json"))
+        for kind in ("rss", "atom")
+        for source in sorted((GOFEED / "translator" / kind).glob("*.xml"))
+    ]
+    pairs += [
+        (source, source.with_name(source.stem + "_expected.json"))
+        for source in sorted((GOFEED / "translator" / "json").glob("*.json"))
+        if not source.stem.endswith("_expected")
+    ]
+    return pairs
+
+
+def _date(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@pytest.mark.parametrize(
+    ("source", "expected_file"), _translator_pairs(), ids=lambda path: path.stem
+)
+def test_gofeed_translator_case(source: Path, expected_file: Path) -> None:
+    """Title, link, guid, date and author agree with gofeed's normalised result."""
+    expected_items = json.loads(expected_file.read_text()).get("items", [])
+    entries = parse_feed(source.read_bytes(), source.name)
+    assert len(expected_items) == len(entries)
+    for want, got in zip(expected_items, entries, strict=True):
+        assert one_line(want.get("title", "")) == got.title
+        assert want.get("link") == got.link
+        if "guid" in want:
+            assert want["guid"] == got.guid
+        assert _date(want.get("publishedParsed") or want.get("updatedParsed")) == got.published
+        authors = want.get("authors") or [{}]
+        if authors[0].get("name"):
+            assert authors[0]["name"] == got.author
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "atom03_feed.xml",
+        "atom10_feed.xml",
+        "rss_feed.xml",
+        "rss_feed_bom.xml",
+        "rss_feed_leading_spaces.xml",
+        "rdf_feed.xml",
+        "sample.json",
+        "json10_feed.json",
+        "json11_feed.json",
+    ],
+)
+def test_gofeed_universal_feeds_are_recognised(name: str) -> None:
+    parse_feed((GOFEED / "parser" / "universal" / name).read_bytes(), name)
+
+
+@pytest.mark.parametrize("name", ["unknown_feed.xml", "empty_feed.xml", "invalid.json"])
+def test_gofeed_universal_non_feeds_are_source_errors(name: str) -> None:
+    with pytest.raises(SourceError, match="not a feed"):
+        parse_feed((GOFEED / "parser" / "universal" / name).read_bytes(), name)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<rss version="2.0"><channel><item><title>&lol3;</title></item></channel></rss>"""
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        BILLION_LAUGHS,
+        codecs.BOM_UTF16_LE + BILLION_LAUGHS.decode().encode("utf-16-le"),
+        BILLION_LAUGHS.replace(b"<!ENTITY lol ", b'<!ENTITY lol SYSTEM "file:///etc/passwd"'),
+    ],
+    ids=["utf-8", "utf-16", "external"],
+)
+def test_entity_declarations_are_refused_before_parsing(document: bytes) -> None:
+    with pytest.raises(SourceError, match="declares XML entities"):
+        parse_feed(document, "bomb.xml")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"<!DOCTYPE html>\n<html><head><title>Oops</title></head><body>Hi</body></html>",
+        b"  <HTML lang=en><body><p>login</p></body></HTML>",
+        b'<?xml version="1.0"?>\n<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>',
+    ],
+)
+def test_an_html_page_is_named_as_such(document: bytes) -> None:
+    with pytest.raises(SourceError, match="an HTML page"):
+        parse_feed(document, "page")
+
+
+@pytest.mark.parametrize(
+    "document", [b"\x00\x01\x02garbage\xff\xfe", b"just some words", b'{"version": 3}']
+)
+def test_garbage_is_not_a_feed(document: bytes) -> None:
+    with pytest.raises(SourceError, match="not a feed"):
+        parse_feed(document, "garbage")
+
+
+def test_relative_links_resolve_against_the_feed_url() -> None:
+    feed = b"""<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>tag:x,2024:1</id>
+    <title>One</title><link href="/posts/1"/></entry></feed>"""
+    [entry] = parse_feed(feed, "f", base_url="http://127.0.0.1:8080/feeds/atom.xml")
+    assert "http://127.0.0.1:8080/posts/1" == entry.link
+
+
+def test_an_atom_id_is_not_a_link_but_an_rss_permalink_guid_is() -> None:
+    atom = b"""<feed xmlns="http://www.w3.org/2005/Atom">
+    <entry><id>http://example.org/a</id><title>A</title></entry></feed>"""
+    rss = b"""<rss version="2.0"><channel>
+    <item><guid>http://example.org/b</guid><title>B</title></item></channel></rss>"""
+    assert parse_feed(atom, "atom")[0].link is None
+    assert "http://example.org/b" == parse_feed(rss, "rss")[0].link
+
+
+def test_a_lying_charset_header_still_gives_readable_text() -> None:
+    """Served as UTF-8 but written in Latin-1: feedparser's fallbacks recover the text."""
+    feed = '<rss version="2.0"><channel><item><title>Notícias de São Paulo</title></item>'
+    body = (feed + "</channel></rss>").encode("latin-1")
+    [entry] = parse_feed(body, "lying", content_type="application/rss+xml; charset=utf-8")
+    assert "Notícias de São Paulo" == entry.title

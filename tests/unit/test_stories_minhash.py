@@ -1,0 +1,76 @@
+"""MinHash signatures for near-duplicate stories: copies agree, strangers do not."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor import stories
+
+STORY = (
+    "The finance ministry said on Tuesday that exports rose for a third month in a row, "
+    "helped by strong demand for semiconductors and ships, while imports fell as oil "
+    "prices eased. Economists had expected a smaller rise. The trade surplus widened to "
+    "its highest level since the spring, the ministry said in a statement, adding that "
+    "shipments to China and the United States both grew."
+)
+OTHER = (
+    "Heavy rain flooded roads in the capital overnight and officials closed two bridges "
+    "as the river rose above its warning level. Schools in the eastern districts will "
+    "stay shut on Wednesday, the city said, and residents near the banks were told to "
+    "move to higher ground until the water recedes later in the week."
+)
+
+
+def test_a_syndicated_copy_is_similar_enough() -> None:
+    original = stories.signature("Exports rise for third month", STORY)
+    copy = stories.signature(
+        "UPDATE 1-Exports up again on chip demand",
+        "SEOUL (Wire) - " + STORY + " Reporting by A. Reporter; editing by B. Editor.",
+    )
+    assert original is not None
+    assert copy is not None
+    assert stories.similarity(original.values, copy.values) >= stories.THRESHOLD
+    assert set(original.bands) & set(copy.bands), "a copy must share a band to be found"
+
+
+def test_different_stories_are_not_similar() -> None:
+    one = stories.signature("Exports rise", STORY)
+    two = stories.signature("Floods close bridges", OTHER)
+    assert one is not None
+    assert two is not None
+    assert stories.similarity(one.values, two.values) < 0.2
+    assert stories.best_match(one, [(7, two.stored())]) is None
+
+
+def test_too_short_a_text_has_no_signature() -> None:
+    assert stories.signature("Breaking", "Markets fall sharply") is None
+
+
+def test_best_match_prefers_the_most_similar_then_the_oldest_story() -> None:
+    mine = stories.signature("Exports rise", STORY)
+    near = stories.signature("Exports rise", STORY + " More to follow.")
+    assert mine is not None
+    assert near is not None
+    candidates = [(9, near.stored()), (3, mine.stored()), (5, mine.stored())]
+    assert 3 == stories.best_match(mine, candidates)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, {"values": [1, 2]}, ["another-scheme", *range(stories.NUM_PERM)], [stories.SCHEME]],
+)
+def test_stored_signatures_of_another_shape_or_scheme_are_ignored(stored: object) -> None:
+    assert stories.stored_values(stored) is None
+
+
+def test_the_scheme_is_stable_across_processes_and_versions() -> None:
+    """Signatures are stored: if this changes, bump SCHEME (old rows are then ignored)."""
+    signature = stories.signature("Exports rise", STORY)
+    assert signature is not None
+    assert "mh3w-crc32-ms64-v1" == stories.SCHEME
+    assert GOLDEN_VALUES == signature.values[:4]
+    assert GOLDEN_BANDS == signature.bands[:2]
+
+
+GOLDEN_VALUES = (15377726, 31768455, 15106069, 3227907)
+GOLDEN_BANDS = (-7548771972537783918, -3462606085298117837)
