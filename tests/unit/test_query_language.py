@@ -1,0 +1,187 @@
+"""The query language, table-driven: each row is a query, a story, and whether it matches.
+
+A story is written as ``monitor match`` reads one: first line title, the rest body.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.config import WatchlistConfig
+from monitor.errors import QueryError
+from monitor.model import Document
+from monitor.watchlists import compile_watchlists
+from monitor.watchlists.examples import text_document
+
+TERMS = {
+    "korea": ["Korea", "Seoul", "한국"],
+    "pact": ['"intelligence sharing pact"', "GSOMIA"],
+    "nested": ["@korea", "Pyongyang"],
+}
+
+
+def matches(query: str, story: str | Document) -> bool:
+    index = compile_watchlists([WatchlistConfig(name="w", query=query)], TERMS)
+    document = story if isinstance(story, Document) else text_document(story)
+    return bool(index.match(document))
+
+
+@pytest.mark.parametrize(
+    ("query", "story", "expected"),
+    [
+        # words: whole tokens, case and accents folded
+        ("japan", "Tokyo, Japan", True),
+        ("JAPAN", "tokyo, japan", True),
+        ("japan", "Japanese exports", False),
+        ("cafe", "Café society", True),
+        ("CAFÉ", "cafe society", True),
+        ("naïve", "NAIVE", True),
+        ("istanbul", "İstanbul", True),
+        ("2019", "in 2019.", True),
+        # phrases: consecutive tokens, so hyphen, dash and space variants all match
+        ('"cost sharing"', "troop cost-sharing talks", True),
+        ('"cost sharing"', "troop cost\u2013sharing talks", True),
+        ('"cost sharing"', "troop cost sharing talks", True),
+        ('"cost sharing"', "cost of sharing", False),
+        ('"cost sharing"', "sharing cost", False),
+        ('"cost sharing"', "the cost\nsharing", False),  # title and body are separate fields
+        ("cost-sharing", "troop cost sharing talks", True),  # a hyphenated word is a phrase
+        ('"U.S. forces"', "U.S forces in Japan", True),
+        ('"U.S. forces"', "US forces in Japan", False),
+        # prefixes
+        ("defen*", "defence", True),
+        ("defen*", "Defense", True),
+        ("defen*", "undefended", False),
+        ('"troop cost*"', "troop costs", True),
+        ('"tro* cost"', "troops cost", True),
+        ('"troop cost"*', "troop costly", True),
+        # AND (also implicit), OR, NOT and -
+        ("japan korea", "Japan and Korea", True),
+        ("japan korea", "Japan alone", False),
+        ("japan AND korea", "Korea and Japan", True),
+        ("japan OR korea", "Korea alone", True),
+        ("japan OR korea", "China alone", False),
+        ("japan NOT korea", "Japan and Korea", False),
+        ("japan NOT korea", "Japan alone", True),
+        ("japan -korea", "Japan alone", True),
+        ("japan -korea", "Japan and Korea", False),
+        ("japan AND NOT korea", "Japan and Korea", False),
+        ("and OR or", "this and that", True),  # keywords are upper case only
+        # precedence: NOT > AND > OR
+        ("a OR b AND c", "a", True),
+        ("a OR b AND c", "b", False),
+        ("a OR b AND c", "b c", True),
+        ("(a OR b) AND c", "a", False),
+        ("NOT a AND b", "b", True),
+        ("NOT a AND b", "a b", False),
+        ("a AND NOT b OR c", "c b", True),
+        ("a AND NOT b OR c", "a b", False),
+        ("a AND NOT (b OR c)", "a c", False),
+        # NEAR: at most N tokens between, in any order, in one field
+        ("NEAR(seoul tokyo, 1)", "Seoul and Tokyo", True),
+        ("NEAR(seoul tokyo, 0)", "Seoul and Tokyo", False),
+        ("NEAR(seoul tokyo, 1)", "Tokyo and Seoul", True),
+        ("NEAR(seoul tokyo)", "Seoul " + "x " * 10 + "Tokyo", True),  # default 10
+        ("NEAR(seoul tokyo)", "Seoul " + "x " * 11 + "Tokyo", False),
+        ('NEAR("cost sharing" troops, 2)', "cost-sharing for US troops", True),
+        ('NEAR("cost sharing" troops, 1)', "cost-sharing for US troops", False),
+        ("NEAR(a b c, 2)", "a x b x c", False),
+        ("NEAR(a b c, 3)", "a x b x c", True),
+        ("NEAR(seoul tokyo, 5)", "Seoul\nTokyo", False),
+        ("NEAR(@korea tokyo, 2)", "Tokyo and Seoul", True),
+        # fields
+        ("title:gsomia", "GSOMIA row\nbody text", True),
+        ("title:gsomia", "Headline\nGSOMIA row", False),
+        ("body:gsomia", "Headline\nGSOMIA row", True),
+        ("title:(japan OR korea)", "Korea\nJapan", True),
+        ("title:(japan AND korea)", "Korea\nJapan", False),
+        ("title:(body:japan korea)", "Korea\nJapan", True),  # the inner scope wins
+        ('title:"cost sharing"', "cost-sharing row\n", True),
+        ("title:NEAR(a b)", "a b\n", True),
+        ("title:NEAR(a b)", "x\na b", False),
+        # case-sensitive terms
+        ("=SCM", "SCM meeting", True),
+        ("=SCM", "scm meeting", False),
+        ("=SCM", "Scm meeting", False),
+        ("scm", "SCM meeting", True),
+        ("=SCM", "제51차 SCM에서 논의", True),  # a Korean particle attached
+        ("=SCM", "SCMP reports", False),
+        ('="Security Consultative Meeting"', "the Security Consultative Meeting", True),
+        ('="Security Consultative Meeting"', "the security consultative meeting", False),
+        ("=Def*", "Defence", True),
+        ("=Def*", "defence", False),
+        # regex (RE2), over the original text
+        ("/GSO?MIA/", "GSOMIA", True),
+        ("/GSO?MIA/", "gsomia", False),
+        ("/gso?mia/i", "GSOMIA", True),
+        (r"/\bSMA\b/", "the SMA talks", True),
+        (r"/\bSMA\b/", "SMALL talk", False),
+        ("/a\\/b/", "a/b", True),
+        # spaceless scripts match by substring
+        ("지소미아", "정부, 지소미아를 종료", True),
+        ("협의회", "한미안보협의회의", True),
+        ("日韓軍事情報包括保護協定", "日韓軍事情報包括保護協定\uff08GSOMIA\uff09の破棄", True),
+        ("安保", "日米安全保障", False),
+        ('"방위비 분담"', "방위비 분담금 협상", True),
+        # term sets
+        ("@korea", "Seoul says", True),
+        ("@korea", "Tokyo says", False),
+        ("@pact AND japan", "an intelligence-sharing pact with Japan", True),
+        ("@nested", "Seoul says", True),
+        ("@nested", "Pyongyang says", True),
+        ("title:@korea", "Tokyo\nSeoul", False),
+    ],
+)
+def test_language(query: str, story: str, expected: bool) -> None:
+    assert expected == matches(query, story)
+
+
+def test_source_field_is_searched_only_when_named() -> None:
+    document = Document("Headline", "text", source="yonhap")
+    assert matches("source:yonhap", document)
+    assert not matches("yonhap", document)
+
+
+@pytest.mark.parametrize(
+    ("query", "column", "message"),
+    [
+        ("a AND", 6, "expected a term, found the end of the query"),
+        ("a OR OR b", 6, "expected a term, found 'OR'"),
+        ("(a OR b", 8, "expected ')' to close the '(' at column 1"),
+        ("a)", 2, "unexpected ')' with no '(' before it"),
+        ("()", 2, "empty parentheses"),
+        ('"cost sharing', 1, "unterminated phrase"),
+        ('""', 1, "empty phrase"),
+        ("NEAR(a b, x)", 11, "expected a distance"),
+        ("NEAR(a b, 3", 12, "expected ')' after NEAR's distance"),
+        ("NEAR(a b", 9, "expected ')' to close the NEAR("),
+        ("NEAR(a)", 1, "NEAR needs at least two terms"),
+        ("NEAR(a (b))", 8, "NEAR takes words and phrases"),
+        ("NEAR(@pact-ish a)", 6, "unknown term set '@pact-ish'"),
+        ("titel:gsomia", 1, "unknown field 'titel'"),
+        ("/(/", 1, "bad regex: missing )"),
+        ("//", 1, "empty regex"),
+        ("/abc", 1, "unterminated regex"),
+        ("@nope", 1, "unknown term set '@nope'"),
+        ("@", 1, "expected a term-set name"),
+        ("*", 1, "'*' must follow a word"),
+        ("a**", 3, "'*' must follow a word"),
+        ("&&", 1, "'&&' has no letters or digits"),
+        ("= a", 2, "expected a word after '='"),
+        ("NOT", 4, "expected a term, found the end of the query"),
+        ("a b c )", 7, "unexpected ')'"),
+        ("(" * 70 + "a" + ")" * 70, 65, "nested more than 64 levels deep"),
+        ("NOT japan", 1, "matches every story"),
+        ("/x*/", 1, "matches every story"),
+    ],
+)
+def test_errors_name_the_watchlist_column_and_what_was_expected(
+    query: str, column: int, message: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_watchlists([WatchlistConfig(name="w", query=query)], TERMS)
+    assert column == caught.value.column
+    assert "w" == caught.value.watchlist
+    shown = str(caught.value)
+    assert shown.startswith(f"watch-list 'w': {message}")
+    assert f"\n    {query}\n    {' ' * (column - 1)}^" in shown

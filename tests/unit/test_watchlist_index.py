@@ -1,0 +1,155 @@
+"""The compiled index: presearch soundness, term sets, hits with spans and snippets."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.config import ExamplesConfig, WatchlistConfig
+from monitor.errors import QueryError
+from monitor.model import Document
+from monitor.watchlists import compile_watchlists, run_examples
+from monitor.watchlists.index import anchors
+from monitor.watchlists.match import DocumentView, evaluate
+from monitor.watchlists.query import parse_query
+
+
+def watchlist(name: str, query: str, **examples: list[str]) -> WatchlistConfig:
+    return WatchlistConfig(name=name, query=query, examples=ExamplesConfig(**examples))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("gsomia", {("token", "gsomia")}),
+        ("japan AND gsomia", {("token", "gsomia")}),  # the longer word is the rarer bet
+        ("the AND pact", {("token", "pact")}),  # a common word is never preferred
+        ("japan OR korea", {("token", "japan"), ("token", "korea")}),
+        ("japan NOT korea", {("token", "japan")}),
+        ('"security consultative meeting"', {("token", "consultative")}),
+        ("defen*", {("prefix", "defen")}),
+        ("지소미아", {("substring", "지소미아")}),
+        ("NEAR(pact japan, 5)", {("token", "japan")}),
+        ("/gsomia/ AND pact", {("token", "pact")}),
+        ("/gsomia/ OR pact", None),
+        ("NOT a AND b", {("token", "b")}),
+    ],
+)
+def test_anchors(query: str, expected: set[tuple[str, str]] | None) -> None:
+    found = anchors(parse_query(query))
+    assert expected == (None if found is None else set(found))
+
+
+_WORDS = ["alpha", "beta", "gamma", "delta", "the", "al", "한국", "SCM"]
+
+
+def _random_query(rng: random.Random, depth: int = 0) -> str:
+    kind = rng.choice(["word", "word", "phrase", "prefix", "cased", "near", "and", "or", "not"])
+    if depth > 2 or kind == "word":
+        return rng.choice(_WORDS)
+    if kind == "phrase":
+        return '"' + " ".join(rng.choices(_WORDS, k=2)) + '"'
+    if kind == "prefix":
+        return rng.choice(_WORDS)[:2] + "*"
+    if kind == "cased":
+        return "=" + rng.choice(_WORDS)
+    if kind == "near":
+        return f"NEAR({rng.choice(_WORDS)} {rng.choice(_WORDS)}, {rng.randint(0, 3)})"
+    if kind == "not":
+        return f"({_random_query(rng, depth + 1)} NOT {_random_query(rng, depth + 1)})"
+    operator = " AND " if kind == "and" else " OR "
+    return "(" + operator.join(_random_query(rng, depth + 1) for _ in range(2)) + ")"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.randoms(use_true_random=False), st.lists(st.sampled_from([*_WORDS, "x"]), max_size=12))
+def test_presearch_never_drops_a_match(rng: random.Random, words: list[str]) -> None:
+    """Whatever the index skips, evaluating the query directly would not have matched."""
+    queries = []
+    for i in range(8):
+        query = _random_query(rng)
+        try:
+            compile_watchlists([watchlist("probe", query)], {})
+        except QueryError:
+            continue  # matches an empty story: refused at load, as it should be
+        queries.append(watchlist(f"w{i}", query))
+    index = compile_watchlists(queries, {})
+    document = Document(" ".join(words[:3]), " ".join(words[3:]))
+    view = DocumentView(document)
+    expected = [w.name for w in queries if evaluate(index.queries[w.name], view)]
+    assert expected == [hit.watchlist for hit in index.match(document)]
+
+
+def test_hit_explains_clause_terms_spans_and_snippets() -> None:
+    index = compile_watchlists(
+        [watchlist("gsomia", "@pact AND japan OR GSOMIA AND india")],
+        {"pact": ['"intelligence sharing pact"', "GSOMIA"]},
+    )
+    body = (
+        "South Korea's decision to scrap an intelligence-sharing pact with Japan "
+        "known as GSOMIA has rattled Washington."
+    )
+    [hit] = index.match(Document("Allies meet", body))
+    assert "@pact AND japan" == hit.clause
+    assert ("intelligence-sharing pact", "GSOMIA", "Japan") == hit.terms
+    for span in hit.spans:
+        assert span.term == body[span.start : span.end]
+        assert "body" == span.field
+    assert (body,) == hit.snippets
+
+
+def test_long_bodies_give_snippets_around_each_match() -> None:
+    filler = "lorem ipsum " * 40
+    body = f"{filler}GSOMIA first. {filler}GSOMIA second. {filler}"
+    [hit] = compile_watchlists([watchlist("g", "gsomia")], {}).match(Document("", body))
+    assert 2 == len(hit.snippets)
+    assert all("GSOMIA" in snippet and len(snippet) < 220 for snippet in hit.snippets)
+
+
+def test_only_restricts_to_the_named_watchlists() -> None:
+    index = compile_watchlists([watchlist("a", "pact"), watchlist("b", "pact")], {})
+    assert ["b"] == [hit.watchlist for hit in index.match(Document("pact", ""), only={"b"})]
+    assert ("a", "b") == index.names
+
+
+def test_a_regex_only_watchlist_is_evaluated_for_every_story() -> None:
+    index = compile_watchlists([watchlist("r", r"/\bS[MC]A\b/")], {})
+    assert ["r"] == [hit.watchlist for hit in index.match(Document("", "the SMA deal"))]
+    assert [] == index.match(Document("", "the sma deal"))
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        ({"loop": ["@loop"]}, "term set 'loop': term set '@loop' refers to itself"),
+        ({"a": ["@b"], "b": ["@a"]}, "refers to itself"),
+        (
+            {"names": ["General Security Agreement"]},
+            "term set 'names': term-set entries are alternatives: quote a phrase",
+        ),
+        ({"bad": ["(x"]}, r"term set 'bad': expected '\)'"),
+        ({"near": ["NEAR(a b)"], "user": ["NEAR(@near c)"]}, "may hold only words and phrases"),
+    ],
+)
+def test_term_set_errors_are_found_at_load(terms: dict[str, list[str]], message: str) -> None:
+    with pytest.raises(QueryError, match=message):
+        compile_watchlists([watchlist("w", "x")], terms)
+
+
+def test_examples_report_each_failure_with_its_watchlist() -> None:
+    lists = [
+        watchlist("scm", "=SCM", match=["SCM talks", "scm talks"], no_match=["SCM Corp"]),
+        watchlist("ok", "pact", match=["a pact"], no_match=["nothing"]),
+    ]
+    assert [
+        "watch-list 'scm': example should match but does not: 'scm talks'",
+        "watch-list 'scm': example should not match but does: 'SCM Corp'",
+    ] == run_examples(compile_watchlists(lists, {}), lists)
+
+
+def test_examples_take_the_first_line_as_title() -> None:
+    lists = [watchlist("t", "title:pact", match=["pact\nbody"], no_match=["headline\npact"])]
+    assert [] == run_examples(compile_watchlists(lists, {}), lists)
