@@ -43,8 +43,10 @@ def poll_source(
     now = now or utc_now()
     config = app.source_configs[name]
     source = app.sources[name]
-    state = app.store.source_state(name)
-    if not force and state.next_poll is not None and state.next_poll > now:
+    # The lease spans one interval: no instance takes a poll over while it could still be
+    # running, and a dead instance's source is polled again when it would be due anyway.
+    state = app.store.claim_source(name, app.owner, now=now, until=now + config.every, force=force)
+    if state is None:  # not due, or another instance is polling it
         return PollOutcome(name, skipped=True)
     with structlog.contextvars.bound_contextvars(source=name):
         try:
@@ -70,7 +72,7 @@ def poll_source(
             silent = alerting is not None and item.key not in alerting
             return plan_matches(ingested, hits, app.watchlists, silent=silent)
 
-        ingested = app.store.ingest(items, new_state, route, now=now)
+        ingested = app.store.ingest(items, new_state, route, now=now, owner=app.owner)
         if state.health not in ("healthy", "new"):
             log.info("source_recovered", after_failures=state.failures)
         log.info(
@@ -105,7 +107,7 @@ def _failed(
     config = app.source_configs[name]
     not_before = now + timedelta(seconds=retry_after) if retry_after else None
     new_state = record_failure(state, error, now=now, every=config.every, not_before=not_before)
-    app.store.save_source_state(new_state)
+    app.store.save_source_state(new_state, owner=app.owner)
     event = "source_failed" if new_state.health != state.health else "source_still_failing"
     log.warning(
         event,

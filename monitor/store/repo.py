@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
+from uuid import uuid4
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
+    RowMapping,
     Table,
     and_,
     create_engine,
@@ -25,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor import stories
 from monitor.errors import StoreError
@@ -50,6 +53,13 @@ sources_t = cast(Table, SourceStateRow.__table__)
 digests_t = cast(Table, DigestWindowRow.__table__)
 
 ItemStatus = Literal["new", "updated", "unchanged"]
+
+# A closed digest window stays leased this long past its end: the same schedule firing on
+# another instance a few seconds later finds it taken instead of sending a second, almost
+# empty digest. Shorter than cron's one minute, so the next firing is never refused.
+DIGEST_LEASE = timedelta(seconds=30)
+# PostgreSQL aborts one of two polls that lock the same stories in opposite orders.
+INGEST_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,19 +247,79 @@ class Store:
         with self.engine.connect() as connection:
             return [_source_state(row._mapping) for row in connection.execute(query)]
 
-    def save_source_state(self, state: SourceState) -> None:
-        """Write a source's cursor and health (one upsert)."""
+    def save_source_state(self, state: SourceState, *, owner: str | None = None) -> None:
+        """Write a source's cursor and health (one upsert), ending ``owner``'s lease."""
         with self.engine.begin() as connection:
-            self._upsert_source(connection, state)
+            self._upsert_source(connection, state, owner)
 
-    def _upsert_source(self, connection: Connection, state: SourceState) -> None:
-        values = {f.name: getattr(state, f.name) for f in fields(SourceState) if f.name != "items"}
+    def _upsert_source(self, connection: Connection, state: SourceState, owner: str | None) -> None:
+        """Write a source's state, which ends the poll's lease. With ``owner``, only while
+        ``owner`` holds the lease: a poll that outlived its lease and was taken over must
+        not overwrite the newer poll's cursor."""
+        values = {**_state_values(state), "lease_owner": None, "lease_until": None}
         statement = self._insert(sources_t).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=[sources_t.c.name],
             set_={k: statement.excluded[k] for k in values if k != "name"},
+            where=None if owner is None else sources_t.c.lease_owner == owner,
         )
         connection.execute(statement)
+
+    def claim_source(
+        self, name: str, owner: str, *, now: datetime, until: datetime, force: bool = False
+    ) -> SourceState | None:
+        """Lease source ``name`` to ``owner`` until ``until`` for one poll; its state, or
+        None when another instance holds it or (unless ``force``) it is not due yet.
+
+        Writing the state after the poll (``ingest`` or ``save_source_state`` with the same
+        owner) ends the lease; a poller that dies leaves it to run out.
+        """
+        due = [or_(sources_t.c.next_poll.is_(None), sources_t.c.next_poll <= now)]
+        row = self._lease(
+            sources_t,
+            _state_values(SourceState(name, {})),
+            owner,
+            now=now,
+            until=until,
+            when=[] if force else due,
+        )
+        return None if row is None else _source_state(row)
+
+    def _lease(
+        self,
+        table: Table,
+        new_row: dict[str, Any],
+        owner: str,
+        *,
+        now: datetime,
+        until: datetime,
+        when: Sequence[ColumnElement[bool]],
+    ) -> RowMapping | None:
+        """Lease the row named ``new_row["name"]`` of ``table`` (which has lease columns)
+        to ``owner``: an existing row only if its lease is free or ran out and ``when``
+        holds; a missing one is inserted as ``new_row``, leased.
+
+        Of racing claimers exactly one wins: PostgreSQL re-checks the UPDATE's WHERE on
+        the row a racing claim just committed, the INSERT meets the primary key, and SQLite
+        has one writer at a time.
+        """
+        lease = {"lease_owner": owner, "lease_until": until}
+        free = or_(table.c.lease_until.is_(None), table.c.lease_until < now)
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                update(table)
+                .where(table.c.name == new_row["name"], free, *when)
+                .values(lease)
+                .returning(*table.c)
+            ).first()
+            if row is None:
+                row = connection.execute(
+                    self._insert(table)
+                    .values(**new_row, **lease)
+                    .on_conflict_do_nothing(index_elements=[table.c.name])
+                    .returning(*table.c)
+                ).first()
+        return None if row is None else row._mapping
 
     # --- ingest -------------------------------------------------------------------------
 
@@ -260,9 +330,32 @@ class Store:
         route: Router,
         *,
         now: datetime,
+        owner: str | None = None,
     ) -> IngestResult:
         """Store new and changed items, their matches and deliveries, and the source's
-        new state, in ONE transaction: a crash leaves all of it or none of it."""
+        new state (ending ``owner``'s lease), in ONE transaction: a crash leaves all of it
+        or none of it.
+
+        A transaction PostgreSQL aborted as a deadlock (two polls storing the same stories
+        in opposite orders) runs again from the start: ``route`` only computes.
+        """
+        for _ in range(INGEST_ATTEMPTS - 1):
+            try:
+                return self._ingest_once(items, state, route, now=now, owner=owner)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                    raise
+        return self._ingest_once(items, state, route, now=now, owner=owner)
+
+    def _ingest_once(
+        self,
+        items: Sequence[Item],
+        state: SourceState,
+        route: Router,
+        *,
+        now: datetime,
+        owner: str | None,
+    ) -> IngestResult:
         result = IngestResult()
         with self.engine.begin() as connection:
             for item in items:
@@ -283,7 +376,7 @@ class Store:
                     result.deliveries += added
             if result.new:
                 state = replace(state, last_new_item=now)
-            self._upsert_source(connection, state)
+            self._upsert_source(connection, state, owner)
         return result
 
     def _story_id(self, connection: Connection, item: Item, now: datetime) -> int:
@@ -349,7 +442,9 @@ class Store:
             connection.execute(
                 update(items_t)
                 .where(items_t.c.id == existing.id)
-                .values({**{k: v for k, v in values.items() if k != "fetched_at"}, "updated_at": now})
+                .values(
+                    {**{k: v for k, v in values.items() if k != "fetched_at"}, "updated_at": now}
+                )
             )
             return IngestedItem(item, "updated", existing.id, existing.story_id)
         story_id = self._story_id(connection, item, now)
@@ -453,17 +548,21 @@ class Store:
             deliveries_t.c.due_at <= now,
             or_(deliveries_t.c.claimed_until.is_(None), deliveries_t.c.claimed_until < now),
         )
+        # A materialized CTE runs the locking SELECT exactly once; as an IN (subquery) the
+        # planner may run it again per row, and SKIP LOCKED then finds other rows each
+        # time. SQLite leaves out FOR UPDATE: it has one writer at a time anyway.
         candidates = (
             select(deliveries_t.c.id)
             .where(claimable)
             .order_by(deliveries_t.c.due_at, deliveries_t.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte("candidates")
+            .prefix_with("MATERIALIZED")
         )
-        if self.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
         statement = (
             update(deliveries_t)
-            .where(deliveries_t.c.id.in_(candidates.scalar_subquery()), claimable)
+            .where(deliveries_t.c.id == candidates.c.id)
             .values(claimed_by=owner, claimed_until=now + lease)
             .returning(*deliveries_t.c)
         )
@@ -647,13 +746,30 @@ class Store:
         on ``overflow_channels`` is taken in the same transaction: each such channel's
         delivery lists those match ids under ``"overflow"``, and is enqueued even when
         ``build`` had nothing to send.
+
+        Instances firing the same schedule race for the window's lease (see
+        ``DIGEST_LEASE``): one closes it, the others return 0. If the closer dies, the
+        window stays where it was and the next firing after the lease takes it.
         """
+        token = uuid4().hex  # fences this call; the window is not bound to an instance
+        row = self._lease(
+            digests_t,
+            {"name": name, "window_end": start_default},
+            token,
+            now=end,
+            until=end + DIGEST_LEASE,
+            when=[digests_t.c.window_end < end],
+        )
+        if row is None or end <= row["window_end"]:
+            return 0
+        start: datetime = row["window_end"]
         with self.engine.begin() as connection:
-            row = connection.execute(
-                select(digests_t.c.window_end).where(digests_t.c.name == name)
-            ).first()
-            start = row.window_end if row is not None else start_default
-            if end <= start:
+            moved = connection.execute(
+                update(digests_t)
+                .where(digests_t.c.name == name, digests_t.c.lease_owner == token)
+                .values(window_end=end, last_sent=end, lease_owner=None)
+            )
+            if moved.rowcount == 0:  # our lease ran out and another instance took over
                 return 0
             overflow = self._take_overflow(connection, overflow_channels, now=end)
             targets, payload = build(start, end) or ([], {})
@@ -680,15 +796,7 @@ class Store:
                     now=end,
                     due_at=end,
                 )
-            statement = self._insert(digests_t).values(name=name, window_end=end, last_sent=end)
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[digests_t.c.name],
-                    set_={"window_end": end, "last_sent": end},
-                )
-            )
         return count
-
 
     def _take_overflow(
         self, connection: Connection, channels: Sequence[str], *, now: datetime
@@ -712,6 +820,7 @@ class Store:
             taken.setdefault(channel, []).append(int(match_id))
         return taken
 
+
 def delivery_key(story_id: int, watchlist: str, revision: str, channel: str, recipient: str) -> str:
     """The idempotency key of an instant alert: one per story, watch-list and channel."""
     parts = [f"s{story_id}", watchlist, channel]
@@ -720,6 +829,11 @@ def delivery_key(story_id: int, watchlist: str, revision: str, channel: str, rec
     if recipient:
         parts.append(recipient)
     return ".".join(parts)
+
+
+def _state_values(state: SourceState) -> dict[str, Any]:
+    """A source state as source_state column values."""
+    return {f.name: getattr(state, f.name) for f in fields(SourceState) if f.name != "items"}
 
 
 def _source_state(row: Any) -> SourceState:
