@@ -88,7 +88,7 @@ def _decode_head(head: bytes) -> str:
 
 def _entry_from_feedparser(raw: Any, origin: str, *, id_is_link: bool) -> Entry:
     content_html, is_html = _best_content(raw)
-    published = _parsed_date(raw.get("published_parsed") or raw.get("updated_parsed"))
+    published = _entry_date(raw, "published") or _entry_date(raw, "updated")
     return Entry(
         title=one_line(raw.get("title", "") or ""),
         content=content_html,
@@ -112,6 +112,13 @@ def _best_content(raw: Any) -> tuple[str, bool]:
     if best is None:
         return "", False
     return best.get("value") or "", (best.get("type") or "text/html") in _HTML_TYPES
+
+
+def _entry_date(raw: Any, field: str) -> datetime | None:
+    """An ISO 8601 date as written (feedparser's struct_time drops fractions of a
+    second), else feedparser's reading of whatever format the feed used."""
+    # dict.get: FeedParserDict answers a missing "updated" with "published", and warns.
+    return _iso_date(dict.get(raw, field)) or _parsed_date(dict.get(raw, f"{field}_parsed"))
 
 
 def _parsed_date(value: Any) -> datetime | None:

@@ -30,23 +30,21 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from monitor import stories
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
+from monitor.store.storyindex import assign_story
 from monitor.store.schema import (
     DeliveryRow,
     DigestWindowRow,
     ItemRow,
     MatchRow,
     SourceStateRow,
-    StoryBandRow,
     StoryRow,
 )
 
 items_t = cast(Table, ItemRow.__table__)
 stories_t = cast(Table, StoryRow.__table__)
-bands_t = cast(Table, StoryBandRow.__table__)
 matches_t = cast(Table, MatchRow.__table__)
 deliveries_t = cast(Table, DeliveryRow.__table__)
 sources_t = cast(Table, SourceStateRow.__table__)
@@ -380,43 +378,7 @@ class Store:
         return result
 
     def _story_id(self, connection: Connection, item: Item, now: datetime) -> int:
-        """The item's story: the one with its exact fingerprint, else the most similar
-        recent story (a syndicated copy, see monitor.stories), else a new one."""
-        by_fingerprint = select(stories_t.c.id).where(stories_t.c.fingerprint == item.fingerprint)
-        existing = connection.execute(by_fingerprint).scalar()
-        if existing is not None:
-            return int(existing)
-        signature = stories.signature(item.title, item.body)
-        if signature is not None:
-            sharing_a_band = select(bands_t.c.story_id).where(bands_t.c.band.in_(signature.bands))
-            candidates = connection.execute(
-                select(stories_t.c.id, stories_t.c.signature)
-                .where(
-                    stories_t.c.id.in_(sharing_a_band),
-                    stories_t.c.first_seen >= now - stories.WINDOW,
-                )
-                .order_by(stories_t.c.id.desc())
-                .limit(stories.MAX_CANDIDATES)
-            ).all()
-            found = stories.best_match(signature, [(row.id, row.signature) for row in candidates])
-            if found is not None:
-                return found
-        connection.execute(
-            self._insert(stories_t)
-            .values(
-                fingerprint=item.fingerprint,
-                first_seen=now,
-                signature=signature.stored() if signature else None,
-            )
-            .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
-        )
-        story_id = int(connection.execute(by_fingerprint).scalar_one())
-        if signature is not None:
-            connection.execute(
-                self._insert(bands_t).on_conflict_do_nothing(),
-                [{"band": band, "story_id": story_id} for band in set(signature.bands)],
-            )
-        return story_id
+        return assign_story(connection, item, now)
 
     def _store_item(self, connection: Connection, item: Item, now: datetime) -> IngestedItem:
         values = {
