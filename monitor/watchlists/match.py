@@ -9,6 +9,7 @@ case-sensitive term or an explanation needs them.
 from __future__ import annotations
 
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from monitor.model import Document, Hit, Span
@@ -23,7 +24,7 @@ MAX_SPANS = 50  # per hit: enough to highlight, bounded for pathological stories
 class DocumentView:
     """One document, tokenized per field, with caches for query evaluation."""
 
-    __slots__ = ("_offsets", "_original", "_positions", "_sets", "document", "tokens")
+    __slots__ = ("_offsets", "_original", "_positions", "_sets", "_sorted", "document", "tokens")
 
     def __init__(self, document: Document) -> None:
         self.document = document
@@ -33,6 +34,7 @@ class DocumentView:
             "source": tokenize(document.source),
         }
         self._sets: dict[str, frozenset[str]] = {}
+        self._sorted: dict[str, list[str]] = {}
         self._positions: dict[tuple[str, Word], list[int]] = {}
         self._offsets: dict[str, list[tuple[int, int]]] = {}
         self._original: dict[str, list[str]] = {}
@@ -74,15 +76,30 @@ class DocumentView:
     def _find(self, field: str, word: Word) -> list[int]:
         tokens = self.tokens[field]
         if word.spaceless:
-            found = [i for i, token in enumerate(tokens) if word.text in token]
+            distinct = [token for token in self.token_set(field) if word.text in token]
         elif word.prefix:
-            found = [i for i, token in enumerate(tokens) if token.startswith(word.text)]
-        elif word.text not in self.token_set(field):
-            return []
+            distinct = self._with_prefix(field, word.text)
+        elif word.text in self.token_set(field):
+            distinct = [word.text]
         else:
-            found = _indexes(tokens, word.text)
+            return []
+        found = [i for token in distinct for i in _indexes(tokens, token)]
+        if len(distinct) > 1:
+            found.sort()
         if word.cased is not None:
             found = [i for i in found if self.word_at(field, word, i)]
+        return found
+
+    def _with_prefix(self, field: str, prefix: str) -> list[str]:
+        """The field's distinct tokens starting with ``prefix``, by bisecting them sorted."""
+        ordered = self._sorted.get(field)
+        if ordered is None:
+            ordered = self._sorted[field] = sorted(self.token_set(field))
+        found = []
+        for token in ordered[bisect_left(ordered, prefix) :]:
+            if not token.startswith(prefix):
+                break
+            found.append(token)
         return found
 
     def word_at(self, field: str, word: Word, i: int) -> bool:
@@ -114,17 +131,29 @@ def _indexes(tokens: list[str], token: str) -> list[int]:
 
 
 def phrase_starts(view: DocumentView, phrase: Phrase, field: str) -> list[int]:
-    """Token indexes where ``phrase`` starts in ``field``."""
-    first, *rest = phrase.words
-    starts = view.positions(field, first)
-    if not rest or not starts:
-        return starts
-    limit = len(view.tokens[field]) - len(rest)
+    """Token indexes where ``phrase`` starts in ``field``.
+
+    A phrase with a word missing from the field is rejected by set lookups; otherwise it
+    is located by its longest word (likely the rarest) and the others checked around it.
+    """
+    words = phrase.words
+    if len(words) == 1:
+        return view.positions(field, words[0])
+    present = view.token_set(field)
+    offset = 0
+    for k, word in enumerate(words):
+        if word.prefix or word.spaceless:
+            continue
+        if word.text not in present:
+            return []
+        if len(word.text) > len(words[offset].text):
+            offset = k
+    last = len(view.tokens[field]) - len(words)
     return [
         start
-        for start in starts
-        if start < limit
-        and all(view.word_at(field, word, start + k) for k, word in enumerate(rest, 1))
+        for start in (position - offset for position in view.positions(field, words[offset]))
+        if 0 <= start <= last
+        and all(view.word_at(field, word, start + k) for k, word in enumerate(words) if k != offset)
     ]
 
 

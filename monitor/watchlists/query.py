@@ -53,10 +53,7 @@ class Word:
     text: str
     prefix: bool = False
     cased: str | None = None
-
-    @property
-    def spaceless(self) -> bool:
-        return is_spaceless(self.text)
+    spaceless: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,11 +347,13 @@ class _Parser:
                 raise self.error("'*' must follow a word, as in pre*", start + i)
         return tuple(
             Word(
-                fold(chunk[a:b]),
+                folded,
                 prefix=chunk[b : b + 1] == "*",
                 cased=unicodedata.normalize("NFC", chunk[a:b]) if cased else None,
+                spaceless=is_spaceless(folded),
             )
             for a, b in spans
+            for folded in (fold(chunk[a:b]),)
         )
 
     def parse_regex(self) -> Regex:

@@ -10,13 +10,25 @@ at hand: ``python tests/integration/test_fts5_oracle.py > monitor/watchlists/_un
 
 from __future__ import annotations
 
+import json
+import random
 import sqlite3
+import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from monitor.watchlists import _unicode61
+from monitor.watchlists.tokens import tokenize
 
 UNICODE61 = "unicode61 remove_diacritics 2"
+SEED = 20191122  # the day Seoul suspended its decision to end GSOMIA
+QUERIES = 400
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,166 @@ def render_unicode61_module(tables: Unicode61Tables) -> str:
             "",
         ]
     )
+
+
+def test_tokenizer_tables_agree_with_sqlite_on_the_bmp_and_smp() -> None:
+    """Every code point below U+20000, asked of the SQLite this test runs with."""
+    last = 0x1FFFF
+    probed = probe_unicode61(0, last)
+    shipped = Unicode61Tables(
+        [(a, min(b, last)) for a, b in _unicode61.SEPARATORS if a <= last],
+        [c for c in _unicode61.DROPPED if c <= last],
+        {a: b for a, b in _unicode61.FOLDS.items() if a <= last},
+    )
+    assert shipped == probed
+
+
+# --- differential test over the Reuters corpus ----------------------------------------
+
+
+@dataclass(frozen=True)
+class GeneratedQuery:
+    """One random query written twice: in our language and in FTS5's."""
+
+    ours: str
+    fts5: str
+
+
+class QueryGenerator:
+    """Random terms, phrases, prefixes, NEAR, AND/OR/NOT and title:/body: scopes.
+
+    Terms come from the corpus vocabulary with a document frequency that makes results
+    neither empty nor huge; phrases are consecutive tokens of random articles, so they
+    occur. Everything is parenthesised, so precedence cannot make the two sides differ.
+    """
+
+    def __init__(self, rng: random.Random, vocabulary: list[str], bodies: list[str]) -> None:
+        self.rng = rng
+        self.vocabulary = vocabulary
+        self.bodies = bodies
+
+    def query(self, depth: int = 0) -> GeneratedQuery:
+        kind = self.rng.choice(["leaf", "leaf", "near", "and", "implicit", "or", "not", "field"])
+        if depth >= 2 or kind == "leaf":
+            return self.leaf()
+        if kind == "near":
+            return self.near()
+        if kind == "field":
+            field = self.rng.choice(["title", "body"])
+            leaf = self.rng.choice([self.leaf, self.near])()
+            return GeneratedQuery(f"{field}:{leaf.ours}", f"{field} : {leaf.fts5}")
+        left, right = self.query(depth + 1), self.query(depth + 1)
+        ours_op, fts_op = {
+            "and": (" AND ", " AND "),
+            "implicit": (" ", " AND "),  # FTS5 allows implicit AND between phrases only
+            "or": (" OR ", " OR "),
+            "not": (" NOT ", " NOT "),
+        }[kind]
+        return GeneratedQuery(
+            f"({left.ours}{ours_op}{right.ours})", f"({left.fts5}{fts_op}{right.fts5})"
+        )
+
+    def leaf(self) -> GeneratedQuery:
+        kind = self.rng.choice(["term", "term", "phrase", "prefix", "phrase-prefix"])
+        if kind == "term":
+            word = self.rng.choice(self.vocabulary)
+            return GeneratedQuery(word, f'"{word}"')
+        if kind == "prefix":
+            word = self.rng.choice(self.vocabulary)
+            stem = word[: self.rng.randint(3, max(3, len(word) - 1))]
+            return GeneratedQuery(f"{stem}*", f'"{stem}" *')
+        phrase = " ".join(self.phrase_words())
+        if kind == "phrase-prefix":
+            phrase = phrase[: len(phrase) - self.rng.randint(0, 2)].rstrip()
+            return GeneratedQuery(f'"{phrase}"*', f'"{phrase}" *')
+        return GeneratedQuery(f'"{phrase}"', f'"{phrase}"')
+
+    def phrase_words(self) -> list[str]:
+        while True:
+            tokens = tokenize(self.rng.choice(self.bodies))
+            size = self.rng.randint(2, 3)
+            if len(tokens) > size:
+                start = self.rng.randrange(len(tokens) - size)
+                return tokens[start : start + size]
+
+    def near(self) -> GeneratedQuery:
+        operands = [self.leaf() for _ in range(self.rng.choice([2, 2, 3]))]
+        distance = self.rng.randint(0, 12)
+        return GeneratedQuery(
+            f"NEAR({' '.join(o.ours for o in operands)}, {distance})",
+            f"NEAR({' '.join(o.fts5 for o in operands)}, {distance})",
+        )
+
+
+@pytest.fixture(scope="module")
+def articles(corpus: Path) -> Path:
+    return corpus / "news" / "articles.jsonl"
+
+
+@pytest.fixture(scope="module")
+def fts5(articles: Path) -> Iterator[tuple[sqlite3.Connection, list[str]]]:
+    """The corpus in an FTS5 table (title, body); rowid i is the i-th article's id."""
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='{UNICODE61}')")
+    ids = []
+    with articles.open(encoding="utf-8") as lines:
+        rows = []
+        for i, line in enumerate(lines):
+            record = json.loads(line)
+            ids.append(record["id"])
+            rows.append((i, record["title"], record["body"]))
+    db.executemany("INSERT INTO t(rowid, title, body) VALUES (?, ?, ?)", rows)
+    yield db, ids
+    db.close()
+
+
+def _generate(db: sqlite3.Connection, articles: Path) -> list[GeneratedQuery]:
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS v USING fts5vocab(t, 'row')")
+    vocabulary = [
+        term
+        for (term,) in db.execute(
+            "SELECT term FROM v WHERE doc BETWEEN 3 AND 1500 AND length(term) > 2 ORDER BY term"
+        )
+    ]
+    rng = random.Random(SEED)
+    with articles.open(encoding="utf-8") as lines:
+        bodies = [json.loads(line)["body"] for line in lines]
+    generator = QueryGenerator(rng, vocabulary, bodies)
+    return [generator.query() for _ in range(QUERIES)]
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+def test_match_jsonl_agrees_with_fts5_on_random_queries(
+    fts5: tuple[sqlite3.Connection, list[str]], articles: Path, tmp_path: Path
+) -> None:
+    db, ids = fts5
+    queries = _generate(db, articles)
+    for form in ("NEAR(", " NOT ", " OR ", " AND ", ") (", '"', "*", "title:", "body:"):
+        assert any(form in query.ours for query in queries), f"no query uses {form!r}"
+    (tmp_path / "monitor.yaml").write_text("watchlists: watchlists.yaml\n", encoding="utf-8")
+    watchlists = [{"name": f"q{i:03d}", "query": q.ours} for i, q in enumerate(queries)]
+    (tmp_path / "watchlists.yaml").write_text(yaml.safe_dump(watchlists), encoding="utf-8")
+    config = tmp_path / "monitor.yaml"
+    command = ["-m", "monitor", "match", "-c", str(config), "--jsonl", str(articles)]
+    run = subprocess.run([sys.executable, *command], capture_output=True, text=True, check=False)
+    assert 0 == run.returncode, run.stderr
+    ours: dict[str, set[str]] = defaultdict(set)
+    for line in run.stdout.splitlines():
+        record = json.loads(line)
+        for name in record["watchlists"]:
+            ours[name].add(record["id"])
+    disagreements = []
+    total = 0
+    for i, query in enumerate(queries):
+        theirs = {ids[rowid] for (rowid,) in db.execute("SELECT rowid FROM t(?)", (query.fts5,))}
+        total += len(theirs)
+        if theirs != ours[f"q{i:03d}"]:
+            only_ours = sorted(ours[f"q{i:03d}"] - theirs)[:3]
+            only_fts5 = sorted(theirs - ours[f"q{i:03d}"])[:3]
+            disagreements.append(f"{query.ours!r}: only ours {only_ours}, only FTS5 {only_fts5}")
+    assert [] == disagreements
+    assert total > QUERIES * 10  # the queries found something: the comparison means something
 
 
 if __name__ == "__main__":
