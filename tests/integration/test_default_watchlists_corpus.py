@@ -1,0 +1,81 @@
+"""The shipped watch-lists: the seed article fires all three; nothing in Reuters does.
+
+The Reuters-21578 corpus predates all three topics, so every hit there would be a false
+positive; it does hold the traps WATCHLISTS.md names ("SCM Corp", R&D "cost sharing",
+bank "burden sharing"), and loose probe queries run in the same pass prove they are there.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.config import WatchlistConfig, load_config
+from monitor.model import Document
+from monitor.sources.documents import parse_text_document
+from monitor.watchlists import compile_watchlists, run_examples
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULTS = ("gsomia", "scm", "cost-sharing")
+# Loose queries for the traps, and the articles where each is known to fire.
+PROBES = {
+    "probe-scm": ("SCM", {"reuters21578-10419", "reuters21578-11441"}),
+    "probe-cost-sharing": ('"cost sharing"', {"reuters21578-1414", "reuters21578-11453"}),
+    "probe-burden-sharing": ('"burden sharing"', {"reuters21578-9835"}),
+}
+
+
+@pytest.fixture(scope="module")
+def config() -> tuple[list[WatchlistConfig], dict[str, list[str]]]:
+    loaded = load_config(REPO / "config" / "monitor.yaml")
+    return list(loaded.watchlists), dict(loaded.terms)
+
+
+def test_defaults_are_the_three_desk_watchlists_and_their_examples_pass(
+    config: tuple[list[WatchlistConfig], dict[str, list[str]]],
+) -> None:
+    watchlists, terms = config
+    assert DEFAULTS == tuple(w.name for w in watchlists)
+    for watchlist in watchlists:
+        assert ["mailbox"] == watchlist.channels
+        assert "instant" == watchlist.alert
+        assert watchlist.examples.match
+        assert watchlist.examples.no_match
+    assert [] == run_examples(compile_watchlists(watchlists, terms), watchlists)
+
+
+def test_the_seed_article_matches_every_default_watchlist(
+    config: tuple[list[WatchlistConfig], dict[str, list[str]]],
+) -> None:
+    [seed] = (REPO / "seeds").glob("*.txt")
+    entry = parse_text_document(seed.read_text(encoding="utf-8"), datetime.now(UTC), seed.name)
+    assert entry is not None
+    hits = compile_watchlists(*config).match(Document(entry.title, entry.content))
+    assert DEFAULTS == tuple(hit.watchlist for hit in hits)
+    terms = {hit.watchlist: hit.terms for hit in hits}
+    assert "GSOMIA" in terms["gsomia"]
+    assert "Security Consultative Meeting" in terms["scm"]
+    assert "defence cost-sharing" in terms["cost-sharing"]
+
+
+@pytest.mark.corpus
+def test_no_default_watchlist_fires_on_reuters_though_its_traps_are_there(
+    config: tuple[list[WatchlistConfig], dict[str, list[str]]], corpus: Path
+) -> None:
+    watchlists, terms = config
+    probes = [WatchlistConfig(name=name, query=query) for name, (query, _) in PROBES.items()]
+    index = compile_watchlists([*watchlists, *probes], terms)
+    fired: dict[str, set[str]] = {name: set() for name in index.names}
+    with (corpus / "news" / "articles.jsonl").open(encoding="utf-8") as lines:
+        for line in lines:
+            article = json.loads(line)
+            document = Document(article["title"], article["body"], article["source"])
+            for hit in index.match(document):
+                fired[hit.watchlist].add(article["id"])
+    assert {name: set() for name in DEFAULTS} == {name: fired[name] for name in DEFAULTS}
+    assert {name: ids for name, (_, ids) in PROBES.items()} == {
+        name: fired[name] for name in PROBES
+    }
