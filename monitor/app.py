@@ -12,6 +12,8 @@ from monitor.alerts.render import Renderer
 from monitor.channels.base import Channel
 from monitor.channels.console import ConsoleChannel
 from monitor.channels.maildir import MaildirChannel
+from monitor.channels.smtp import SmtpChannel
+from monitor.channels.webhook import WebhookChannel
 from monitor.config import (
     AppriseChannelConfig,
     ChannelConfig,
@@ -25,7 +27,6 @@ from monitor.config import (
     WatchlistConfig,
     WebhookChannelConfig,
 )
-from monitor.errors import ConfigError
 from monitor.sources.base import Source
 from monitor.sources.folder import FolderSource
 from monitor.store import Store, open_store
@@ -81,7 +82,7 @@ def build_app(config: Config, *, store: Store | None = None) -> App:
             app.sources[source.name] = build_source(source)
             app.source_configs[source.name] = source
     for name, channel in config.monitor.channels.items():
-        app.channels[name] = build_channel(name, channel)
+        app.channels[name] = build_channel(name, channel, renderer)
     return app
 
 
@@ -97,13 +98,21 @@ def build_source(config: SourceConfig) -> Source:
             assert_never(config)
 
 
-def build_channel(name: str, config: ChannelConfig) -> Channel:
+def build_channel(name: str, config: ChannelConfig, renderer: Renderer | None = None) -> Channel:
+    """The channel for ``config``; a webhook renders custom bodies and dates with
+    ``renderer`` (by default the packaged templates in UTC, enough for `monitor check`)."""
     match config:
         case MaildirChannelConfig():
             return MaildirChannel(name, config.path, sender=config.sender, to=config.to)
         case ConsoleChannelConfig():
             return ConsoleChannel(name)
-        case SmtpChannelConfig() | WebhookChannelConfig() | AppriseChannelConfig():
-            raise ConfigError(f"channel {name!r}: type {config.type!r} is not available yet")
+        case SmtpChannelConfig():
+            return SmtpChannel(name, config)
+        case WebhookChannelConfig():
+            return WebhookChannel(name, config, renderer or Renderer())
+        case AppriseChannelConfig():
+            from monitor.channels.apprise_channel import AppriseChannel
+
+            return AppriseChannel(name, [url.get_secret_value() for url in config.urls])
         case _:
             assert_never(config)

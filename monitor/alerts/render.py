@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import (
@@ -94,6 +95,7 @@ class Renderer:
         )
         self.env.filters["localtime"] = self.localtime
         self.env.filters["highlight"] = highlight
+        self.env.filters["web_url"] = web_url
 
     def check(self) -> list[str]:
         """Every template loads and compiles (used by `monitor check`)."""
@@ -135,12 +137,27 @@ class Renderer:
             payload=digest_payload(digest, key),
         )
 
+    def check_string(self, source: str) -> None:
+        """Compile a custom template from config, so a syntax error shows at load time."""
+        try:
+            self.env.from_string(source)
+        except TemplateError as exc:
+            raise RenderError(f"custom template: {exc}") from exc
+
     def render_string(self, source: str, **context: Any) -> str:
         """A custom template from config (webhook bodies), in the same sandbox."""
         try:
             return self.env.from_string(source).render(**context)
         except TemplateError as exc:
             raise RenderError(f"custom template: {exc}") from exc
+
+
+def web_url(url: str | None) -> str | None:
+    """``url`` if it is an http(s) link, else None: a feed's ``javascript:`` or ``data:``
+    link must not become a live link in a mail or a chat message."""
+    if url and urlsplit(url).scheme.lower() in ("http", "https"):
+        return url
+    return None
 
 
 def highlight(snippet: str, terms: Sequence[str]) -> Markup:

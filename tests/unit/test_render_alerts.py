@@ -1,0 +1,91 @@
+"""Rendering alerts and digests: escaping, links, "and N more", "nothing new", overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from samples import alert_view, digest_view, stored_item
+
+from monitor.alerts.render import DigestSection, Renderer
+from monitor.errors import RenderError
+
+RENDERER = Renderer(timezone="Asia/Seoul")
+
+
+def test_markup_in_feed_text_is_escaped_in_html_and_plain_in_text() -> None:
+    item = stored_item("<script>alert(1)</script> Pact", body="<img src=x onerror=alert(2)>")
+    view = alert_view(item, snippets=["<b>GSOMIA</b> & co"])
+
+    message = RENDERER.render_alert(view, "k")
+
+    assert "<script>" not in message.html
+    assert "<img" not in message.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Pact" in message.html
+    assert "&lt;b&gt;<mark>GSOMIA</mark>&lt;/b&gt; &amp; co" in message.html
+    assert "<script>alert(1)</script> Pact" in message.text
+    assert "[gsomia] <script>alert(1)</script> Pact" == message.subject
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<b>x</b>", "  "])
+def test_only_web_links_become_links(url: str) -> None:
+    message = RENDERER.render_alert(alert_view(stored_item(url=url)), "k")
+
+    assert "href=" not in message.html
+
+
+def test_korean_reads_the_same_in_every_part() -> None:
+    title = "한미 국방장관, 지소미아 종료 앞두고 서울서 회담"
+    message = RENDERER.render_alert(alert_view(stored_item(title)), "k")
+
+    assert f"[gsomia] {title}" == message.subject
+    assert title in message.html
+    assert title in message.text
+    assert title == message.payload["item"]["title"]
+
+
+def test_dates_are_shown_in_the_configured_zone() -> None:
+    message = RENDERER.render_alert(alert_view(), "k")
+
+    assert "yonhap · 2019-11-14 15:48 KST" in message.text
+    assert "2019-11-14T06:48:00Z" == message.payload["item"]["published"]
+
+
+def test_digest_caps_sections_with_and_n_more_and_names_quiet_lists() -> None:
+    stories = tuple(alert_view(stored_item(f"Story {n}", item_id=n, story_id=n)) for n in range(2))
+    view = digest_view([DigestSection("gsomia", stories, more=3)], quiet=["cost-sharing"])
+
+    message = RENDERER.render_digest(view, "digest:morning:1")
+
+    assert "[morning] 5 stories: gsomia (5)" == message.subject
+    for part in (message.text, message.html):
+        assert "Story 0" in part
+        assert "Story 1" in part
+        assert "and 3 more" in part
+        assert "Nothing new on cost-sharing." in part
+    assert [{"watchlist": "gsomia", "more": 3}] == [
+        {"watchlist": s["watchlist"], "more": s["more"]} for s in message.payload["sections"]
+    ]
+
+
+def test_an_empty_digest_says_nothing_new() -> None:
+    message = RENDERER.render_digest(digest_view([], quiet=["cost-sharing"]), "d")
+
+    assert "[morning] nothing new" == message.subject
+    assert "Nothing new on cost-sharing." in message.text
+
+
+def test_a_templates_folder_overrides_by_name(tmp_path: Path) -> None:
+    (tmp_path / "instant.subject.j2").write_text("ALERT {{ item.title | upper }}")
+    renderer = Renderer(templates=tmp_path)
+
+    message = renderer.render_alert(alert_view(stored_item("pact")), "k")
+
+    assert "ALERT PACT" == message.subject
+    assert "pact" in message.html  # the other templates still come from the package
+    assert [] == renderer.check()
+
+
+def test_custom_templates_run_in_a_sandbox() -> None:
+    with pytest.raises(RenderError, match="custom template"):
+        RENDERER.render_string("{{ message.__class__.__mro__ }}", message=object())

@@ -1,0 +1,107 @@
+"""The mail an SMTP channel sends (headers, encoding, identity) and how SMTP errors map
+to retry or dead letter. No network: the live server tests are in integration/."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+import ssl
+from email.message import EmailMessage
+from typing import cast
+
+import pytest
+
+from monitor.channels.mime import MAX_SUBJECT, build_email
+from monitor.channels.smtp import delivery_error
+from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from monitor.model import Message
+
+SENDER = "monitor@example.org"
+
+
+def mail_for(subject: str, *, key: str = "s1.gsomia.desk", text: str = "body") -> EmailMessage:
+    message = Message(key, subject, text, f"<p>{text}</p>")
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"], list_id="desk").as_bytes()
+    return cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+
+
+def test_korean_subject_is_rfc2047_encoded_and_reads_back() -> None:
+    subject = "[gsomia] 한국, 지소미아 종료 유예 결정"
+    message = Message("s1.gsomia.desk", subject, "본문", "<p>본문</p>")
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"]).as_bytes()
+
+    raw_subject = raw.split(b"\r\nSubject: ", 1)[1].split(b"\r\nDate:", 1)[0]
+    assert raw_subject.isascii()
+    assert b"=?utf-8?" in raw_subject
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert subject == parsed["Subject"]
+
+
+def test_every_byte_is_seven_bit_so_any_server_takes_it() -> None:
+    message = Message("k", "제목", "한국어 본문 " * 50, "<p>한국어 <b>본문</b></p>")
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"]).as_bytes()
+
+    assert raw.isascii()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {part.get_content_type(): part.get_content() for part in parsed.iter_parts()}
+    assert ("한국어 본문 " * 50).strip() == parts["text/plain"].strip()
+    assert "<p>한국어 <b>본문</b></p>" == parts["text/html"].strip()
+
+
+def test_crlf_in_a_title_cannot_add_a_header() -> None:
+    mail = mail_for("[gsomia] Pact news\r\nBcc: victim@example.org\r\n\r\nforged body")
+
+    assert mail["Bcc"] is None
+    assert "[gsomia] Pact news Bcc: victim@example.org forged body" == mail["Subject"]
+    assert ["desk@example.org"] == [str(a) for a in mail["To"].addresses]
+
+
+def test_a_megabyte_title_is_capped_in_the_subject() -> None:
+    mail = mail_for("[gsomia] " + "x" * 1_000_000)
+
+    assert MAX_SUBJECT == len(mail["Subject"])
+    assert mail["Subject"].endswith("…")
+
+
+def test_message_id_is_stable_per_delivery_and_names_it() -> None:
+    first, again, other = mail_for("a"), mail_for("b"), mail_for("a", key="s2.gsomia.desk")
+
+    assert "<s1.gsomia.desk@example.org>" == first["Message-ID"]
+    assert first["Message-ID"] == again["Message-ID"]
+    assert first["Message-ID"] != other["Message-ID"]
+    assert "<desk.example.org>" == first["List-Id"]
+    assert first["Date"] is not None
+
+
+def refused(*codes: int) -> smtplib.SMTPRecipientsRefused:
+    return smtplib.SMTPRecipientsRefused(
+        {f"r{i}@example.org": (code, b"said no") for i, code in enumerate(codes)}
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (smtplib.SMTPResponseException(421, b"4.7.0 too busy"), TransientDeliveryError),
+        (smtplib.SMTPDataError(451, b"4.3.0 try later"), TransientDeliveryError),
+        (smtplib.SMTPDataError(554, b"5.7.1 rejected as spam"), PermanentDeliveryError),
+        (smtplib.SMTPSenderRefused(553, b"5.7.1 not yours", SENDER), PermanentDeliveryError),
+        (smtplib.SMTPAuthenticationError(535, b"5.7.8 bad credentials"), PermanentDeliveryError),
+        (smtplib.SMTPAuthenticationError(454, b"4.7.0 auth unavailable"), TransientDeliveryError),
+        (refused(550, 550), PermanentDeliveryError),
+        (refused(450, 550), TransientDeliveryError),
+        (smtplib.SMTPNotSupportedError("STARTTLS extension not supported"), PermanentDeliveryError),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), TransientDeliveryError),
+        (TimeoutError("timed out"), TransientDeliveryError),
+        (ConnectionRefusedError(111, "Connection refused"), TransientDeliveryError),
+        (ssl.SSLCertVerificationError(1, "certificate verify failed"), PermanentDeliveryError),
+    ],
+)
+def test_smtp_errors_map_to_retry_or_dead_letter(
+    error: Exception, expected: type[DeliveryError]
+) -> None:
+    mapped = delivery_error("smtp mail.example.org:587", error)
+
+    assert expected is type(mapped)
+    assert str(mapped).startswith("smtp mail.example.org:587: ")
