@@ -1,0 +1,119 @@
+"""`monitor match`: explain a text, a file or stdin; back-test JSON lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import build_parser
+from monitor.errors import ConfigError, MonitorError
+
+
+def match(config: Path, *args: str) -> int:
+    parsed = build_parser().parse_args(["match", "-c", str(config), *args])
+    return int(parsed.func(parsed))
+
+
+@pytest.fixture
+def seed(default_config: Path) -> Path:
+    [path] = (default_config.parent.parent / "seeds").glob("*.txt")
+    return path
+
+
+def test_file_is_explained_per_watchlist(
+    default_config: Path, seed: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert 0 == match(default_config, "--file", str(seed))
+    out = capsys.readouterr().out
+    for name in ("gsomia", "scm", "cost-sharing"):
+        assert f"\n{name}: matches\n  because: " in f"\n{out}"
+    assert "  terms:   GSOMIA, Japan" in out
+    assert (
+        "… Korea\u2019s decision to scrap an intelligence-sharing pact with Japan known as GSOMIA"
+        in out
+    )
+
+
+def test_text_without_a_match_exits_1(
+    default_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert 1 == match(default_config, "Hanson Trust sells SCM Corp unit")
+    assert "no watch-list matches\n" == capsys.readouterr().out
+
+
+def test_dash_reads_stdin_and_w_restricts(
+    default_config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("한미 국방장관, 제51차 SCM에서 방위비 논의"))
+    assert 0 == match(default_config, "-w", "scm", "-")
+    assert ["scm: matches"] == [
+        line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")
+    ]
+
+
+def test_unknown_watchlist_is_a_config_error(default_config: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown watch-list 'nope'"):
+        match(default_config, "-w", "nope", "text")
+
+
+def test_jsonl_writes_one_line_per_input(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "archive.jsonl"
+    stories = [
+        {"id": "a", "title": "GSOMIA", "body": "Japan and South Korea"},
+        {"id": 7, "title": "Nothing here", "body": "Grain prices rose."},
+    ]
+    archive.write_text("".join(json.dumps(s) + "\n" for s in stories), encoding="utf-8")
+    assert 0 == match(default_config, "--jsonl", str(archive))
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert "a" == first["id"]
+    assert ["gsomia"] == first["watchlists"]
+    assert {"clause", "terms", "snippets", "spans"} == set(first["hits"]["gsomia"])
+    assert ["title", 0, 6, "GSOMIA"] == first["hits"]["gsomia"]["spans"][0]
+    assert {"id": 7, "watchlists": [], "hits": {}} == second
+
+
+def test_jsonl_names_the_line_of_a_bad_record(default_config: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text('{"id": 1, "title": "a", "body": "b"}\n\n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(MonitorError, match=r"archive.jsonl:3: expected a JSON object"):
+        match(default_config, "--jsonl", str(archive))
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_jsonl_shows_progress_on_a_terminal(
+    default_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text('{"id": 1, "title": "GSOMIA", "body": "Japan, Korea"}\n', encoding="utf-8")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert 0 == match(default_config, "--jsonl", str(archive))
+    assert terminal.getvalue().startswith("\r1 items, 1 matched, ")
+    assert terminal.getvalue().endswith("/s\n")
+
+
+def test_python_m_monitor_match_file(default_config: Path, seed: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "seed.txt"
+    copy.write_text(seed.read_text(encoding="utf-8"), encoding="utf-8")
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "match", "-c", str(default_config), "--file", str(copy)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 0 == run.returncode, run.stderr
+    assert ["gsomia: matches", "scm: matches", "cost-sharing: matches"] == [
+        line for line in run.stdout.splitlines() if not line.startswith(" ")
+    ]
