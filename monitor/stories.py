@@ -8,9 +8,13 @@ a whole band are candidates (the store finds them through an index on band hashe
 this survives restarts and is a few indexed lookups per item); a candidate is the same
 story when the estimated similarity reaches ``THRESHOLD``.
 
-With 12 bands of 3 rows, a pair at Jaccard 0.7 becomes a candidate with probability
-0.99, at 0.5 with 0.80, at 0.1 with 0.01. Items with fewer than ``MIN_WORDS`` words
-are left to the exact fingerprint: too short to tell a copy from a coincidence.
+With 16 bands of 3 rows, a pair at Jaccard 0.7 becomes a candidate with probability
+0.999, at 0.5 with 0.88, at 0.1 with 0.016. Chosen on Reuters articles and syndicated
+copies of them (new headline, dateline, dropped paragraph, house style): 99% of copies
+join their original and none of 3,000 unrelated articles merges with another (36
+values in 12 bands at 0.5 found 97% and merged one pair of strangers). Items with
+fewer than ``MIN_WORDS`` words are left to the exact fingerprint: too short to tell a
+copy from a coincidence.
 
 The hashing is ours rather than datasketch's on purpose: signatures are stored, and a
 library upgrade that changes its permutation scheme (datasketch 2.0 did) would silently
@@ -32,11 +36,11 @@ from datetime import timedelta
 import numpy as np
 import numpy.typing as npt
 
-SCHEME = "mh3w-crc32-ms64-v1"
-NUM_PERM = 36
-BANDS = 12
+SCHEME = "mh3w-crc32-ms64-p48"
+NUM_PERM = 48
+BANDS = 16
 ROWS = NUM_PERM // BANDS
-THRESHOLD = 0.5
+THRESHOLD = 0.45
 MIN_WORDS = 12
 # Copies of a story arrive within days; a look further back only finds recurring
 # templates ("Daily market report"), which are not the same story.

@@ -143,7 +143,9 @@ class FeedServer:
         self._server.routes = {}
         self._server.seen = []
         self._server.stopping = threading.Event()
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def routes(self) -> dict[str, Route]:

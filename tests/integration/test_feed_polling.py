@@ -1,0 +1,163 @@
+"""Polite polling through poll_source against a real server: conditional GET round
+trips, compression, moved feeds, Retry-After and max-age, updates and backfill."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from feedserver import Feed, FeedServer, feed_app, redirect, rss, serve, status
+from structlog.testing import capture_logs
+
+from monitor.app import App
+from monitor.pipeline import poll_source
+from monitor.text import utc_now
+
+STORY = ("s1", "Pact extended", "Seoul keeps GSOMIA for now.")
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    yield from serve()
+
+
+def _app(tmp_path: Path, server: FeedServer, **settings: Any) -> App:
+    watchlists = settings.pop("watchlists", [{"name": "pact", "query": "GSOMIA"}])
+    source = {"name": "wire", "url": server.url("/feed"), **settings}
+    return feed_app(tmp_path, [source], watchlists)
+
+
+@pytest.mark.parametrize(
+    ("etag", "last_modified", "asked"),
+    [
+        ('"abc"', None, ("If-None-Match", '"abc"')),
+        (
+            None,
+            "Wed, 13 Nov 2019 10:00:00 GMT",
+            ("If-Modified-Since", "Wed, 13 Nov 2019 10:00:00 GMT"),
+        ),
+    ],
+    ids=["etag", "last-modified"],
+)
+def test_conditional_get_round_trip(
+    server: FeedServer,
+    tmp_path: Path,
+    etag: str | None,
+    last_modified: str | None,
+    asked: tuple[str, str],
+) -> None:
+    server.routes["/feed"] = Feed(rss(STORY), etag=etag, last_modified=last_modified)
+    app = _app(tmp_path, server)
+    try:
+        first = poll_source(app, "wire")
+        with capture_logs() as logs:
+            second = poll_source(app, "wire", force=True)
+        state = app.store.source_state("wire")
+    finally:
+        app.close()
+    assert (1, 1) == (first.new, first.deliveries)
+    assert asked[1] == server.seen[1].headers.get(asked[0])
+    assert (True, 0, 0) == (second.ok, second.new, second.matches)
+    assert ["feed_not_modified"] == [e["event"] for e in logs if e["event"].startswith("feed_")]
+    assert ("healthy", 0) == (state.health, state.failures)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_compressed_feeds(server: FeedServer, tmp_path: Path, encoding: str) -> None:
+    server.routes["/feed"] = Feed(rss(STORY), encoding=encoding)
+    app = _app(tmp_path, server)
+    try:
+        outcome = poll_source(app, "wire")
+    finally:
+        app.close()
+    assert "gzip, deflate, br" == server.seen[0].headers["Accept-Encoding"]
+    assert (True, 1) == (outcome.ok, outcome.new)
+
+
+def test_a_permanent_redirect_moves_the_feed_for_later_polls(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/feed"] = redirect(301, "/new-home")
+    server.routes["/new-home"] = Feed(rss(STORY))
+    app = _app(tmp_path, server)
+    try:
+        with capture_logs() as logs:
+            poll_source(app, "wire")
+        poll_source(app, "wire", force=True)
+        cursor = app.store.source_state("wire").cursor
+    finally:
+        app.close()
+    moved = [e for e in logs if e["event"] == "feed_moved"]
+    assert [(server.url("/feed"), server.url("/new-home"))] == [
+        (e["old_url"], e["new_url"]) for e in moved
+    ]
+    assert server.url("/new-home") == cursor["url"]
+    assert ["/feed", "/new-home", "/new-home"] == [seen.path for seen in server.seen]
+
+
+def test_retry_after_and_max_age_are_floors_for_the_next_poll(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/feed"] = status(503, {"Retry-After": "7200"})
+    app = _app(tmp_path, server, every="1m")
+    try:
+        throttled = poll_source(app, "wire")
+        server.routes["/feed"] = Feed(rss(STORY), headers={"Cache-Control": "max-age=5400"})
+        cached = poll_source(app, "wire", force=True)
+        too_soon = poll_source(app, "wire", now=utc_now() + timedelta(minutes=30))
+    finally:
+        app.close()
+    assert throttled.next_poll is not None
+    assert cached.next_poll is not None
+    assert throttled.next_poll - utc_now() > timedelta(seconds=7000)
+    assert cached.next_poll - utc_now() > timedelta(seconds=5300)
+    assert too_soon.skipped
+    assert 2 == len(server.seen)
+
+
+@pytest.mark.parametrize(
+    ("on_update", "alerts"),
+    [
+        ("new_match", ["pact", "troops"]),
+        ("always", ["pact", "troops", "pact"]),
+        ("ignore", ["pact"]),
+    ],
+)
+def test_on_update_policies(
+    server: FeedServer, tmp_path: Path, on_update: str, alerts: list[str]
+) -> None:
+    watchlists = [
+        {"name": "pact", "query": "GSOMIA", "on_update": on_update},
+        {"name": "troops", "query": "troops", "on_update": on_update},
+    ]
+    server.routes["/feed"] = Feed(rss(STORY), etag='"v1"')
+    app = _app(tmp_path, server, watchlists=watchlists)
+    try:
+        first = poll_source(app, "wire")
+        edited = (STORY[0], STORY[1], STORY[2] + " US troops stay too.")
+        server.routes["/feed"] = Feed(rss(edited), etag='"v2"')
+        second = poll_source(app, "wire", force=True)
+    finally:
+        app.close()
+    assert (1, 1) == (first.new, second.updated)
+    assert sorted(alerts) == sorted(first.matched_watchlists + second.matched_watchlists)
+
+
+def test_backfill_lets_only_the_newest_entries_of_a_new_feed_alert(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    entries = [(f"g{i}", f"GSOMIA story {i}", f"Item {i} about GSOMIA.") for i in range(5)]
+    server.routes["/feed"] = Feed(rss(*entries), etag='"v1"')
+    app = _app(tmp_path, server, backfill=2)
+    try:
+        first = poll_source(app, "wire")
+        later = (("g9", "GSOMIA story 9", "A later GSOMIA item."), *entries)
+        server.routes["/feed"] = Feed(rss(*later), etag='"v2"')
+        second = poll_source(app, "wire", force=True)
+    finally:
+        app.close()
+    assert (5, 5, 2) == (first.new, first.matches, first.deliveries)
+    assert (1, 1, 1) == (second.new, second.matches, second.deliveries)

@@ -1,0 +1,95 @@
+"""Hostile servers on 127.0.0.1: each marks only its own source unhealthy, with a clear
+error, while a good feed beside them is polled as usual."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from feedserver import Feed, FeedServer, endless, feed_app, hang, redirect, rss, serve, status
+
+from monitor.pipeline import poll_source
+
+GOOD = rss(("g1", "Good news", "All is well in the good feed today."))
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>
+<rss version="2.0"><channel><item><title>&d;&d;&d;&d;</title></item></channel></rss>"""
+HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Login</body></html>"
+# Says UTF-16, is UTF-8: decoding "succeeds" into CJK noise that is no feed at all.
+LYING_UTF16 = Feed(GOOD, content_type="application/rss+xml; charset=utf-16")
+LATIN1 = (
+    b"<?xml version='1.0'?><rss version='2.0'><channel><item><guid>l1</guid>"
+    b"<title>S\xe3o Paulo: not\xedcias</title></item></channel></rss>"
+)
+
+# name -> (route, extra source settings, words the error must contain)
+HOSTILE = {
+    "error500": (status(500, body=b"oops"), {}, "HTTP 500"),
+    "missing": (status(404), {}, "HTTP 404"),
+    "hang": (hang, {"timeout": "1s"}, "timed out"),
+    "endless": (endless, {"max_bytes": 200_000}, "byte cap"),
+    "bomb": (Feed(BOMB), {}, "declares XML entities"),
+    "html": (Feed(HTML, content_type="text/html"), {}, "an HTML page"),
+    "loop": (redirect(302, "/loop-b"), {}, "redirect loop"),
+    "lying-utf16": (LYING_UTF16, {}, "not a feed"),
+    "throttled": (status(429, {"Retry-After": "3600"}), {}, "HTTP 429"),
+}
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    yield from serve()
+
+
+def test_each_hostile_server_fails_only_its_own_source(server: FeedServer, tmp_path: Path) -> None:
+    server.routes["/good"] = Feed(GOOD)
+    server.routes["/loop-b"] = redirect(302, "/loop")
+    server.routes["/latin1-said-utf8"] = Feed(
+        LATIN1, content_type="application/rss+xml; charset=utf-8"
+    )
+    sources = [
+        {"name": "good", "url": server.url("/good")},
+        {"name": "latin1-said-utf8", "url": server.url("/latin1-said-utf8")},
+    ]
+    for name, (route, settings, _words) in HOSTILE.items():
+        server.routes[f"/{name}"] = route
+        sources.append({"name": name, "url": server.url(f"/{name}"), **settings})
+    app = feed_app(tmp_path, sources, [{"name": "news", "query": "news"}])
+    try:
+        outcomes = {source["name"]: poll_source(app, source["name"]) for source in sources}
+        states = {state.name: state for state in app.store.source_states()}
+        stored = {item.source: item.title for item in app.store.items()}
+    finally:
+        app.close()
+    assert {"good", "latin1-said-utf8"} == {name for name, o in outcomes.items() if o.ok}
+    assert "healthy" == states["good"].health
+    assert 1 == states["good"].items
+    # A charset header that lies is survived when the bytes say otherwise.
+    assert "São Paulo: notícias" == stored["latin1-said-utf8"]
+    for name, (_route, _settings, words) in HOSTILE.items():
+        assert ("degraded", 1) == (states[name].health, states[name].failures), name
+        assert words in (states[name].last_error or ""), name
+        assert states[name].next_poll is not None
+
+
+def test_a_failing_source_comes_back_when_its_server_does(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/flaky"] = status(503)
+    app = feed_app(tmp_path, [{"name": "flaky", "url": server.url("/flaky")}], [])
+    try:
+        for _ in range(4):
+            assert not poll_source(app, "flaky", force=True).ok
+        assert ("failing", 4) == (
+            app.store.source_state("flaky").health,
+            app.store.source_state("flaky").failures,
+        )
+        server.routes["/flaky"] = Feed(GOOD)
+        assert poll_source(app, "flaky", force=True).ok
+        state = app.store.source_state("flaky")
+        stored = [item.title for item in app.store.items(source="flaky")]
+    finally:
+        app.close()
+    assert ("healthy", 0, ["Good news"]) == (state.health, state.failures, stored)
