@@ -7,10 +7,11 @@ deliveries is one transaction, so a crash neither drops nor repeats a match.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from apscheduler.triggers.cron import CronTrigger
 
 from monitor.alerts.render import AlertView, DigestSection, DigestView
 from monitor.config import DigestConfig
@@ -32,6 +33,15 @@ def digest_config(app: App, name: str) -> DigestConfig:
     raise KeyError(name)
 
 
+def next_run(digest: DigestConfig, default_timezone: str, now: datetime) -> datetime:
+    """When ``digest``'s schedule fires next after ``now``, in UTC."""
+    trigger = CronTrigger.from_crontab(
+        digest.schedule, timezone=digest.timezone or default_timezone
+    )
+    fire: datetime = trigger.get_next_fire_time(None, now)
+    return fire.astimezone(UTC)
+
+
 def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
     """Close digest ``name``'s window at ``now`` and enqueue it; returns deliveries queued.
 
@@ -41,18 +51,20 @@ def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
     config = digest_config(app, name)
     covered = config.watchlists or [w.name for w in app.config.watchlists]
 
-    def build(
-        start: datetime, end: datetime
-    ) -> tuple[list[tuple[str, str]], dict[str, Any]] | None:
+    def build(start: datetime, end: datetime) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         records = app.store.matches_between(start, end, covered)
-        if not records and not config.send_empty:
-            return None
         payload = {"matches": [record.id for record in records], "watchlists": covered}
+        if not records and not config.send_empty:
+            return [], payload  # silence, unless a rate cap's overflow is waiting for us
         return [(channel, "") for channel in config.channels], payload
 
     with structlog.contextvars.bound_contextvars(digest=name):
         queued = app.store.close_digest_window(
-            name, start_default=now - FIRST_WINDOW, end=now, build=build
+            name,
+            start_default=now - FIRST_WINDOW,
+            end=now,
+            build=build,
+            overflow_channels=config.channels,
         )
         log.info("digest_closed", deliveries=queued)
     return queued
@@ -65,9 +77,11 @@ def digest_view(app: App, payload: dict[str, Any]) -> DigestView:
         max_items = digest_config(app, name).max_items
     except KeyError:
         max_items = 50
+    # "overflow": alerts a channel's rate cap held back for this digest (see noise.py).
+    match_ids = dict.fromkeys([*payload.get("matches", []), *payload.get("overflow", [])])
     records = [
         record
-        for match_id in payload.get("matches", [])
+        for match_id in match_ids
         if (record := app.store.match_record(int(match_id))) is not None
     ]
     sections = group_sections(app, records, max_items)

@@ -3,7 +3,12 @@
 A row is marked sent only after the channel accepted it. A transient failure retries
 with exponential backoff plus jitter (capped); a permanent one, or too many attempts,
 makes it a dead letter with the reason. Claims are leases, so a crashed worker's rows
-come back by themselves.
+come back by themselves. Quiet hours and rate caps (noise.py) hold a row before it is
+rendered, without counting an attempt.
+
+After a transient failure, the rest of that channel's rows in the batch wait for the same
+retry time without being tried: a server that is down or slow costs one timeout per
+batch, not one per row.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from monitor.alerts.digest import digest_view
+from monitor.alerts.noise import NoiseControl
 from monitor.alerts.render import AlertView
 from monitor.app import App
 from monitor.errors import (
@@ -24,6 +30,7 @@ from monitor.errors import (
     TransientDeliveryError,
 )
 from monitor.model import Message
+from monitor.observability import record_delivery
 from monitor.store.repo import DeliveryJob
 from monitor.text import utc_now
 
@@ -37,6 +44,7 @@ class DeliveryReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    held: int = 0  # by quiet hours or a rate cap: not a failure
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -47,6 +55,7 @@ class DeliveryReport:
         self.sent += other.sent
         self.retried += other.retried
         self.dead += other.dead
+        self.held += other.held
         self.errors.extend(other.errors)
 
 
@@ -93,13 +102,23 @@ def deliver_due(app: App, *, now: datetime | None = None) -> DeliveryReport:
     settings = app.config.monitor.delivery
     report = DeliveryReport()
     jobs = app.store.claim_deliveries(app.owner, now=now, lease=CLAIM_LEASE, limit=settings.batch)
+    noise = NoiseControl(app.config.monitor, app.store, now=now)
     used: set[str] = set()
+    backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure
     try:
         for job in jobs:
             with structlog.contextvars.bound_contextvars(
                 delivery=job.key, channel=job.channel, watchlist=job.watchlist
             ):
-                _deliver_one(app, job, report, now)
+                if job.channel in backing_off:
+                    until = backing_off[job.channel]
+                    app.store.reschedule(job, app.owner, due_at=until, kind=job.kind)
+                    report.retried += 1
+                    log.debug("delivery_deferred", until=until.isoformat())
+                    continue
+                retry_at = _deliver_one(app, job, report, noise, now)
+                if retry_at is not None:
+                    backing_off[job.channel] = retry_at
                 used.add(job.channel)
     finally:
         for name in used:
@@ -109,9 +128,18 @@ def deliver_due(app: App, *, now: datetime | None = None) -> DeliveryReport:
     return report
 
 
-def _deliver_one(app: App, job: DeliveryJob, report: DeliveryReport, now: datetime) -> None:
+def _deliver_one(
+    app: App, job: DeliveryJob, report: DeliveryReport, noise: NoiseControl, now: datetime
+) -> datetime | None:
+    """Hold, send or fail one delivery; returns its retry time if it failed transiently."""
     settings = app.config.monitor.delivery
     channel = app.channels.get(job.channel)
+    hold = noise.check(job)
+    if hold is not None:
+        app.store.reschedule(job, app.owner, due_at=hold.until, kind=hold.kind)
+        report.held += 1
+        log.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
+        return None
     try:
         if channel is None:
             # The channel left the config; keep the alert until it returns or is retried.
@@ -121,20 +149,22 @@ def _deliver_one(app: App, job: DeliveryJob, report: DeliveryReport, now: dateti
     except (PermanentDeliveryError, RenderError) as exc:
         app.store.mark_dead(job, app.owner, error=str(exc))
         report.dead += 1
+        record_delivery(job.channel, "dead")
         report.errors.append(f"{job.key}: {exc}")
         log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
-        return
+        return None
     except DeliveryError as exc:
         retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
-        _retry_or_bury(app, job, report, now, str(exc), retry_after, settings.max_attempts)
-        return
+        return _retry_or_bury(app, job, report, now, str(exc), retry_after, settings.max_attempts)
     except Exception as exc:
         log.exception("delivery_crashed")
-        _retry_or_bury(app, job, report, now, repr(exc), None, settings.max_attempts)
-        return
-    app.store.mark_sent(job, app.owner, now=utc_now())
+        return _retry_or_bury(app, job, report, now, repr(exc), None, settings.max_attempts)
+    app.store.mark_sent(job, app.owner, now=now)
+    noise.record_sent(job)
     report.sent += 1
+    record_delivery(job.channel, "sent")
     log.info("delivery_sent", attempts=job.attempts + 1)
+    return None
 
 
 def _retry_or_bury(
@@ -145,21 +175,24 @@ def _retry_or_bury(
     error: str,
     retry_after: float | None,
     max_attempts: int,
-) -> None:
+) -> datetime | None:
+    """Schedule the next attempt and return its time, or bury the delivery (None)."""
     settings = app.config.monitor.delivery
     if job.attempts + 1 >= max_attempts:
         app.store.mark_dead(
             job, app.owner, error=f"gave up after {job.attempts + 1} attempts: {error}"
         )
         report.dead += 1
+        record_delivery(job.channel, "dead")
         report.errors.append(f"{job.key}: {error}")
         log.error("delivery_dead", error=error, attempts=job.attempts + 1)
-        return
+        return None
     delay = retry_delay(
         job.attempts, base=settings.retry_base, cap=settings.retry_max, retry_after=retry_after
     )
     app.store.mark_retry(job, app.owner, error=error, due_at=now + delay)
     report.retried += 1
+    record_delivery(job.channel, "retried")
     report.errors.append(f"{job.key}: {error}")
     log.warning(
         "delivery_failed",
@@ -167,3 +200,4 @@ def _retry_or_bury(
         attempts=job.attempts + 1,
         retry_in=round(delay.total_seconds(), 1),
     )
+    return now + delay

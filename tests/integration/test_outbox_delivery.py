@@ -1,0 +1,206 @@
+"""The outbox end to end: poll a folder into a SQLite file, deliver to real SMTP and
+webhook servers that go down, refuse, stall and come back. Nothing is lost, nothing is
+sent twice, and a resend after a crash carries the same identity."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from samples import SEED_BODY, open_app, write_config, write_document
+from servers import HOST, SmtpServer, WebhookReceiver, new_secret
+
+from monitor.alerts.outbox import CLAIM_LEASE, DeliveryReport, deliver_due, render_job
+from monitor.app import App
+from monitor.pipeline import poll_source
+from monitor.text import utc_now
+
+SECRET = new_secret()
+# Three deliveries per channel: the first story matches both watch-lists, the second one.
+STORIES = {
+    "pact": ("South Korea to let GSOMIA lapse", SEED_BODY),
+    "costs": ("방위비 분담금 협상 서울서 재개", "한미 방위비 분담금 협상이 서울에서 재개됐다."),
+}
+EXPECTED = 3
+
+
+def later(hours: float = 2) -> datetime:
+    """A clock past every retry the test config can schedule (retry_max is 10 minutes)."""
+    return utc_now() + timedelta(hours=hours)
+
+
+def smtp(server: SmtpServer, **settings: Any) -> dict[str, Any]:
+    return {
+        "type": "smtp",
+        "host": HOST,
+        "port": server.port,
+        "from": "monitor@example.org",
+        "to": ["desk@example.org"],
+        "timeout": "2s",
+        **settings,
+    }
+
+
+def webhook(receiver: WebhookReceiver, **settings: Any) -> dict[str, Any]:
+    return {"type": "webhook", "url": receiver.url, "secret": SECRET, "timeout": "2s", **settings}
+
+
+@pytest.fixture
+def news(tmp_path: Path) -> Path:
+    for name, (title, body) in STORIES.items():
+        write_document(tmp_path / "news", name, title, body)
+    return tmp_path
+
+
+@pytest.fixture
+def mail() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def hooks() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(SECRET) as receiver:
+        yield receiver
+
+
+@contextmanager
+def polled_app(
+    folder: Path, mail: SmtpServer, hooks: WebhookReceiver, timeout: str = "2s"
+) -> Iterator[App]:
+    """An App delivering to both servers, with the news folder polled into its outbox."""
+    channels = {"desk": smtp(mail, timeout=timeout), "chat": webhook(hooks, timeout=timeout)}
+    with open_app(write_config(folder, channels=channels)) as app:
+        assert EXPECTED * 2 == poll_source(app, "news").deliveries
+        yield app
+
+
+@pytest.fixture
+def app(news: Path, mail: SmtpServer, hooks: WebhookReceiver) -> Iterator[App]:
+    with polled_app(news, mail, hooks) as app:
+        yield app
+
+
+def counts(app: App) -> dict[str, int]:
+    return app.store.outbox_counts(now=later(10))
+
+
+def assert_each_once(mail: SmtpServer, hooks: WebhookReceiver) -> None:
+    message_ids, hook_ids = mail.message_ids(), hooks.ids()
+    assert EXPECTED == len(message_ids) == len(set(message_ids))
+    assert EXPECTED == len(hook_ids) == len(set(hook_ids))
+    assert [] == hooks.rejected
+
+
+def test_everything_is_delivered_once(app: App, mail: SmtpServer, hooks: WebhookReceiver) -> None:
+    report = deliver_due(app)
+    again = deliver_due(app, now=later())
+
+    assert (EXPECTED * 2, 0) == (report.sent, report.failed)
+    assert (0, 0) == (again.sent, again.failed)
+    assert_each_once(mail, hooks)
+    assert {"pending": 0, "due": 0, "sent": 6, "dead": 0} == counts(app)
+
+
+def test_servers_down_keep_every_alert_until_they_return(
+    app: App, mail: SmtpServer, hooks: WebhookReceiver
+) -> None:
+    mail.stop()
+    hooks.stop()
+    down = deliver_due(app)
+    still_down = deliver_due(app, now=later())
+    assert (0, EXPECTED * 2) == (down.sent, down.retried)
+    assert (0, EXPECTED * 2) == (still_down.sent, still_down.retried)
+    assert {"pending": 6, "due": 6, "sent": 0, "dead": 0} == counts(app)
+
+    mail.start()
+    hooks.start()
+    back = deliver_due(app, now=later(4))
+    deliver_due(app, now=later(8))
+
+    assert (EXPECTED * 2, 0) == (back.sent, back.failed)
+    assert_each_once(mail, hooks)
+
+
+def test_refusals_retry_or_bury_as_the_reply_says(
+    app: App, mail: SmtpServer, hooks: WebhookReceiver
+) -> None:
+    mail.fail_next("451 4.3.0 Try again later")
+    hooks.fail_next(503, headers={"retry-after": "60"})
+    refused = deliver_due(app)
+    assert (0, EXPECTED * 2, 0) == (refused.sent, refused.retried, refused.dead)
+
+    mail.fail_next("554 5.7.1 Message rejected")
+    hooks.fail_next(400)
+    rejected = deliver_due(app, now=later())
+    assert (4, 0, 2) == (rejected.sent, rejected.retried, rejected.dead)
+    dead = {letter["channel"]: letter["last_error"] for letter in app.store.dead_letters()}
+    assert "554 5.7.1 Message rejected" in dead["desk"]
+    assert "HTTP 400" in dead["chat"]
+
+    assert 2 == app.store.requeue(dead=True, now=later())
+    revived = deliver_due(app, now=later(3))
+
+    assert (2, 0) == (revived.sent, revived.failed)
+    assert_each_once(mail, hooks)
+
+
+def test_a_slow_server_costs_one_timeout_per_batch_and_delivers_later(
+    news: Path, mail: SmtpServer, hooks: WebhookReceiver
+) -> None:
+    with polled_app(news, mail, hooks, timeout="0.3s") as app:
+        with mail.stall(), hooks.stall():
+            stalled = deliver_due(app)
+        recovered = deliver_due(app, now=later())
+
+    assert (0, EXPECTED * 2) == (stalled.sent, stalled.retried)
+    assert 2 == len(stalled.errors)  # one attempt per channel; the others waited
+    assert (EXPECTED * 2, 0) == (recovered.sent, recovered.failed)
+    assert_each_once(mail, hooks)
+
+
+def test_a_crash_after_sending_resends_with_the_same_identity(
+    app: App, mail: SmtpServer, hooks: WebhookReceiver
+) -> None:
+    now = utc_now()
+    jobs = app.store.claim_deliveries("crashed", now=now, lease=CLAIM_LEASE, limit=10)
+    for job in jobs:  # accepted by the servers, then the worker dies before marking them
+        app.channels[job.channel].send(render_job(app, job))
+    for channel in app.channels.values():
+        channel.close()
+
+    assert 0 == deliver_due(app, now=now + CLAIM_LEASE / 2).sent  # still leased
+    report = deliver_due(app, now=now + CLAIM_LEASE * 2)  # the lease ran out
+
+    assert EXPECTED * 2 == report.sent
+    resent = [Counter(mail.message_ids()), Counter(hooks.ids())]
+    assert [{2}, {2}] == [set(counts.values()) for counts in resent]  # the same id twice
+    assert [EXPECTED, EXPECTED] == [len(counts) for counts in resent]
+
+
+def test_racing_workers_never_send_one_delivery_twice(
+    app: App, mail: SmtpServer, hooks: WebhookReceiver
+) -> None:
+    reports: list[DeliveryReport] = []
+    with open_app(app.config.path) as second:
+        second.owner = "second-worker"
+        start = threading.Barrier(2)
+
+        def work(worker: App) -> None:
+            start.wait()
+            reports.append(deliver_due(worker))
+
+        threads = [threading.Thread(target=work, args=(worker,)) for worker in (app, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert EXPECTED * 2 == sum(report.sent for report in reports)
+    assert_each_once(mail, hooks)
