@@ -37,9 +37,12 @@ def backoff(
     rng: random.Random | None = None,
 ) -> timedelta:
     """Delay before the next try after ``failures`` failures in a row: the interval
-    doubled per failure, capped, with +-20% jitter so many failing sources spread out."""
+    doubled per failure up to ``cap``, then +-20% jitter so that many failing sources
+    (all at the cap after a long outage) spread out. Never more than 1.2 x ``cap`` (or
+    the interval, if longer): a failing source is probed for ever."""
     rng = rng or random.SystemRandom()
-    base = min(every * (2 ** min(failures - 1, 30)), cap) if failures > 0 else every
+    # 2**20 intervals is past any cap, and keeps timedelta far from overflowing.
+    base = min(every * (2 ** min(failures - 1, 20)), max(cap, every)) if failures > 0 else every
     return base * rng.uniform(0.8, 1.2)
 
 
