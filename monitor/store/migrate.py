@@ -9,11 +9,12 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from monitor.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x6E6D_6D69_6772  # any constant; "nmmigr", unlikely to meet another app's
 
 
 def _alembic_config() -> AlembicConfig:
@@ -34,18 +35,25 @@ def head_revision() -> str | None:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to this code's head; refuse a database newer than the code."""
+    """Bring the schema to this code's head; refuse a database newer than the code.
+
+    On PostgreSQL, instances starting together would race to create the same tables: a
+    transaction-scoped advisory lock lets one migrate while the others wait, then find
+    the schema at head and do nothing.
+    """
     config = _alembic_config()
     script = ScriptDirectory.from_config(config)
-    current = current_revision(engine)
-    if current is not None:
-        try:
-            script.get_revision(current)
-        except CommandError as exc:
-            raise StoreError(
-                f"the database schema ({current}) is newer than this version of news-monitor "
-                f"knows (head {script.get_current_head()}); upgrade news-monitor"
-            ) from exc
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except CommandError as exc:
+                raise StoreError(
+                    f"the database schema ({current}) is newer than this version of "
+                    f"news-monitor knows (head {script.get_current_head()}); upgrade news-monitor"
+                ) from exc
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
