@@ -7,7 +7,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import nh3
 
@@ -114,14 +114,16 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
     if wrapper and parts.path.startswith(wrapper[0]) and depth < 3:
         for key, value in query:
             if key in wrapper[1] and value.startswith(("http://", "https://")):
-                return canonical_url(unquote(value) if "%" in value else value, depth=depth + 1)
+                # parse_qsl has decoded the value once, which is the wrapper's encoding;
+                # the target's own escapes (%20 in its path) must stay.
+                return canonical_url(value, depth=depth + 1)
     netloc = host
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
     kept = [(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)]
-    path = parts.path or "/"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
 
 

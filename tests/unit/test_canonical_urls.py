@@ -1,0 +1,80 @@
+"""Canonical URLs: one spelling per page, whatever tracking or wrapping it came with."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.dedup import item_key
+from monitor.text import canonical_url
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "https://news.example/a?id=7&utm_source=rss&utm_medium=feed&utm_campaign=x",
+            "https://news.example/a?id=7",
+        ),
+        ("https://news.example/a?fbclid=IwAR0&gclid=Cj0&page=2", "https://news.example/a?page=2"),
+        ("https://news.example/a?mc_cid=1&mc_eid=2&MC_TC=3", "https://news.example/a"),
+        ("https://news.example/a?b=2&a=1#comments", "https://news.example/a?b=2&a=1"),
+        ("HTTPS://News.Example:443/Path/Case", "https://news.example/Path/Case"),
+        ("http://news.example:80", "http://news.example/"),
+        ("http://news.example:8080/a?", "http://news.example:8080/a"),
+        ("https://news.example/a?q=", "https://news.example/a?q="),
+        (
+            "https://www.google.com/url?rct=j&url=https://news.example/s%3Fid%3D3%26utm_source%3Dg&ct=ga",
+            "https://news.example/s?id=3",
+        ),
+        (
+            "https://news.google.com/url?q=https%3A%2F%2Fnews.example%2Fa%2520b",
+            "https://news.example/a%20b",
+        ),
+        (
+            "https://l.facebook.com/l.php?u=https%3A%2F%2Fnews.example%2Fx%3Ffbclid%3D1&h=AT0",
+            "https://news.example/x",
+        ),
+        (
+            "https://www.google.com/url?q=https://l.facebook.com/l.php%3Fu%3Dhttps%253A%252F%252Fnews.example%252Fz",
+            "https://news.example/z",
+        ),
+        (
+            "https://www.google.com/url?q=javascript:alert(1)",
+            "https://www.google.com/url?q=javascript%3Aalert%281%29",
+        ),
+        ("mailto:desk@news.example", "mailto:desk@news.example"),
+        ("/relative/path", "/relative/path"),
+        ("http://[::1", "http://[::1"),
+    ],
+)
+def test_canonical_url(url: str, expected: str) -> None:
+    assert expected == canonical_url(url)
+
+
+def test_copies_of_a_link_give_one_item_key() -> None:
+    keys = {
+        item_key(guid=None, link=link, title="t", body="b")
+        for link in (
+            "https://news.example/story?id=1",
+            "https://news.example/story?id=1&utm_source=twitter#top",
+            "HTTPS://NEWS.EXAMPLE:443/story?id=1&fbclid=abc",
+            "https://www.google.com/url?q=https%3A%2F%2Fnews.example%2Fstory%3Fid%3D1",
+        )
+    }
+    assert {"url:https://news.example/story?id=1"} == keys
+
+
+_parts = st.text(alphabet="abcXYZ019-._~%/?=&#:+ ", max_size=30)
+
+
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP"]),
+    host=st.sampled_from(["news.example", "News.Example", "www.google.com", "l.facebook.com"]),
+    port=st.sampled_from(["", ":80", ":443", ":8080"]),
+    rest=_parts,
+)
+def test_canonical_url_is_idempotent(scheme: str, host: str, port: str, rest: str) -> None:
+    once = canonical_url(f"{scheme}://{host}{port}/{rest}")
+    assert once == canonical_url(once)
