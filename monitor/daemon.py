@@ -1,39 +1,96 @@
-"""The daemon: APScheduler jobs rebuilt from config at every start and reload.
+"""The daemon: APScheduler jobs built from config at every start and reload.
 
-Jobs have stable ids (``source:<name>``, ``deliver``, ``digest:<name>``, ``housekeeping``),
-coalesce and never overlap themselves. The job store is in memory: the config file is
-the source of truth, and our own state (cursors, outbox, digest windows) lives in our
-tables. SIGTERM/SIGINT drain and exit 0; SIGHUP reloads config and watch-lists, and an
-invalid new config is refused while the old one keeps running.
+Jobs have stable ids (``source:<name>``, ``deliver``, ``digest:<name>``,
+``housekeeping``, ``heartbeat``), coalesce and never overlap themselves. The job store is
+in memory: the config file is the source of truth, and our own state (cursors, outbox,
+digest windows) lives in our tables. After each poll a source's job is moved to the
+source's stored ``next_poll`` plus jitter, so backoff, Retry-After and max-age are kept
+exactly and a poll never fires before its source is due; the interval trigger stays as
+the fallback.
+
+SIGTERM/SIGINT drain (running jobs get ``DRAIN_SECONDS``; whatever is abandoned is safe,
+see ``_shutdown``) and exit 0. SIGHUP reloads config and watch-lists: jobs whose schedule
+did not change keep their next run, and an invalid new config is refused while the old
+one keeps running. The heartbeat job proves the scheduler ticks: it feeds /healthz and
+systemd's watchdog.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import random
 import signal
+import socket
 import threading
-from datetime import UTC
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.util import undefined
 
+from monitor import systemd
 from monitor.alerts.digest import run_digest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App, build_app
-from monitor.config import Config, load_config
+from monitor.config import Config, SourceConfig, load_config
 from monitor.errors import MonitorError
 from monitor.logging import register_secrets
+from monitor.observability import (
+    ERRORS,
+    HEARTBEAT,
+    MISSED,
+    POLL_LAG,
+    Health,
+    StatusServer,
+    job_kind,
+    record_poll,
+)
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.daemon")
 
-DRAIN_SECONDS = 8.0
-HOUSEKEEPING_EVERY = 3600
+DRAIN_SECONDS = 8.0  # SIGTERM to exit stays under 10 s, systemd's and Docker's patience
+HOUSEKEEPING_EVERY = timedelta(hours=1)
+HOUSEKEEPING_FIRST = timedelta(minutes=1)  # soon after start: restarts must not starve it
+HEARTBEAT_SECONDS = 5.0
+MISSED_BEATS = 3  # /healthz fails after this many heartbeats in a row did not happen
+POLL_WORKERS = 10
+_rng = random.SystemRandom()
+
+
+@dataclass(frozen=True, slots=True)
+class _JobSpec:
+    """A job as the config wants it; ``key`` says whether a running job must change."""
+
+    func: Callable[..., Any]
+    key: tuple[Any, ...]
+    trigger: Callable[[], BaseTrigger]
+    first_run: datetime | None  # None: when the trigger first fires
+    args: tuple[Any, ...] = ()
+    executor: str = "default"
 
 
 class Daemon:
@@ -44,64 +101,209 @@ class Daemon:
         self.app: App = build_app(config)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(POLL_WORKERS),
+                # Alerts and upkeep never queue behind a storm of slow polls, and the
+                # heartbeat measures the scheduler, not how busy the pollers are.
+                "outbox": ThreadPoolExecutor(2),
+                "heartbeat": ThreadPoolExecutor(1),
+            },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         )
-        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        # The listener below logs job failures, misses and overlaps as structured events.
+        logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        self.scheduler.add_listener(
+            self._on_job_event,
+            EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES,
+        )
+        watchdog = systemd.watchdog_seconds()
+        self.heartbeat_seconds = (
+            min(HEARTBEAT_SECONDS, watchdog / 3) if watchdog else HEARTBEAT_SECONDS
+        )
+        self.abandoned = False  # the drain ran out of time with jobs still running
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._keys: dict[str, tuple[Any, ...]] = {}
+        self._planning = threading.Lock()
+        self._accepting = True
+        self._beat = time.monotonic()
+        self._store_ok = True
+        self._ready = False
+        self._server: StatusServer | None = None
 
     # --- jobs ---------------------------------------------------------------------------
 
     def schedule(self) -> None:
-        """(Re)create every job from the current config."""
-        self.scheduler.remove_all_jobs()
-        now = utc_now()
-        config = self.app.config.monitor
-        for name, source in self.app.source_configs.items():
+        """Make the scheduler's jobs what the current config wants. A job whose schedule
+        did not change keeps its next run; a new source starts when its stored state says
+        it is due (now for a source never polled)."""
+        wanted = self._wanted_jobs()
+        for job_id in self._keys.keys() - wanted.keys():
+            self.scheduler.remove_job(job_id)
+        for job_id, spec in wanted.items():
+            if self._keys.get(job_id) == spec.key:
+                continue
             self.scheduler.add_job(
-                self._poll,
-                IntervalTrigger(seconds=source.every.total_seconds(), jitter=source.jitter_seconds),
-                args=[name],
-                id=f"source:{name}",
-                next_run_time=now,
+                spec.func,
+                spec.trigger(),
+                args=spec.args,
+                id=job_id,
+                executor=spec.executor,
+                # None would add the job paused: "undefined" lets the trigger decide.
+                next_run_time=spec.first_run or undefined,
+                replace_existing=True,
             )
-        self.scheduler.add_job(
+        self._keys = {job_id: spec.key for job_id, spec in wanted.items()}
+
+    def _wanted_jobs(self) -> dict[str, _JobSpec]:
+        now = utc_now()
+        app = self.app
+        config = app.config.monitor
+        due = {state.name: state.next_poll for state in app.store.source_states()}
+        jobs: dict[str, _JobSpec] = {}
+        for name, source in app.source_configs.items():
+            every, jitter = source.every.total_seconds(), source.jitter_seconds
+            jobs[f"source:{name}"] = _JobSpec(
+                self._poll,
+                ("source", every, jitter),
+                partial(IntervalTrigger, seconds=every, jitter=jitter),
+                _jittered(max(now, due.get(name) or now), source),
+                args=(name,),
+            )
+        delivery_every = config.delivery.every.total_seconds()
+        jobs["deliver"] = _JobSpec(
             self._deliver,
-            IntervalTrigger(seconds=config.delivery.every.total_seconds()),
-            id="deliver",
-            next_run_time=now,
+            ("deliver", delivery_every),
+            partial(IntervalTrigger, seconds=delivery_every),
+            now,
+            executor="outbox",
         )
         for digest in config.digests:
-            self.scheduler.add_job(
+            zone = digest.timezone or config.timezone
+            jobs[f"digest:{digest.name}"] = _JobSpec(
                 self._digest,
-                CronTrigger.from_crontab(digest.schedule, timezone=digest.timezone or config.timezone),
-                args=[digest.name],
-                id=f"digest:{digest.name}",
+                ("digest", digest.schedule, zone),
+                partial(CronTrigger.from_crontab, digest.schedule, timezone=zone),
+                None,
+                args=(digest.name,),
+                executor="outbox",
             )
-        self.scheduler.add_job(
-            self._housekeeping, IntervalTrigger(seconds=HOUSEKEEPING_EVERY), id="housekeeping"
+        jobs["housekeeping"] = _JobSpec(
+            self._housekeeping,
+            ("housekeeping",),
+            partial(IntervalTrigger, seconds=HOUSEKEEPING_EVERY.total_seconds()),
+            now + HOUSEKEEPING_FIRST,
+            executor="outbox",
         )
+        jobs["heartbeat"] = _JobSpec(
+            self._heartbeat,
+            ("heartbeat", self.heartbeat_seconds),
+            partial(IntervalTrigger, seconds=self.heartbeat_seconds),
+            None,  # the first beat follows READY=1
+            executor="heartbeat",
+        )
+        return jobs
 
-    def _poll(self, name: str) -> None:
+    def _poll(self, name: str) -> datetime:
+        """One poll; returns when it started (the listener measures lag with it)."""
+        started = utc_now()
         app = self.app
-        if name in app.sources:
-            poll_source(app, name)
+        if name not in app.sources:  # removed by a reload while this run was queued
+            return started
+        clock = time.monotonic()
+        outcome = poll_source(app, name, now=started)
+        record_poll(outcome, time.monotonic() - clock)
+        if outcome.next_poll is not None:
+            self._plan(f"source:{name}", _jittered(outcome.next_poll, app.source_configs[name]))
+        if outcome.deliveries:
+            self._plan("deliver", utc_now())  # instant alerts go now, not at the next tick
+        return started
+
+    def _plan(self, job_id: str, when: datetime) -> None:
+        with self._planning:
+            # The scheduler's shutdown holds its job store lock while it waits for running
+            # jobs: a job that asked for that lock then would never finish.
+            if not self._accepting:
+                return
+            with contextlib.suppress(JobLookupError):  # a reload removed the source meanwhile
+                self.scheduler.modify_job(job_id, next_run_time=when)
 
     def _deliver(self) -> None:
-        deliver_due(self.app)
+        with structlog.contextvars.bound_contextvars(job="deliver"):
+            deliver_due(self.app)
 
     def _digest(self, name: str) -> None:
-        run_digest(self.app, name)
-        deliver_due(self.app)
+        app = self.app
+        with structlog.contextvars.bound_contextvars(job=f"digest:{name}"):
+            run_digest(app, name)
+            deliver_due(app)
 
     def _housekeeping(self) -> None:
-        self.app.store.optimize()
+        """Retention, then SQLite upkeep."""
+        store = self.app.store
+        retention = self.app.config.monitor.retention
+        with structlog.contextvars.bound_contextvars(job="housekeeping"):
+            if retention is not None:
+                pruned = store.prune(utc_now() - retention)
+                log.info("retention_pruned", before_days=retention.days, **pruned)
+            log.info("store_optimized", vacuumed=store.optimize())
 
-    def _on_job_event(self, event: JobExecutionEvent) -> None:
-        if event.code == EVENT_JOB_MISSED:
-            log.warning("job_missed", job=event.job_id, scheduled=str(event.scheduled_run_time))
+    def _heartbeat(self) -> None:
+        self._beat = time.monotonic()
+        HEARTBEAT.set_to_current_time()
+        systemd.watchdog()
+        reachable = self.app.store.ping()
+        if reachable != self._store_ok:
+            if reachable:
+                log.info("store_reachable")
+            else:
+                log.error("store_unreachable")
+        self._store_ok = reachable
+
+    def _on_job_event(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:
+        job = event.job_id
+        if isinstance(event, JobSubmissionEvent):
+            log.info("job_still_running", job=job)
+        elif event.code == EVENT_JOB_EXECUTED:
+            if isinstance(event.retval, datetime):
+                POLL_LAG.observe(
+                    max(0.0, (event.retval - event.scheduled_run_time).total_seconds())
+                )
+        elif event.code == EVENT_JOB_MISSED:
+            MISSED.labels(job_kind(job)).inc()
+            log.warning("job_missed", job=job, scheduled=event.scheduled_run_time.isoformat())
         else:
-            log.error("job_failed", job=event.job_id, error=repr(event.exception))
+            ERRORS.labels("job").inc()
+            log.error("job_failed", job=job, exc_info=event.exception)
+
+    # --- probes (the HTTP endpoint asks these) --------------------------------------------
+
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        """Where the HTTP endpoint listens (its port when the config asked for port 0)."""
+        return self._server.address if self._server is not None else None
+
+    def health(self) -> Health:
+        """Alive: the scheduler runs its heartbeat on time and the store answers."""
+        age = time.monotonic() - self._beat
+        ticking = self.scheduler.running and age <= self.heartbeat_seconds * MISSED_BEATS
+        return Health(
+            ticking and self._store_ok,
+            {
+                "scheduler": "ok" if ticking else "missed ticks",
+                "heartbeat_age_seconds": round(age, 1),
+                "store": "ok" if self._store_ok else "unreachable",
+            },
+        )
+
+    def readiness(self) -> Health:
+        """Ready: started, not draining, and the store answers."""
+        if self._stop.is_set():
+            return Health(False, {"state": "draining"})
+        if not self._ready:
+            return Health(False, {"state": "starting"})
+        return Health(self._store_ok, {"state": "running", "sources": len(self.app.sources)})
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -113,49 +315,98 @@ class Daemon:
 
     def reload(self) -> bool:
         """Load the config again; keep running the old one if the new one is invalid."""
+        systemd.reloading()
         try:
             config = load_config(self.config_path)
             new_app = build_app(config)
         except MonitorError as exc:
             log.error("reload_refused", error=str(exc))
+            systemd.ready(self._status_line())
             return False
         register_secrets(config.secrets())
         old, self.app = self.app, new_app
         self.schedule()
+        if old.config.monitor.http != config.monitor.http:
+            self._serve()
         old.close()
-        log.info("config_reloaded", sources=len(new_app.sources),
-                 watchlists=len(config.watchlists))
+        log.info("config_reloaded", sources=len(new_app.sources), watchlists=len(config.watchlists))
+        systemd.ready(self._status_line())
         return True
+
+    def _serve(self) -> None:
+        """(Re)start the HTTP endpoint as the current config says."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        http = self.app.config.monitor.http
+        if http is not None:
+            self._server = StatusServer(http, self, lambda: self.app.store)
+            self._server.start()
 
     def stop(self) -> None:
         self._stop.set()
 
     def run(self) -> int:
-        """Run until SIGTERM or SIGINT; returns the exit code (0 on a clean stop)."""
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, self._on_signal)
+        """Run until SIGTERM or SIGINT (or ``stop``); returns the exit code, 0 when clean.
+
+        Signals are handled when running in the main thread (tests may run it elsewhere).
+        """
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, self._on_signal)
         self.schedule()
+        self._beat = time.monotonic()
         self.scheduler.start()
-        log.info("daemon_started", sources=len(self.app.sources),
-                 watchlists=len(self.app.config.watchlists), owner=self.app.owner)
+        self._serve()
+        self._ready = True
+        systemd.ready(self._status_line())
+        log.info(
+            "daemon_started",
+            sources=len(self.app.sources),
+            watchlists=len(self.app.config.watchlists),
+            owner=self.app.owner,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
         try:
-            while not self._stop.wait(0.5):
+            while not self._stop.wait(0.2):
                 if self._reload.is_set():
                     self._reload.clear()
                     self.reload()
         finally:
             self._shutdown()
-        log.info("daemon_stopped")
+        log.info("daemon_stopped", abandoned=self.abandoned)
         return 0
 
+    def _status_line(self) -> str:
+        return f"polling {len(self.app.sources)} sources"
+
     def _shutdown(self) -> None:
-        """Stop taking jobs; give running ones a few seconds. Anything abandoned is safe:
-        polls commit in one transaction and claimed deliveries return when leases end."""
+        """Stop taking jobs; give running ones ``DRAIN_SECONDS``. Anything abandoned is
+        safe: a poll commits in one transaction, and a claimed delivery comes back when
+        its lease ends (resent under the same Message-ID / webhook-id)."""
+        systemd.stopping()
+        log.info("daemon_draining", seconds=DRAIN_SECONDS)
+        with self._planning:
+            self._accepting = False
         self.scheduler.pause()
-        waiter = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
-                                  daemon=True)
+        waiter = threading.Thread(
+            target=self.scheduler.shutdown,
+            kwargs={"wait": True},
+            name="monitor-drain",
+            daemon=True,
+        )
         waiter.start()
         waiter.join(DRAIN_SECONDS)
-        if waiter.is_alive():
+        self.abandoned = waiter.is_alive()
+        if self.abandoned:
             log.warning("drain_timed_out", seconds=DRAIN_SECONDS)
-        self.app.close()
+        if self._server is not None:
+            self._server.close()
+        if not self.abandoned:
+            self.app.close()
+
+
+def _jittered(when: datetime, source: SourceConfig) -> datetime:
+    """``when`` plus up to the source's jitter: many sources due together spread out."""
+    return when + timedelta(seconds=_rng.uniform(0, source.jitter_seconds))

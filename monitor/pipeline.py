@@ -34,6 +34,7 @@ class PollOutcome:
     matches: int = 0
     deliveries: int = 0
     matched_watchlists: list[str] = field(default_factory=list)
+    next_poll: datetime | None = None  # when the source is due again (the daemon plans it)
 
 
 def poll_source(
@@ -90,6 +91,7 @@ def poll_source(
             matches=ingested.matches,
             deliveries=ingested.deliveries,
             matched_watchlists=ingested.matched_watchlists,
+            next_poll=new_state.next_poll,
         )
 
 
@@ -116,4 +118,4 @@ def _failed(
         failures=new_state.failures,
         next_poll=new_state.next_poll.isoformat() if new_state.next_poll else None,
     )
-    return PollOutcome(name, ok=False, error=error)
+    return PollOutcome(name, ok=False, error=error, next_poll=new_state.next_poll)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections import Counter
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
@@ -16,7 +18,8 @@ MAX_DELIVERY_ROUNDS = 1000
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run the daemon (or one pass with --once)")
     parser.add_argument(
-        "--once", action="store_true",
+        "--once",
+        action="store_true",
         help="poll every source once, deliver everything due, print a summary and exit "
         "(exit 1 if a source or a delivery failed)",
     )
@@ -25,9 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     if not args.once:
-        from monitor.daemon import Daemon
-
-        return Daemon(load(args), config_path=args.config).run()
+        return run_daemon(args)
     app = load_app(args)
     try:
         outcomes, report = run_once(app)
@@ -37,6 +38,21 @@ def run(args: argparse.Namespace) -> int:
         print(summary(outcomes, report))
     failed = any(not outcome.ok for outcome in outcomes) or report.failed > 0
     return 1 if failed else 0
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    """The daemon until SIGTERM/SIGINT. If the drain ran out of time, exit at once: the
+    abandoned jobs are safe to lose (see Daemon._shutdown), and the interpreter would
+    otherwise wait for their threads."""
+    from monitor.daemon import Daemon
+
+    daemon = Daemon(load(args), config_path=args.config)
+    code = daemon.run()
+    if daemon.abandoned:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:

@@ -36,6 +36,7 @@ from monitor.store import migrate
 from monitor.store.storyindex import assign_story
 from monitor.store.schema import (
     DeliveryRow,
+    DigestMatchRow,
     DigestWindowRow,
     ItemRow,
     MatchRow,
@@ -49,6 +50,7 @@ matches_t = cast(Table, MatchRow.__table__)
 deliveries_t = cast(Table, DeliveryRow.__table__)
 sources_t = cast(Table, SourceStateRow.__table__)
 digests_t = cast(Table, DigestWindowRow.__table__)
+digest_matches_t = cast(Table, DigestMatchRow.__table__)
 
 ItemStatus = Literal["new", "updated", "unchanged"]
 
@@ -191,6 +193,16 @@ def redact_url(url: str) -> str:
         return url.split("://", 1)[0] + "://…"
 
 
+# Retention never forgets a source's newest items, whatever their age: a feed keeps
+# serving its newest entries (a dormant feed for ever), and a forgotten one would come
+# back as new and alert again. Feeds serving more entries than this at once are rare.
+KEEP_NEWEST_PER_SOURCE = 500
+# VACUUM rewrites the whole file and blocks writers meanwhile; SQLite reuses free pages
+# anyway, so it is worth it only when much of the file is free (after a large prune).
+VACUUM_FREE_SHARE = 0.25
+_PRUNE_CHUNK = 500
+
+
 class Store:
     """All database access. Methods are short transactions of their own."""
 
@@ -218,11 +230,76 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def optimize(self) -> None:
-        """Routine upkeep: let SQLite refresh its planner statistics."""
-        if self.engine.dialect.name == "sqlite":
-            with self.engine.begin() as connection:
-                connection.exec_driver_sql("PRAGMA optimize")
+    def optimize(self) -> bool:
+        """Routine upkeep of SQLite (PostgreSQL's autovacuum does its own): refresh the
+        planner's statistics, VACUUM when much of the file is free pages, and fold the
+        write-ahead log back into the database. Returns whether it vacuumed."""
+        if self.engine.dialect.name != "sqlite":
+            return False
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("PRAGMA optimize")
+            free = int(connection.exec_driver_sql("PRAGMA freelist_count").scalar_one())
+            pages = int(connection.exec_driver_sql("PRAGMA page_count").scalar_one())
+            vacuum = pages > 0 and free / pages > VACUUM_FREE_SHARE
+            if vacuum:
+                connection.exec_driver_sql("VACUUM")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return vacuum
+
+    def prune(self, before: datetime) -> dict[str, int]:
+        """Forget what retention allows, in one transaction; returns rows deleted per table.
+
+        Sent and dead deliveries created before ``before`` go. Stories go as a whole, with
+        their items and matches, when every item was fetched before ``before``, none is
+        among its source's ``KEEP_NEWEST_PER_SOURCE`` newest (see there), and no delivery
+        of theirs is pending. A whole story, because its matches are what stops a later
+        copy or update from alerting again; a newest item, because it is what stops the
+        same entry, still served, from coming back as new.
+        """
+        ranked = select(
+            items_t.c.story_id,
+            items_t.c.fetched_at,
+            func.row_number()
+            .over(partition_by=items_t.c.source, order_by=items_t.c.id.desc())
+            .label("rank"),
+        ).subquery()
+        kept = (
+            select(ranked.c.story_id)
+            .where(or_(ranked.c["rank"] <= KEEP_NEWEST_PER_SOURCE, ranked.c.fetched_at >= before))
+            .union(
+                select(matches_t.c.story_id)
+                .join(deliveries_t, deliveries_t.c.match_id == matches_t.c.id)
+                .where(deliveries_t.c.status == "pending")
+            )
+        )
+        doomed = select(stories_t.c.id).where(
+            stories_t.c.first_seen < before, stories_t.c.id.not_in(kept)
+        )
+        counts = dict.fromkeys(("deliveries", "matches", "items", "stories"), 0)
+        with self.engine.begin() as connection:
+            counts["deliveries"] += connection.execute(
+                deliveries_t.delete().where(
+                    deliveries_t.c.status.in_(["sent", "dead"]), deliveries_t.c.created_at < before
+                )
+            ).rowcount
+            story_ids = list(connection.execute(doomed).scalars())
+            for start in range(0, len(story_ids), _PRUNE_CHUNK):
+                chunk = story_ids[start : start + _PRUNE_CHUNK]
+                matches = select(matches_t.c.id).where(matches_t.c.story_id.in_(chunk))
+                counts["deliveries"] += connection.execute(
+                    deliveries_t.delete().where(deliveries_t.c.match_id.in_(matches))
+                ).rowcount
+                counts["matches"] += connection.execute(
+                    matches_t.delete().where(matches_t.c.story_id.in_(chunk))
+                ).rowcount
+                counts["items"] += connection.execute(
+                    items_t.delete().where(items_t.c.story_id.in_(chunk))
+                ).rowcount
+                counts["stories"] += connection.execute(
+                    stories_t.delete().where(stories_t.c.id.in_(chunk))
+                ).rowcount
+        return counts
 
     # --- sources ------------------------------------------------------------------------
 
@@ -636,9 +713,15 @@ class Store:
         return None if row is None else _match_record(row)
 
     def matches_between(
-        self, start: datetime, end: datetime, watchlists: Sequence[str] | None
+        self,
+        start: datetime,
+        end: datetime,
+        watchlists: Sequence[str] | None,
+        *,
+        not_in_digest: str | None = None,
     ) -> list[MatchRecord]:
-        """Matches with ``start < matched_at <= end``, newest story first."""
+        """Matches with ``start < matched_at <= end``, newest story first; with
+        ``not_in_digest``, only those that digest has not carried yet."""
         query = (
             select(matches_t, items_t)
             .join(items_t, items_t.c.id == matches_t.c.item_id)
@@ -651,6 +734,11 @@ class Store:
         )
         if watchlists:
             query = query.where(matches_t.c.watchlist.in_(list(watchlists)))
+        if not_in_digest is not None:
+            carried = select(digest_matches_t.c.match_id).where(
+                digest_matches_t.c.digest == not_in_digest
+            )
+            query = query.where(matches_t.c.id.not_in(carried))
         with self.engine.connect() as connection:
             return [_match_record(row) for row in connection.execute(query)]
 
@@ -709,6 +797,10 @@ class Store:
         delivery lists those match ids under ``"overflow"``, and is enqueued even when
         ``build`` had nothing to send.
 
+        When anything is enqueued, the match ids under ``payload["matches"]`` are recorded
+        as carried by this digest (``DigestMatchRow``), in the same transaction, so that
+        ``matches_between(..., not_in_digest=name)`` never offers them again.
+
         Instances firing the same schedule race for the window's lease (see
         ``DIGEST_LEASE``): one closes it, the others return 0. If the closer dies, the
         window stays where it was and the next firing after the lease takes it.
@@ -757,6 +849,11 @@ class Store:
                     },
                     now=end,
                     due_at=end,
+                )
+            carried = [{"digest": name, "match_id": int(i)} for i in payload.get("matches", [])]
+            if targets and carried:
+                connection.execute(
+                    self._insert(digest_matches_t).on_conflict_do_nothing(), carried
                 )
         return count
 

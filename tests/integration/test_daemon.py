@@ -1,0 +1,135 @@
+"""The daemon in-process on real files: jobs, reload, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from daemonkit import CONFIG, DaemonRun, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+
+JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat"}
+
+
+def metrics(run: DaemonRun) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = run.get("/metrics").text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_jobs_have_stable_ids_coalesce_and_never_overlap(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        jobs = {job.id: job for job in run.daemon.scheduler.get_jobs()}
+        assert JOBS == set(jobs)
+        assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
+        assert timedelta(seconds=1) == jobs["source:inbox"].trigger.interval
+        assert 0.1 == jobs["source:inbox"].trigger.jitter  # a tenth of the interval
+    assert 0 == run.code
+
+
+def test_a_new_file_is_alerted_and_counted_in_metrics(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        run.write("pact.txt", "Pact signed\n\nThe pact was signed today.")
+        wait_for(run.mails, "the alert mail")
+        samples = wait_for(
+            lambda: (
+                (m := metrics(run))
+                and m.get(
+                    (
+                        "monitor_deliveries_total",
+                        frozenset({("channel", "box"), ("outcome", "sent")}),
+                    )
+                )
+                and m
+            ),
+            "the delivery to be counted",
+        )
+    inbox = frozenset({("source", "inbox")})
+    assert samples[("monitor_polls_total", inbox | {("outcome", "ok")})] >= 1
+    assert 1 == samples[("monitor_items_total", inbox)]
+    assert 1 == samples[("monitor_matches_total", frozenset({("watchlist", "pact")}))]
+    assert 0 == samples[("monitor_outbox_deliveries", frozenset({("state", "pending")}))]
+    assert 1 == samples[("monitor_store_up", frozenset())]
+    assert 1 == samples[("monitor_source_healthy", inbox)]
+    assert samples[("monitor_poll_lag_seconds_count", frozenset())] >= 1
+    assert samples[("process_open_fds", frozenset())] > 0
+
+
+def test_healthz_fails_while_the_scheduler_misses_ticks(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        assert 200 == run.get("/healthz").status_code
+        run.daemon.scheduler.pause()
+        answer = wait_for(
+            lambda: (r := run.get("/healthz")).status_code == 503 and r, "/healthz to fail"
+        )
+        assert {
+            "ok": False,
+            "scheduler": "missed ticks",
+            "store": "ok",
+        }.items() <= answer.json().items()
+        run.daemon.scheduler.resume()
+        wait_for(lambda: run.get("/healthz").status_code == 200, "/healthz to recover")
+    assert 0 == run.code
+
+
+def test_healthz_and_readyz_fail_when_the_store_is_unreachable(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        shutil.rmtree(tmp_path / "var")
+        run.daemon.app.store.engine.dispose()  # drop open connections: new ones find nothing
+        answer = wait_for(
+            lambda: (r := run.get("/healthz")).status_code == 503 and r, "/healthz to fail"
+        )
+        assert "unreachable" == answer.json()["store"]
+        assert 503 == run.get("/readyz").status_code
+        assert 0 == metrics(run)[("monitor_store_up", frozenset())]
+    assert 0 == run.code
+
+
+def test_endpoint_answers_only_its_paths_on_loopback(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        assert ("127.0.0.1", 404) == (run.daemon.http_address[0], run.get("/").status_code)
+        ready = run.get("/readyz")
+        assert {"ok": True, "state": "running", "sources": 1} == ready.json()
+
+
+def test_reload_applies_added_removed_and_changed_jobs_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    with DaemonRun(tmp_path) as run:
+        scheduler = run.daemon.scheduler
+        digest_next = scheduler.get_job("digest:morning").next_run_time
+        housekeeping_next = scheduler.get_job("housekeeping").next_run_time
+        (tmp_path / "more").mkdir()
+        run.config_path.write_text(
+            CONFIG.replace(
+                "sources:\n",
+                "sources:\n  - {name: more, type: folder, path: more, every: 2s}\n",
+            ).replace('"0 7 * * *"', '"0 8 * * *"')
+        )
+        assert run.daemon.reload()
+        assert JOBS | {"source:more"} == {job.id for job in scheduler.get_jobs()}
+        assert housekeeping_next == scheduler.get_job("housekeeping").next_run_time
+        assert digest_next + timedelta(hours=1) == scheduler.get_job("digest:morning").next_run_time
+        (tmp_path / "more" / "pact.txt").write_text("More\n\nAnother pact.")
+        wait_for(run.mails, "an alert from the added source")
+
+        run.config_path.write_text(
+            CONFIG.replace("path: docs, every: 1s}", "path: docs, enabled: false}")
+        )
+        assert run.daemon.reload()
+        assert JOBS - {"source:inbox"} == {job.id for job in scheduler.get_jobs()}
+
+
+def test_an_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        app = run.daemon.app
+        run.config_path.write_text(CONFIG.replace("query: pact", "query: 'pact AND ('"))
+        assert not run.daemon.reload()
+        assert app is run.daemon.app
+        run.write("pact.txt", "Pact\n\nThe pact holds.")
+        wait_for(run.mails, "an alert under the old config")
+    assert 0 == run.code

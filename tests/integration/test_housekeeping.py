@@ -1,0 +1,117 @@
+"""Retention and SQLite upkeep on a real SQLite file.
+
+Retention forgets whole stories, and only those nothing can bring back as new: every item
+older than the retention, none among its source's newest (a feed still serving an old
+entry must not alert again), and no delivery pending.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.dedup import content_hash, fingerprint
+from monitor.model import Item
+from monitor.store import Store, open_store, repo
+from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+OLD = NOW - timedelta(days=200)
+RETENTION = timedelta(days=180)
+WORDS = [f"{a}{b}" for a in "bcdfghklmnprstvz" for b in ("ana", "elo", "iru", "oka", "umi")]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    yield store
+    store.close()
+
+
+def story(source: str, n: int, *, words: int = 40) -> Item:
+    """An item whose body shares nothing with another ``n``'s: a story of its own."""
+    body = " ".join(random.Random(n).choices(WORDS, k=words))
+    return Item(
+        source=source,
+        key=f"guid:{n}",
+        title=f"Story {n}",
+        body=body,
+        published=NOW,
+        fingerprint=fingerprint(f"Story {n}", body),
+        content_hash=content_hash(f"Story {n}", body),
+    )
+
+
+def alert(ingested: IngestedItem) -> list[PlannedMatch]:
+    return [PlannedMatch("pact", {"terms": ["x"]}, deliveries=(PlannedDelivery("box"),))]
+
+
+def ingest(store: Store, items: list[Item], at: datetime, source: str = "a") -> int:
+    return store.ingest(items, SourceState(source, {}), alert, now=at).deliveries
+
+
+def send_all(store: Store, at: datetime) -> None:
+    for job in store.claim_deliveries("w", now=at, lease=timedelta(minutes=1), limit=1000):
+        store.mark_sent(job, "w", now=at)
+
+
+def test_old_stories_go_whole_but_each_sources_newest_stay(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 2)
+    ingest(store, [story("a", n) for n in range(5)], OLD)
+    send_all(store, OLD)
+    ingest(store, [story("a", 5)], NOW)
+    pruned = store.prune(NOW - RETENTION)
+    # Old sent deliveries all go; stories 0-3 go with their items and matches; story 4 is
+    # among source a's two newest and stays, with its match: it must not alert again.
+    assert {"deliveries": 5, "matches": 4, "items": 4, "stories": 4} == pruned
+    assert ["guid:5", "guid:4"] == [item.key for item in store.items()]
+    assert 0 == ingest(store, [story("a", 4)], NOW)
+    assert {"deliveries": 0, "matches": 0, "items": 0, "stories": 0} == store.prune(NOW - RETENTION)
+
+
+def test_a_story_still_carried_recently_or_still_pending_is_kept(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    ingest(store, [story("a", 1), story("a", 2)], OLD)
+    send_all(store, OLD)
+    ingest(store, [story("a", 3)], OLD)  # its delivery never went out
+    ingest(store, [story("b", 1)], NOW, source="b")  # a recent copy of story 1
+    pruned = store.prune(NOW - RETENTION)
+    assert {"deliveries": 2, "matches": 1, "items": 1, "stories": 1} == pruned
+    assert {("a", "guid:1"), ("a", "guid:3"), ("b", "guid:1")} == {
+        (item.source, item.key) for item in store.items()
+    }
+    assert 1 == store.outbox_counts(now=NOW)["pending"]
+
+
+def test_an_entry_forgotten_by_retention_comes_back_as_new(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The price of retention, and why a source's newest entries are never forgotten."""
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    ingest(store, [story("a", 1)], OLD)
+    send_all(store, OLD)
+    store.prune(NOW - RETENTION)
+    assert 1 == ingest(store, [story("a", 1)], NOW)
+
+
+def test_optimize_vacuums_only_when_much_of_the_file_is_free(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    ingest(store, [story("a", n, words=1000) for n in range(100)], OLD)
+    send_all(store, OLD)
+    assert not store.optimize()
+    full = (tmp_path / "db.sqlite").stat().st_size
+    assert 100 == store.prune(NOW - RETENTION)["items"]
+    assert store.optimize()
+    assert (tmp_path / "db.sqlite").stat().st_size < full / 2
+    assert 0 == (tmp_path / "db.sqlite-wal").stat().st_size  # checkpointed and truncated
+    assert not store.optimize()
