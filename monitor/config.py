@@ -265,6 +265,9 @@ class DeliveryConfig(Strict):
     retry_max: Duration = timedelta(hours=1)
     max_attempts: Annotated[int, Field(gt=0)] = 30
     batch: Annotated[int, Field(gt=0)] = 200
+    # How long a claimed batch is this instance's: longer than sending it takes, and as
+    # long as a killed instance's claimed alerts may wait before another sends them.
+    lease: Duration = timedelta(minutes=5)
 
 
 class HttpConfig(Strict):

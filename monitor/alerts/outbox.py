@@ -36,8 +36,6 @@ from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.outbox")
 
-CLAIM_LEASE = timedelta(minutes=5)
-
 
 @dataclass(slots=True)
 class DeliveryReport:
@@ -101,7 +99,9 @@ def deliver_due(app: App, *, now: datetime | None = None) -> DeliveryReport:
     now = now or utc_now()
     settings = app.config.monitor.delivery
     report = DeliveryReport()
-    jobs = app.store.claim_deliveries(app.owner, now=now, lease=CLAIM_LEASE, limit=settings.batch)
+    jobs = app.store.claim_deliveries(
+        app.owner, now=now, lease=settings.lease, limit=settings.batch
+    )
     noise = NoiseControl(app.config.monitor, app.store, now=now)
     used: set[str] = set()
     backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure

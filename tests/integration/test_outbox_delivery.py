@@ -16,7 +16,7 @@ import pytest
 from samples import SEED_BODY, open_app, write_config, write_document
 from servers import HOST, SmtpServer, WebhookReceiver, new_secret
 
-from monitor.alerts.outbox import CLAIM_LEASE, DeliveryReport, deliver_due, render_job
+from monitor.alerts.outbox import DeliveryReport, deliver_due, render_job
 from monitor.app import App
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
@@ -168,15 +168,15 @@ def test_a_slow_server_costs_one_timeout_per_batch_and_delivers_later(
 def test_a_crash_after_sending_resends_with_the_same_identity(
     app: App, mail: SmtpServer, hooks: WebhookReceiver
 ) -> None:
-    now = utc_now()
-    jobs = app.store.claim_deliveries("crashed", now=now, lease=CLAIM_LEASE, limit=10)
+    now, lease = utc_now(), app.config.monitor.delivery.lease
+    jobs = app.store.claim_deliveries("crashed", now=now, lease=lease, limit=10)
     for job in jobs:  # accepted by the servers, then the worker dies before marking them
         app.channels[job.channel].send(render_job(app, job))
     for channel in app.channels.values():
         channel.close()
 
-    assert 0 == deliver_due(app, now=now + CLAIM_LEASE / 2).sent  # still leased
-    report = deliver_due(app, now=now + CLAIM_LEASE * 2)  # the lease ran out
+    assert 0 == deliver_due(app, now=now + lease / 2).sent  # still leased
+    report = deliver_due(app, now=now + lease * 2)  # the lease ran out
 
     assert EXPECTED * 2 == report.sent
     resent = [Counter(mail.message_ids()), Counter(hooks.ids())]
