@@ -540,6 +540,25 @@ class Store:
             )
         return count
 
+    def enqueue_notice(
+        self, *, key: str, kind: str, channel: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        """Queue a message that belongs to no match (a source's health notice); 1 if
+        queued, 0 if ``key`` was queued before."""
+        with self.engine.begin() as connection:
+            return self._enqueue(
+                connection,
+                key=key,
+                kind=kind,
+                channel=channel,
+                recipient="",
+                watchlist=None,
+                match_id=None,
+                payload=payload,
+                now=now,
+                due_at=now,
+            )
+
     def _enqueue(
         self,
         connection: Connection,
