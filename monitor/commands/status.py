@@ -1,15 +1,26 @@
-"""`monitor status`: sources' health, the outbox, the digests' windows."""
+"""`monitor status`: sources' health, the outbox, the digests' windows.
+
+Read from the database, so it works beside a running daemon (or several): a source's next
+poll is the one stored after its last poll, and a digest's next run is computed from its
+schedule. A table for a person; ``--json`` for scripts and monitoring.
+"""
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
 
 from monitor.commands._common import iso, load, print_json
 from monitor.config import Config
 from monitor.health import is_stale
 from monitor.store import Store, open_store
 from monitor.text import utc_now
+
+MAX_DEAD_LETTERS = 20
+ERROR_WIDTH = 60
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,9 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
-def collect_status(config: Config, store: Store) -> dict[str, Any]:
-    """The status document (also served by the daemon's HTTP endpoint)."""
-    now = utc_now()
+def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, Any]:
+    """The status document: every configured source, the outbox, every digest."""
     states = {state.name: state for state in store.source_states()}
     sources = []
     for source in config.monitor.sources:
@@ -29,31 +39,47 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
         stale = state is not None and is_stale(
             state, now=now, every=source.every, max_silence=source.max_silence
         )
-        sources.append({
-            "name": source.name,
-            "type": source.type,
-            "enabled": source.enabled,
-            "healthy": health in ("healthy", "new") and not stale,
-            "health": "stale" if stale and health == "healthy" else health,
-            "failures": state.failures if state else 0,
-            "last_error": state.last_error if state else None,
-            "last_error_at": iso(state.last_error_at) if state else None,
-            "last_success": iso(state.last_success) if state else None,
-            "next_poll": iso(state.next_poll) if state else None,
-            "items": state.items if state else 0,
-        })
+        if not source.enabled:
+            health = "disabled"
+        elif stale and health == "healthy":
+            health = "stale"
+        sources.append(
+            {
+                "name": source.name,
+                "type": source.type,
+                "enabled": source.enabled,
+                "healthy": health in ("healthy", "new", "disabled"),  # nothing to worry about
+                "health": health,
+                "failures": state.failures if state else 0,
+                "last_error": state.last_error if state else None,
+                "last_error_at": iso(state.last_error_at) if state else None,
+                "last_success": iso(state.last_success) if state else None,
+                "next_poll": iso(state.next_poll) if state and source.enabled else None,
+                "items": state.items if state else 0,
+            }
+        )
     windows = store.digest_windows()
-    digests = [
-        {
-            "name": digest.name,
-            "schedule": digest.schedule,
-            "last_window_end": iso(windows[digest.name][0]) if digest.name in windows else None,
-        }
-        for digest in config.monitor.digests
-    ]
+    digests = []
+    for digest in config.monitor.digests:
+        zone = digest.timezone or config.monitor.timezone
+        trigger = CronTrigger.from_crontab(digest.schedule, timezone=zone)
+        next_run = trigger.get_next_fire_time(None, now)
+        window_end = windows[digest.name][0] if digest.name in windows else None
+        digests.append(
+            {
+                "name": digest.name,
+                "schedule": digest.schedule,
+                "timezone": zone,
+                "last_window_end": iso(window_end),
+                "next_run": iso(next_run.astimezone(UTC) if next_run else None),
+            }
+        )
     return {
         "sources": sources,
-        "outbox": {**store.outbox_counts(now=now), "dead_letters": store.dead_letters()},
+        "outbox": {
+            **store.outbox_counts(now=now),
+            "dead_letters": store.dead_letters(limit=MAX_DEAD_LETTERS),
+        },
         "digests": digests,
     }
 
@@ -61,27 +87,75 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     config = load(args)
     store = open_store(config.monitor.database)
+    now = utc_now()
     try:
-        status = collect_status(config, store)
+        status = collect_status(config, store, now=now)
     finally:
         store.close()
     if args.json:
         print_json(status)
-        return 0
-    print(f"{'SOURCE':<20} {'HEALTH':<9} {'ITEMS':>6}  {'LAST SUCCESS':<21} {'NEXT POLL':<21} LAST ERROR")
-    for s in status["sources"]:
-        print(
-            f"{s['name']:<20} {s['health']:<9} {s['items']:>6}  {s['last_success'] or '-':<21} "
-            f"{s['next_poll'] or '-':<21} {(s['last_error'] or '')[:60]}"
-        )
-    outbox = status["outbox"]
-    print(
-        f"\noutbox: {outbox['pending']} pending ({outbox['due']} due), {outbox['sent']} sent, "
-        f"{outbox['dead']} dead"
-    )
-    for dead in outbox["dead_letters"][:5]:
-        print(f"  dead: {dead['key']} via {dead['channel']}: {dead['last_error']}")
-    for digest in status["digests"]:
-        print(f"digest {digest['name']} ({digest['schedule']}): last window ended "
-              f"{digest['last_window_end'] or 'never'}")
+    else:
+        print(render_table(status, now=now))
     return 0
+
+
+def render_table(status: dict[str, Any], *, now: datetime) -> str:
+    """The status for a person: times relative to ``now``."""
+    rows = [("SOURCE", "HEALTH", "ITEMS", "LAST SUCCESS", "NEXT POLL", "LAST ERROR")]
+    for s in status["sources"]:
+        error = (s["last_error"] or "").replace("\n", " ")
+        rows.append(
+            (
+                s["name"],
+                s["health"] + (f" ({s['failures']}x)" if s["failures"] else ""),
+                str(s["items"]),
+                ago(s["last_success"], now),
+                ago(s["next_poll"], now),
+                error if len(error) <= ERROR_WIDTH else error[: ERROR_WIDTH - 1] + "…",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.rjust(width) if i == 2 else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    outbox = status["outbox"]
+    lines.append("")
+    lines.append(
+        f"outbox: {outbox['pending']} pending ({outbox['due']} due now), "
+        f"{outbox['sent']} sent, {outbox['dead']} dead letters"
+    )
+    lines.extend(
+        f"  dead: {dead['key']} via {dead['channel']} after {dead['attempts']} attempts: "
+        f"{dead['last_error']}"
+        for dead in outbox["dead_letters"][:5]
+    )
+    if outbox["dead"]:
+        lines.append("  (monitor deliveries retry --dead sends them again)")
+    for digest in status["digests"]:
+        lines.append(
+            f"digest {digest['name']} ({digest['schedule']} {digest['timezone']}): "
+            f"last window ended {ago(digest['last_window_end'], now, never='never')}, "
+            f"next {ago(digest['next_run'], now)}"
+        )
+    return "\n".join(lines).rstrip()
+
+
+def ago(moment: str | None, now: datetime, *, never: str = "-") -> str:
+    """``"3m ago"`` / ``"in 40s"`` for an ISO time from the status document."""
+    if moment is None:
+        return never
+    delta = datetime.fromisoformat(moment) - now
+    text = _duration(abs(delta))
+    return f"in {text}" if delta > timedelta(0) else f"{text} ago"
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

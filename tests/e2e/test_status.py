@@ -1,0 +1,82 @@
+"""`monitor status` and `monitor db upgrade` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from test_cli import monitor
+
+
+def test_status_table_and_json_after_a_run(default_config: Path) -> None:
+    root = default_config.parent.parent
+    assert 0 == monitor("run", "--once", cwd=root).returncode
+    table = monitor("status", cwd=root)
+    assert 0 == table.returncode, table.stderr
+    header, seeds = table.stdout.splitlines()[:2]
+    assert header.split() == [
+        "SOURCE",
+        "HEALTH",
+        "ITEMS",
+        "LAST",
+        "SUCCESS",
+        "NEXT",
+        "POLL",
+        "LAST",
+        "ERROR",
+    ]
+    assert ["seeds", "healthy", "1"] == seeds.split()[:3]
+    assert "ago" in seeds
+    assert "in " in seeds  # the next poll, from the stored state
+    assert "outbox: 0 pending (0 due now), 3 sent, 0 dead letters" in table.stdout
+    assert "digest morning (0 7 * * * Asia/Seoul): last window ended never, next in" in (
+        table.stdout
+    )
+
+    status = json.loads(monitor("status", "--json", cwd=root).stdout)
+    [source] = status["sources"]
+    assert {"name", "healthy", "health", "last_error", "last_success", "next_poll", "items"} <= set(
+        source
+    )
+    assert source["next_poll"] > source["last_success"]
+    assert {"pending": 0, "due": 0, "sent": 3, "dead": 0, "dead_letters": []} == status["outbox"]
+    [digest] = status["digests"]
+    assert (None, "Asia/Seoul") == (digest["last_window_end"], digest["timezone"])
+    assert digest["next_run"].endswith(":00:00Z")  # 07:00 in Seoul, in UTC
+
+
+def test_status_shows_a_failing_source_and_dead_letters(default_config: Path) -> None:
+    root = default_config.parent.parent
+    (root / "blocked").write_text("a file where the Maildir folder should be")
+    config = default_config.read_text().replace("path: ../var/mail", "path: ../blocked")
+    config = config.replace(
+        "    every: 1m\n", "    every: 1m\n  - {name: gone, type: folder, path: ../nowhere}\n"
+    )
+    default_config.write_text(config + "delivery: {max_attempts: 1}\n")
+    assert 1 == monitor("run", "--once", cwd=root).returncode
+    status = json.loads(monitor("status", "--json", cwd=root).stdout)
+    gone = next(s for s in status["sources"] if s["name"] == "gone")
+    assert (False, "degraded", 1) == (gone["healthy"], gone["health"], gone["failures"])
+    assert "nowhere is not a readable folder" in gone["last_error"]
+    assert 3 == status["outbox"]["dead"]
+    assert {"mailbox"} == {dead["channel"] for dead in status["outbox"]["dead_letters"]}
+    table = monitor("status", cwd=root).stdout
+    assert "gone" in table
+    assert "degraded (1x)" in table
+    assert "3 dead letters" in table
+    assert "monitor deliveries retry --dead" in table
+
+
+def test_db_upgrade_and_a_database_newer_than_the_code_is_refused(default_config: Path) -> None:
+    root = default_config.parent.parent
+    upgraded = monitor("db", "upgrade", cwd=root)
+    assert 0 == upgraded.returncode, upgraded.stderr
+    assert upgraded.stdout.startswith("database at revision ")
+    with sqlite3.connect(root / "var" / "monitor.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    for command in (["db", "upgrade"], ["run", "--once"], ["status"]):
+        refused = monitor(*command, cwd=root)
+        assert 1 == refused.returncode, command
+        assert "newer than this version of news-monitor" in refused.stderr
+        assert "Traceback" not in refused.stderr
