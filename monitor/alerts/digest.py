@@ -1,7 +1,8 @@
 """Digests: every match in a window, grouped by watch-list then story, in one message.
 
-The window is persisted (digest_windows): closing it and enqueueing the digest's
-deliveries is one transaction, so a crash neither drops nor repeats a match.
+The window is persisted (digest_windows): closing it, enqueueing the digest's
+deliveries and recording the matches it carries is one transaction, so a crash neither
+drops nor repeats a match, and neither does a poll that commits late.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger("monitor.digest")
 
 FIRST_WINDOW = timedelta(days=1)
+# A poll stamps its matches with the time it started and commits after fetching, so a
+# match can land in a window that already closed; each window looks back this far for
+# matches the digest has not carried yet (the store keeps that ledger).
+LATE_COMMIT = timedelta(hours=1)
 
 
 def digest_config(app: App, name: str) -> DigestConfig:
@@ -52,7 +57,7 @@ def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
     covered = config.watchlists or [w.name for w in app.config.watchlists]
 
     def build(start: datetime, end: datetime) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-        records = app.store.matches_between(start, end, covered)
+        records = app.store.matches_between(start - LATE_COMMIT, end, covered, not_in_digest=name)
         payload = {"matches": [record.id for record in records], "watchlists": covered}
         if not records and not config.send_empty:
             return [], payload  # silence, unless a rate cap's overflow is waiting for us

@@ -36,6 +36,7 @@ from monitor.store import migrate
 from monitor.store.storyindex import assign_story
 from monitor.store.schema import (
     DeliveryRow,
+    DigestMatchRow,
     DigestWindowRow,
     ItemRow,
     MatchRow,
@@ -49,6 +50,7 @@ matches_t = cast(Table, MatchRow.__table__)
 deliveries_t = cast(Table, DeliveryRow.__table__)
 sources_t = cast(Table, SourceStateRow.__table__)
 digests_t = cast(Table, DigestWindowRow.__table__)
+digest_matches_t = cast(Table, DigestMatchRow.__table__)
 
 ItemStatus = Literal["new", "updated", "unchanged"]
 
@@ -730,9 +732,15 @@ class Store:
         return None if row is None else _match_record(row)
 
     def matches_between(
-        self, start: datetime, end: datetime, watchlists: Sequence[str] | None
+        self,
+        start: datetime,
+        end: datetime,
+        watchlists: Sequence[str] | None,
+        *,
+        not_in_digest: str | None = None,
     ) -> list[MatchRecord]:
-        """Matches with ``start < matched_at <= end``, newest story first."""
+        """Matches with ``start < matched_at <= end``, newest story first; with
+        ``not_in_digest``, only those that digest has not carried yet."""
         query = (
             select(matches_t, items_t)
             .join(items_t, items_t.c.id == matches_t.c.item_id)
@@ -745,6 +753,11 @@ class Store:
         )
         if watchlists:
             query = query.where(matches_t.c.watchlist.in_(list(watchlists)))
+        if not_in_digest is not None:
+            carried = select(digest_matches_t.c.match_id).where(
+                digest_matches_t.c.digest == not_in_digest
+            )
+            query = query.where(matches_t.c.id.not_in(carried))
         with self.engine.connect() as connection:
             return [_match_record(row) for row in connection.execute(query)]
 
@@ -803,6 +816,10 @@ class Store:
         delivery lists those match ids under ``"overflow"``, and is enqueued even when
         ``build`` had nothing to send.
 
+        When anything is enqueued, the match ids under ``payload["matches"]`` are recorded
+        as carried by this digest (``DigestMatchRow``), in the same transaction, so that
+        ``matches_between(..., not_in_digest=name)`` never offers them again.
+
         Instances firing the same schedule race for the window's lease (see
         ``DIGEST_LEASE``): one closes it, the others return 0. If the closer dies, the
         window stays where it was and the next firing after the lease takes it.
@@ -852,6 +869,9 @@ class Store:
                     now=end,
                     due_at=end,
                 )
+            carried = [{"digest": name, "match_id": int(i)} for i in payload.get("matches", [])]
+            if targets and carried:
+                connection.execute(self._insert(digest_matches_t).on_conflict_do_nothing(), carried)
         return count
 
     def _take_overflow(

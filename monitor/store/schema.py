@@ -182,3 +182,18 @@ class DigestWindowRow(Base):
     last_sent: Mapped[datetime | None]
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None]
+
+
+class DigestMatchRow(Base):
+    """A match a digest has carried. Windows go by ``matched_at``, which a poll stamps
+    when it starts: a poll that commits after a window closed past that time would have
+    its matches fall between windows, so each window also looks back for matches no
+    digest of that name has carried, and this ledger keeps any from coming twice."""
+
+    __tablename__ = "digest_matches"
+    __table_args__ = (Index(None, "match_id"),)
+
+    digest: Mapped[str] = mapped_column(String(100), primary_key=True)
+    match_id: Mapped[int] = mapped_column(
+        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
