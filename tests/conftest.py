@@ -10,6 +10,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# postgres_url: a private PostgreSQL database per test (tests/pg.py).
+pytest_plugins = ["pg"]
+
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:

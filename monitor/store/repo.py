@@ -7,6 +7,7 @@ lease, so racing workers or instances never take the same row.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     RowMapping,
+    String,
     Table,
     and_,
     create_engine,
@@ -33,7 +35,6 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
-from monitor.store.storyindex import assign_story
 from monitor.store.schema import (
     DeliveryRow,
     DigestMatchRow,
@@ -43,6 +44,7 @@ from monitor.store.schema import (
     SourceStateRow,
     StoryRow,
 )
+from monitor.store.storyindex import assign_story
 
 items_t = cast(Table, ItemRow.__table__)
 stories_t = cast(Table, StoryRow.__table__)
@@ -58,7 +60,7 @@ ItemStatus = Literal["new", "updated", "unchanged"]
 # another instance a few seconds later finds it taken instead of sending a second, almost
 # empty digest. Shorter than cron's one minute, so the next firing is never refused.
 DIGEST_LEASE = timedelta(seconds=30)
-# PostgreSQL aborts one of two polls that lock the same stories in opposite orders.
+# Tries of an ingest transaction that PostgreSQL aborted as a deadlock (see Store.ingest).
 INGEST_ATTEMPTS = 3
 
 
@@ -411,8 +413,10 @@ class Store:
         new state (ending ``owner``'s lease), in ONE transaction: a crash leaves all of it
         or none of it.
 
-        A transaction PostgreSQL aborted as a deadlock (two polls storing the same stories
-        in opposite orders) runs again from the start: ``route`` only computes.
+        Items are stored in fingerprint order, so polls carrying the same stories (copies
+        in several outlets, polled by several instances) lock them in one order. A
+        transaction PostgreSQL still aborts as a deadlock (a copy joining an existing story
+        by similarity) runs again from the start: ``route`` only computes.
         """
         for _ in range(INGEST_ATTEMPTS - 1):
             try:
@@ -433,7 +437,7 @@ class Store:
     ) -> IngestResult:
         result = IngestResult()
         with self.engine.begin() as connection:
-            for item in items:
+            for item in sorted(items, key=lambda item: item.fingerprint):
                 ingested = self._store_item(connection, item, now)
                 if ingested.status == "unchanged":
                     result.unchanged += 1
@@ -458,21 +462,23 @@ class Store:
         return assign_story(connection, item, now)
 
     def _store_item(self, connection: Connection, item: Item, now: datetime) -> IngestedItem:
-        values = {
-            "source": item.source,
-            "key": item.key,
-            "url": item.url,
-            "title": item.title,
-            "body": item.body,
-            "html": item.html,
-            "author": item.author,
-            "published": item.published,
-            "fetched_at": now,
-            "content_hash": item.content_hash,
-        }
+        values = _storable(
+            {
+                "source": item.source,
+                "key": item.key,
+                "url": item.url,
+                "title": item.title,
+                "body": item.body,
+                "html": item.html,
+                "author": item.author,
+                "published": item.published,
+                "fetched_at": now,
+                "content_hash": item.content_hash,
+            }
+        )
         existing = connection.execute(
             select(items_t.c.id, items_t.c.content_hash, items_t.c.story_id).where(
-                items_t.c.source == item.source, items_t.c.key == item.key
+                items_t.c.source == item.source, items_t.c.key == values["key"]
             )
         ).first()
         if existing is not None and existing.content_hash == item.content_hash:
@@ -905,6 +911,18 @@ def delivery_key(story_id: int, watchlist: str, revision: str, channel: str, rec
     if recipient:
         parts.append(recipient)
     return ".".join(parts)
+
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """An item's column values as PostgreSQL takes them (SQLite would take anything; both
+    keep the same): text without NUL characters, and a key that fits its column, cut
+    and ended with a hash of the whole so that it stays unique."""
+    clean = {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in values.items()}
+    width = cast(int, cast(String, items_t.c.key.type).length)
+    if len(clean["key"]) > width:
+        digest = hashlib.sha256(clean["key"].encode()).hexdigest()
+        clean["key"] = f"{clean['key'][: width - len(digest) - 1]}#{digest}"
+    return clean
 
 
 def _state_values(state: SourceState) -> dict[str, Any]:

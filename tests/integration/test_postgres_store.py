@@ -1,0 +1,195 @@
+"""The store on this machine's PostgreSQL (a private database per test, see tests/pg.py):
+the same Alembic migrations, the SQLite store tests again, and the races several instances
+on one database run into, with real concurrent connections.
+
+Source and digest-window leases, on both databases, are in test_postgres_leases.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from pg import race
+from sqlalchemy import text
+from test_store import (  # noqa: F401 - pytest collects these tests again, on PostgreSQL
+    NOW,
+    alert_all,
+    item,
+    test_a_failing_router_rolls_back_the_whole_poll,
+    test_claims_are_exclusive_until_the_lease_ends,
+    test_digest_window_moves_once_and_enqueues_with_it,
+    test_edit_is_an_update_not_a_new_item,
+    test_migrations_create_exactly_the_schema_the_code_declares,
+    test_outcomes_only_count_for_the_claim_holder,
+    test_retry_and_dead_letters_and_requeue,
+    test_same_item_twice_is_stored_once,
+    test_source_state_round_trips,
+    test_syndicated_copy_is_one_story_and_alerts_once,
+)
+
+from monitor.model import Item
+from monitor.store import Store, open_store
+from monitor.store.migrate import current_revision, head_revision
+from monitor.store.repo import IngestedItem, PlannedMatch, SourceState
+
+pytestmark = pytest.mark.postgres
+
+WORKERS = 6
+
+
+@pytest.fixture
+def store(postgres_url: str) -> Iterator[Store]:
+    """The store the imported SQLite tests get here: PostgreSQL, migrated."""
+    store = open_store(postgres_url)
+    yield store
+    store.close()
+
+
+def story(n: int) -> Item:
+    """Story ``n``: words no other story shares, so near-duplicate matching keeps it apart."""
+    return item("wire", f"k{n}", " ".join(f"w{n}x{j}" for j in range(20)), title=f"Story {n}")
+
+
+def test_instances_starting_together_migrate_once(postgres_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(yaml.safe_dump({"database": postgres_url, "watchlists": []}))
+    env = {**os.environ, "MONITOR_CONFIG": str(config)}
+    upgrades = [
+        subprocess.Popen(
+            [sys.executable, "-m", "monitor", "db", "upgrade"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    results = [(upgrade.wait(timeout=120), upgrade.communicate()[1]) for upgrade in upgrades]
+    assert [(0, "")] * 4 == [(code, "" if code == 0 else err) for code, err in results]
+    store = open_store(postgres_url, upgrade=False)
+    try:
+        assert head_revision() == current_revision(store.engine)
+    finally:
+        store.close()
+
+
+def test_racing_claimers_take_each_delivery_exactly_once(store: Store, postgres_url: str) -> None:
+    total, batch = 300, 7
+    store.ingest([story(n) for n in range(total)], SourceState("wire", {}), alert_all(), now=NOW)
+    assert total == store.outbox_counts(now=NOW)["due"]
+
+    def drain(n: int) -> list[int]:
+        owner, taken = f"instance-{n}", []
+        instance = open_store(postgres_url, upgrade=False)
+        try:
+            while jobs := instance.claim_deliveries(
+                owner, now=NOW, lease=timedelta(minutes=5), limit=batch
+            ):
+                assert len(jobs) <= batch
+                for job in jobs:
+                    instance.mark_sent(job, owner, now=NOW)
+                taken.extend(job.id for job in jobs)
+        finally:
+            instance.close()
+        return taken
+
+    claims = Counter(job for taken in race(WORKERS, drain) for job in taken)
+    assert (total, {1}) == (len(claims), set(claims.values()))
+    assert {"pending": 0, "due": 0, "sent": total, "dead": 0} == store.outbox_counts(now=NOW)
+
+
+def test_polls_storing_the_same_stories_in_opposite_orders_all_commit(
+    store: Store, postgres_url: str
+) -> None:
+    """Syndicated copies polled at once by several instances lock the same story rows in
+    different orders; PostgreSQL aborts one as a deadlock and the store runs it again."""
+    stories = [story(n) for n in range(60)]
+
+    def poll(n: int) -> int:
+        source = f"outlet-{n}"
+        copies = [replace(copy, source=source) for copy in stories]
+        instance = open_store(postgres_url, upgrade=False)
+        try:
+            ordered = copies if n % 2 else copies[::-1]
+            return instance.ingest(ordered, SourceState(source, {}), alert_all(), now=NOW).new
+        finally:
+            instance.close()
+
+    assert [60] * WORKERS == race(WORKERS, poll)
+    story_ids = {stored.story_id for stored in store.items()}
+    assert (60 * WORKERS, 60) == (len(list(store.items())), len(story_ids))
+    assert 60 == store.outbox_counts(now=NOW)["due"]  # one alert per story
+
+
+def test_an_ingest_aborted_as_a_deadlock_runs_again(store: Store) -> None:
+    """The deadlock storing in fingerprint order cannot rule out: another transaction holds
+    the poll's second story and then waits for its first. The poll waited first, so
+    PostgreSQL aborts it; the store runs it again, and it commits."""
+    first, second = sorted((story(1), story(2)), key=lambda one: one.fingerprint)
+    first_locked, second_locked = threading.Event(), threading.Event()
+    routed: list[str] = []
+
+    def route(ingested: IngestedItem) -> list[PlannedMatch]:
+        routed.append(ingested.item.key)
+        if not first_locked.is_set():  # first attempt: hold the first story, let the other in
+            first_locked.set()
+            assert second_locked.wait(30)
+        return []
+
+    def interfere() -> None:
+        lock_story = text(
+            "INSERT INTO stories (fingerprint, first_seen) VALUES (:fingerprint, :now) "
+            "ON CONFLICT DO NOTHING"
+        )
+        now = NOW.replace(tzinfo=None)
+        assert first_locked.wait(30)
+        with store.engine.begin() as connection:
+            connection.execute(lock_story, {"fingerprint": second.fingerprint, "now": now})
+            second_locked.set()
+            wait_for_a_lock_wait(store)
+            connection.execute(lock_story, {"fingerprint": first.fingerprint, "now": now})
+
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(interfere)
+        result = store.ingest([second, first], SourceState("wire", {}), route, now=NOW)
+        other.result()
+    assert 2 == result.new
+    assert [first.key, first.key, second.key] == routed
+
+
+def wait_for_a_lock_wait(store: Store) -> None:
+    """Return once a session of this database waits for a lock (fail after 30 s)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 30
+    with store.engine.connect() as connection:
+        while not connection.execute(waiting).scalar_one():
+            assert time.monotonic() < deadline, "the poll never waited for the story"
+            time.sleep(0.01)
+
+
+def test_text_postgresql_would_refuse_is_stored_all_the_same(store: Store) -> None:
+    """NUL characters (a JSON feed may carry \\u0000) and keys wider than the column (a
+    long GUID): SQLite takes both as they are, PostgreSQL neither."""
+    guid = "guid:https://example.org/?" + "q" * 700
+    odd = [item("wire", guid + "1", "nul\x00inside"), item("wire", guid + "2", "other")]
+    first = store.ingest(odd, SourceState("wire", {}), alert_all(), now=NOW)
+    again = store.ingest(odd, SourceState("wire", {}), alert_all(), now=NOW)
+    assert (2, 2) == (first.new, again.unchanged)
+    stored = sorted(store.items(), key=lambda one: one.body)
+    assert ["nul\ufffdinside", "other"] == [one.body for one in stored]
+    assert [600, 600] == [len(one.key) for one in stored]
