@@ -89,3 +89,16 @@ def test_a_templates_folder_overrides_by_name(tmp_path: Path) -> None:
 def test_custom_templates_run_in_a_sandbox() -> None:
     with pytest.raises(RenderError, match="custom template"):
         RENDERER.render_string("{{ message.__class__.__mro__ }}", message=object())
+
+
+def test_a_snippet_that_only_repeats_the_title_is_not_shown_twice() -> None:
+    item = stored_item("Seoul keeps GSOMIA")
+    view = alert_view(item, snippets=["Seoul keeps GSOMIA", "the pact known as GSOMIA will stay"])
+    digest = digest_view([DigestSection("gsomia", (view,))])
+
+    alert, summary = RENDERER.render_alert(view, "k"), RENDERER.render_digest(digest, "d")
+
+    for part in (alert.text, alert.html, summary.text, summary.html):
+        shown = part.split("<body", 1)[-1]  # an HTML <title> is not shown
+        assert 1 == shown.count("Seoul keeps GSOMIA")
+        assert "will stay" in shown
