@@ -107,6 +107,11 @@ def deliver_due(app: App, *, now: datetime | None = None) -> DeliveryReport:
     backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure
     try:
         for job in jobs:
+            # A batch can outlast its lease (a slow channel, a busy machine): each job is
+            # taken again just before it is sent, and left if another instance has it now.
+            renewed = max(now, utc_now()) + settings.lease
+            if not app.store.renew_claim(job, app.owner, until=renewed):
+                continue
             with structlog.contextvars.bound_contextvars(
                 delivery=job.key, channel=job.channel, watchlist=job.watchlist
             ):

@@ -648,6 +648,21 @@ class Store:
         ]
         return sorted(jobs, key=lambda job: job.id)
 
+    def renew_claim(self, job: DeliveryJob, owner: str, *, until: datetime) -> bool:
+        """Extend ``owner``'s claim on ``job`` to ``until``; False when the lease ran out
+        and another worker took the job over, which ``owner`` must then leave alone."""
+        with self.engine.begin() as connection:
+            renewed = connection.execute(
+                update(deliveries_t)
+                .where(
+                    deliveries_t.c.id == job.id,
+                    deliveries_t.c.claimed_by == owner,
+                    deliveries_t.c.status == "pending",
+                )
+                .values(claimed_until=until)
+            )
+        return bool(renewed.rowcount)
+
     def mark_sent(self, job: DeliveryJob, owner: str, *, now: datetime) -> None:
         self._finish(job, owner, status="sent", sent_at=now, attempts=job.attempts + 1)
 

@@ -102,6 +102,24 @@ def test_a_poll_that_outlived_its_lease_does_not_overwrite_the_next_one(store: S
     )
 
 
+# --- deliveries -------------------------------------------------------------------------
+
+
+def test_a_batch_that_outlived_its_lease_leaves_what_another_instance_took(store: Store) -> None:
+    store.ingest(
+        [item("wire", f"k{n}", f"body {n} " * n) for n in range(1, 4)],
+        SourceState("wire", {}),
+        alert_all(),
+        now=NOW,
+    )
+    slow = store.claim_deliveries("slow", now=NOW, lease=MINUTE, limit=10)
+    late = NOW + MINUTE * 2  # "slow" is still sending its batch; its lease ran out
+    [taken] = store.claim_deliveries("other", now=late, lease=MINUTE, limit=1)
+    renewed = [store.renew_claim(job, "slow", until=late + MINUTE) for job in slow]
+    assert [job.id != taken.id for job in slow] == renewed
+    assert [] == store.claim_deliveries("third", now=late, lease=MINUTE, limit=10)
+
+
 # --- digest windows ---------------------------------------------------------------------
 
 
