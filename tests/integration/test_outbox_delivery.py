@@ -4,6 +4,7 @@ sent twice, and a resend after a crash carries the same identity."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from typing import Any
 
 import pytest
 from samples import SEED_BODY, open_app, write_config, write_document
-from servers import HOST, SmtpServer, WebhookReceiver, new_secret
+from servers import HOST, Certificates, SmtpServer, WebhookReceiver, new_secret
+from structlog.testing import capture_logs
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due, render_job
 from monitor.app import App
@@ -204,3 +206,27 @@ def test_racing_workers_never_send_one_delivery_twice(
 
     assert EXPECTED * 2 == sum(report.sent for report in reports)
     assert_each_once(mail, hooks)
+
+
+def test_logs_never_carry_secrets(news: Path) -> None:
+    certificates = Certificates.create(news)
+    password, token = "not-the-password-123", "T0000/B0000/URLTOKEN0123"
+    secure = SmtpServer(security="starttls", certificates=certificates, users={"monitor": "pw"})
+    with secure as mail, WebhookReceiver(SECRET) as hooks:
+        desk = smtp(mail, starttls=True, username="monitor", password=password)
+        channels = {
+            "desk": {**desk, "ca_file": str(certificates.ca_file)},
+            "chat": webhook(hooks, url=f"{hooks.url}/{token}"),
+        }
+        hooks.fail_next(500)
+        with open_app(write_config(news, channels=channels)) as app, capture_logs() as events:
+            poll_source(app, "news")
+            report = deliver_due(app)
+
+    assert (0, 3, 3) == (report.sent, report.retried, report.dead)  # login refused; 500
+    logged = json.dumps(events, default=str)
+    assert "delivery_dead" in logged
+    assert "delivery_failed" in logged
+    for secret in (password, token, SECRET, SECRET.removeprefix("whsec_")):
+        assert secret not in logged
+        assert all(secret not in error for error in report.errors)
