@@ -23,17 +23,18 @@ from monitor.store.schema import StoryBandRow, StoryRow
 stories_t = cast(Table, StoryRow.__table__)
 bands_t = cast(Table, StoryBandRow.__table__)
 
-_BY_FINGERPRINT = select(stories_t.c.id).where(stories_t.c.fingerprint == bindparam("fingerprint"))
 # One round trip for both questions: the story with this exact fingerprint (exact=1),
-# and recent stories sharing a band with this signature (exact=0).
+# and recent stories sharing a band with this signature (exact=0). One parameter per
+# band rather than an expanding IN, so the compiled statement is reused as it is.
+_EXACT = select(stories_t.c.id, stories_t.c.signature, literal(1).label("exact")).where(
+    stories_t.c.fingerprint == bindparam("fingerprint")
+)
 _LOOKUP = union_all(
-    select(stories_t.c.id, stories_t.c.signature, literal(1).label("exact")).where(
-        stories_t.c.fingerprint == bindparam("fingerprint")
-    ),
+    _EXACT,
     select(stories_t.c.id, stories_t.c.signature, literal(0).label("exact")).where(
         stories_t.c.id.in_(
             select(bands_t.c.story_id)
-            .where(bands_t.c.band.in_(bindparam("bands", expanding=True)))
+            .where(bands_t.c.band.in_([bindparam(f"b{i}") for i in range(stories.BANDS)]))
             .order_by(bands_t.c.story_id.desc())
             .limit(stories.MAX_CANDIDATES)
         ),
@@ -56,14 +57,14 @@ def _inserts(dialect: str) -> tuple[Insert, Insert]:
 def assign_story(connection: Connection, item: Item, now: datetime) -> int:
     """The id of ``item``'s story, creating the story if it is the first copy."""
     signature = stories.signature(item.title, item.body)
-    rows = connection.execute(
-        _LOOKUP,
-        {
-            "fingerprint": item.fingerprint,
-            "bands": list(signature.bands) if signature else [],
-            "since": now - stories.WINDOW,
-        },
-    ).all()
+    if signature is None:
+        rows = connection.execute(_EXACT, {"fingerprint": item.fingerprint}).all()
+    else:
+        bands = {f"b{i}": band for i, band in enumerate(signature.bands)}
+        since = now - stories.WINDOW
+        rows = connection.execute(
+            _LOOKUP, {"fingerprint": item.fingerprint, "since": since, **bands}
+        ).all()
     exact = next((row.id for row in rows if row.exact), None)
     if exact is not None:
         return int(exact)
@@ -81,9 +82,7 @@ def assign_story(connection: Connection, item: Item, now: datetime) -> int:
         },
     ).scalar()
     if story_id is None:  # another instance created it since our lookup
-        return int(
-            connection.execute(_BY_FINGERPRINT, {"fingerprint": item.fingerprint}).scalar_one()
-        )
+        return int(connection.execute(_EXACT, {"fingerprint": item.fingerprint}).scalar_one())
     if signature is not None:
         connection.execute(
             insert_bands, [{"band": band, "story_id": story_id} for band in set(signature.bands)]

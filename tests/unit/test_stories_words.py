@@ -1,0 +1,48 @@
+"""The words stories are keyed on: the fast path gives exactly the reference result,
+since fingerprints and content hashes are stored and must not drift."""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.dedup import content_hash, fingerprint, normalised_words
+
+
+def reference_words(text: str) -> list[str]:
+    """The definition: NFKD, drop every combining mark, casefold, word tokens."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    return re.findall(r"\w+", "".join(ch for ch in folded if not unicodedata.combining(ch)))
+
+
+def test_no_combining_mark_lies_past_the_scanned_range() -> None:
+    assert [] == [c for c in range(0x20000, sys.maxunicode + 1) if unicodedata.combining(chr(c))]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain ASCII, with punctuation -- and numbers 1,234.5!",
+        "Straße İstanbul Ǆemal ﬁnancial \uff26\uff55\uff4c\uff4c ①②",  # fullwidth "Full"
+        "Café crème brûlée a\u0301b\u0327c",
+        "서울 한국 東京 Москва عربي हिन्दी",
+    ],
+)
+def test_normalised_words_match_the_reference(text: str) -> None:
+    assert reference_words(text) == normalised_words(text)
+
+
+@given(st.text(max_size=60))
+def test_normalised_words_match_the_reference_on_any_text(text: str) -> None:
+    assert reference_words(text) == normalised_words(text)
+
+
+def test_keys_depend_on_words_not_spelling() -> None:
+    assert fingerprint("A", "Café  CRÈME\n") == fingerprint("B", "cafe creme")
+    assert content_hash("A", "Café") != content_hash("B", "Café")
+    assert fingerprint("Only a title", "") == fingerprint("only a TITLE", "")
