@@ -98,6 +98,7 @@ class Daemon:
 
     def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
         self.config_path = config_path or config.path
+        register_secrets(config.secrets())
         self.app: App = build_app(config)
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
