@@ -32,9 +32,11 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
 
 SCHEME = "mh3w-crc32-ms64-p48"
 NUM_PERM = 48
@@ -50,13 +52,35 @@ MAX_CANDIDATES = 50
 
 _WORDS = re.compile(r"\w+")
 _SEED = 0x5EED_2026
-_rng = np.random.default_rng(_SEED)
-_MULTIPLIERS = _rng.integers(0, 2**63, NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_OFFSETS = _rng.integers(0, 2**63, NUM_PERM, dtype=np.uint64)
-_SHINGLE_MIX = _rng.integers(0, 2**63, 2, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_BAND_MIX = _rng.integers(0, 2**63, ROWS + 1, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_BAND_IDS = np.arange(BANDS, dtype=np.uint64)
-_SHIFT = np.uint64(32)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hashing:
+    """The random constants of SCHEME: fixed by the seed, the same in every process."""
+
+    multipliers: np.ndarray[Any, np.dtype[np.uint64]]
+    offsets: np.ndarray[Any, np.dtype[np.uint64]]
+    shingle_mix: np.ndarray[Any, np.dtype[np.uint64]]
+    band_mix: np.ndarray[Any, np.dtype[np.uint64]]
+    band_ids: np.ndarray[Any, np.dtype[np.uint64]]
+
+
+@cache
+def _hashing() -> _Hashing:
+    # numpy is imported on first use: a poll that stores nothing new (all 304) never
+    # pays for it.
+    import numpy as np
+
+    rng = np.random.default_rng(_SEED)
+
+    def odd(count: int) -> np.ndarray[Any, np.dtype[np.uint64]]:
+        return rng.integers(0, 2**63, count, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+    multipliers = odd(NUM_PERM)
+    offsets = rng.integers(0, 2**63, NUM_PERM, dtype=np.uint64)
+    shingle_mix = odd(2)
+    band_mix = odd(ROWS + 1)
+    return _Hashing(multipliers, offsets, shingle_mix, band_mix, np.arange(BANDS, dtype=np.uint64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,41 +97,40 @@ class Signature:
 
 def signature(title: str, body: str) -> Signature | None:
     """The item's signature, or None when it has too few words to compare."""
+    import numpy as np
+
     words = _WORDS.findall(f"{title}\n{body}".casefold())
     if len(words) < MIN_WORDS:
         return None
+    h = _hashing()
     hashes = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
-    shingles = hashes[:-2] * _SHINGLE_MIX[0] + hashes[1:-1] * _SHINGLE_MIX[1] + hashes[2:]
-    values = ((shingles[:, None] * _MULTIPLIERS + _OFFSETS) >> _SHIFT).min(axis=0)
+    shingles = hashes[:-2] * h.shingle_mix[0] + hashes[1:-1] * h.shingle_mix[1] + hashes[2:]
+    values = ((shingles[:, None] * h.multipliers + h.offsets) >> np.uint64(32)).min(axis=0)
     rows = values.reshape(BANDS, ROWS)
-    mixed = (rows * _BAND_MIX[:ROWS]).sum(axis=1) + _BAND_IDS * _BAND_MIX[ROWS]
+    mixed = (rows * h.band_mix[:ROWS]).sum(axis=1) + h.band_ids * h.band_mix[ROWS]
     return Signature(tuple(values.tolist()), tuple(mixed.view(np.int64).tolist()))
 
 
-def stored_values(stored: object) -> npt.NDArray[np.uint64] | None:
+def stored_values(stored: object) -> tuple[int, ...] | None:
     """The values of a stored signature, or None if it is missing or of another scheme."""
     if not isinstance(stored, list) or len(stored) != NUM_PERM + 1 or stored[0] != SCHEME:
         return None
-    return np.asarray(stored[1:], dtype=np.uint64)
+    return tuple(int(value) for value in stored[1:])
 
 
-Values = Sequence[int] | npt.NDArray[np.uint64]
-
-
-def similarity(a: Values, b: Values) -> float:
+def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     """Estimated Jaccard similarity of two items' shingle sets."""
-    return float(np.mean(np.asarray(a, dtype=np.uint64) == np.asarray(b, dtype=np.uint64)))
+    return sum(x == y for x, y in zip(a, b, strict=True)) / NUM_PERM
 
 
 def best_match(sig: Signature, candidates: Sequence[tuple[int, object]]) -> int | None:
     """The id of the most similar candidate story at or above THRESHOLD, else None."""
     best: tuple[float, int] | None = None
-    mine = np.asarray(sig.values, dtype=np.uint64)
     for story_id, stored in candidates:
         values = stored_values(stored)
         if values is None:
             continue
-        score = similarity(mine, values)
+        score = similarity(sig.values, values)
         if score >= THRESHOLD and (best is None or (score, -story_id) > (best[0], -best[1])):
             best = (score, story_id)
     return None if best is None else best[1]
