@@ -91,7 +91,7 @@ def test_check_accepts_the_default_and_names_file_and_line_of_a_broken_one(
     broken.write_text(default_config.read_text().replace("every: 1m", "every: often"))
     bad = monitor("check", "-c", str(broken), cwd=root)
     assert 2 == bad.returncode
-    assert f"{broken}:11: sources[0].every: not a duration: 'often'" in bad.stderr
+    assert f"{broken}:10: sources[0].every: not a duration: 'often'" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
