@@ -1,0 +1,134 @@
+"""Signals to `monitor run`: SIGHUP reloads config and watch-lists, SIGTERM drains and exits 0.
+
+Waits have generous deadlines; nothing asserts how long a step took.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from daemonproc import MonitorProcess, wait_until
+from test_cli import mails
+
+QUOKKA = "  - name: quokka\n    query: quokka\n    channels: [mailbox]\n"
+
+
+def subjects(root: Path) -> list[str]:
+    return sorted(str(m["Subject"]) for m in mails(root / "var" / "mail"))
+
+
+def with_subject(root: Path, prefix: str) -> list[str]:
+    return [s for s in subjects(root) if s.startswith(prefix)]
+
+
+def story(folder: Path, name: str, title: str) -> None:
+    """A document no other in the test resembles: its own story."""
+    folder.mkdir(exist_ok=True)
+    body = f"{title}. The {name} report describes the {title.lower()} in detail, {name} said."
+    (folder / f"{name}.txt").write_text(f"{title}\n\n{body}\n")
+
+
+def test_sighup_applies_sources_and_watchlists_and_refuses_a_broken_config(
+    default_config: Path,
+) -> None:
+    root = default_config.parent.parent
+    fast = default_config.read_text().replace("every: 1m", "every: 1s") + "delivery: {every: 1s}\n"
+    default_config.write_text(fast)
+    watchlists = default_config.with_name("watchlists.yaml")
+    with MonitorProcess(default_config, cwd=root) as daemon:
+        wait_until(lambda: len(subjects(root)) == 3, "the seed's three alerts")
+
+        # A new watch-list, by SIGHUP; a new file in the folder is noticed by itself.
+        watchlists.write_text(watchlists.read_text() + QUOKKA)
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_event("config_reloaded", watchlists=4)
+        story(root / "seeds", "quokka-1", "Quokka seen on the ferry")
+        wait_until(lambda: with_subject(root, "[quokka] Quokka seen"), "the new watch-list")
+
+        # A source added; then the old one removed and the new one changed.
+        default_config.write_text(
+            fast.replace(
+                "    every: 1s\n",
+                "    every: 1s\n  - {name: extra, type: folder, path: ../extra, every: 1s}\n",
+            )
+        )
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_event("config_reloaded", sources=2)
+        story(root / "extra", "quokka-2", "Quokka spotted in a harbour")
+        wait_until(lambda: with_subject(root, "[quokka] Quokka spotted"), "the added source")
+
+        default_config.write_text(
+            fast.replace(
+                "  - name: seeds\n    type: folder\n    path: ../seeds\n    every: 1s\n",
+                "  - {name: extra, type: folder, path: ../moved, every: 1s}\n",
+            )
+        )
+        mark = daemon.signal(signal.SIGHUP)
+        daemon.wait_event("config_reloaded", sources=1)
+        story(root / "seeds", "quokka-3", "Quokka crosses a road")
+        story(root / "moved", "quokka-4", "Quokka naps under a bench")
+        wait_until(lambda: with_subject(root, "[quokka] Quokka naps"), "the changed source")
+        polls = daemon.wait_event("source_polled", count=3, source="extra")
+        after_reload = daemon.events[mark:]
+        assert polls in after_reload
+        assert not [e for e in after_reload if e.get("source") == "seeds"]
+        assert not with_subject(root, "[quokka] Quokka crosses")
+
+        # A broken config is refused, and the running one goes on.
+        default_config.write_text(fast.replace("every: 1s", "every: often"))
+        daemon.signal(signal.SIGHUP)
+        refused = daemon.wait_event("reload_refused")
+        assert "not a duration: 'often'" in refused["error"]
+        story(root / "moved", "quokka-5", "Quokka learns to swim")
+        wait_until(lambda: with_subject(root, "[quokka] Quokka learns"), "the old config going on")
+
+        assert 0 == daemon.stop()
+    assert daemon.seen("daemon_stopped", abandoned=False)
+
+
+class Hang(BaseHTTPRequestHandler):
+    """Answers nothing until the test ends: a poll in flight that never finishes."""
+
+    asked = threading.Event()
+    release = threading.Event()
+
+    def do_GET(self) -> None:
+        Hang.asked.set()
+        Hang.release.wait(120)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def hanging_feed() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hang)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/feed.xml"
+    finally:
+        Hang.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_sigterm_exits_0_even_with_a_poll_that_never_finishes(
+    tmp_path: Path, hanging_feed: str
+) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "database: sqlite:///monitor.db\nwatchlists: []\nsources:\n"
+        f"  - {{name: stuck, type: feed, url: '{hanging_feed}', every: 1m, timeout: 5m}}\n"
+    )
+    with MonitorProcess(config, cwd=tmp_path) as daemon:
+        wait_until(Hang.asked.is_set, "the poll to reach the server")
+        assert 0 == daemon.stop()
+    assert daemon.seen("drain_timed_out")
+    assert daemon.seen("daemon_stopped", abandoned=True)
