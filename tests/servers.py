@@ -21,10 +21,12 @@ import base64
 import contextlib
 import email
 import email.policy
+import json
 import secrets
 import socket
 import ssl
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -94,8 +96,8 @@ class _Switches:
     def stalled(self) -> bool:
         return not self._released.is_set()
 
-    def wait_released(self, timeout: float | None = None) -> bool:
-        return self._released.wait(timeout)
+    def wait_released(self) -> None:
+        self._released.wait()
 
     def release(self) -> None:
         self._released.set()
@@ -109,16 +111,16 @@ class _Switches:
             self.release()
 
 
-class _Server:
+class _Server(ABC):
     """Start/stop on a fixed port, as a context manager."""
 
     port: int
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def __enter__(self) -> Self:
         self.start()
@@ -148,7 +150,7 @@ class ReceivedMail:
 
     @property
     def message(self) -> EmailMessage:
-        return cast(EmailMessage, email.message_from_bytes(self.raw, policy=email.policy.default))
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
 
 
 class _SmtpHandler:
@@ -169,9 +171,12 @@ class _SmtpHandler:
         if reply is not None:
             return str(reply)
         content = envelope.original_content or b""
-        peer = cast(tuple[str, int], tuple(session.peer[:2]))
-        user = session.auth_data.login.decode() if session.authenticated else None
-        mail = ReceivedMail(envelope.mail_from or "", tuple(envelope.rcpt_tos), content, peer, user)
+        host, port = cast(Any, session.peer)[:2]  # typed as a str, is (host, port)
+        login = cast(LoginPassword, session.auth_data) if session.authenticated else None
+        user = login.login.decode() if login else None
+        mail = ReceivedMail(
+            envelope.mail_from or "", tuple(envelope.rcpt_tos), content, (host, port), user
+        )
         with self.owner.lock:
             self.owner.mails.append(mail)
         return "250 2.0.0 Message accepted"
@@ -202,10 +207,6 @@ class SmtpServer(_Server):
         self.lock = threading.Lock()
         self.mails: list[ReceivedMail] = []
         self._controller: Controller | None = None
-
-    @property
-    def ca_file(self) -> Path | None:
-        return self.certificates.ca_file if self.certificates else None
 
     def start(self) -> None:
         if self._controller is not None:
@@ -277,8 +278,6 @@ class ReceivedHook:
         return self.headers.get("webhook-id", "")
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.body)
 
 
@@ -334,7 +333,7 @@ class _HookHandler(BaseHTTPRequestHandler):
             self._reply(Reply(503, {}))
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
-        hook = ReceivedHook(self.path, headers, body, cast(tuple[str, int], self.client_address))
+        hook = ReceivedHook(self.path, headers, body, self.client_address)
         reply = cast(Reply | None, receiver.switches.next_reply()) or receiver.verify(hook)
         if 200 <= reply.status < 300:
             receiver.record(hook)

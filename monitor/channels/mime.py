@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from email.charset import BASE64, Charset
 from email.header import Header
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -32,7 +33,11 @@ def encoded_words(value: str, name: str) -> str:
     ("유예 결정" arrives as "유예결정"); the classic Header encoder keeps spaces inside
     the words, and its lines are short enough that the policy leaves them alone.
     """
-    return Header(value, "utf-8", header_name=name).encode(linesep="\n")
+    charset = Charset("utf-8")
+    # Base64 explicitly: the shortest for most scripts, and immune to libraries that
+    # re-register utf-8 process-wide (Apprise makes it quoted-printable).
+    charset.header_encoding = BASE64
+    return Header(value, charset, header_name=name).encode(linesep="\n")
 
 
 def message_id(delivery_key: str, domain: str) -> str:

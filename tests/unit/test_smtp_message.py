@@ -4,6 +4,7 @@ to retry or dead letter. No network: the live server tests are in integration/."
 from __future__ import annotations
 
 import email
+import email.charset
 import email.policy
 import smtplib
 import ssl
@@ -36,6 +37,18 @@ def test_korean_subject_is_rfc2047_encoded_and_reads_back() -> None:
     assert b"=?utf-8?" in raw_subject
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert subject == parsed["Subject"]
+
+
+def test_the_subject_encoding_ignores_libraries_that_re_register_utf8(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Apprise's e-mail plugin does this when it is imported.
+    monkeypatch.setitem(
+        email.charset.CHARSETS, "utf-8", (email.charset.QP, email.charset.QP, "utf-8")
+    )
+    mail = build_email(Message("k", "[gsomia] 지소미아", "t", "h"), sender=SENDER, to=["a@b.org"])
+
+    assert b"Subject: =?utf-8?b?" in mail.as_bytes()
 
 
 def test_every_byte_is_seven_bit_so_any_server_takes_it() -> None:
