@@ -45,6 +45,7 @@ from monitor.store.schema import (
     StoryRow,
 )
 from monitor.store.storyindex import assign_story
+from monitor.store.writelock import serialize_writers
 
 items_t = cast(Table, ItemRow.__table__)
 stories_t = cast(Table, StoryRow.__table__)
@@ -179,6 +180,7 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
         raise StoreError(f"cannot open database {redact_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
+        serialize_writers(engine)
     store = Store(engine)
     if upgrade:
         store.upgrade()
