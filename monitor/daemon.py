@@ -61,6 +61,7 @@ from monitor.observability import (
     ERRORS,
     HEARTBEAT,
     MISSED,
+    OVERLAPPED,
     POLL_LAG,
     Health,
     StatusServer,
@@ -272,10 +273,10 @@ class Daemon:
     def _on_job_event(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:
         job = event.job_id
         if isinstance(event, JobSubmissionEvent):
-            # A poll outlasting its interval is worth knowing; the delivery worker draining
-            # a backlog past its next tick is routine.
-            level = log.info if job_kind(job) == "source" else log.debug
-            level("job_still_running", job=job)
+            # Routine when the poll workers are busy or the outbox drains a backlog; a
+            # line per occurrence would flood the log exactly when it is busiest.
+            OVERLAPPED.labels(job_kind(job)).inc()
+            log.debug("job_still_running", job=job)
         elif event.code == EVENT_JOB_EXECUTED:
             if isinstance(event.retval, datetime):
                 POLL_LAG.observe(

@@ -56,6 +56,11 @@ DELIVERIES = Counter(
 MISSED = Counter(
     "monitor_jobs_missed", "Scheduled runs skipped because they came too late.", ["job"]
 )
+OVERLAPPED = Counter(
+    "monitor_jobs_overlapped",
+    "Runs skipped because the job's previous run was still queued or running.",
+    ["job"],
+)
 POLL_SECONDS = Histogram(
     "monitor_poll_duration_seconds",
     "Time a poll took, fetch to commit.",
