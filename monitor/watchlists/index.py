@@ -1,18 +1,28 @@
 """All watch-lists compiled once into one index, so matching costs about one tokenization.
 
-The presearcher idea of Lucene Monitor and the Elasticsearch percolator: for each query
-we pick *anchor* terms such that a story containing none of them cannot match (one
-child of an AND, every child of an OR). A story's distinct tokens are intersected with
-the anchor table in C (``set & frozenset``), prefix and spaceless-script anchors are
-found by one Aho-Corasick pass over those tokens, and only the watch-lists anchored
-there are evaluated. Queries with no possible anchor (a lone regex) are evaluated for
-every story.
+The presearcher idea of Lucene Monitor and the Elasticsearch percolator. From each query
+we take *groups* of anchor terms that every matching story must touch: each word of a
+phrase, each side of an AND, one group for the alternatives of an OR (NOT and regexes
+give none). All anchors go into one Aho-Corasick automaton, as `` word `` (a whole
+token), `` pre`` (a prefix) or a bare spaceless-script substring, and one C pass over the
+story's folded text finds which are present.
+
+Each query is triggered by one group, the one expected in the fewest stories; a
+triggered query whose other groups all have an anchor in the story (a C set test) is
+evaluated. "Expected" starts as a guess from word length and becomes the share of
+stories that had the anchor, counted on the first 1,000 stories and then on one in 64;
+the triggers are re-chosen after 1,000 stories, then 4,000, 16,000 and so on, so a
+common word picked by the guess ("international" over "yamaichi") stops triggering
+its watch-lists. Any choice gives the same hits; only the
+work differs. Splitting the text into tokens waits until a query is evaluated, so most
+stories cost a fold and one scan, however many watch-lists there are. Queries with no
+group (a lone regex) are evaluated for every story.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import ahocorasick
 
@@ -34,8 +44,8 @@ from monitor.watchlists.query import (
     parse_set_entry,
 )
 
-# Common English words make poor anchors: a query anchored on one is evaluated for
-# nearly every story. Anything else is weighed by length, as Lucene Monitor does.
+# Common English words make poor triggers: a query triggered by one is checked for nearly
+# every story. Before stories have been seen, anything else is weighed by its length.
 _COMMON_WORDS = (
     "a about after all also an and any are as at be been but by can could did do for from "
     "had has have he her his if in into is it its more new no not of on one or our out over "
@@ -45,37 +55,41 @@ _COMMON_WORDS = (
 _COMMON = frozenset(_COMMON_WORDS.split())
 
 Anchor = tuple[str, str]  # (kind, text): kind is "token", "prefix" or "substring"
+FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what was seen
+SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
+PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
 
 
 class WatchlistIndex:
-    """Every watch-list's query, with the anchor tables that pick which to evaluate."""
+    """Every watch-list's query, with the anchor automata that pick which to evaluate."""
 
     def __init__(self, queries: Sequence[tuple[str, Node]]) -> None:
         self.names: tuple[str, ...] = tuple(name for name, _ in queries)
         self.queries: dict[str, Node] = dict(queries)
         self._nodes = [node for _, node in queries]
-        by_token: dict[str, list[int]] = defaultdict(list)
-        by_pattern: dict[str, list[int]] = defaultdict(list)
+        self._keys: dict[str, int] = {}  # pattern -> its key
+        self._priors: list[float] = []
+        self._groups: dict[int, list[frozenset[int]]] = {}
         self._always: list[int] = []
         for i, node in enumerate(self._nodes):
-            found = anchors(node)
-            if found is None:
+            groups = required_groups(node)
+            if not groups:
                 self._always.append(i)
                 continue
-            for kind, text in found:
-                if kind == "token":
-                    by_token[text].append(i)
-                else:  # a prefix must start a token; tokens are joined with spaces
-                    by_pattern[" " + text if kind == "prefix" else text].append(i)
-        self._by_token = dict(by_token)
-        self._token_keys = frozenset(by_token)
-        self._automaton: ahocorasick.Automaton | None = None
-        if by_pattern:
-            self._automaton = ahocorasick.Automaton()
-            for pattern, ids in by_pattern.items():
-                self._automaton.add_word(pattern, ids)
-            self._automaton.make_automaton()
+            for anchor in frozenset().union(*groups):
+                if _pattern(anchor) not in self._keys:
+                    self._keys[_pattern(anchor)] = len(self._keys)
+                    self._priors.append(_prior(anchor))
+            self._groups[i] = list(
+                dict.fromkeys(frozenset(self._keys[_pattern(a)] for a in g) for g in groups)
+            )
+        self._anchors = _automaton((pattern, key) for pattern, key in self._keys.items())
+        self._seen: Counter[int] = Counter()
+        self._stories = 0
+        self._sampled = 0
+        self._replan_at = FIRST_REPLAN
+        self._plan()
 
     def match(self, doc: Document, only: Collection[str] | None = None) -> list[Hit]:
         """The hits of every watch-list (or of those named in ``only``) on ``doc``."""
@@ -90,16 +104,69 @@ class WatchlistIndex:
         return hits
 
     def _candidates(self, view: DocumentView) -> list[int]:
-        """Watch-lists with an anchor in the document, plus those that have none."""
-        present = set(view.tokens["title"])
-        present.update(view.tokens["body"], view.tokens["source"])
+        """Queries with an anchor here from every group, plus those without groups.
+
+        The anchors found in the first stories, then in one in SAMPLE_EVERY, are counted
+        to learn how common each is.
+        """
         found = set(self._always)
-        for token in present & self._token_keys:
-            found.update(self._by_token[token])
-        if self._automaton is not None and present:
-            for _, ids in self._automaton.iter(" " + " ".join(present)):
-                found.update(ids)
+        if self._anchors is None:
+            return sorted(found)
+        folded = view.folded
+        text = f" {folded['title']} {folded['body']} {folded['source']} "
+        present = {key for _, key in self._anchors.iter(text)}
+        self._stories += 1
+        if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
+            self._seen.update(present)
+            self._sampled += 1
+            if self._stories >= self._replan_at:
+                self._replan_at *= 4
+                self._plan()
+        triggers, checks = self._triggers, self._checks
+        triggered = set().union(*(triggers[key] for key in present & self._trigger_keys))
+        found.update(i for i in triggered if not any(map(present.isdisjoint, checks[i])))
         return sorted(found)
+
+    def _plan(self) -> None:
+        """Choose each query's trigger group: the one expected in the fewest stories."""
+        triggers: list[list[int]] = [[] for _ in self._priors]
+        checks: dict[int, list[frozenset[int]]] = {}
+        for i, groups in self._groups.items():
+            trigger = min(groups, key=lambda group: sum(map(self._share, group)))
+            for key in trigger:
+                triggers[key].append(i)
+            checks[i] = [group for group in groups if group is not trigger]
+        self._triggers, self._checks = triggers, checks
+        self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
+
+    def _share(self, key: int) -> float:
+        """The expected share of stories with anchor ``key``: the guess, then what was seen.
+
+        The guess counts as PRIOR_STORIES stories' worth of evidence, so a handful of
+        stories cannot overturn it, and a few hundred outweigh it.
+        """
+        seen = self._seen[key] + self._priors[key] * PRIOR_STORIES
+        return seen / (self._sampled + PRIOR_STORIES)
+
+
+def _automaton(entries: Iterable[tuple[str, object]]) -> ahocorasick.Automaton | None:
+    automaton = ahocorasick.Automaton()
+    for pattern, value in entries:
+        automaton.add_word(pattern, value)
+    if not len(automaton):
+        return None
+    automaton.make_automaton()
+    return automaton
+
+
+def _pattern(anchor: Anchor) -> str:
+    """What to look for in folded text, where tokens are separated by spaces."""
+    kind, text = anchor
+    if kind == "token":
+        return f" {text} "
+    if kind == "prefix":
+        return f" {text}"
+    return text  # a substring of a spaceless run
 
 
 def compile_watchlists(
@@ -148,33 +215,35 @@ def parse_term_sets(terms: Mapping[str, Sequence[str]]) -> dict[str, Node]:
     return parsed
 
 
-def anchors(node: Node) -> frozenset[Anchor] | None:
-    """Terms one of which every matching story contains, or None if there are none."""
+def required_groups(node: Node) -> list[frozenset[Anchor]] | None:
+    """Groups of anchors a matching story touches every one of, or None if none are known."""
     match node:
         case Phrase():
-            return frozenset({_word_anchor(max(node.words, key=_word_weight))})
+            anchors = [_word_anchor(word) for word in node.words]
+            telling = [anchor for anchor in anchors if anchor[1] not in _COMMON]
+            return [frozenset({anchor}) for anchor in telling or [max(anchors, key=_length)]]
         case Near():
-            return _best([_union([anchors(phrase) for phrase in group]) for group in node.groups])
+            found = [_alternatives(group) for group in node.groups]
+            return [group for group in found if group is not None] or None
         case And():
-            return _best([anchors(child) for child in node.children])
+            groups = [g for child in node.children for g in required_groups(child) or ()]
+            return groups or None
         case Or():
-            return _union([anchors(child) for child in node.children])
+            group = _alternatives(node.children)
+            return None if group is None else [group]
         case Not() | Regex():
             return None
 
 
-def _union(options: list[frozenset[Anchor] | None]) -> frozenset[Anchor] | None:
-    if any(option is None for option in options):
-        return None
-    return frozenset().union(*(option for option in options if option is not None))
-
-
-def _best(options: list[frozenset[Anchor] | None]) -> frozenset[Anchor] | None:
-    """The most selective anchor set: its weakest anchor strongest, then the fewest."""
-    usable = [option for option in options if option is not None]
-    if not usable:
-        return None
-    return max(usable, key=lambda option: (min(map(_anchor_weight, option)), -len(option)))
+def _alternatives(nodes: Sequence[Node]) -> frozenset[Anchor] | None:
+    """One group for an OR: each alternative's most selective group, united."""
+    united: set[Anchor] = set()
+    for node in nodes:
+        groups = required_groups(node)
+        if groups is None:
+            return None
+        united |= min(groups, key=lambda group: sum(map(_prior, group)))
+    return frozenset(united)
 
 
 def _word_anchor(word: Word) -> Anchor:
@@ -183,14 +252,15 @@ def _word_anchor(word: Word) -> Anchor:
     return ("prefix" if word.prefix else "token", word.text)
 
 
-def _word_weight(word: Word) -> float:
-    return _anchor_weight(_word_anchor(word))
+def _length(anchor: Anchor) -> int:
+    return len(anchor[1])
 
 
-def _anchor_weight(anchor: Anchor) -> float:
+def _prior(anchor: Anchor) -> float:
+    """A guess at the share of stories holding ``anchor``: longer is rarer."""
     kind, text = anchor
     if kind == "substring":
-        return 2.0 * len(text)  # a Han or Hangul character carries about a syllable or two
+        return 4.0 ** -len(text)  # a Han or Hangul character carries about a syllable or two
     if text in _COMMON:
         return 0.5
-    return len(text) - (0.5 if kind == "prefix" else 0.0)
+    return min(0.5, 2.0 ** -len(text) * (4 if kind == "prefix" else 1))

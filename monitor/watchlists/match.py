@@ -8,51 +8,96 @@ case-sensitive term or an explanation needs them.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterator
+from functools import lru_cache
+from itertools import islice
 
 from monitor.model import Document, Hit, Span
 from monitor.watchlists.query import And, Near, Node, Not, Or, Phrase, Regex, Word
-from monitor.watchlists.tokens import token_spans, tokenize
+from monitor.watchlists.tokens import TokenSpans, folded_text
 
 SNIPPET_CONTEXT = 80  # characters of context either side of a match
 MAX_SNIPPETS = 3
-MAX_SPANS = 50  # per hit: enough to highlight, bounded for pathological stories
+MAX_SPANS = 20  # per hit: enough to highlight, bounded for pathological stories
+MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains nothing new
 
 
 class DocumentView:
-    """One document, tokenized per field, with caches for query evaluation."""
+    """One document, folded per field, with caches for query evaluation.
 
-    __slots__ = ("_offsets", "_original", "_positions", "_sets", "_sorted", "document", "tokens")
+    ``folded`` is all the index needs to pick candidate watch-lists; the token lists,
+    sets and positions that evaluation uses are made on first use, so a story no
+    watch-list could match costs a fold and a scan.
+    """
+
+    __slots__ = (
+        "_offsets",
+        "_original",
+        "_padded",
+        "_positions",
+        "_sets",
+        "_sorted",
+        "_tokens",
+        "document",
+        "folded",
+    )
 
     def __init__(self, document: Document) -> None:
         self.document = document
-        self.tokens: dict[str, list[str]] = {
-            "title": tokenize(document.title),
-            "body": tokenize(document.body),
-            "source": tokenize(document.source),
+        self.folded: dict[str, str] = {
+            "title": folded_text(document.title),
+            "body": folded_text(document.body),
+            "source": folded_text(document.source),
         }
+        self._tokens: dict[str, list[str]] = {}
+        self._padded: dict[str, str] = {}
         self._sets: dict[str, frozenset[str]] = {}
         self._sorted: dict[str, list[str]] = {}
         self._positions: dict[tuple[str, Word], list[int]] = {}
-        self._offsets: dict[str, list[tuple[int, int]]] = {}
+        self._offsets: dict[str, TokenSpans] = {}
         self._original: dict[str, list[str]] = {}
+
+    def tokens(self, field: str) -> list[str]:
+        found = self._tokens.get(field)
+        if found is None:
+            found = self._tokens[field] = self.folded[field].split()
+        return found
 
     def text(self, field: str) -> str:
         text: str = getattr(self.document, field)
         return text
 
+    def padded(self, field: str) -> str:
+        """The folded text with a space at each end, so every token has one either side."""
+        found = self._padded.get(field)
+        if found is None:
+            found = self._padded[field] = f" {self.folded[field]} "
+        return found
+
+    def contains(self, field: str, word: Word) -> bool:
+        """Whether some token of ``field`` could match ``word``, by a substring search.
+
+        Exact for everything but case-sensitive words. Searching the folded text in C is
+        cheaper than building the token set for the few words a query asks about.
+        """
+        padded = self.padded(field)
+        if word.spaceless:
+            return word.text in padded
+        return (f" {word.text}" if word.prefix else f" {word.text} ") in padded
+
     def token_set(self, field: str) -> frozenset[str]:
         found = self._sets.get(field)
         if found is None:
-            found = self._sets[field] = frozenset(self.tokens[field])
+            found = self._sets[field] = frozenset(self.tokens(field))
         return found
 
-    def offsets(self, field: str) -> list[tuple[int, int]]:
+    def offsets(self, field: str) -> TokenSpans:
         found = self._offsets.get(field)
         if found is None:
-            found = self._offsets[field] = token_spans(self.text(field))
+            found = self._offsets[field] = TokenSpans(self.text(field), self.folded[field])
         return found
 
     def original(self, field: str) -> list[str]:
@@ -74,15 +119,15 @@ class DocumentView:
         return found
 
     def _find(self, field: str, word: Word) -> list[int]:
-        tokens = self.tokens[field]
+        if not self.contains(field, word):
+            return []
+        tokens = self.tokens(field)
         if word.spaceless:
             distinct = [token for token in self.token_set(field) if word.text in token]
         elif word.prefix:
             distinct = self._with_prefix(field, word.text)
-        elif word.text in self.token_set(field):
-            distinct = [word.text]
         else:
-            return []
+            distinct = [word.text]
         found = [i for token in distinct for i in _indexes(tokens, token)]
         if len(distinct) > 1:
             found.sort()
@@ -104,7 +149,7 @@ class DocumentView:
 
     def word_at(self, field: str, word: Word, i: int) -> bool:
         """Whether token ``i`` of ``field`` is matched by ``word``."""
-        token = self.tokens[field][i]
+        token = self.tokens(field)[i]
         if word.spaceless:
             return word.text in token
         if word.prefix:
@@ -139,16 +184,13 @@ def phrase_starts(view: DocumentView, phrase: Phrase, field: str) -> list[int]:
     words = phrase.words
     if len(words) == 1:
         return view.positions(field, words[0])
-    present = view.token_set(field)
     offset = 0
     for k, word in enumerate(words):
-        if word.prefix or word.spaceless:
-            continue
-        if word.text not in present:
+        if not view.contains(field, word):
             return []
-        if len(word.text) > len(words[offset].text):
+        if not (word.prefix or word.spaceless) and len(word.text) > len(words[offset].text):
             offset = k
-    last = len(view.tokens[field]) - len(words)
+    last = len(view.tokens(field)) - len(words)
     return [
         start
         for start in (position - offset for position in view.positions(field, words[offset]))
@@ -161,8 +203,8 @@ def _phrase_found(view: DocumentView, phrase: Phrase, field: str) -> bool:
     words = phrase.words
     if len(words) == 1:
         word = words[0]
-        if not (word.prefix or word.spaceless or word.cased):
-            return word.text in view.token_set(field)
+        if word.cased is None:
+            return view.contains(field, word)
     return bool(phrase_starts(view, phrase, field))
 
 
@@ -237,10 +279,8 @@ def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
     match node:
         case Phrase():
             for field in node.fields or ():
-                offsets = view.offsets(field)
-                size = len(node.words)
-                for start in phrase_starts(view, node, field):
-                    yield field, offsets[start][0], offsets[start + size - 1][1]
+                for start, end in _phrase_spans(view, node, field):
+                    yield field, start, end
         case And():
             for child in node.children:
                 yield from evidence(child, view)
@@ -256,11 +296,36 @@ def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
                     yield field, offsets[start][0], offsets[start + size - 1][1]
         case Regex():
             for field in node.fields or ():
-                for found in node.compiled.finditer(view.text(field)):
+                for found in islice(node.compiled.finditer(view.text(field)), MAX_PER_TERM):
                     if found.end() > found.start():
                         yield field, found.start(), found.end()
         case Not():
             return
+
+
+def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> Iterator[tuple[int, int]]:
+    """Character spans of the first occurrences of ``phrase`` in ``field``."""
+    if view.text(field).isascii() and not any(word.cased for word in phrase.words):
+        # Folding ASCII moves no offsets, so a search of the folded text finds the spans
+        # without mapping every token to its offsets (which costs more than tokenizing).
+        found = _phrase_pattern(phrase.words).finditer(view.padded(field))
+        # The pattern starts at the space before the phrase, one past the padding.
+        yield from ((match.start(), match.end() - 1) for match in islice(found, MAX_PER_TERM))
+        return
+    offsets = view.offsets(field)
+    for start in phrase_starts(view, phrase, field)[:MAX_PER_TERM]:
+        yield offsets[start][0], offsets[start + len(phrase.words) - 1][1]
+
+
+@lru_cache(maxsize=4096)
+def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
+    """A regex for ``words`` in padded folded text: whole tokens separated by spaces.
+
+    It starts with a literal (the space before the first word), which lets ``re`` skip
+    ahead with a fast substring search instead of trying every position.
+    """
+    parts = (re.escape(word.text) + (r"\S*" if word.prefix else "") for word in words)
+    return re.compile(" " + " +".join(parts) + "(?= )")
 
 
 def explain(watchlist: str, query: Node, view: DocumentView) -> Hit:

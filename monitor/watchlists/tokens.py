@@ -11,14 +11,15 @@ attached, no space) a single token. We split a token wherever it passes between 
 runs of spaceless scripts are then searched by substring (see ``is_spaceless``).
 
 Two paths give the same tokens: ``tokenize`` (``str.translate`` + ``split``, C speed, used
-for every story) and ``token_spans`` (a regex that keeps offsets, used only to explain a
-match). A property test keeps them in step.
+for every story) and ``token_spans`` (offsets, used only to explain a match). A property
+test keeps them in step.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import accumulate, compress
 
 from monitor.watchlists._unicode61 import DROPPED, FOLDS, SEPARATORS
 
@@ -88,7 +89,6 @@ _SHAPED_TOKEN = re.compile(
     f"[{_SPACELESS_CLASS}][{_SPACELESS_CLASS}\x01]*"
     f"|[^ \x01{_SPACELESS_CLASS}][^ {_SPACELESS_CLASS}]*"
 )
-_SHAPED_ASCII_TOKEN = re.compile("[^ \x01][^ ]*")
 
 _SCRIPT_CHANGE = re.compile(
     f"(?<=[{_SPACELESS_CLASS}])(?=[^ {_SPACELESS_CLASS}])"
@@ -102,19 +102,61 @@ def fold(text: str) -> str:
     return text.translate(_FOLD_TABLE)
 
 
-def tokenize(text: str) -> list[str]:
-    """The folded tokens of ``text``, in order."""
+def folded_text(text: str) -> str:
+    """``text`` folded, with a space wherever a token ends: ``tokenize`` is its split()."""
     folded = text.translate(_FOLD_TABLE)
     if not folded.isascii():
         folded = _SCRIPT_CHANGE.sub(" ", folded)
-    return folded.split()
+    return folded
 
 
-def token_spans(text: str) -> list[tuple[int, int]]:
+def tokenize(text: str) -> list[str]:
+    """The folded tokens of ``text``, in order."""
+    return folded_text(text).split()
+
+
+class TokenSpans:
+    """``(start, end)`` offsets in a text of each token ``tokenize`` returns, by index.
+
+    An explanation needs the offsets of a few tokens, and a tuple per token cost more
+    than tokenizing. For ASCII text the offsets come from C: splitting the shaped text
+    on single spaces gives the tokens and, by running sums of the pieces' lengths,
+    where each starts; one offset is then worked out when asked for. Other text goes
+    through the regex, which knows dropped marks and script changes. ``folded`` is
+    ``folded_text(text)`` when the caller has it already.
+    """
+
+    __slots__ = ("_ends", "_parts", "_spans", "_tokens")
+
+    def __init__(self, text: str, folded: str | None = None) -> None:
+        self._spans: list[tuple[int, int]] | None = None
+        if text.isascii():
+            # Folding ASCII changes no lengths and no separator positions.
+            shape = text.translate(_SHAPE_TABLE) if folded is None else folded
+            self._parts = shape.split(" ")
+            self._ends = list(accumulate(map(len, self._parts)))
+            self._tokens = list(compress(range(len(self._parts)), self._parts))
+        else:
+            shape = text.translate(_SHAPE_TABLE)
+            self._spans = [match.span() for match in _SHAPED_TOKEN.finditer(shape)]
+
+    def __len__(self) -> int:
+        return len(self._spans) if self._spans is not None else len(self._tokens)
+
+    def __getitem__(self, i: int) -> tuple[int, int]:
+        if self._spans is not None:
+            return self._spans[i]
+        part = self._tokens[i]
+        end = self._ends[part] + part  # one separator before each part
+        return end - len(self._parts[part]), end
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return (self[i] for i in range(len(self)))
+
+
+def token_spans(text: str) -> TokenSpans:
     """``(start, end)`` offsets in ``text`` of each token ``tokenize(text)`` returns."""
-    shape = text.translate(_SHAPE_TABLE)
-    pattern = _SHAPED_ASCII_TOKEN if shape.isascii() else _SHAPED_TOKEN
-    return [match.span() for match in pattern.finditer(shape)]
+    return TokenSpans(text)
 
 
 def is_spaceless(token: str) -> bool:

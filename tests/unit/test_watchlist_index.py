@@ -12,7 +12,7 @@ from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document
 from monitor.watchlists import compile_watchlists, run_examples
-from monitor.watchlists.index import anchors
+from monitor.watchlists.index import FIRST_REPLAN, required_groups
 from monitor.watchlists.match import DocumentView, evaluate
 from monitor.watchlists.query import parse_query
 
@@ -24,23 +24,42 @@ def watchlist(name: str, query: str, **examples: list[str]) -> WatchlistConfig:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("gsomia", {("token", "gsomia")}),
-        ("japan AND gsomia", {("token", "gsomia")}),  # the longer word is the rarer bet
-        ("the AND pact", {("token", "pact")}),  # a common word is never preferred
-        ("japan OR korea", {("token", "japan"), ("token", "korea")}),
-        ("japan NOT korea", {("token", "japan")}),
-        ('"security consultative meeting"', {("token", "consultative")}),
-        ("defen*", {("prefix", "defen")}),
-        ("지소미아", {("substring", "지소미아")}),
-        ("NEAR(pact japan, 5)", {("token", "japan")}),
-        ("/gsomia/ AND pact", {("token", "pact")}),
+        ("gsomia", [{("token", "gsomia")}]),
+        ("japan AND gsomia", [{("token", "japan")}, {("token", "gsomia")}]),
+        ('"cost sharing"', [{("token", "cost")}, {("token", "sharing")}]),
+        ("japan OR korea", [{("token", "japan"), ("token", "korea")}]),
+        (
+            "(japan OR korea) AND pact",
+            [{("token", "japan"), ("token", "korea")}, {("token", "pact")}],
+        ),
+        ('pact OR "the meeting"', [{("token", "pact"), ("token", "meeting")}]),  # not "the"
+        ("japan NOT korea", [{("token", "japan")}]),
+        ("defen*", [{("prefix", "defen")}]),
+        ("지소미아", [{("substring", "지소미아")}]),
+        ("NEAR(pact japan, 5)", [{("token", "pact")}, {("token", "japan")}]),
+        ("/gsomia/ AND pact", [{("token", "pact")}]),
         ("/gsomia/ OR pact", None),
-        ("NOT a AND b", {("token", "b")}),
+        ("NOT a AND b", [{("token", "b")}]),
     ],
 )
-def test_anchors(query: str, expected: set[tuple[str, str]] | None) -> None:
-    found = anchors(parse_query(query))
-    assert expected == (None if found is None else set(found))
+def test_required_groups(query: str, expected: list[set[tuple[str, str]]] | None) -> None:
+    found = required_groups(parse_query(query))
+    assert expected == (None if found is None else [set(group) for group in found])
+
+
+def test_triggers_move_to_anchors_that_turn_out_rare() -> None:
+    """ "international" is longer than "yamaichi", so it is the first guess for the trigger,
+    but it is far more common: after the first re-plan, "yamaichi" triggers the query."""
+    index = compile_watchlists([watchlist("y", '"yamaichi international"')], {})
+
+    def triggers(word: str) -> list[int]:
+        return index._triggers[index._keys[f" {word} "]]
+
+    assert ([0], []) == (triggers("international"), triggers("yamaichi"))
+    for _ in range(FIRST_REPLAN):
+        assert [] == index.match(Document("", "international trade"))
+    assert ([], [0]) == (triggers("international"), triggers("yamaichi"))
+    assert ["y"] == [h.watchlist for h in index.match(Document("", "Yamaichi International"))]
 
 
 _WORDS = ["alpha", "beta", "gamma", "delta", "the", "al", "한국", "SCM"]

@@ -1,0 +1,229 @@
+"""Matching throughput over the Reuters corpus for 10 to 10,000 generated watch-lists.
+
+    .venv/bin/python benchmarks/bench_match.py [--corpus DIR] [--naive-items N]
+
+Prints items/s for: tokenising alone (the floor every matcher pays), the compiled index
+at each watch-list count, and a naive baseline that tries every watch-list as its own
+compiled Python regex (on a sample of items: it is too slow for the whole corpus).
+Then checks the targets of issue #3: at 1,000 lists, >= 50% of tokenise-only and >= 20x
+naive; from 10 to 10,000 lists, throughput falls by less than 2x.
+
+Watch-lists are generated from the corpus with a fixed seed, in the shapes analysts
+write: a distinctive word or phrase, often ANDed with a context word, alternatives,
+exclusions, prefixes and NEAR. "Distinctive" means found in 2 to 40 of the 19,043
+articles (names, specific terms: what watch-lists are made of); context words are in
+41 to 2,000. Each shape also has a regex form with the
+same meaning (lookaheads for AND/NOT), which the naive baseline runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import sys
+import time
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import takewhile
+from pathlib import Path
+
+from monitor.config import WatchlistConfig
+from monitor.model import Document
+from monitor.watchlists import compile_watchlists
+from monitor.watchlists.tokens import tokenize
+
+SEED = 3
+SIZES = (10, 100, 1_000, 10_000)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One watch-list in our language and as an equivalent Python regex."""
+
+    query: str
+    regex: str
+
+
+def _word(word: str) -> str:
+    return rf"\b{word}\b"
+
+
+class Generator:
+    """Watch-lists in the shapes analysts write, drawn from the corpus vocabulary."""
+
+    def __init__(self, rng: random.Random, documents: Sequence[Document]) -> None:
+        frequency: Counter[str] = Counter()
+        bigrams: list[tuple[str, str]] = []
+        for document in documents:
+            tokens = tokenize(document.body)
+            frequency.update(set(tokenize(document.title)) | set(tokens))
+            if tokens and rng.random() < 0.2:
+                i = rng.randrange(len(tokens))
+                bigrams.append((tokens[i], tokens[min(i + 1, len(tokens) - 1)]))
+
+        def usable(word: str) -> bool:
+            return len(word) > 3 and word.isalpha()
+
+        self.rare = sorted(w for w, n in frequency.items() if n <= 10 and usable(w))
+        self.context_words = sorted(
+            w for w, n in frequency.items() if 40 < n <= 2_000 and usable(w)
+        )
+        self.phrases = [
+            p for p in bigrams if p[0] != p[1] and all(usable(w) for w in p) and p[0] in self.rare
+        ]
+        self.rng = rng
+        self.frequency = frequency
+        self.vocabulary = sorted(frequency)
+
+    def prefix_frequency(self, stem: str) -> int:
+        """Articles with a token starting with ``stem`` (at most: a sum over the words)."""
+        start = bisect_left(self.vocabulary, stem)
+        return sum(
+            self.frequency[word]
+            for word in takewhile(lambda w: w.startswith(stem), self.vocabulary[start:])
+        )
+
+    def watchlist(self) -> Generated:
+        """One watch-list, shaped like the default ones: names, often with context."""
+        shape = self.rng.choices(
+            [self.only_names, self.with_context, self.excluding, self.near],
+            weights=[10, 50, 20, 20],
+        )[0]
+        return shape()
+
+    def name(self) -> Generated:
+        """A distinctive word, phrase or prefix."""
+        word = self.rng.choice(self.rare)
+        kind = self.rng.choice(["word", "phrase", "prefix"])
+        stem = word[:-2]
+        if kind == "prefix" and len(stem) >= 6 and self.prefix_frequency(stem) <= 10:
+            return Generated(f"{stem}*", rf"\b{stem}\w*")
+        if kind == "phrase":
+            first, second = self.rng.choice(self.phrases)
+            return Generated(f'"{first} {second}"', rf"\b{first}[\W_]+{second}\b")
+        return Generated(word, _word(word))
+
+    def names(self) -> Generated:
+        """One to three names, any of which will do."""
+        found = [self.name() for _ in range(self.rng.randint(1, 2))]
+        return Generated(
+            " OR ".join(n.query for n in found), "(?:" + "|".join(n.regex for n in found) + ")"
+        )
+
+    def only_names(self) -> Generated:
+        names = self.names()
+        return Generated(names.query, f"(?i){names.regex}")
+
+    def context(self) -> Generated:
+        words = self.rng.sample(self.context_words, self.rng.randint(1, 2))
+        return Generated(" OR ".join(words), r"\b(?:" + "|".join(words) + r")\b")
+
+    def with_context(self) -> Generated:
+        names, context = self.names(), self.context()
+        return Generated(
+            f"({names.query}) AND ({context.query})",
+            rf"(?is)\A(?=.*?{names.regex})(?=.*?{context.regex})",
+        )
+
+    def excluding(self) -> Generated:
+        names, context, excluded = self.names(), self.context(), self.rng.choice(self.context_words)
+        return Generated(
+            f"({names.query}) AND ({context.query}) NOT {excluded}",
+            rf"(?is)\A(?=.*?{names.regex})(?=.*?{context.regex})(?!.*?{_word(excluded)})",
+        )
+
+    def near(self) -> Generated:
+        first, second = self.rng.choice(self.rare), self.rng.choice(self.context_words)
+        gap = r"(?:[\W_]+\w+){0,10}[\W_]+"
+        return Generated(
+            f"NEAR({first} {second}, 10)",
+            rf"(?is)\b{first}{gap}{second}\b|\b{second}{gap}{first}\b",
+        )
+
+
+def load_documents(corpus: Path) -> list[Document]:
+    with (corpus / "news" / "articles.jsonl").open(encoding="utf-8") as lines:
+        return [
+            Document(record["title"], record["body"], record["source"])
+            for record in map(json.loads, lines)
+        ]
+
+
+def rate(run: Callable[[Document], int], documents: Sequence[Document]) -> tuple[float, int]:
+    """Items per second and how many items ``run`` said matched."""
+    started = time.perf_counter()
+    matched = sum(run(document) for document in documents)
+    return len(documents) / (time.perf_counter() - started), matched
+
+
+def tokenise_only(document: Document) -> int:
+    tokenize(document.title)
+    tokenize(document.body)
+    tokenize(document.source)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_corpus = os.environ.get("MONITOR_CORPUS") or str(REPO.parent / "shared" / "corpus")
+    parser.add_argument("--corpus", type=Path, default=Path(default_corpus))
+    parser.add_argument("--naive-items", type=int, default=300, help="sample for the baseline")
+    args = parser.parse_args(argv)
+
+    documents = load_documents(args.corpus)
+    generator = Generator(random.Random(SEED), documents)
+    lists = [generator.watchlist() for _ in range(max(SIZES))]
+    sample = random.Random(SEED).sample(documents, args.naive_items)
+    print(f"{len(documents):,} Reuters articles, {sum(map(_size, documents)) / 1e6:.1f} MB")
+    print(f"{'run':<34}{'items/s':>12}{'matched':>10}{'vs tokenise':>13}")
+
+    floor, _ = rate(tokenise_only, documents)
+    print(f"{'tokenise only':<34}{floor:>12,.0f}{'':>10}{'100%':>13}")
+    ours: dict[int, float] = {}
+    naive: dict[int, float] = {}
+    for size in SIZES:
+        chosen = lists[:size]
+        configs = [WatchlistConfig(name=f"w{i}", query=g.query) for i, g in enumerate(chosen)]
+        index = compile_watchlists(configs, {})
+        ours[size], matched = rate(lambda d, index=index: bool(index.match(d)), documents)
+        print(
+            f"{f'index, {size:,} lists':<34}{ours[size]:>12,.0f}{matched:>10,}"
+            f"{ours[size] / floor:>13.0%}"
+        )
+        if size <= 1_000:
+            regexes = [re.compile(g.regex) for g in chosen]
+
+            def naive_match(document: Document, regexes: list[re.Pattern[str]] = regexes) -> int:
+                text = f"{document.title}\n{document.body}"
+                return any([regex.search(text) for regex in regexes])
+
+            naive[size], found = rate(naive_match, sample)
+            label = f"naive regex, {size:,} lists ({len(sample)} items)"
+            print(f"{label:<34}{naive[size]:>12,.0f}{found:>10,}{naive[size] / floor:>13.0%}")
+
+    checks = [
+        ("1,000 lists >= 50% of tokenise-only", ours[1_000] / floor, 0.5),
+        ("1,000 lists >= 20x naive regex", ours[1_000] / naive[1_000], 20),
+        ("10 -> 10,000 lists falls < 2x", ours[10] / ours[10_000], None),
+    ]
+    failed = False
+    print()
+    for label, value, minimum in checks:
+        ok = value >= minimum if minimum is not None else value < 2
+        failed |= not ok
+        print(f"{'PASS' if ok else 'FAIL'}  {label}: {value:.2f}")
+    return 1 if failed else 0
+
+
+def _size(document: Document) -> int:
+    return len(document.title) + len(document.body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
