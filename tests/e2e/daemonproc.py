@@ -85,6 +85,16 @@ class MonitorProcess:
             if e.get("event") == event and all(e.get(k) == v for k, v in fields.items())
         ]
 
+    def indexes(self, event: str, *, after: int = -1, **fields: Any) -> list[int]:
+        """Positions in ``events`` of such events, after position ``after``."""
+        return [
+            i
+            for i, e in enumerate(list(self.events))
+            if i > after
+            and e.get("event") == event
+            and all(e.get(k) == v for k, v in fields.items())
+        ]
+
     def wait_event(self, event: str, *, count: int = 1, **fields: Any) -> dict[str, Any]:
         """The ``count``-th such event, once it has been logged."""
         wait_until(
@@ -95,11 +105,8 @@ class MonitorProcess:
         assert len(matches) >= count, f"exited {self.process.returncode}: {self.tail()}"
         return matches[count - 1]
 
-    def signal(self, signum: signal.Signals) -> int:
-        """Send ``signum``; returns how many events were logged before it."""
-        mark = len(self.events)
+    def signal(self, signum: signal.Signals) -> None:
         self.process.send_signal(signum)
-        return mark
 
     def stop(self) -> int:
         """SIGTERM, then the exit code (waiting generously)."""
