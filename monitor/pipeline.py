@@ -6,7 +6,7 @@ The daemon, `monitor run --once` and the tests all call ``poll_source``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -15,6 +15,7 @@ from monitor.alerts.route import plan_matches
 from monitor.app import App
 from monitor.errors import SourceError
 from monitor.health import record_failure, record_success
+from monitor.health_alerts import notify_health_change
 from monitor.model import Document, Item
 from monitor.normalise import normalise_entry
 from monitor.store.repo import IngestedItem, PlannedMatch, SourceState
@@ -61,6 +62,8 @@ def poll_source(
         new_state = record_success(
             state, result.cursor, now=now, every=config.every, not_before=result.not_before
         )
+        if isinstance(result.cursor.get("url"), str):  # a feed that moved permanently
+            new_state = replace(new_state, url=result.cursor["url"])
         items = [
             normalise_entry(name, entry, identity=config.identity, now=now)
             for entry in result.entries
@@ -76,6 +79,9 @@ def poll_source(
         ingested = app.store.ingest(items, new_state, route, now=now, owner=app.owner)
         if state.health not in ("healthy", "new"):
             log.info("source_recovered", after_failures=state.failures)
+        notify_health_change(
+            app.store, app.config.monitor.on_source_error, state, new_state, now=now
+        )
         log.info(
             "source_polled",
             entries=len(items),
@@ -110,6 +116,7 @@ def _failed(
     not_before = now + timedelta(seconds=retry_after) if retry_after else None
     new_state = record_failure(state, error, now=now, every=config.every, not_before=not_before)
     app.store.save_source_state(new_state, owner=app.owner)
+    notify_health_change(app.store, app.config.monitor.on_source_error, state, new_state, now=now)
     event = "source_failed" if new_state.health != state.health else "source_still_failing"
     log.warning(
         event,

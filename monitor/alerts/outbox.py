@@ -29,6 +29,7 @@ from monitor.errors import (
     RenderError,
     TransientDeliveryError,
 )
+from monitor.health_alerts import health_message
 from monitor.model import Message
 from monitor.observability import record_delivery
 from monitor.store.repo import DeliveryJob
@@ -78,6 +79,8 @@ def render_job(app: App, job: DeliveryJob) -> Message:
     """The message for a claimed delivery, rendered now from stored data."""
     if job.kind == "digest":
         return app.renderer.render_digest(digest_view(app, job.payload), job.key)
+    if job.kind == "health":
+        return health_message(job.key, job.payload)
     if job.match_id is None:
         raise PermanentDeliveryError(f"delivery {job.key} has nothing to render")
     record = app.store.match_record(job.match_id)

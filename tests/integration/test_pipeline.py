@@ -160,3 +160,47 @@ def test_always_policy_alerts_on_every_update(tmp_path: Path) -> None:
         assert 3 == len(mails(app, tmp_path))
     finally:
         app.close()
+
+
+def test_failing_source_notifies_on_source_error_channels_once(tmp_path: Path) -> None:
+    (tmp_path / "wire").mkdir()
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        "database: sqlite:///db.sqlite\n"
+        "sources: [{name: gone, type: folder, path: gone}]\n"
+        "channels: {ops: {type: maildir, path: mail, to: [ops@example.org]}}\n"
+        "watchlists: [{name: pact, query: GSOMIA}]\n"
+        "on_source_error: [ops]\n"
+    )
+    app = build_app(load_config(path))
+    try:
+        for _ in range(5):
+            assert not poll_source(app, "gone", force=True).ok
+        assert ["[news-monitor] source gone is failing"] == subjects(mails(app, tmp_path))
+        (tmp_path / "gone").mkdir()
+        assert poll_source(app, "gone", force=True).ok
+        assert [
+            "[news-monitor] source gone is failing",
+            "[news-monitor] source gone recovered",
+        ] == subjects(mails(app, tmp_path))
+    finally:
+        app.close()
+
+
+def test_moved_feed_url_is_kept_in_the_source_state(tmp_path: Path) -> None:
+    from monitor.model import FetchResult
+
+    app = make_app(tmp_path)
+    try:
+
+        class MovedSource:
+            name = "wire"
+
+            def fetch(self, cursor: dict[str, object]) -> FetchResult:
+                return FetchResult([], {"url": "https://new.example/rss"}, not_modified=True)
+
+        app.sources["wire"] = MovedSource()
+        assert poll_source(app, "wire").ok
+        assert "https://new.example/rss" == app.store.source_state("wire").url
+    finally:
+        app.close()
