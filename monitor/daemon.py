@@ -49,12 +49,13 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import undefined
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import systemd
 from monitor.alerts.digest import run_digest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App, build_app
-from monitor.config import Config, SourceConfig, load_config
+from monitor.config import Config, HttpConfig, SourceConfig, load_config
 from monitor.errors import MonitorError
 from monitor.logging import register_secrets
 from monitor.observability import (
@@ -136,11 +137,9 @@ class Daemon:
 
     # --- jobs ---------------------------------------------------------------------------
 
-    def schedule(self) -> None:
-        """Make the scheduler's jobs what the current config wants. A job whose schedule
-        did not change keeps its next run; a new source starts when its stored state says
-        it is due (now for a source never polled)."""
-        wanted = self._wanted_jobs()
+    def schedule(self, wanted: dict[str, _JobSpec]) -> None:
+        """Make the scheduler's jobs ``wanted``. A job whose schedule did not change keeps
+        its next run."""
         for job_id in self._keys.keys() - wanted.keys():
             self.scheduler.remove_job(job_id)
         for job_id, spec in wanted.items():
@@ -158,9 +157,10 @@ class Daemon:
             )
         self._keys = {job_id: spec.key for job_id, spec in wanted.items()}
 
-    def _wanted_jobs(self) -> dict[str, _JobSpec]:
+    def _wanted_jobs(self, app: App) -> dict[str, _JobSpec]:
+        """The jobs ``app``'s config wants. A source starts when its stored state says it
+        is due (now for a source never polled)."""
         now = utc_now()
-        app = self.app
         config = app.config.monitor
         due = {state.name: state.next_poll for state in app.store.source_states()}
         jobs: dict[str, _JobSpec] = {}
@@ -328,32 +328,38 @@ class Daemon:
     def reload(self) -> bool:
         """Load the config again; keep running the old one if the new one is invalid."""
         systemd.reloading()
+        new_app: App | None = None
         try:
             config = load_config(self.config_path)
             new_app = build_app(config)
-        except MonitorError as exc:
+            wanted = self._wanted_jobs(new_app)
+            http = config.monitor.http
+            server = self._server
+            if http != self.app.config.monitor.http:
+                server = self._listen(http)  # before the swap: a busy port refuses it all
+        except (MonitorError, SQLAlchemyError) as exc:
+            if new_app is not None:
+                new_app.close()
             log.error("reload_refused", error=str(exc))
             systemd.ready(self._status_line())
             return False
         register_secrets(config.secrets())
         old, self.app = self.app, new_app
-        self.schedule()
-        if old.config.monitor.http != config.monitor.http:
-            self._serve()
+        self.schedule(wanted)
+        if server is not self._server:
+            if self._server is not None:
+                self._server.close()
+            self._server = server
+            if server is not None:
+                server.start()
         old.close()
         log.info("config_reloaded", sources=len(new_app.sources), watchlists=len(config.watchlists))
         systemd.ready(self._status_line())
         return True
 
-    def _serve(self) -> None:
-        """(Re)start the HTTP endpoint as the current config says."""
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        http = self.app.config.monitor.http
-        if http is not None:
-            self._server = StatusServer(http, self, lambda: self.app.store)
-            self._server.start()
+    def _listen(self, http: HttpConfig | None) -> StatusServer | None:
+        """The endpoint ``http`` asks for, bound but not serving yet."""
+        return None if http is None else StatusServer(http, self, lambda: self.app.store)
 
     def stop(self) -> None:
         self._stop.set()
@@ -366,10 +372,12 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(signum, self._on_signal)
-        self.schedule()
+        self.schedule(self._wanted_jobs(self.app))
+        self._server = self._listen(self.app.config.monitor.http)
         self._beat = time.monotonic()
         self.scheduler.start()
-        self._serve()
+        if self._server is not None:
+            self._server.start()
         self._ready = True
         systemd.ready(self._status_line())
         log.info(

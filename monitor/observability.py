@@ -30,6 +30,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.config import HttpConfig
+from monitor.errors import MonitorError
 from monitor.text import utc_now
 
 if TYPE_CHECKING:
@@ -202,7 +203,12 @@ class StatusServer:
 
     def __init__(self, config: HttpConfig, probe: Probe, store: Callable[[], Store]) -> None:
         self.config = config
-        self._server = _Server((config.host, config.port), _Handler)
+        try:
+            self._server = _Server((config.host, config.port), _Handler)
+        except OSError as exc:
+            raise MonitorError(
+                f"http: cannot listen on {config.host}:{config.port}: {exc}"
+            ) from exc
         self._server.probe = probe
         self._server.metrics = _Metrics(StoreCollector(store))
         self._thread = threading.Thread(

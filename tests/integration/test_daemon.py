@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -133,3 +134,15 @@ def test_an_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Pa
         run.write("pact.txt", "Pact\n\nThe pact holds.")
         wait_for(run.mails, "an alert under the old config")
     assert 0 == run.code
+
+
+def test_a_reload_to_a_busy_port_is_refused_and_the_endpoint_stays(tmp_path: Path) -> None:
+    with socket.socket() as taken, DaemonRun(tmp_path) as run:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        address = run.daemon.http_address
+        run.config_path.write_text(CONFIG.replace("http: {port: 0}", f"http: {{port: {port}}}"))
+        assert not run.daemon.reload()
+        assert address == run.daemon.http_address
+        assert 200 == run.get("/readyz").status_code
