@@ -1,7 +1,7 @@
 """The daemon: APScheduler jobs built from config at every start and reload.
 
 Jobs have stable ids (``source:<name>``, ``deliver``, ``digest:<name>``,
-``housekeeping``, ``heartbeat``), coalesce and never overlap themselves. The job store is
+``housekeeping``, ``heartbeat``, ``probe``), coalesce and never overlap themselves. The job store is
 in memory: the config file is the source of truth, and our own state (cursors, outbox,
 digest windows) lives in our tables. After each poll a source's job is moved to the
 source's stored ``next_poll`` plus jitter, so backoff, Retry-After and max-age are kept
@@ -110,6 +110,7 @@ class Daemon:
                 # heartbeat measures the scheduler, not how busy the pollers are.
                 "outbox": ThreadPoolExecutor(2),
                 "heartbeat": ThreadPoolExecutor(1),
+                "probe": ThreadPoolExecutor(1),
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         )
@@ -131,7 +132,8 @@ class Daemon:
         self._planning = threading.Lock()
         self._accepting = True
         self._beat = time.monotonic()
-        self._store_ok = True
+        self._probing: float | None = None  # when the running probe started
+        self._reachable = True
         self._ready = False
         self._server: StatusServer | None = None
 
@@ -205,6 +207,13 @@ class Daemon:
             None,  # the first beat follows READY=1
             executor="heartbeat",
         )
+        jobs["probe"] = _JobSpec(
+            self._probe,
+            ("probe", self.heartbeat_seconds),
+            partial(IntervalTrigger, seconds=self.heartbeat_seconds),
+            None,
+            executor="probe",
+        )
         return jobs
 
     def _poll(self, name: str) -> datetime:
@@ -262,13 +271,31 @@ class Daemon:
         self._beat = time.monotonic()
         HEARTBEAT.set_to_current_time()
         systemd.watchdog()
+
+    def _probe(self) -> None:
+        """Whether the database answers; a job of its own, so that a connection hanging on
+        a partitioned network stops neither the heartbeat nor systemd's watchdog."""
+        self._probing = time.monotonic()
         reachable = self.app.store.ping()
-        if reachable != self._store_ok:
+        self._probing = None
+        if reachable != self._reachable:
             if reachable:
                 log.info("store_reachable")
             else:
                 log.error("store_unreachable")
-        self._store_ok = reachable
+        self._reachable = reachable
+
+    @property
+    def _store_ok(self) -> bool:
+        """The database answered the last probe, and the current one is not hanging."""
+        since = self._probing
+        hanging = since is not None and time.monotonic() - since > self._patience
+        return self._reachable and not hanging
+
+    @property
+    def _patience(self) -> float:
+        """How long a heartbeat or a probe may be overdue before /healthz fails."""
+        return self.heartbeat_seconds * MISSED_BEATS
 
     def _on_job_event(self, event: JobExecutionEvent | JobSubmissionEvent) -> None:
         job = event.job_id
@@ -299,7 +326,7 @@ class Daemon:
     def health(self) -> Health:
         """Alive: the scheduler runs its heartbeat on time and the store answers."""
         age = time.monotonic() - self._beat
-        ticking = self.scheduler.running and age <= self.heartbeat_seconds * MISSED_BEATS
+        ticking = self.scheduler.running and age <= self._patience
         return Health(
             ticking and self._store_ok,
             {

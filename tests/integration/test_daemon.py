@@ -10,7 +10,7 @@ from pathlib import Path
 from daemonkit import CONFIG, DaemonRun, wait_for
 from prometheus_client.parser import text_string_to_metric_families
 
-JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat"}
+JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat", "probe"}
 
 
 def metrics(run: DaemonRun) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
