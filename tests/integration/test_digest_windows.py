@@ -1,6 +1,6 @@
-"""Digests end to end on a SQLite file and a real SMTP server: grouping, caps, the
-empty case, and windows that neither drop nor repeat a match across crashes and late
-commits."""
+"""Digests end to end on a real SMTP server, over SQLite and (where the machine has it)
+PostgreSQL: grouping, caps, the empty case, and windows that neither drop nor repeat a
+match across crashes and late commits."""
 
 from __future__ import annotations
 
@@ -45,13 +45,19 @@ STORIES = {
 }
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> str | None:
+    """None for the default SQLite file, else a fresh PostgreSQL database's URL."""
+    return None if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
 def mail() -> Iterator[SmtpServer]:
     with SmtpServer() as server:
         yield server
 
 
-def configure(folder: Path, mail: SmtpServer, **digest: Any) -> Path:
+def configure(folder: Path, mail: SmtpServer, database: str | None, **digest: Any) -> Path:
     for name, (source, title, body, hours) in STORIES.items():
         write_document(folder / source, name, title, body, NOW - timedelta(hours=hours))
     sources = [
@@ -60,6 +66,7 @@ def configure(folder: Path, mail: SmtpServer, **digest: Any) -> Path:
     channel = {"type": "smtp", "host": HOST, "port": mail.port, "to": ["desk@example.org"]}
     return write_config(
         folder,
+        **({"database": database} if database else {}),
         channels={"desk": channel},
         watchlists=WATCHLISTS,
         digests=[{"name": "morning", "schedule": "0 7 * * *", "channels": ["desk"], **digest}],
@@ -102,9 +109,9 @@ def text_of(message: EmailMessage) -> str:
 
 
 def test_grouped_by_watchlist_then_story_newest_first_with_outlets(
-    tmp_path: Path, mail: SmtpServer, clock: Clock
+    tmp_path: Path, mail: SmtpServer, clock: Clock, database: str | None
 ) -> None:
-    with open_app(configure(tmp_path, mail)) as app:
+    with open_app(configure(tmp_path, mail, database)) as app:
         poll_all(app)
         assert 1 == digest_now(app, clock)
 
@@ -123,9 +130,9 @@ def test_grouped_by_watchlist_then_story_newest_first_with_outlets(
 
 
 def test_a_capped_section_ends_with_and_n_more(
-    tmp_path: Path, mail: SmtpServer, clock: Clock
+    tmp_path: Path, mail: SmtpServer, clock: Clock, database: str | None
 ) -> None:
-    with open_app(configure(tmp_path, mail, max_items=1)) as app:
+    with open_app(configure(tmp_path, mail, database, max_items=1)) as app:
         poll_all(app)
         digest_now(app, clock)
 
@@ -136,16 +143,18 @@ def test_a_capped_section_ends_with_and_n_more(
 
 
 def test_send_empty_chooses_between_silence_and_nothing_new(
-    tmp_path: Path, mail: SmtpServer, clock: Clock
+    tmp_path: Path, mail: SmtpServer, clock: Clock, database: str | None
 ) -> None:
-    quiet = configure(tmp_path / "quiet", mail, watchlists=["scm"])
+    quiet = configure(tmp_path / "quiet", mail, database, watchlists=["scm"])
     with open_app(quiet) as app:
         poll_all(app)
         assert 0 == digest_now(app, clock)
         assert "morning" in app.store.digest_windows()  # the window moved all the same
     assert [] == mail.received()
 
-    talkative = configure(tmp_path / "talkative", mail, watchlists=["scm"], send_empty=True)
+    talkative = configure(
+        tmp_path / "talkative", mail, database, watchlists=["scm"], send_empty=True
+    )
     with open_app(talkative) as app:
         poll_all(app)
         assert 1 == digest_now(app, clock)
@@ -155,9 +164,9 @@ def test_send_empty_chooses_between_silence_and_nothing_new(
 
 
 def test_a_crash_after_closing_the_window_loses_and_repeats_nothing(
-    tmp_path: Path, mail: SmtpServer, clock: Clock
+    tmp_path: Path, mail: SmtpServer, clock: Clock, database: str | None
 ) -> None:
-    config = configure(tmp_path, mail)
+    config = configure(tmp_path, mail, database)
     with open_app(config) as app:
         poll_all(app)
         mail.stop()  # the digest is queued, then the process dies before it is sent
@@ -182,9 +191,13 @@ def test_a_crash_after_closing_the_window_loses_and_repeats_nothing(
 
 
 def test_a_crash_while_closing_the_window_leaves_it_where_it_was(
-    tmp_path: Path, mail: SmtpServer, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    mail: SmtpServer,
+    clock: Clock,
+    database: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with open_app(configure(tmp_path, mail)) as app:
+    with open_app(configure(tmp_path, mail, database)) as app:
         poll_all(app)
 
         def crash(*args: object, **kwargs: object) -> None:
@@ -202,9 +215,9 @@ def test_a_crash_while_closing_the_window_leaves_it_where_it_was(
 
 
 def test_a_match_committed_after_its_window_closed_comes_in_the_next(
-    tmp_path: Path, mail: SmtpServer, clock: Clock
+    tmp_path: Path, mail: SmtpServer, clock: Clock, database: str | None
 ) -> None:
-    with open_app(configure(tmp_path, mail)) as app:
+    with open_app(configure(tmp_path, mail, database)) as app:
         poll_started = clock.now
         assert 0 == digest_now(app, clock)
         # A poll that started before that window closed commits only now, its matches
