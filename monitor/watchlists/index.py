@@ -7,13 +7,14 @@ give none). All anchors go into one Aho-Corasick automaton, as `` word `` (a who
 token), `` pre`` (a prefix) or a bare spaceless-script substring, and one C pass over the
 story's folded text finds which are present.
 
-Each query is triggered by one group, the one expected in the fewest stories; a
-triggered query whose other groups all have an anchor in the story (a C set test) is
-evaluated. "Expected" starts as a guess from word length and becomes the share of
-stories that had the anchor, counted on the first 1,000 stories and then on one in 64;
-the triggers are re-chosen after 1,000 stories, then 4,000, 16,000 and so on, so a
-common word picked by the guess ("international" over "yamaichi") stops triggering
-its watch-lists. Any choice gives the same hits; only the
+Each query is triggered by one group, the one expected in the fewest stories: a second
+automaton holds only the triggers, and a story is scanned with it (the smaller the
+automaton, the faster the scan). Evaluating a triggered query checks its other groups,
+by substring searches of the folded text. "Expected" starts as a guess from word length
+and becomes the share of stories that had the anchor, counted on the first 1,000
+stories and then on one in 64; the triggers are re-chosen after 1,000 stories, then
+4,000, 16,000 and so on, so a common word picked by the guess ("international" over
+"yamaichi") stops triggering its watch-lists. Any choice gives the same hits; only the
 work differs. Splitting the text into tokens waits until a query is evaluated, so most
 stories cost a fold and one scan, however many watch-lists there are. Queries with no
 group (a lone regex) are evaluated for every story.
@@ -22,7 +23,7 @@ group (a lone regex) are evaluated for every story.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import ahocorasick
 
@@ -70,20 +71,17 @@ class WatchlistIndex:
         self._nodes = [node for _, node in queries]
         self._keys: dict[str, int] = {}  # pattern -> its key
         self._priors: list[float] = []
-        self._groups: dict[int, list[frozenset[int]]] = {}
+        self._grouped: list[int] = []  # queries with groups; the others are always evaluated
         self._always: list[int] = []
         for i, node in enumerate(self._nodes):
-            groups = required_groups(node)
-            if not groups:
+            if required_groups(node) is None:
                 self._always.append(i)
                 continue
-            for anchor in frozenset().union(*groups):
+            self._grouped.append(i)
+            for anchor in possible_anchors(node):
                 if _pattern(anchor) not in self._keys:
                     self._keys[_pattern(anchor)] = len(self._keys)
                     self._priors.append(_prior(anchor))
-            self._groups[i] = list(
-                dict.fromkeys(frozenset(self._keys[_pattern(a)] for a in g) for g in groups)
-            )
         self._anchors = _automaton((pattern, key) for pattern, key in self._keys.items())
         self._seen: Counter[int] = Counter()
         self._stories = 0
@@ -104,40 +102,44 @@ class WatchlistIndex:
         return hits
 
     def _candidates(self, view: DocumentView) -> list[int]:
-        """Queries with an anchor here from every group, plus those without groups.
+        """Queries whose trigger group has an anchor here, plus those without groups.
 
-        The anchors found in the first stories, then in one in SAMPLE_EVERY, are counted
-        to learn how common each is.
+        The first stories, then one in SAMPLE_EVERY, are scanned for every anchor to
+        learn how common each is; the rest only for the triggers.
         """
         found = set(self._always)
         if self._anchors is None:
             return sorted(found)
         folded = view.folded
         text = f" {folded['title']} {folded['body']} {folded['source']} "
-        present = {key for _, key in self._anchors.iter(text)}
         self._stories += 1
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
+            present = {key for _, key in self._anchors.iter(text)}
             self._seen.update(present)
             self._sampled += 1
-            if self._stories >= self._replan_at:
-                self._replan_at *= 4
-                self._plan()
-        triggers, checks = self._triggers, self._checks
-        triggered = set().union(*(triggers[key] for key in present & self._trigger_keys))
-        found.update(i for i in triggered if not any(map(present.isdisjoint, checks[i])))
+            found.update(*(self._triggers[key] for key in present & self._trigger_keys))
+        elif self._trigger_anchors is not None:
+            found.update(*(ids for _, ids in self._trigger_anchors.iter(text)))
+        if self._stories >= self._replan_at:
+            self._replan_at *= 4
+            self._plan()
         return sorted(found)
 
     def _plan(self) -> None:
         """Choose each query's trigger group: the one expected in the fewest stories."""
         triggers: list[list[int]] = [[] for _ in self._priors]
-        checks: dict[int, list[frozenset[int]]] = {}
-        for i, groups in self._groups.items():
-            trigger = min(groups, key=lambda group: sum(map(self._share, group)))
-            for key in trigger:
-                triggers[key].append(i)
-            checks[i] = [group for group in groups if group is not trigger]
-        self._triggers, self._checks = triggers, checks
+
+        def share(anchor: Anchor) -> float:
+            return self._share(self._keys[_pattern(anchor)])
+
+        for i in self._grouped:
+            groups = required_groups(self._nodes[i], share) or []
+            for anchor in min(groups, key=lambda group: sum(map(share, group))):
+                triggers[self._keys[_pattern(anchor)]].append(i)
+        patterns = list(self._keys)
+        self._triggers = triggers
         self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
+        self._trigger_anchors = _automaton((patterns[k], triggers[k]) for k in self._trigger_keys)
 
     def _share(self, key: int) -> float:
         """The expected share of stories with anchor ``key``: the guess, then what was seen.
@@ -215,35 +217,63 @@ def parse_term_sets(terms: Mapping[str, Sequence[str]]) -> dict[str, Node]:
     return parsed
 
 
-def required_groups(node: Node) -> list[frozenset[Anchor]] | None:
-    """Groups of anchors a matching story touches every one of, or None if none are known."""
+def required_groups(
+    node: Node, weight: Callable[[Anchor], float] | None = None
+) -> list[frozenset[Anchor]] | None:
+    """Groups of anchors a matching story touches every one of, or None if none are known.
+
+    Where there is a choice (which group stands for an alternative of an OR), the group
+    whose anchors weigh least is taken; ``weight`` is the expected share of stories
+    holding an anchor, by default the length-based guess.
+    """
+    weigh = weight or _prior
     match node:
         case Phrase():
-            anchors = [_word_anchor(word) for word in node.words]
-            telling = [anchor for anchor in anchors if anchor[1] not in _COMMON]
-            return [frozenset({anchor}) for anchor in telling or [max(anchors, key=_length)]]
+            return [frozenset({anchor}) for anchor in _phrase_anchors(node)]
         case Near():
-            found = [_alternatives(group) for group in node.groups]
+            found = [_alternatives(group, weigh) for group in node.groups]
             return [group for group in found if group is not None] or None
         case And():
-            groups = [g for child in node.children for g in required_groups(child) or ()]
+            groups = [g for child in node.children for g in required_groups(child, weigh) or ()]
             return groups or None
         case Or():
-            group = _alternatives(node.children)
+            group = _alternatives(node.children, weigh)
             return None if group is None else [group]
         case Not() | Regex():
             return None
 
 
-def _alternatives(nodes: Sequence[Node]) -> frozenset[Anchor] | None:
-    """One group for an OR: each alternative's most selective group, united."""
+def _alternatives(
+    nodes: Sequence[Node], weight: Callable[[Anchor], float]
+) -> frozenset[Anchor] | None:
+    """One group for an OR: each alternative's lightest group, united."""
     united: set[Anchor] = set()
     for node in nodes:
-        groups = required_groups(node)
+        groups = required_groups(node, weight)
         if groups is None:
             return None
-        united |= min(groups, key=lambda group: sum(map(_prior, group)))
+        united |= min(groups, key=lambda group: sum(map(weight, group)))
     return frozenset(united)
+
+
+def possible_anchors(node: Node) -> set[Anchor]:
+    """Every anchor ``required_groups`` could pick for ``node``, whatever the weights."""
+    match node:
+        case Phrase():
+            return set(_phrase_anchors(node))
+        case Near():
+            return {a for group in node.groups for phrase in group for a in _phrase_anchors(phrase)}
+        case And() | Or():
+            return set().union(*map(possible_anchors, node.children))
+        case Not() | Regex():
+            return set()
+
+
+def _phrase_anchors(phrase: Phrase) -> list[Anchor]:
+    """A phrase's words as anchors, less the common ones (unless that leaves none)."""
+    anchors = [_word_anchor(word) for word in phrase.words]
+    telling = [anchor for anchor in anchors if anchor[1] not in _COMMON]
+    return telling or [max(anchors, key=_length)]
 
 
 def _word_anchor(word: Word) -> Anchor:

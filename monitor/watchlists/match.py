@@ -53,7 +53,7 @@ class DocumentView:
             "source": folded_text(document.source),
         }
         self._tokens: dict[str, list[str]] = {}
-        self._padded: dict[str, str] = {}
+        self._padded: dict[tuple[str, ...], str] = {}
         self._sets: dict[str, frozenset[str]] = {}
         self._sorted: dict[str, list[str]] = {}
         self._positions: dict[tuple[str, Word], list[int]] = {}
@@ -70,20 +70,23 @@ class DocumentView:
         text: str = getattr(self.document, field)
         return text
 
-    def padded(self, field: str) -> str:
-        """The folded text with a space at each end, so every token has one either side."""
-        found = self._padded.get(field)
+    def padded(self, *fields: str) -> str:
+        """The fields' folded texts joined, with a space at each end and between them, so
+        every token has a space either side (and none runs from one field into the next).
+        """
+        found = self._padded.get(fields)
         if found is None:
-            found = self._padded[field] = f" {self.folded[field]} "
+            joined = " ".join(self.folded[field] for field in fields)
+            found = self._padded[fields] = f" {joined} "
         return found
 
-    def contains(self, field: str, word: Word) -> bool:
-        """Whether some token of ``field`` could match ``word``, by a substring search.
+    def contains(self, word: Word, *fields: str) -> bool:
+        """Whether some token of ``fields`` could match ``word``, by a substring search.
 
         Exact for everything but case-sensitive words. Searching the folded text in C is
         cheaper than building the token set for the few words a query asks about.
         """
-        padded = self.padded(field)
+        padded = self.padded(*fields)
         if word.spaceless:
             return word.text in padded
         return (f" {word.text}" if word.prefix else f" {word.text} ") in padded
@@ -119,7 +122,7 @@ class DocumentView:
         return found
 
     def _find(self, field: str, word: Word) -> list[int]:
-        if not self.contains(field, word):
+        if not self.contains(word, field):
             return []
         tokens = self.tokens(field)
         if word.spaceless:
@@ -186,7 +189,7 @@ def phrase_starts(view: DocumentView, phrase: Phrase, field: str) -> list[int]:
         return view.positions(field, words[0])
     offset = 0
     for k, word in enumerate(words):
-        if not view.contains(field, word):
+        if not view.contains(word, field):
             return []
         if not (word.prefix or word.spaceless) and len(word.text) > len(words[offset].text):
             offset = k
@@ -199,13 +202,12 @@ def phrase_starts(view: DocumentView, phrase: Phrase, field: str) -> list[int]:
     ]
 
 
-def _phrase_found(view: DocumentView, phrase: Phrase, field: str) -> bool:
+def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:
     words = phrase.words
-    if len(words) == 1:
-        word = words[0]
-        if word.cased is None:
-            return view.contains(field, word)
-    return bool(phrase_starts(view, phrase, field))
+    fields = phrase.fields or ()
+    if len(words) == 1 and words[0].cased is None:
+        return view.contains(words[0], *fields)  # one search, whatever the fields
+    return any(phrase_starts(view, phrase, field) for field in fields)
 
 
 def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
@@ -250,13 +252,20 @@ def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, i
 
 def evaluate(node: Node, view: DocumentView) -> bool:
     """Whether ``node`` matches the document behind ``view``."""
+    # Loops rather than all()/any() over generators: this is the hot path per candidate.
     match node:
         case Phrase():
-            return any(_phrase_found(view, node, field) for field in node.fields or ())
+            return _phrase_found(view, node)
         case And():
-            return all(evaluate(child, view) for child in node.children)
+            for child in node.children:  # noqa: SIM110 - the loop is the point, see above
+                if not evaluate(child, view):
+                    return False
+            return True
         case Or():
-            return any(evaluate(child, view) for child in node.children)
+            for child in node.children:  # noqa: SIM110 - the loop is the point, see above
+                if evaluate(child, view):
+                    return True
+            return False
         case Not():
             return not evaluate(node.child, view)
         case Near():
