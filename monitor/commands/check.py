@@ -29,10 +29,11 @@ def run(args: argparse.Namespace) -> int:
             name = failure.split("'", 2)[1] if failure.count("'") >= 2 else ""
             file, line = config.watchlist_location(name)
             problems.append(ConfigError(failure, file=file, line=line).located())
-    problems.extend(f"{config.path}: {p}" for p in build_renderer(config).check())
+    renderer = build_renderer(config)
+    problems.extend(f"{config.path}: {p}" for p in renderer.check())
     for name, channel in config.monitor.channels.items():
         try:
-            build_channel(name, channel).close()
+            build_channel(name, channel, renderer).close()
         except ConfigError as exc:
             problems.append(ConfigError(exc.message, file=str(config.path)).located())
     for problem in problems:
