@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import TextIO
 
@@ -15,7 +14,7 @@ from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.model import Hit
 from monitor.watchlists import WatchlistIndex, compile_watchlists
-from monitor.watchlists.backtest import BacktestProgress, backtest
+from monitor.watchlists.backtest import backtest, read_jsonl, terminal_progress
 from monitor.watchlists.examples import text_document
 
 
@@ -49,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     config = load(args)
-    only = _selected(config, args.watchlist)
+    only = selected_watchlists(config, args.watchlist)
     index = compile_watchlists(config.watchlists, config.terms)
     if args.jsonl is not None:
         if args.jsonl == "-":
@@ -70,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     return 0 if hits else 1
 
 
-def _selected(config: Config, names: list[str] | None) -> frozenset[str] | None:
+def selected_watchlists(config: Config, names: list[str] | None) -> frozenset[str] | None:
+    """The watch-lists named by -w, checked against the config; None for all."""
     if not names:
         return None
     known = {w.name for w in config.watchlists}
@@ -89,20 +89,13 @@ def _explain(hit: Hit, out: TextIO) -> None:
 
 
 def _backtest(index: WatchlistIndex, lines: TextIO, name: str, only: frozenset[str] | None) -> int:
-    started = time.monotonic()
-
-    def show(progress: BacktestProgress) -> None:
-        rate = progress.items / max(time.monotonic() - started, 1e-9)
-        sys.stderr.write(f"\r{progress.items:,} items, {progress.matched:,} matched, {rate:,.0f}/s")
-
-    tty = sys.stderr.isatty()
-    for result in backtest(index, lines, name=name, only=only, progress=show if tty else None):
+    stories = read_jsonl(lines, name)
+    progress = terminal_progress(sys.stderr)
+    for result in backtest(index, stories, only=only, progress=progress):
         record = {
             "id": result.id,
             "watchlists": [hit.watchlist for hit in result.hits],
             "hits": {hit.watchlist: hit_record(hit) for hit in result.hits},
         }
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-    if tty:
-        sys.stderr.write("\n")
     return 0

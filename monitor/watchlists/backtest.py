@@ -1,15 +1,18 @@
-"""Back-testing: run every watch-list over an archive of JSON lines in one process.
+"""Back-testing: run every watch-list over an archive in one process.
 
-Each input line is an object with at least ``title`` and ``body`` (``id`` and ``source``
-are optional); each result pairs that id with the hits. Progress goes to a callback so
-the command decides whether and where to show it.
+The archive is JSON lines (`monitor match --jsonl`: objects with at least ``title`` and
+``body``, ``id`` and ``source`` optional) or stored items (`monitor replay`); each result
+pairs the story's id with the hits. Progress goes to a callback, which shows it only on
+a terminal.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TextIO
 
 from monitor.errors import MonitorError
 from monitor.model import Document, Hit
@@ -23,42 +26,65 @@ class BacktestResult:
     """One archived story and the watch-lists that matched it."""
 
     id: object
+    document: Document
     hits: list[Hit]
 
 
 @dataclass(slots=True)
 class BacktestProgress:
-    """Running totals, passed to the progress callback."""
+    """Running totals, passed to the progress callback; ``done`` on the last call."""
 
     items: int = 0
     matched: int = 0
+    done: bool = False
 
 
 def backtest(
     index: WatchlistIndex,
-    lines: Iterable[str],
+    stories: Iterable[tuple[object, Document]],
     *,
-    name: str = "<jsonl>",
     only: Collection[str] | None = None,
     progress: Callable[[BacktestProgress], None] | None = None,
 ) -> Iterator[BacktestResult]:
-    """Match each JSON line of ``lines``; a malformed line stops with its line number."""
+    """Match each ``(id, document)`` of ``stories``, reporting progress as it goes."""
     totals = BacktestProgress()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        document, story_id = _document(line, f"{name}:{number}")
+    for story_id, document in stories:
         hits = index.match(document, only)
         totals.items += 1
         totals.matched += bool(hits)
         if progress is not None and totals.items % PROGRESS_EVERY == 0:
             progress(totals)
-        yield BacktestResult(story_id, hits)
+        yield BacktestResult(story_id, document, hits)
     if progress is not None:
+        totals.done = True
         progress(totals)
 
 
-def _document(line: str, where: str) -> tuple[Document, object]:
+def read_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[object, Document]]:
+    """``(id, document)`` per JSON line; a malformed line stops with its line number."""
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            yield _document(line, f"{name}:{number}")
+
+
+def terminal_progress(stream: TextIO) -> Callable[[BacktestProgress], None] | None:
+    """A progress line that rewrites itself on ``stream``, or None if it is no terminal."""
+    if not stream.isatty():
+        return None
+    started = time.monotonic()
+
+    def show(progress: BacktestProgress) -> None:
+        rate = progress.items / max(time.monotonic() - started, 1e-9)
+        end = "\n" if progress.done else ""
+        stream.write(
+            f"\r{progress.items:,} items, {progress.matched:,} matched, {rate:,.0f}/s{end}"
+        )
+        stream.flush()
+
+    return show
+
+
+def _document(line: str, where: str) -> tuple[object, Document]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -68,4 +94,4 @@ def _document(line: str, where: str) -> tuple[Document, object]:
     fields = [record.get(key) or "" for key in ("title", "body", "source")]
     if not all(isinstance(value, str) for value in fields):
         raise MonitorError(f"{where}: title, body and source must be strings")
-    return Document(*fields), record.get("id")
+    return record.get("id"), Document(*fields)

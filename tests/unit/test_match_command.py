@@ -117,3 +117,32 @@ def test_python_m_monitor_match_file(default_config: Path, seed: Path, tmp_path:
     assert ["gsomia: matches", "scm: matches", "cost-sharing: matches"] == [
         line for line in run.stdout.splitlines() if not line.startswith(" ")
     ]
+
+
+def test_replay_dry_run_lists_stored_items_that_match(
+    default_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = default_config.parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--once", "-c", str(default_config)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 0 == run.returncode, run.stderr
+    parsed = build_parser().parse_args(
+        ["replay", "-c", str(default_config), "--since", "1d", "-w", "scm", "--dry-run"]
+    )
+    assert 0 == parsed.func(parsed)
+    captured = capsys.readouterr()
+    [line] = captured.out.splitlines()
+    title = "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact"
+    assert ["scm", title] == line.split("\t")[1:]
+    assert "1 stored items match (dry run: nothing enqueued)\n" == captured.err
+
+
+def test_replay_without_dry_run_says_it_cannot_enqueue_yet(default_config: Path) -> None:
+    parsed = build_parser().parse_args(["replay", "-c", str(default_config), "--since", "7d"])
+    with pytest.raises(MonitorError, match="run with --dry-run"):
+        parsed.func(parsed)
