@@ -25,9 +25,13 @@ RETENTION = timedelta(days=180)
 WORDS = [f"{a}{b}" for a in "bcdfghklmnprstvz" for b in ("ana", "elo", "iru", "oka", "umi")]
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/db.sqlite"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = open_store(url)
     yield store
     store.close()
 
@@ -105,9 +109,10 @@ def test_an_entry_forgotten_by_retention_comes_back_as_new(
 
 
 def test_optimize_vacuums_only_when_much_of_the_file_is_free(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
     ingest(store, [story("a", n, words=1000) for n in range(100)], OLD)
     send_all(store, OLD)
     assert not store.optimize()
@@ -117,3 +122,4 @@ def test_optimize_vacuums_only_when_much_of_the_file_is_free(
     assert (tmp_path / "db.sqlite").stat().st_size < full / 2
     assert 0 == (tmp_path / "db.sqlite-wal").stat().st_size  # checkpointed and truncated
     assert not store.optimize()
+    store.close()
