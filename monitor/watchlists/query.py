@@ -107,7 +107,6 @@ class Not:
 
 
 Node = Phrase | Regex | Near | And | Or | Not
-Leaf = Phrase | Regex | Near
 SetResolver = Callable[[str], Node | None]
 
 

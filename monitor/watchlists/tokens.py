@@ -104,7 +104,7 @@ def fold(text: str) -> str:
 
 def folded_text(text: str) -> str:
     """``text`` folded, with a space wherever a token ends: ``tokenize`` is its split()."""
-    folded = text.translate(_FOLD_TABLE)
+    folded = fold(text)
     if not folded.isascii():
         folded = _SCRIPT_CHANGE.sub(" ", folded)
     return folded
