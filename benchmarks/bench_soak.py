@@ -128,6 +128,13 @@ class FeedHandler(BaseHTTPRequestHandler):
         """Quiet."""
 
 
+class FeedServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet: the daemon drops its connections when it stops."""
+
+
 def serve(feeds: int, new_per_minute: float) -> None:
     """Serve until killed; prints the ports as one JSON line when listening."""
     texts = articles()
@@ -140,9 +147,8 @@ def serve(feeds: int, new_per_minute: float) -> None:
             feed.publish(serial, *texts[serial % len(texts)])
             serial += 1
     handler = type("Handler", (FeedHandler,), {"feeds": all_feeds, "lock": lock})
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(PORTS)]
+    servers = [FeedServer(("127.0.0.1", 0), handler) for _ in range(PORTS)]
     for server in servers:
-        server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
     print(json.dumps([server.server_address[1] for server in servers]), flush=True)
     while True:
