@@ -33,6 +33,8 @@ PERMANENT_REDIRECTS = frozenset({301, 308})
 # A server's request to wait (Retry-After, max-age) is honoured up to this long, so a
 # wrong header can delay a source but never silence it.
 MAX_SERVER_DELAY = 24 * 3600.0
+# A non-2xx body up to this size is read so its connection can be reused.
+DRAIN_LIMIT = 64 * 1024
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
@@ -141,6 +143,8 @@ class HttpPool:
                 body = b""
                 if 200 <= response.status_code < 300:
                     body = _read_capped(response, limits, deadline)
+                else:
+                    _drain(response, deadline)
                 return Response(str(response.url), response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:
             raise SourceError(f"http: timed out ({type(exc).__name__}) on {url}") from exc
@@ -171,6 +175,17 @@ def _read_capped(response: httpx.Response, limits: Limits, deadline: float) -> b
             raise SourceError(f"http: body still arriving after {limits.total_timeout:g}s")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _drain(response: httpx.Response, deadline: float) -> None:
+    """Read a small non-2xx body (a 304 has none), so the connection goes back to the
+    pool instead of being closed: polls of unchanged feeds then reuse connections. A
+    larger body is left unread and its connection closed."""
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > DRAIN_LIMIT or time.monotonic() > deadline:
+            return
 
 
 def retry_after(headers: httpx.Headers, now: datetime) -> float | None:

@@ -33,6 +33,7 @@ class Seen:
 
     path: str
     headers: dict[str, str]
+    client_port: int = 0  # tells connections apart: one port per TCP connection
 
 
 @dataclass
@@ -109,7 +110,9 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.stopping
 
     def do_GET(self) -> None:
-        self.server.seen.append(Seen(self.path, dict(self.headers.items())))
+        self.server.seen.append(
+            Seen(self.path, dict(self.headers.items()), int(self.client_address[1]))
+        )
         route = self.server.routes.get(self.path)
         if route is None:
             self.answer(404, b"no such feed", {})

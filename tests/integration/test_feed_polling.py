@@ -65,6 +65,20 @@ def test_conditional_get_round_trip(
     assert ("healthy", 0) == (state.health, state.failures)
 
 
+def test_polls_of_an_unchanged_feed_reuse_one_connection(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/feed"] = Feed(rss(STORY))
+    app = _app(tmp_path, server)
+    try:
+        for _ in range(4):
+            assert poll_source(app, "wire", force=True).ok
+    finally:
+        app.close()
+    assert 4 == len(server.seen)
+    assert 1 == len({seen.client_port for seen in server.seen})
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
 def test_compressed_feeds(server: FeedServer, tmp_path: Path, encoding: str) -> None:
     server.routes["/feed"] = Feed(rss(STORY), encoding=encoding)
