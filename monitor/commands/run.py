@@ -63,12 +63,13 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
 
 
 def drain_outbox(app: App) -> DeliveryReport:
-    """Deliver batches until nothing due is left (failures are rescheduled, not due)."""
+    """Deliver batches until nothing due is left (failures and holds are rescheduled,
+    so they are not due again in this drain)."""
     total = DeliveryReport()
     for _ in range(MAX_DELIVERY_ROUNDS):
         batch = deliver_due(app)
         total.add(batch)
-        if batch.sent + batch.retried + batch.dead == 0:
+        if batch.sent + batch.retried + batch.dead + batch.held == 0:
             break
     return total
 
@@ -77,7 +78,9 @@ def summary(outcomes: list[PollOutcome], report: DeliveryReport) -> str:
     """A few lines for a person: per source, per watch-list, deliveries."""
     lines = []
     for outcome in outcomes:
-        if outcome.ok:
+        if outcome.skipped:
+            lines.append(f"{outcome.source}: skipped (not due, or another instance polls it)")
+        elif outcome.ok:
             lines.append(
                 f"{outcome.source}: {outcome.new} new, {outcome.updated} updated, "
                 f"{outcome.matches} matches"
@@ -94,6 +97,8 @@ def summary(outcomes: list[PollOutcome], report: DeliveryReport) -> str:
         delivered += f", {report.retried} to retry"
     if report.dead:
         delivered += f", {report.dead} dead"
+    if report.held:
+        delivered += f", {report.held} held (quiet hours or rate cap)"
     lines.append(delivered)
     lines.extend(f"  {error}" for error in report.errors[:10])
     return "\n".join(lines)
