@@ -11,17 +11,20 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from functools import cache
+from typing import Any, Literal, TypeVar, cast
 from uuid import uuid4
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Insert,
     RowMapping,
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -29,12 +32,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
+from monitor.store.dialects import insert_for
 from monitor.store.schema import (
     DeliveryRow,
     DigestMatchRow,
@@ -44,7 +47,7 @@ from monitor.store.schema import (
     SourceStateRow,
     StoryRow,
 )
-from monitor.store.storyindex import assign_story
+from monitor.store.storyindex import assign_stories
 from monitor.store.writelock import serialize_writers
 
 items_t = cast(Table, ItemRow.__table__)
@@ -212,7 +215,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._insert = insert_for(engine.dialect.name)
+        self._statements = _statements(engine.dialect.name)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -438,117 +442,137 @@ class Store:
         owner: str | None,
     ) -> IngestResult:
         result = IngestResult()
+        ordered = sorted(items, key=lambda item: item.fingerprint)
         with self.engine.begin() as connection:
-            for item in sorted(items, key=lambda item: item.fingerprint):
-                ingested = self._store_item(connection, item, now)
-                if ingested.status == "unchanged":
-                    result.unchanged += 1
-                    continue
-                if ingested.status == "new":
-                    result.new += 1
-                else:
-                    result.updated += 1
-                for plan in route(ingested):
-                    added = self._add_match(connection, ingested, plan, now)
-                    if added is None:
+            for batch in _rounds([(item, _item_values(item, now)) for item in ordered]):
+                planned: list[tuple[IngestedItem, PlannedMatch]] = []
+                for ingested in self._store_items(connection, batch, now):
+                    if ingested.status == "unchanged":
+                        result.unchanged += 1
                         continue
-                    result.matches += 1
-                    result.matched_watchlists.append(plan.watchlist)
-                    result.deliveries += added
+                    if ingested.status == "new":
+                        result.new += 1
+                    else:
+                        result.updated += 1
+                    planned.extend((ingested, plan) for plan in route(ingested))
+                self._add_matches(connection, planned, now, result)
             if result.new:
                 state = replace(state, last_new_item=now)
             self._upsert_source(connection, state, owner)
         return result
 
-    def _story_id(self, connection: Connection, item: Item, now: datetime) -> int:
-        return assign_story(connection, item, now)
-
-    def _store_item(self, connection: Connection, item: Item, now: datetime) -> IngestedItem:
-        values = _storable(
-            {
-                "source": item.source,
-                "key": item.key,
-                "url": item.url,
-                "title": item.title,
-                "body": item.body,
-                "html": item.html,
-                "author": item.author,
-                "published": item.published,
-                "fetched_at": now,
-                "content_hash": item.content_hash,
+    def _store_items(
+        self, connection: Connection, batch: list[tuple[Item, dict[str, Any]]], now: datetime
+    ) -> list[IngestedItem]:
+        """Store one round of a poll's items (no key twice): one query for the rows
+        already there, one UPDATE per changed item, then the stories and rows of the new
+        ones, each a multi-row statement. Their outcomes, in order."""
+        existing: dict[tuple[str, str], Any] = {}
+        by_source: dict[str, list[str]] = {}
+        for item, values in batch:
+            by_source.setdefault(item.source, []).append(values["key"])
+        for source, keys in by_source.items():
+            for chunk in _chunks(keys):
+                rows = connection.execute(_EXISTING_ITEMS, {"source": source, "keys": chunk})
+                existing.update(((source, row.key), row) for row in rows)
+        outcomes: list[IngestedItem | None] = []
+        updates: list[dict[str, Any]] = []
+        fresh: list[tuple[int, Item, dict[str, Any]]] = []
+        for item, values in batch:
+            found = existing.get((item.source, values["key"]))
+            if found is None:
+                fresh.append((len(outcomes), item, values))
+                outcomes.append(None)
+            elif found.content_hash == item.content_hash:
+                outcomes.append(IngestedItem(item, "unchanged", found.id, found.story_id))
+            else:
+                changed = {k: v for k, v in values.items() if k != "fetched_at"}
+                updates.append({**changed, "updated_at": now, "item_id": found.id})
+                outcomes.append(IngestedItem(item, "updated", found.id, found.story_id))
+        if updates:
+            connection.execute(_UPDATE_ITEM, updates)
+        if fresh:
+            story_ids = assign_stories(connection, [item for _, item, _ in fresh], now)
+            new_rows = [
+                {**values, "story_id": story_id}
+                for (_, _, values), story_id in zip(fresh, story_ids, strict=True)
+            ]
+            inserted = {
+                (row.source, row.key): int(row.id)
+                for row in connection.execute(self._statements.insert_items, new_rows)
             }
-        )
-        existing = connection.execute(
-            select(items_t.c.id, items_t.c.content_hash, items_t.c.story_id).where(
-                items_t.c.source == item.source, items_t.c.key == values["key"]
-            )
-        ).first()
-        if existing is not None and existing.content_hash == item.content_hash:
-            return IngestedItem(item, "unchanged", existing.id, existing.story_id)
-        if existing is not None:
-            connection.execute(
-                update(items_t)
-                .where(items_t.c.id == existing.id)
-                .values(
-                    {**{k: v for k, v in values.items() if k != "fetched_at"}, "updated_at": now}
-                )
-            )
-            return IngestedItem(item, "updated", existing.id, existing.story_id)
-        story_id = self._story_id(connection, item, now)
-        inserted = connection.execute(
-            self._insert(items_t)
-            .values(**values, story_id=story_id)
-            .on_conflict_do_nothing(index_elements=[items_t.c.source, items_t.c.key])
-            .returning(items_t.c.id)
-        ).scalar()
-        if inserted is None:  # another instance stored it between our read and insert
-            return IngestedItem(item, "unchanged", 0, story_id)
-        return IngestedItem(item, "new", int(inserted), story_id)
+            for (at, item, values), story_id in zip(fresh, story_ids, strict=True):
+                item_id = inserted.get((item.source, values["key"]))
+                if item_id is None:  # another instance stored it between our read and insert
+                    outcomes[at] = IngestedItem(item, "unchanged", 0, story_id)
+                else:
+                    outcomes[at] = IngestedItem(item, "new", item_id, story_id)
+        return [outcome for outcome in outcomes if outcome is not None]
 
-    def _add_match(
-        self, connection: Connection, ingested: IngestedItem, plan: PlannedMatch, now: datetime
-    ) -> int | None:
-        """Insert the match; None if the story already matched this watch-list."""
-        match_id = connection.execute(
-            self._insert(matches_t)
-            .values(
-                item_id=ingested.item_id,
-                story_id=ingested.story_id,
-                watchlist=plan.watchlist,
-                revision=plan.revision,
-                matched_at=now,
-                hits=plan.hits,
-                silent=int(plan.silent),
+    def _add_matches(
+        self,
+        connection: Connection,
+        planned: list[tuple[IngestedItem, PlannedMatch]],
+        now: datetime,
+        result: IngestResult,
+    ) -> None:
+        """Insert the matches (one per story, watch-list and revision: the first planned
+        wins, the unique key drops the rest and what an earlier poll matched) and the
+        deliveries of those that are new, counting both into ``result``."""
+        rows: dict[tuple[int, str, str], dict[str, Any]] = {}
+        for ingested, plan in planned:
+            rows.setdefault(
+                (ingested.story_id, plan.watchlist, plan.revision),
+                {
+                    "item_id": ingested.item_id,
+                    "story_id": ingested.story_id,
+                    "watchlist": plan.watchlist,
+                    "revision": plan.revision,
+                    "matched_at": now,
+                    "hits": plan.hits,
+                    "silent": int(plan.silent),
+                },
             )
-            .on_conflict_do_nothing(
-                index_elements=[matches_t.c.story_id, matches_t.c.watchlist, matches_t.c.revision]
+        if not rows:
+            return
+        added = {
+            (row.story_id, row.watchlist, row.revision): int(row.id)
+            for row in connection.execute(self._statements.insert_matches, list(rows.values()))
+        }
+        deliveries: dict[str, dict[str, Any]] = {}
+        for ingested, plan in planned:
+            match_id = added.pop((ingested.story_id, plan.watchlist, plan.revision), None)
+            if match_id is None:
+                continue
+            result.matches += 1
+            result.matched_watchlists.append(plan.watchlist)
+            for delivery in plan.deliveries:
+                key = delivery_key(
+                    ingested.story_id,
+                    plan.watchlist,
+                    plan.revision,
+                    delivery.channel,
+                    delivery.recipient,
+                )
+                deliveries.setdefault(
+                    key,
+                    _delivery_values(
+                        key=key,
+                        kind=delivery.kind,
+                        channel=delivery.channel,
+                        recipient=delivery.recipient,
+                        watchlist=plan.watchlist,
+                        match_id=match_id,
+                        payload={},
+                        now=now,
+                        due_at=delivery.due_at or now,
+                    ),
+                )
+        if deliveries:
+            queued = connection.execute(
+                self._statements.insert_deliveries, list(deliveries.values())
             )
-            .returning(matches_t.c.id)
-        ).scalar()
-        if match_id is None:
-            return None
-        count = 0
-        for delivery in plan.deliveries:
-            key = delivery_key(
-                ingested.story_id,
-                plan.watchlist,
-                plan.revision,
-                delivery.channel,
-                delivery.recipient,
-            )
-            count += self._enqueue(
-                connection,
-                key=key,
-                kind=delivery.kind,
-                channel=delivery.channel,
-                recipient=delivery.recipient,
-                watchlist=plan.watchlist,
-                match_id=int(match_id),
-                payload={},
-                now=now,
-                due_at=delivery.due_at or now,
-            )
-        return count
+            result.deliveries += len(queued.all())
 
     def enqueue_notice(
         self, *, key: str, kind: str, channel: str, payload: dict[str, Any], now: datetime
@@ -583,24 +607,18 @@ class Store:
         now: datetime,
         due_at: datetime,
     ) -> int:
-        inserted = connection.execute(
-            self._insert(deliveries_t)
-            .values(
-                key=key,
-                kind=kind,
-                channel=channel,
-                recipient=recipient,
-                watchlist=watchlist,
-                match_id=match_id,
-                payload=payload,
-                status="pending",
-                attempts=0,
-                created_at=now,
-                due_at=due_at,
-            )
-            .on_conflict_do_nothing(index_elements=[deliveries_t.c.key])
-            .returning(deliveries_t.c.id)
-        ).scalar()
+        values = _delivery_values(
+            key=key,
+            kind=kind,
+            channel=channel,
+            recipient=recipient,
+            watchlist=watchlist,
+            match_id=match_id,
+            payload=payload,
+            now=now,
+            due_at=due_at,
+        )
+        inserted = connection.execute(self._statements.insert_deliveries, values).first()
         return 0 if inserted is None else 1
 
     # --- deliveries ---------------------------------------------------------------------
@@ -918,6 +936,120 @@ class Store:
         for channel, match_id in sorted(rows, key=lambda row: (row.channel, row.match_id)):
             taken.setdefault(channel, []).append(int(match_id))
         return taken
+
+
+# Parameters per IN list of the ingest's lookups.
+_CHUNK = 2000
+# What a poll needs to know of its items already stored: one query per source and chunk.
+_EXISTING_ITEMS = select(
+    items_t.c.id, items_t.c.key, items_t.c.content_hash, items_t.c.story_id
+).where(
+    items_t.c.source == bindparam("source"),
+    items_t.c.key.in_(bindparam("keys", expanding=True)),
+)
+# Run with a list of parameter sets: the columns to set come from their keys.
+_UPDATE_ITEM = update(items_t).where(items_t.c.id == bindparam("item_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The ingest's inserts, built once per dialect: building a statement costs more than
+    SQLite takes to run it. Each takes a list of rows (one multi-row INSERT per page, see
+    SQLAlchemy's "insertmanyvalues") and returns what it inserted, so rows a unique key
+    dropped are simply missing from the answer."""
+
+    insert_items: Insert
+    insert_matches: Insert
+    insert_deliveries: Insert
+
+
+@cache
+def _statements(dialect: str) -> _Statements:
+    insert = insert_for(dialect)
+    return _Statements(
+        insert_items=insert(items_t)
+        .on_conflict_do_nothing(index_elements=[items_t.c.source, items_t.c.key])
+        .returning(items_t.c.id, items_t.c.source, items_t.c.key),
+        insert_matches=insert(matches_t)
+        .on_conflict_do_nothing(
+            index_elements=[matches_t.c.story_id, matches_t.c.watchlist, matches_t.c.revision]
+        )
+        .returning(
+            matches_t.c.id, matches_t.c.story_id, matches_t.c.watchlist, matches_t.c.revision
+        ),
+        insert_deliveries=insert(deliveries_t)
+        .on_conflict_do_nothing(index_elements=[deliveries_t.c.key])
+        .returning(deliveries_t.c.id),
+    )
+
+
+T = TypeVar("T")
+
+
+def _chunks(values: Sequence[T]) -> Iterator[list[T]]:
+    for start in range(0, len(values), _CHUNK):
+        yield list(values[start : start + _CHUNK])
+
+
+def _rounds(
+    batch: list[tuple[Item, dict[str, Any]]],
+) -> list[list[tuple[Item, dict[str, Any]]]]:
+    """A poll's items split so that no round holds one (source, key) twice: a feed that
+    repeats an entry gets it stored, then compared (unchanged or updated), as it would
+    one at a time. Nearly every poll is one round."""
+    rounds: list[list[tuple[Item, dict[str, Any]]]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for item, values in batch:
+        identity = (item.source, values["key"])
+        n = seen[identity] = seen.get(identity, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append((item, values))
+    return rounds
+
+
+def _item_values(item: Item, now: datetime) -> dict[str, Any]:
+    return _storable(
+        {
+            "source": item.source,
+            "key": item.key,
+            "url": item.url,
+            "title": item.title,
+            "body": item.body,
+            "html": item.html,
+            "author": item.author,
+            "published": item.published,
+            "fetched_at": now,
+            "content_hash": item.content_hash,
+        }
+    )
+
+
+def _delivery_values(
+    *,
+    key: str,
+    kind: str,
+    channel: str,
+    recipient: str,
+    watchlist: str | None,
+    match_id: int | None,
+    payload: dict[str, Any],
+    now: datetime,
+    due_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind,
+        "channel": channel,
+        "recipient": recipient,
+        "watchlist": watchlist,
+        "match_id": match_id,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "due_at": due_at,
+    }
 
 
 def delivery_key(story_id: int, watchlist: str, revision: str, channel: str, recipient: str) -> str:

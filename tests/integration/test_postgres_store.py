@@ -28,7 +28,9 @@ from test_store import (  # noqa: F401 - pytest collects these tests again, on P
     alert_all,
     item,
     test_a_failing_router_rolls_back_the_whole_poll,
+    test_a_poll_repeating_an_entry_stores_it_once,
     test_claims_are_exclusive_until_the_lease_ends,
+    test_copies_in_one_poll_share_a_story_and_alert_once,
     test_digest_window_moves_once_and_enqueues_with_it,
     test_edit_is_an_update_not_a_new_item,
     test_migrations_create_exactly_the_schema_the_code_declares,
@@ -135,38 +137,46 @@ def test_polls_storing_the_same_stories_in_opposite_orders_all_commit(
 
 def test_an_ingest_aborted_as_a_deadlock_runs_again(store: Store) -> None:
     """The deadlock storing in fingerprint order cannot rule out: another transaction holds
-    the poll's second story and then waits for its first. The poll waited first, so
-    PostgreSQL aborts it; the store runs it again, and it commits."""
+    the poll's source row, which the poll writes last, and then waits for a story the poll
+    has stored. The poll waited first, so PostgreSQL aborts it; the store runs it again,
+    and it commits."""
     first, second = sorted((story(1), story(2)), key=lambda one: one.fingerprint)
-    first_locked, second_locked = threading.Event(), threading.Event()
+    stories_stored, source_locked = threading.Event(), threading.Event()
     routed: list[str] = []
 
     def route(ingested: IngestedItem) -> list[PlannedMatch]:
         routed.append(ingested.item.key)
-        if not first_locked.is_set():  # first attempt: hold the first story, let the other in
-            first_locked.set()
-            assert second_locked.wait(30)
+        if not stories_stored.is_set():  # first attempt: the stories are in, let the other in
+            stories_stored.set()
+            assert source_locked.wait(30)
         return []
 
     def interfere() -> None:
-        lock_story = text(
-            "INSERT INTO stories (fingerprint, first_seen) VALUES (:fingerprint, :now) "
-            "ON CONFLICT DO NOTHING"
-        )
         now = NOW.replace(tzinfo=None)
-        assert first_locked.wait(30)
+        assert stories_stored.wait(30)
         with store.engine.begin() as connection:
-            connection.execute(lock_story, {"fingerprint": second.fingerprint, "now": now})
-            second_locked.set()
+            connection.execute(
+                text(
+                    "INSERT INTO source_state (name, cursor, health, failures) "
+                    "VALUES ('wire', '{}', 'new', 0)"
+                )
+            )
+            source_locked.set()
             wait_for_a_lock_wait(store)
-            connection.execute(lock_story, {"fingerprint": first.fingerprint, "now": now})
+            connection.execute(
+                text(
+                    "INSERT INTO stories (fingerprint, first_seen) VALUES (:fingerprint, :now) "
+                    "ON CONFLICT DO NOTHING"
+                ),
+                {"fingerprint": first.fingerprint, "now": now},
+            )
 
     with ThreadPoolExecutor(1) as pool:
         other = pool.submit(interfere)
         result = store.ingest([second, first], SourceState("wire", {}), route, now=NOW)
         other.result()
     assert 2 == result.new
-    assert [first.key, first.key, second.key] == routed
+    assert [first.key, second.key, first.key, second.key] == routed
 
 
 def wait_for_a_lock_wait(store: Store) -> None:

@@ -72,6 +72,36 @@ def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
     assert ["b"] == store.other_outlets(stored["a"].story_id, stored["a"].id)
 
 
+def test_a_poll_repeating_an_entry_stores_it_once(store: Store) -> None:
+    """One poll carrying an entry twice: the second copy is compared with the first, as
+    if it came a poll later (the store handles a poll's items all at once)."""
+    state = SourceState("a", {})
+    twice = [item("a", "k1", "body"), item("a", "k1", "body")]
+    versions = sorted([item("a", "k2", "v1"), item("a", "k2", "v2")], key=lambda i: i.fingerprint)
+    same = store.ingest(twice, state, alert_all(), now=NOW)
+    edited = store.ingest(versions, state, alert_all(), now=NOW)
+    assert (1, 0, 1, 1) == (same.new, same.updated, same.unchanged, same.deliveries)
+    assert (1, 1, 0) == (edited.new, edited.updated, edited.unchanged)
+    # Items are stored in fingerprint order: the later one is the update.
+    assert ["body", versions[1].body] == sorted(i.body for i in store.items())
+
+
+def test_copies_in_one_poll_share_a_story_and_alert_once(store: Store) -> None:
+    """A poll's own new items are candidates for each other: an exact copy and a near
+    copy (same words, one sentence more) join the first one's story."""
+    words = " ".join(f"w{n}" for n in range(40))
+    items = [
+        item("a", "k1", words),
+        item("a", "k2", words.upper()),
+        item("a", "k3", words + " Read more at the wire."),
+        item("a", "k4", " ".join(f"z{n}" for n in range(40))),
+    ]
+    result = store.ingest(items, SourceState("a", {}), alert_all(), now=NOW)
+    story = {i.key: i.story_id for i in store.items()}
+    assert (4, 2, 2) == (result.new, result.matches, result.deliveries)
+    assert story["k1"] == story["k2"] == story["k3"] != story["k4"]
+
+
 def test_edit_is_an_update_not_a_new_item(store: Store) -> None:
     state = SourceState("a", {})
     store.ingest([item("a", "k1", "v1")], state, alert_all(), now=NOW)
