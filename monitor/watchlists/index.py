@@ -60,6 +60,7 @@ FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what wa
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
 PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
+FIELDS = ("title", "body", "source")
 
 
 class WatchlistIndex:
@@ -93,10 +94,18 @@ class WatchlistIndex:
         """The hits of every watch-list (or of those named in ``only``) on ``doc``."""
         view = DocumentView(doc)
         hits = []
+        checks = self._checks
         for i in self._candidates(view):
             name = self.names[i]
             if only is not None and name not in only:
                 continue
+            # Necessary conditions first: a group with no anchor in the story rules the
+            # query out with substring searches in C, before any Python evaluation.
+            check = checks[i]
+            if check:
+                text = view.padded(*FIELDS)
+                if not all(any(map(text.__contains__, group)) for group in check):
+                    continue
             if evaluate(self._nodes[i], view):
                 hits.append(explain(name, self._nodes[i], view))
         return hits
@@ -110,8 +119,7 @@ class WatchlistIndex:
         found = set(self._always)
         if self._anchors is None:
             return sorted(found)
-        folded = view.folded
-        text = f" {folded['title']} {folded['body']} {folded['source']} "
+        text = view.padded(*FIELDS)
         self._stories += 1
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
             present = {key for _, key in self._anchors.iter(text)}
@@ -126,18 +134,28 @@ class WatchlistIndex:
         return sorted(found)
 
     def _plan(self) -> None:
-        """Choose each query's trigger group: the one expected in the fewest stories."""
+        """Choose each query's trigger group: the one expected in the fewest stories.
+
+        The query's other groups become its checks, rarest first: substring searches
+        that rule most triggered queries out before they are evaluated.
+        """
         triggers: list[list[int]] = [[] for _ in self._priors]
+        checks: list[tuple[tuple[str, ...], ...]] = [() for _ in self._nodes]
 
         def share(anchor: Anchor) -> float:
             return self._share(self._keys[_pattern(anchor)])
 
+        def weight(group: frozenset[Anchor]) -> float:
+            return sum(map(share, group))
+
         for i in self._grouped:
-            groups = required_groups(self._nodes[i], share) or []
-            for anchor in min(groups, key=lambda group: sum(map(share, group))):
+            groups = sorted(required_groups(self._nodes[i], share) or [], key=weight)
+            for anchor in groups[0]:
                 triggers[self._keys[_pattern(anchor)]].append(i)
+            checks[i] = tuple(tuple(map(_pattern, group)) for group in groups[1:])
         patterns = list(self._keys)
         self._triggers = triggers
+        self._checks = checks
         self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
         self._trigger_anchors = _automaton((patterns[k], triggers[k]) for k in self._trigger_keys)
 
