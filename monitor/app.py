@@ -10,10 +10,6 @@ from typing import assert_never
 
 from monitor.alerts.render import Renderer
 from monitor.channels.base import Channel
-from monitor.channels.console import ConsoleChannel
-from monitor.channels.maildir import MaildirChannel
-from monitor.channels.smtp import SmtpChannel
-from monitor.channels.webhook import WebhookChannel
 from monitor.config import (
     AppriseChannelConfig,
     ChannelConfig,
@@ -28,7 +24,6 @@ from monitor.config import (
     WebhookChannelConfig,
 )
 from monitor.sources.base import Source
-from monitor.sources.folder import FolderSource
 from monitor.store import Store, open_store
 from monitor.watchlists import WatchlistIndex, compile_watchlists
 
@@ -89,6 +84,8 @@ def build_app(config: Config, *, store: Store | None = None) -> App:
 def build_source(config: SourceConfig) -> Source:
     match config:
         case FolderSourceConfig():
+            from monitor.sources.folder import FolderSource
+
             return FolderSource(config.name, config.path)
         case FeedSourceConfig():
             from monitor.sources.feed import FeedSource
@@ -100,15 +97,25 @@ def build_source(config: SourceConfig) -> Source:
 
 def build_channel(name: str, config: ChannelConfig, renderer: Renderer | None = None) -> Channel:
     """The channel for ``config``; a webhook renders custom bodies and dates with
-    ``renderer`` (by default the packaged templates in UTC, enough for `monitor check`)."""
+    ``renderer`` (by default the packaged templates in UTC, enough for `monitor check`).
+
+    Each kind's module is imported when a channel of that kind is configured."""
     match config:
         case MaildirChannelConfig():
+            from monitor.channels.maildir import MaildirChannel
+
             return MaildirChannel(name, config.path, sender=config.sender, to=config.to)
         case ConsoleChannelConfig():
+            from monitor.channels.console import ConsoleChannel
+
             return ConsoleChannel(name)
         case SmtpChannelConfig():
+            from monitor.channels.smtp import SmtpChannel
+
             return SmtpChannel(name, config)
         case WebhookChannelConfig():
+            from monitor.channels.webhook import WebhookChannel
+
             return WebhookChannel(name, config, renderer or Renderer())
         case AppriseChannelConfig():
             from monitor.channels.apprise_channel import AppriseChannel

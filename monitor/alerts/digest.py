@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from apscheduler.triggers.cron import CronTrigger
 
 from monitor.alerts.render import AlertView, DigestSection, DigestView
 from monitor.config import DigestConfig
@@ -40,6 +39,9 @@ def digest_config(app: App, name: str) -> DigestConfig:
 
 def next_run(digest: DigestConfig, default_timezone: str, now: datetime) -> datetime:
     """When ``digest``'s schedule fires next after ``now``, in UTC."""
+    # Imported here: a poll that sends nothing never needs APScheduler's cron parser.
+    from apscheduler.triggers.cron import CronTrigger
+
     trigger = CronTrigger.from_crontab(
         digest.schedule, timezone=digest.timezone or default_timezone
     )

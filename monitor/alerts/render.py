@@ -2,6 +2,7 @@
 
 A ``templates`` folder in the config overrides any template by name. HTML templates
 are autoescaped; feed HTML reaches them only sanitised (see text.sanitize_html).
+Jinja2 is loaded with the first template: a run that renders nothing never pays for it.
 """
 
 from __future__ import annotations
@@ -10,25 +11,20 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from jinja2 import (
-    ChoiceLoader,
-    FileSystemLoader,
-    PackageLoader,
-    StrictUndefined,
-    TemplateError,
-    select_autoescape,
-)
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
 from monitor.errors import RenderError
 from monitor.model import Message, StoredItem
 from monitor.text import cap
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 BODY_EXCERPT = 600
 TEMPLATE_NAMES = (
@@ -81,11 +77,24 @@ class Renderer:
     """Renders Messages; built once by the composition root."""
 
     def __init__(self, *, timezone: str = "UTC", templates: Path | None = None) -> None:
-        loaders: list[Any] = [PackageLoader("monitor", "alerts/templates")]
-        if templates is not None:
-            loaders.insert(0, FileSystemLoader(str(templates)))
         self.zone = ZoneInfo(timezone)
-        self.env = ImmutableSandboxedEnvironment(
+        self.templates = templates
+
+    @cached_property
+    def env(self) -> ImmutableSandboxedEnvironment:
+        from jinja2 import (
+            ChoiceLoader,
+            FileSystemLoader,
+            PackageLoader,
+            StrictUndefined,
+            select_autoescape,
+        )
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        loaders: list[Any] = [PackageLoader("monitor", "alerts/templates")]
+        if self.templates is not None:
+            loaders.insert(0, FileSystemLoader(str(self.templates)))
+        env = ImmutableSandboxedEnvironment(
             loader=ChoiceLoader(loaders),
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
             undefined=StrictUndefined,
@@ -93,12 +102,15 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.filters["localtime"] = self.localtime
-        self.env.filters["highlight"] = highlight
-        self.env.filters["web_url"] = web_url
+        env.filters["localtime"] = self.localtime
+        env.filters["highlight"] = highlight
+        env.filters["web_url"] = web_url
+        return env
 
     def check(self) -> list[str]:
         """Every template loads and compiles (used by `monitor check`)."""
+        from jinja2 import TemplateError
+
         problems = []
         for name in TEMPLATE_NAMES:
             try:
@@ -112,6 +124,8 @@ class Renderer:
         return local.strftime("%Y-%m-%d %H:%M %Z")
 
     def _render(self, name: str, **context: Any) -> str:
+        from jinja2 import TemplateError
+
         try:
             return self.env.get_template(name).render(**context)
         except TemplateError as exc:
@@ -139,6 +153,8 @@ class Renderer:
 
     def check_string(self, source: str) -> None:
         """Compile a custom template from config, so a syntax error shows at load time."""
+        from jinja2 import TemplateError
+
         try:
             self.env.from_string(source)
         except TemplateError as exc:
@@ -146,6 +162,8 @@ class Renderer:
 
     def render_string(self, source: str, **context: Any) -> str:
         """A custom template from config (webhook bodies), in the same sandbox."""
+        from jinja2 import TemplateError
+
         try:
             return self.env.from_string(source).render(**context)
         except TemplateError as exc:

@@ -17,8 +17,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import feedparser
-
 from monitor.errors import SourceError
 from monitor.model import Entry
 from monitor.text import one_line
@@ -54,6 +52,9 @@ def parse_feed(
     if stripped.startswith((b"{", b"[")):
         return parse_json_feed(stripped, origin)
     check_prolog(data, origin)
+    # Imported on first use: a poll answered 304 never parses anything.
+    import feedparser
+
     headers = {"content-type": content_type} if content_type else {}
     if base_url:
         headers["content-location"] = base_url

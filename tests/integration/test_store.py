@@ -14,7 +14,7 @@ from monitor.dedup import content_hash, fingerprint
 from monitor.errors import StoreError
 from monitor.model import Item
 from monitor.store import Store, open_store
-from monitor.store.migrate import current_revision, head_revision
+from monitor.store.migrate import current_revision, head_revision, known_head
 from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -50,6 +50,11 @@ def test_schema_is_at_head_and_wal_is_on(store: Store) -> None:
     assert head_revision() == current_revision(store.engine)
     with store.engine.connect() as connection:
         assert "wal" == connection.execute(text("PRAGMA journal_mode")).scalar()
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    """Starts skip Alembic when the database is at this head (see migrate.known_head)."""
+    assert head_revision() == known_head()
 
 
 def test_same_item_twice_is_stored_once(store: Store) -> None:
