@@ -9,15 +9,16 @@ story's folded text finds which are present.
 
 Each query is triggered by one group, the one expected in the fewest stories: a second
 automaton holds only the triggers, and a story is scanned with it (the smaller the
-automaton, the faster the scan). Evaluating a triggered query checks its other groups,
-by substring searches of the folded text. "Expected" starts as a guess from word length
-and becomes the share of stories that had the anchor, counted on the first 1,000
-stories and then on one in 64; the triggers are re-chosen after 1,000 stories, then
-4,000, 16,000 and so on, so a common word picked by the guess ("international" over
-"yamaichi") stops triggering its watch-lists. Any choice gives the same hits; only the
-work differs. Splitting the text into tokens waits until a query is evaluated, so most
-stories cost a fold and one scan, however many watch-lists there are. Queries with no
-group (a lone regex) are evaluated for every story.
+automaton, the faster the scan). Before a triggered query is evaluated in Python, its
+other groups are checked, rarest first, by substring searches of the folded text in C;
+most triggered queries fail there (a rare name without its context word). "Expected"
+starts as a guess from word length and becomes the share of stories that had the anchor,
+counted on the first 1,000 stories and then on one in 64; the triggers are re-chosen
+after 1,000 stories, then 4,000, 16,000 and so on, so a common word picked by the guess
+("international" over "yamaichi") stops triggering its watch-lists. Any choice gives the
+same hits; only the work differs. Splitting the text into tokens waits until a query is
+evaluated, so most stories cost a fold and one scan, however many watch-lists there are.
+Queries with no group (a lone regex) are evaluated for every story.
 """
 
 from __future__ import annotations

@@ -172,3 +172,23 @@ def test_examples_report_each_failure_with_its_watchlist() -> None:
 def test_examples_take_the_first_line_as_title() -> None:
     lists = [watchlist("t", "title:pact", match=["pact\nbody"], no_match=["headline\npact"])]
     assert [] == run_examples(compile_watchlists(lists, {}), lists)
+
+
+def test_a_triggered_query_missing_another_group_is_not_evaluated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import monitor.watchlists.index as index_module
+
+    index = compile_watchlists([watchlist("pact", "gsomia AND (japan OR korea*) AND pact")], {})
+    calls: list[object] = []
+
+    def counting(node: object, view: DocumentView) -> bool:
+        calls.append(node)
+        return evaluate(node, view)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(index_module, "evaluate", counting)
+    assert index.match(Document("GSOMIA talks", "Japan stalls.", "")) == []
+    assert calls == []  # ruled out by the "pact" check, never evaluated
+    hits = index.match(Document("GSOMIA pact", "Koreans and the pact.", ""))
+    assert [hit.watchlist for hit in hits] == ["pact"]
+    assert len(calls) == 1
