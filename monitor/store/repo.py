@@ -16,13 +16,13 @@ from typing import Any, Literal, TypeVar, cast
 from uuid import uuid4
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     Insert,
     RowMapping,
     String,
     Table,
+    Update,
     and_,
     bindparam,
     create_engine,
@@ -340,13 +340,11 @@ class Store:
         ``owner`` holds the lease: a poll that outlived its lease and was taken over must
         not overwrite the newer poll's cursor."""
         values = {**_state_values(state), "lease_owner": None, "lease_until": None}
-        statement = self._insert(sources_t).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=[sources_t.c.name],
-            set_={k: statement.excluded[k] for k in values if k != "name"},
-            where=None if owner is None else sources_t.c.lease_owner == owner,
-        )
-        connection.execute(statement)
+        anyone, only_owner = _upsert_source_statements(self.engine.dialect.name)
+        if owner is None:
+            connection.execute(anyone, values)
+        else:
+            connection.execute(only_owner, {**values, "b_owner": owner})
 
     def claim_source(
         self, name: str, owner: str, *, now: datetime, until: datetime, force: bool = False
@@ -357,14 +355,13 @@ class Store:
         Writing the state after the poll (``ingest`` or ``save_source_state`` with the same
         owner) ends the lease; a poller that dies leaves it to run out.
         """
-        due = [or_(sources_t.c.next_poll.is_(None), sources_t.c.next_poll <= now)]
         row = self._lease(
             sources_t,
             _state_values(SourceState(name, {})),
             owner,
             now=now,
             until=until,
-            when=[] if force else due,
+            when="free" if force else "due",
         )
         return None if row is None else _source_state(row)
 
@@ -376,32 +373,24 @@ class Store:
         *,
         now: datetime,
         until: datetime,
-        when: Sequence[ColumnElement[bool]],
+        when: LeaseWhen,
     ) -> RowMapping | None:
         """Lease the row named ``new_row["name"]`` of ``table`` (which has lease columns)
         to ``owner``: an existing row only if its lease is free or ran out and ``when``
-        holds; a missing one is inserted as ``new_row``, leased.
+        holds (see ``_lease_statements``); a missing one is inserted as ``new_row``, leased.
 
         Of racing claimers exactly one wins: PostgreSQL re-checks the UPDATE's WHERE on
         the row a racing claim just committed, the INSERT meets the primary key, and SQLite
         has one writer at a time.
         """
+        take, create = _lease_statements(self.engine.dialect.name, table.name, when)
         lease = {"lease_owner": owner, "lease_until": until}
-        free = or_(table.c.lease_until.is_(None), table.c.lease_until < now)
         with self.engine.begin() as connection:
             row = connection.execute(
-                update(table)
-                .where(table.c.name == new_row["name"], free, *when)
-                .values(lease)
-                .returning(*table.c)
+                take, {"b_name": new_row["name"], "b_now": now, "b_owner": owner, "b_until": until}
             ).first()
             if row is None:
-                row = connection.execute(
-                    self._insert(table)
-                    .values(**new_row, **lease)
-                    .on_conflict_do_nothing(index_elements=[table.c.name])
-                    .returning(*table.c)
-                ).first()
+                row = connection.execute(create, {**new_row, **lease}).first()
         return None if row is None else row._mapping
 
     # --- ingest -------------------------------------------------------------------------
@@ -872,7 +861,7 @@ class Store:
             token,
             now=end,
             until=end + DIGEST_LEASE,
-            when=[digests_t.c.window_end < end],
+            when="before_window_end",
         )
         if row is None or end <= row["window_end"]:
             return 0
@@ -981,6 +970,55 @@ def _statements(dialect: str) -> _Statements:
         .on_conflict_do_nothing(index_elements=[deliveries_t.c.key])
         .returning(deliveries_t.c.id),
     )
+
+
+# Which rows a lease may take besides free ones: any ("free"), a source due to be polled
+# at ``now`` ("due"), a digest window ending before ``now`` ("before_window_end").
+LeaseWhen = Literal["free", "due", "before_window_end"]
+
+
+@cache
+def _lease_statements(dialect: str, table_name: str, when: LeaseWhen) -> tuple[Update, Insert]:
+    """A lease's UPDATE (parameters ``b_name``, ``b_now``, ``b_owner``, ``b_until``) and
+    its INSERT of a missing row, built once: a source is claimed at every poll, and
+    building these statements cost more than running them."""
+    table = {sources_t.name: sources_t, digests_t.name: digests_t}[table_name]
+    conditions = [
+        table.c.name == bindparam("b_name"),
+        or_(table.c.lease_until.is_(None), table.c.lease_until < bindparam("b_now")),
+    ]
+    if when == "due":
+        conditions.append(or_(table.c.next_poll.is_(None), table.c.next_poll <= bindparam("b_now")))
+    elif when == "before_window_end":
+        conditions.append(table.c.window_end < bindparam("b_now"))
+    take = (
+        update(table)
+        .where(*conditions)
+        .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until"))
+        .returning(*table.c)
+    )
+    create = (
+        insert_for(dialect)(table)
+        .on_conflict_do_nothing(index_elements=[table.c.name])
+        .returning(*table.c)
+    )
+    return take, create
+
+
+@cache
+def _upsert_source_statements(dialect: str) -> tuple[Insert, Insert]:
+    """The source-state upsert for anyone, and the one only the lease holder
+    (``b_owner``) may make; the values are the row's columns."""
+    statement = insert_for(dialect)(sources_t)
+    columns = [*_state_values(SourceState("", {})), "lease_owner", "lease_until"]
+    changes = {column: statement.excluded[column] for column in columns if column != "name"}
+    anyone = statement.on_conflict_do_update(index_elements=[sources_t.c.name], set_=changes)
+    only_owner = statement.on_conflict_do_update(
+        index_elements=[sources_t.c.name],
+        set_=changes,
+        where=sources_t.c.lease_owner == bindparam("b_owner"),
+    )
+    return anyone, only_owner
 
 
 T = TypeVar("T")
