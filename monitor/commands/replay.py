@@ -1,18 +1,25 @@
-"""`monitor replay`: re-match stored items, e.g. against a watch-list added today."""
+"""`monitor replay`: re-match stored items, e.g. against a watch-list added today, and
+enqueue what matches (a story that already matched a watch-list is not enqueued again)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
+from typing import cast
 
+from monitor.alerts.route import plan_matches
 from monitor.commands._common import load, since_arg
 from monitor.commands.match import selected_watchlists
-from monitor.errors import MonitorError
-from monitor.model import Document
+from monitor.dedup import content_hash, fingerprint
+from monitor.model import Document, Item, StoredItem
 from monitor.store import open_store
+from monitor.store.repo import IngestedItem, PlannedMatch
 from monitor.text import utc_now
 from monitor.watchlists import compile_watchlists
 from monitor.watchlists.backtest import backtest, terminal_progress
+
+FLUSH_EVERY = 500
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="re-match stored items against the watch-lists",
         description=(
             "Re-match the items stored in the last --since against the watch-lists (all, "
-            "or those named by -w) and list what matches."
+            "or those named by -w), list what matches and enqueue its alerts."
         ),
     )
     parser.add_argument(
@@ -34,26 +41,55 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
+def as_ingested(stored: StoredItem) -> IngestedItem:
+    """A stored item in the shape routing takes (as if new: replay is a first match)."""
+    item = Item(
+        source=stored.source,
+        key=stored.key,
+        title=stored.title,
+        body=stored.body,
+        published=stored.published,
+        fingerprint=fingerprint(stored.title, stored.body),
+        content_hash=content_hash(stored.title, stored.body),
+        url=stored.url,
+    )
+    return IngestedItem(item, "new", stored.id, stored.story_id)
+
+
 def run(args: argparse.Namespace) -> int:
     config = load(args)
-    if not args.dry_run:
-        # The store has no public way yet to add a match to an item stored earlier; until
-        # it has, replay only reports, rather than writing around the store's API.
-        raise MonitorError("replay: enqueuing is not available yet; run with --dry-run")
     only = selected_watchlists(config, args.watchlist)
     index = compile_watchlists(config.watchlists, config.terms)
+    watchlists = {w.name: w for w in config.watchlists}
     store = open_store(config.monitor.database)
+    matched = enqueued = 0
+    pending: list[tuple[IngestedItem, PlannedMatch]] = []
+
+    def flush() -> None:
+        nonlocal enqueued
+        if pending and not args.dry_run:
+            enqueued += store.add_matches(pending, now=utc_now()).deliveries
+        pending.clear()
+
     try:
-        items = store.items(since=utc_now() - args.since)
-        stories = ((item.id, Document(item.title, item.body, item.source)) for item in items)
-        matched = 0
-        progress = terminal_progress(sys.stderr)
-        for result in backtest(index, stories, only=only, progress=progress):
-            if result.hits:
-                matched += 1
-                names = ", ".join(hit.watchlist for hit in result.hits)
-                print(f"{result.id}\t{names}\t{result.document.title}")
+        items: Iterator[StoredItem] = store.items(since=utc_now() - args.since)
+        stories = ((item, Document(item.title, item.body, item.source)) for item in items)
+        for result in backtest(index, stories, only=only, progress=terminal_progress(sys.stderr)):
+            if not result.hits:
+                continue
+            stored = cast(StoredItem, result.id)  # the ids given to backtest above
+            matched += 1
+            names = ", ".join(hit.watchlist for hit in result.hits)
+            print(f"{stored.id}\t{names}\t{stored.title}")
+            ingested = as_ingested(stored)
+            pending.extend((ingested, p) for p in plan_matches(ingested, result.hits, watchlists))
+            if len(pending) >= FLUSH_EVERY:
+                flush()
+        flush()
     finally:
         store.close()
-    print(f"{matched} stored items match (dry run: nothing enqueued)", file=sys.stderr)
+    if args.dry_run:
+        print(f"{matched} stored items match (dry run: nothing enqueued)", file=sys.stderr)
+    else:
+        print(f"{matched} stored items match; {enqueued} alerts enqueued", file=sys.stderr)
     return 0

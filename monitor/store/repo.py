@@ -563,6 +563,16 @@ class Store:
             )
             result.deliveries += len(queued.all())
 
+    def add_matches(
+        self, planned: Sequence[tuple[IngestedItem, PlannedMatch]], *, now: datetime
+    ) -> IngestResult:
+        """Matches (and their deliveries) for items stored earlier, e.g. a replay against
+        a new watch-list; what already matched is dropped by the same unique keys."""
+        result = IngestResult()
+        with self.engine.begin() as connection:
+            self._add_matches(connection, list(planned), now, result)
+        return result
+
     def enqueue_notice(
         self, *, key: str, kind: str, channel: str, payload: dict[str, Any], now: datetime
     ) -> int:

@@ -140,9 +140,3 @@ def test_replay_dry_run_lists_stored_items_that_match(
     title = "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact"
     assert ["scm", title] == line.split("\t")[1:]
     assert "1 stored items match (dry run: nothing enqueued)\n" == captured.err
-
-
-def test_replay_without_dry_run_says_it_cannot_enqueue_yet(default_config: Path) -> None:
-    parsed = build_parser().parse_args(["replay", "-c", str(default_config), "--since", "7d"])
-    with pytest.raises(MonitorError, match="run with --dry-run"):
-        parsed.func(parsed)

@@ -1,0 +1,67 @@
+"""`monitor replay`: a watch-list added later finds stored stories and alerts them once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.alerts.outbox import deliver_due
+from monitor.app import build_app
+from monitor.cli import main
+from monitor.config import load_config
+from monitor.pipeline import poll_source
+
+CONFIG = """\
+database: sqlite:///db.sqlite
+sources: [{{name: wire, type: folder, path: wire}}]
+channels: {{box: {{type: maildir, path: mail, to: [desk@example.org]}}}}
+watchlists:
+  - {{name: pact, query: GSOMIA, channels: [box]}}
+{extra}"""
+
+
+def mail_count(tmp_path: Path) -> int:
+    return len(list((tmp_path / "mail" / "new").glob("*")))
+
+
+def deliver(path: Path) -> None:
+    app = build_app(load_config(path))
+    try:
+        deliver_due(app)
+    finally:
+        app.close()
+
+
+def test_replay_enqueues_matches_of_a_new_watchlist_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "wire").mkdir()
+    (tmp_path / "wire" / "a.txt").write_text("Pact\n\nGSOMIA stays, Esper said.\n")
+    (tmp_path / "wire" / "b.txt").write_text("Visit\n\nEsper lands in Seoul.\n")
+    (tmp_path / "wire" / "c.txt").write_text("Weather\n\nRain.\n")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(extra=""))
+    app = build_app(load_config(path))
+    try:
+        poll_source(app, "wire")
+        deliver_due(app)
+    finally:
+        app.close()
+    assert 1 == mail_count(tmp_path)
+
+    path.write_text(CONFIG.format(extra="  - {name: talks, query: Esper, channels: [box]}\n"))
+    assert 0 == main(["replay", "--since", "1d", "--dry-run", "-c", str(path)])
+    assert "2 stored items match (dry run" in capsys.readouterr().err
+    deliver(path)
+    assert 1 == mail_count(tmp_path)
+
+    assert 0 == main(["replay", "--since", "1d", "-w", "talks", "-c", str(path)])
+    assert "2 stored items match; 2 alerts enqueued" in capsys.readouterr().err
+    deliver(path)
+    assert 3 == mail_count(tmp_path)
+
+    assert 0 == main(["replay", "--since", "1d", "-c", str(path)])
+    assert "2 stored items match; 0 alerts enqueued" in capsys.readouterr().err
+    deliver(path)
+    assert 3 == mail_count(tmp_path)
