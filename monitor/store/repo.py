@@ -592,31 +592,10 @@ class Store:
                 due_at=now,
             )
 
-    def _enqueue(
-        self,
-        connection: Connection,
-        *,
-        key: str,
-        kind: str,
-        channel: str,
-        recipient: str,
-        watchlist: str | None,
-        match_id: int | None,
-        payload: dict[str, Any],
-        now: datetime,
-        due_at: datetime,
-    ) -> int:
-        values = _delivery_values(
-            key=key,
-            kind=kind,
-            channel=channel,
-            recipient=recipient,
-            watchlist=watchlist,
-            match_id=match_id,
-            payload=payload,
-            now=now,
-            due_at=due_at,
-        )
+    def _enqueue(self, connection: Connection, **fields: Any) -> int:
+        """Insert one delivery (see ``_delivery_values`` for the fields); 1 if new, 0 if
+        its key was already queued."""
+        values = _delivery_values(**fields)
         inserted = connection.execute(self._statements.insert_deliveries, values).first()
         return 0 if inserted is None else 1
 
