@@ -186,7 +186,8 @@ class SmtpServer(_Server):
     """aiosmtpd on 127.0.0.1.
 
     ``security``: ``plain``, ``starttls`` (offered, and required when there are users)
-    or ``tls`` (implicit TLS from the first byte). ``users`` turns on AUTH.
+    or ``tls`` (implicit TLS from the first byte). ``users`` turns on AUTH, ``smtputf8``
+    the SMTPUTF8 extension (addresses beyond ASCII).
     """
 
     def __init__(
@@ -196,12 +197,14 @@ class SmtpServer(_Server):
         certificates: Certificates | None = None,
         users: Mapping[str, str] | None = None,
         port: int | None = None,
+        smtputf8: bool = False,
     ) -> None:
         if security != "plain" and certificates is None:
             raise ValueError(f"security={security!r} needs certificates")
         self.security = security
         self.certificates = certificates
         self.users = dict(users or {})
+        self.smtputf8 = smtputf8
         self.port = port or free_port()
         self.switches = _Switches()
         self.lock = threading.Lock()
@@ -212,7 +215,7 @@ class SmtpServer(_Server):
         if self._controller is not None:
             return
         context = self.certificates.server_context if self.certificates else None
-        options: dict[str, Any] = {"ident": "test-smtp"}
+        options: dict[str, Any] = {"ident": "test-smtp", "enable_SMTPUTF8": self.smtputf8}
         if self.security == "starttls":
             options.update(tls_context=context, require_starttls=bool(self.users))
         if self.users:

@@ -40,7 +40,7 @@ class MaildirChannel:
             mail = build_email(message, sender=self.sender, to=self.to, list_id=self.name)
             temporary = self.path / "tmp" / f"{name}.{os.getpid()}"
             with open(temporary, "wb") as handle:
-                handle.write(mail.as_bytes())
+                handle.write(mail)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, self.path / "new" / name)

@@ -13,7 +13,6 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
-from email.message import EmailMessage
 from functools import cached_property
 
 import structlog
@@ -45,8 +44,16 @@ class SmtpChannel:
 
     def send(self, message: Message) -> None:
         recipients = [message.recipient] if message.recipient else list(self.config.to)
-        mail = build_email(message, sender=self.config.sender, to=recipients, list_id=self.name)
-        refused = self._send_mail(mail, recipients)
+        # As smtplib's send_message decides: addresses beyond ASCII need SMTPUTF8.
+        international = not all(a.isascii() for a in (self.config.sender, *recipients))
+        mail = build_email(
+            message,
+            sender=self.config.sender,
+            to=recipients,
+            list_id=self.name,
+            utf8=international,
+        )
+        refused = self._send_mail(mail, recipients, international)
         if refused:
             # The others have the mail already: sending it again would duplicate it.
             log.warning(
@@ -63,23 +70,33 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError):
             connection.close()
 
-    def _send_mail(self, mail: EmailMessage, recipients: list[str]) -> dict[str, tuple[int, bytes]]:
+    def _send_mail(
+        self, mail: bytes, recipients: list[str], international: bool
+    ) -> dict[str, tuple[int, bytes]]:
         reused = self._connection is not None
         try:
-            return self._transmit(mail, recipients)
+            return self._transmit(mail, recipients, international)
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             if not (reused and _worth_reconnecting(exc)):
                 raise delivery_error(self.where, exc) from exc
             log.info("smtp_reconnecting", host=self.config.host, reason=str(exc)[:200])
-        return self._send_mail(mail, recipients)  # on a fresh connection: at most once more
+        # On a fresh connection: at most once more.
+        return self._send_mail(mail, recipients, international)
 
-    def _transmit(self, mail: EmailMessage, recipients: list[str]) -> dict[str, tuple[int, bytes]]:
+    def _transmit(
+        self, mail: bytes, recipients: list[str], international: bool
+    ) -> dict[str, tuple[int, bytes]]:
         if self._connection is None:
             self._connection = self._connect()
-        return self._connection.send_message(
-            mail, from_addr=self.config.sender, to_addrs=recipients
-        )
+        options: tuple[str, ...] = ()
+        if international:
+            if not self._connection.has_extn("smtputf8"):
+                raise smtplib.SMTPNotSupportedError(
+                    "an address needs SMTPUTF8, which the server does not offer"
+                )
+            options = ("SMTPUTF8", "BODY=8BITMIME")
+        return self._connection.sendmail(self.config.sender, recipients, mail, options)
 
     def _connect(self) -> smtplib.SMTP:
         config = self.config

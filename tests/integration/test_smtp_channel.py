@@ -63,6 +63,20 @@ def test_plain_delivery_is_one_multipart_mail_per_message(plain: SmtpServer) -> 
     assert ["text/plain", "text/html"] == parts
 
 
+def test_an_address_beyond_ascii_goes_by_smtputf8_or_not_at_all(plain: SmtpServer) -> None:
+    with pytest.raises(PermanentDeliveryError, match="SMTPUTF8"):
+        smtp_channel(plain, to=["rédaction@example.org"]).send(alert())
+    with SmtpServer(smtputf8=True) as server:
+        channel = smtp_channel(server, to=["rédaction@example.org"])
+        channel.send(alert())
+        channel.close()
+
+    [mail] = server.received()
+    assert ("rédaction@example.org",) == mail.recipients
+    assert "rédaction@example.org" == str(mail.message["To"])
+    assert [] == plain.received()
+
+
 def test_a_burst_shares_one_connection_until_close(plain: SmtpServer) -> None:
     channel = smtp_channel(plain)
     for n in range(5):

@@ -8,12 +8,23 @@ import email.charset
 import email.policy
 import smtplib
 import ssl
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.channels.mime import MAX_SUBJECT, build_email
+from monitor.channels.mime import (
+    MAX_SUBJECT,
+    POLICY,
+    build_email,
+    encoded_words,
+    header_value,
+    message_id,
+)
 from monitor.channels.smtp import delivery_error
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.model import Message
@@ -23,14 +34,14 @@ SENDER = "monitor@example.org"
 
 def mail_for(subject: str, *, key: str = "s1.gsomia.desk", text: str = "body") -> EmailMessage:
     message = Message(key, subject, text, f"<p>{text}</p>")
-    raw = build_email(message, sender=SENDER, to=["desk@example.org"], list_id="desk").as_bytes()
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"], list_id="desk")
     return cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
 
 
 def test_korean_subject_is_rfc2047_encoded_and_reads_back() -> None:
     subject = "[gsomia] 한국, 지소미아 종료 유예 결정"
     message = Message("s1.gsomia.desk", subject, "본문", "<p>본문</p>")
-    raw = build_email(message, sender=SENDER, to=["desk@example.org"]).as_bytes()
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"])
 
     raw_subject = raw.split(b"\r\nSubject: ", 1)[1].split(b"\r\nDate:", 1)[0]
     assert raw_subject.isascii()
@@ -48,12 +59,12 @@ def test_the_subject_encoding_ignores_libraries_that_re_register_utf8(
     )
     mail = build_email(Message("k", "[gsomia] 지소미아", "t", "h"), sender=SENDER, to=["a@b.org"])
 
-    assert b"Subject: =?utf-8?b?" in mail.as_bytes()
+    assert b"Subject: =?utf-8?b?" in mail
 
 
 def test_every_byte_is_seven_bit_so_any_server_takes_it() -> None:
     message = Message("k", "제목", "한국어 본문 " * 50, "<p>한국어 <b>본문</b></p>")
-    raw = build_email(message, sender=SENDER, to=["desk@example.org"]).as_bytes()
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"])
 
     assert raw.isascii()
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
@@ -68,6 +79,12 @@ def test_crlf_in_a_title_cannot_add_a_header() -> None:
     assert mail["Bcc"] is None
     assert "[gsomia] Pact news Bcc: victim@example.org forged body" == mail["Subject"]
     assert ["desk@example.org"] == [str(a) for a in mail["To"].addresses]
+
+
+def test_any_line_break_character_in_a_title_becomes_a_space() -> None:
+    mail = mail_for("[gsomia] Pact\x0bnews\x1efrom\u2028Seoul")
+
+    assert "[gsomia] Pact news from Seoul" == mail["Subject"]
 
 
 def test_a_megabyte_title_is_capped_in_the_subject() -> None:
@@ -85,6 +102,63 @@ def test_message_id_is_stable_per_delivery_and_names_it() -> None:
     assert first["Message-ID"] != other["Message-ID"]
     assert "<desk.example.org>" == first["List-Id"]
     assert first["Date"] is not None
+
+
+def reference_email(message: Message, sender: str, to: list[str], date: datetime) -> bytes:
+    """The mail as the email package builds it (``set_content``, ``add_alternative``):
+    what build_email writes by hand must read back the same."""
+    mail = EmailMessage(policy=POLICY)
+    mail["From"] = header_value(sender)
+    mail["To"] = ", ".join(header_value(address) for address in to)
+    subject = header_value(message.subject)
+    if subject.isascii():
+        mail["Subject"] = subject
+    else:
+        mail.set_raw("Subject", encoded_words(subject, "Subject"))
+    mail["Date"] = format_datetime(date)
+    mail["Message-ID"] = message_id(message.delivery_key, sender.rsplit("@", 1)[-1])
+    mail["X-Monitor-Delivery"] = header_value(message.delivery_key, 200)
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(message.text, subtype="plain", charset="utf-8")
+    mail.add_alternative(message.html, subtype="html", charset="utf-8")
+    return mail.as_bytes()
+
+
+def read_back(raw: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
+    """Headers (without the boundary) and each part's type, encoding family and text."""
+    mail = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+    headers = [(k, str(v)) for k, v in mail.items() if k != "Content-Type"]
+    parts = [
+        (part.get_content_type(), str(part.get_content_charset()), part.get_content())
+        for part in mail.iter_parts()
+    ]
+    return [*headers, ("Content-Type", mail.get_content_type())], parts
+
+
+TEXTS = st.text(st.characters(exclude_categories=["Cs"]), max_size=400) | st.sampled_from(
+    ["", "plain ascii", "x" * 200, "line\r\nbreaks\rand\nmore", ".\n.leading dot", "tail  \n", "="]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    subject=TEXTS,
+    text=TEXTS,
+    html=TEXTS,
+    to=st.sampled_from(
+        [["desk@example.org"], ["a@b.org", "c.d+e@f.example"], ["Desk Team <desk@example.org>"]]
+    ),
+    sender=st.sampled_from(["monitor@example.org", "News Monitor <monitor@example.org>"]),
+)
+def test_the_mail_reads_back_as_the_email_package_would_build_it(
+    subject: str, text: str, html: str, to: list[str], sender: str
+) -> None:
+    message = Message("s1.gsomia.desk", subject, text, html)
+    date = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    raw = build_email(message, sender=sender, to=to, date=date)
+
+    assert raw.isascii()
+    assert read_back(reference_email(message, sender, to, date)) == read_back(raw)
 
 
 def refused(*codes: int) -> smtplib.SMTPRecipientsRefused:
