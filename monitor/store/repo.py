@@ -649,20 +649,29 @@ class Store:
     def renew_claim(self, job: DeliveryJob, owner: str, *, until: datetime) -> bool:
         """Extend ``owner``'s claim on ``job`` to ``until``; False when the lease ran out
         and another worker took the job over, which ``owner`` must then leave alone."""
+        return job.id in self.renew_claims([job], owner, until=until)
+
+    def renew_claims(self, jobs: Sequence[DeliveryJob], owner: str, *, until: datetime) -> set[int]:
+        """``renew_claim`` for several jobs in one statement: the ids ``owner`` still
+        holds, now until ``until``."""
+        held: set[int] = set()
         with self.engine.begin() as connection:
-            renewed = connection.execute(
-                update(deliveries_t)
-                .where(
-                    deliveries_t.c.id == job.id,
-                    deliveries_t.c.claimed_by == owner,
-                    deliveries_t.c.status == "pending",
+            for chunk in _chunks([job.id for job in jobs]):
+                renewed = connection.execute(
+                    _RENEW_CLAIMS, {"ids": chunk, "b_owner": owner, "b_until": until}
                 )
-                .values(claimed_until=until)
-            )
-        return bool(renewed.rowcount)
+                held.update(int(job_id) for job_id in renewed.scalars())
+        return held
 
     def mark_sent(self, job: DeliveryJob, owner: str, *, now: datetime) -> None:
-        self._finish(job, owner, status="sent", sent_at=now, attempts=job.attempts + 1)
+        self.mark_sent_many([job], owner, now=now)
+
+    def mark_sent_many(self, jobs: Sequence[DeliveryJob], owner: str, *, now: datetime) -> None:
+        """Record that the channel accepted each of ``jobs``, in one statement; a job only
+        while ``owner`` still holds it, as ``mark_sent``."""
+        with self.engine.begin() as connection:
+            for chunk in _chunks([job.id for job in jobs]):
+                connection.execute(_MARK_SENT, {"ids": chunk, "b_owner": owner, "b_sent_at": now})
 
     def mark_retry(self, job: DeliveryJob, owner: str, *, error: str, due_at: datetime) -> None:
         self._finish(
@@ -740,15 +749,17 @@ class Store:
     # --- reading items and matches ------------------------------------------------------
 
     def match_record(self, match_id: int) -> MatchRecord | None:
-        query = (
-            select(matches_t, items_t, stories_t.c.id.label("story"))
-            .join(items_t, items_t.c.id == matches_t.c.item_id)
-            .join(stories_t, stories_t.c.id == matches_t.c.story_id)
-            .where(matches_t.c.id == match_id)
-        )
+        return self.match_records([match_id]).get(match_id)
+
+    def match_records(self, match_ids: Sequence[int]) -> dict[int, MatchRecord]:
+        """The matches with these ids that still exist, with their items, by id."""
+        found: dict[int, MatchRecord] = {}
         with self.engine.connect() as connection:
-            row = connection.execute(query).first()
-        return None if row is None else _match_record(row)
+            for chunk in _chunks(sorted(set(match_ids))):
+                for row in connection.execute(_MATCH_RECORDS, {"ids": chunk}):
+                    record = _match_record(row)
+                    found[record.id] = record
+        return found
 
     def matches_between(
         self,
@@ -782,14 +793,23 @@ class Store:
 
     def other_outlets(self, story_id: int, except_item: int) -> list[str]:
         """The other sources that carried a story, for "also reported by"."""
-        query = (
-            select(items_t.c.source)
-            .where(items_t.c.story_id == story_id, items_t.c.id != except_item)
-            .distinct()
-            .order_by(items_t.c.source)
-        )
+        return self.other_outlets_many([(story_id, except_item)])[(story_id, except_item)]
+
+    def other_outlets_many(
+        self, stories: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], list[str]]:
+        """``other_outlets`` for several (story, except item) pairs in one query."""
+        carried: dict[int, list[tuple[int, str]]] = {}
         with self.engine.connect() as connection:
-            return [str(source) for source in connection.execute(query).scalars()]
+            for chunk in _chunks(sorted({story for story, _ in stories})):
+                for story, item, source in connection.execute(_STORY_SOURCES, {"ids": chunk}):
+                    carried.setdefault(int(story), []).append((int(item), str(source)))
+        return {
+            (story, except_item): sorted(
+                {source for item, source in carried.get(story, ()) if item != except_item}
+            )
+            for story, except_item in stories
+        }
 
     def items(
         self, *, source: str | None = None, since: datetime | None = None, limit: int | None = None
@@ -927,6 +947,41 @@ _EXISTING_ITEMS = select(
 )
 # Run with a list of parameter sets: the columns to set come from their keys.
 _UPDATE_ITEM = update(items_t).where(items_t.c.id == bindparam("item_id"))
+
+
+# The outbox renews its claims and records sends a chunk of a batch at a time.
+_HELD = and_(
+    deliveries_t.c.id.in_(bindparam("ids", expanding=True)),
+    deliveries_t.c.claimed_by == bindparam("b_owner"),
+)
+_RENEW_CLAIMS = (
+    update(deliveries_t)
+    .where(_HELD, deliveries_t.c.status == "pending")
+    .values(claimed_until=bindparam("b_until"))
+    .returning(deliveries_t.c.id)
+)
+_MARK_SENT = (
+    update(deliveries_t)
+    .where(_HELD)
+    .values(
+        status="sent",
+        sent_at=bindparam("b_sent_at"),
+        attempts=deliveries_t.c.attempts + 1,
+        claimed_by=None,
+        claimed_until=None,
+    )
+)
+
+
+_MATCH_RECORDS = (
+    select(matches_t, items_t, stories_t.c.id.label("story"))
+    .join(items_t, items_t.c.id == matches_t.c.item_id)
+    .join(stories_t, stories_t.c.id == matches_t.c.story_id)
+    .where(matches_t.c.id.in_(bindparam("ids", expanding=True)))
+)
+_STORY_SOURCES = select(items_t.c.story_id, items_t.c.id, items_t.c.source).where(
+    items_t.c.story_id.in_(bindparam("ids", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,10 @@ from samples import SEED_BODY, open_app, write_config, write_document
 from servers import HOST, Certificates, SmtpServer, WebhookReceiver, new_secret
 from structlog.testing import capture_logs
 
+from monitor.alerts import outbox
 from monitor.alerts.outbox import DeliveryReport, deliver_due, render_job
 from monitor.app import App
+from monitor.model import Message
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
 
@@ -184,6 +186,62 @@ def test_a_crash_after_sending_resends_with_the_same_identity(
     resent = [Counter(mail.message_ids()), Counter(hooks.ids())]
     assert [{2}, {2}] == [set(counts.values()) for counts in resent]  # the same id twice
     assert [EXPECTED, EXPECTED] == [len(counts) for counts in resent]
+
+
+class FakeChannel:
+    """Accepts every message (its key is kept) and runs ``on_send`` first, if given."""
+
+    def __init__(self, on_send: Any = None) -> None:
+        self.accepted: list[str] = []
+        self.on_send = on_send
+
+    def send(self, message: Message) -> None:
+        if self.on_send is not None:
+            self.on_send(len(self.accepted))
+        self.accepted.append(message.delivery_key)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def test_what_was_sent_before_the_worker_died_is_recorded_as_sent(app: App) -> None:
+    def die_at_the_third(sent: int) -> None:
+        if sent == 2:
+            raise KeyboardInterrupt  # not an error the outbox handles: the worker dies
+
+    fake = FakeChannel(die_at_the_third)
+    app.channels = {"desk": fake, "chat": fake}
+    with pytest.raises(KeyboardInterrupt):
+        deliver_due(app)
+
+    assert 2 == len(fake.accepted)
+    assert {"pending": 4, "due": 4, "sent": 2, "dead": 0} == counts(app)
+
+
+def test_a_delivery_another_instance_took_during_the_batch_is_left_to_it(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first send outlasts the lease and another instance takes the next rows: the
+    batch takes its claims again before the next send and leaves those rows alone."""
+    clock = [utc_now()]
+    monkeypatch.setattr(outbox, "utc_now", lambda: clock[0])
+    lease = app.config.monitor.delivery.lease
+    taken: list[str] = []
+
+    def slow_first_send(sent: int) -> None:
+        if sent == 0:
+            clock[0] += lease * 2
+            jobs = app.store.claim_deliveries("other", now=clock[0], lease=lease, limit=2)
+            taken.extend(job.key for job in jobs)
+
+    fake = FakeChannel(slow_first_send)
+    app.channels = {"desk": fake, "chat": fake}
+    report = deliver_due(app, now=clock[0])
+
+    assert 2 == len(taken)
+    assert taken[1] not in fake.accepted
+    assert [taken[0]] == fake.accepted[:1]  # already on its way when the lease ran out
+    assert (EXPECTED * 2 - 1, EXPECTED * 2 - 1) == (report.sent, len(fake.accepted))
 
 
 def test_racing_workers_never_send_one_delivery_twice(
