@@ -91,6 +91,31 @@ def test_custom_templates_run_in_a_sandbox() -> None:
         RENDERER.render_string("{{ message.__class__.__mro__ }}", message=object())
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ message.__class__ }}",
+        "{{ items.append(1) }}",
+        "{{ table.clear() }}",
+        "{{ render.__globals__ }}",
+        "{{ message.__class__.mro() }}",
+    ],
+)
+def test_the_sandbox_refuses_every_time_not_only_the_first(source: str) -> None:
+    context = {
+        "message": object(),
+        "items": [],
+        "table": {},
+        "render": test_custom_templates_run_in_a_sandbox,
+    }
+    allowed = "{{ items.index(1) if items else 0 }}{{ table.keys() | list }}{{ message }}"
+    for _ in range(3):  # its verdicts are remembered per type and attribute
+        assert RENDERER.render_string(allowed, **context)
+        with pytest.raises(RenderError):
+            RENDERER.render_string(source, **context)
+    assert [] == context["items"]
+
+
 def test_a_snippet_that_only_repeats_the_title_is_not_shown_twice() -> None:
     item = stored_item("Seoul keeps GSOMIA")
     view = alert_view(item, snippets=["Seoul keeps GSOMIA", "the pact known as GSOMIA will stay"])
