@@ -207,19 +207,32 @@ def highlight(snippet: str, terms: Sequence[str]) -> Markup:
     words = tuple(sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w)))
     if not words:
         return escape(snippet)
-    # split() with one group: text, term, text, term, ..., text.
-    pieces = _terms_pattern(words).split(snippet)
-    marked = (
-        f"<mark>{escape(piece)}</mark>" if odd else str(escape(piece))
-        for odd, piece in zip(cycle((False, True)), pieces)
-    )
-    return Markup("".join(marked))  # noqa: S704 - every piece above is escaped
+    pattern = _terms_pattern(words)
+    if _OPEN in snippet or _CLOSE in snippet:
+        # split() with one group: text, term, text, term, ..., text.
+        pieces = pattern.split(snippet)
+        marked = (
+            f"<mark>{escape(piece)}</mark>" if odd else str(escape(piece))
+            for odd, piece in zip(cycle((False, True)), pieces)
+        )
+        return Markup("".join(marked))  # noqa: S704 - every piece above is escaped
+    # Each term between two characters that escaping leaves alone, then one escape.
+    escaped = str(escape(pattern.sub(f"{_OPEN}\\1{_CLOSE}", snippet)))
+    return Markup(escaped.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))  # noqa: S704
+
+
+_OPEN, _CLOSE = "\x02", "\x03"
 
 
 @lru_cache(maxsize=256)
 def _terms_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    """Longest term first, so a longer term wins where two start together."""
-    return re.compile("(" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
+    """Longest term first, so a longer term wins where two start together; the single
+    characters last, as one class (cheaper to compile than an alternation, and a
+    catch-all watch-list brings a new set of them with every story)."""
+    longer = [re.escape(w) for w in words if len(w) > 1]
+    single = "".join(re.escape(w) for w in words if len(w) == 1)
+    alternatives = [*longer, f"[{single}]"] if single else longer
+    return re.compile("(" + "|".join(alternatives) + ")", re.IGNORECASE)
 
 
 def _item_payload(item: StoredItem) -> dict[str, Any]:

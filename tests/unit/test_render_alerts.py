@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import Markup, escape
 from samples import alert_view, digest_view, stored_item
 
-from monitor.alerts.render import DigestSection, Renderer
+from monitor.alerts.render import DigestSection, Renderer, highlight
 from monitor.errors import RenderError
 
 RENDERER = Renderer(timezone="Asia/Seoul")
@@ -127,3 +132,35 @@ def test_a_snippet_that_only_repeats_the_title_is_not_shown_twice() -> None:
         shown = part.split("<body", 1)[-1]  # an HTML <title> is not shown
         assert 1 == shown.count("Seoul keeps GSOMIA")
         assert "will stay" in shown
+
+
+def reference_highlight(snippet: str, terms: Sequence[str]) -> Markup:
+    """highlight() as first written: one escape per piece, terms longest first."""
+    words = sorted({t for t in terms if t and t.strip()}, key=len, reverse=True)
+    if not words:
+        return escape(snippet)
+    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    out: list[str] = []
+    last = 0
+    for found in pattern.finditer(snippet):
+        out.append(str(escape(snippet[last : found.start()])))
+        out.append(f"<mark>{escape(found.group(0))}</mark>")
+        last = found.end()
+    out.append(str(escape(snippet[last:])))
+    return Markup("".join(out))  # noqa: S704 - every piece above is escaped
+
+
+# Letters case-insensitive matching folds in odd ways (long s, Kelvin sign, sharp s,
+# final sigma), markup to escape, and the two characters highlight() marks terms with.
+ALPHABET = st.sampled_from(
+    list("aAbBsSkK <>&\"'\x02\x03\u00e9\u00c9\u00df\u1e9e\u03a3\u03c3\u03c2\u017f\u212a-.")
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    snippet=st.text(ALPHABET, max_size=60),
+    terms=st.lists(st.text(ALPHABET, min_size=1, max_size=3), max_size=5),
+)
+def test_highlight_marks_what_it_always_marked(snippet: str, terms: list[str]) -> None:
+    assert reference_highlight(snippet, terms) == highlight(snippet, terms)
