@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property, lru_cache
-from itertools import cycle
+from itertools import chain, cycle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -207,17 +207,17 @@ def highlight(snippet: str, terms: Sequence[str]) -> Markup:
     words = tuple(sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w)))
     if not words:
         return escape(snippet)
-    pattern = _terms_pattern(words)
+    # split() with one group: text, term, text, term, ..., text.
+    pieces = _terms_pattern(words).split(snippet)
     if _OPEN in snippet or _CLOSE in snippet:
-        # split() with one group: text, term, text, term, ..., text.
-        pieces = pattern.split(snippet)
         marked = (
             f"<mark>{escape(piece)}</mark>" if odd else str(escape(piece))
             for odd, piece in zip(cycle((False, True)), pieces)
         )
         return Markup("".join(marked))  # noqa: S704 - every piece above is escaped
     # Each term between two characters that escaping leaves alone, then one escape.
-    escaped = str(escape(pattern.sub(f"{_OPEN}\\1{_CLOSE}", snippet)))
+    tagged = "".join(chain.from_iterable(zip(pieces, cycle((_OPEN, _CLOSE)))))[:-1]
+    escaped = str(escape(tagged))
     return Markup(escaped.replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))  # noqa: S704
 
 
