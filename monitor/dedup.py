@@ -73,16 +73,12 @@ def item_key(
     identity: Identity = "auto",
 ) -> str:
     """The item's identity inside its source; see the module docstring for the order."""
-    url = canonical_url(link) if link else None
     if identity == "guid" and guid:
         return "guid:" + guid.strip()
-    if identity == "link" and url:
-        return "url:" + url
-    if identity == "content":
-        return "content:" + content_hash(title, body)
-    if identity == "auto":
-        if guid and guid.strip():
-            return "guid:" + guid.strip()
+    if identity == "auto" and guid and guid.strip():
+        return "guid:" + guid.strip()
+    if identity in ("link", "auto") and link:
+        url = canonical_url(link)  # only when it decides: most feeds have GUIDs
         if url:
             return "url:" + url
     return "content:" + content_hash(title, body)

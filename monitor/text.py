@@ -51,10 +51,63 @@ class _TextExtractor(HTMLParser):
 
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML fragment, paragraphs kept as blank-line breaks."""
-    extractor = _TextExtractor()
-    extractor.feed(markup)
-    extractor.close()
-    return tidy_text("".join(extractor.parts))
+    text = _simple_html_text(markup)
+    if text is None:
+        extractor = _TextExtractor()
+        extractor.feed(markup)
+        extractor.close()
+        text = "".join(extractor.parts)
+    return tidy_text(text)
+
+
+# Tags HTMLParser reads the same way as this regex does: a name of letters, digits and
+# -.:_, attributes each after ASCII white space (a bare name, or =value unquoted, in
+# double or in single quotes), an optional "/" before ">"; an end tag with nothing but
+# white space after its name. HTMLParser's names end only at ASCII white space, "/" or
+# ">", so a name that went on past these would not be read the same: no match.
+_SIMPLE_TAG = re.compile(
+    r"<(?:/([a-zA-Z][-.a-zA-Z0-9:_]*)[ \t\n\r\f]*"
+    r"|([a-zA-Z][-.a-zA-Z0-9:_]*)"
+    r"(?:[ \t\n\r\f]+[^ \t\n\r\f\"'<>/=]+"
+    r"(?:[ \t\n\r\f]*=[ \t\n\r\f]*(?:\"[^\"]*\"|'[^']*'|[^ \t\n\r\f\"'=<>`]+))?)*"
+    r"[ \t\n\r\f]*(/?))>"
+)
+# HTMLParser reads these elements' content as raw text: left to it.
+_RAW_TEXT = frozenset({"script", "style"})
+
+
+def _simple_html_text(markup: str) -> str | None:
+    """What _TextExtractor collects from ``markup``, when every "<" in it starts a tag
+    ``_SIMPLE_TAG`` reads (no comment, declaration or raw-text element); else None.
+    Feed bodies are nearly always such HTML, and a regex over it is several times
+    faster than HTMLParser's Python loop."""
+    parts: list[str] = []
+    skipping = 0
+    last = 0
+    for tag in _SIMPLE_TAG.finditer(markup):
+        text = markup[last : tag.start()]
+        if "<" in text:
+            return None
+        if text and not skipping:
+            parts.append(html.unescape(text))
+        last = tag.end()
+        end, start, self_closing = tag.groups()
+        name = (end or start).lower()
+        if name in _RAW_TEXT:
+            return None
+        opens, closes = start is not None, end is not None or bool(self_closing)
+        if name in _SKIP_TAGS:
+            skipping += opens
+            if closes:
+                skipping = max(0, skipping - 1)
+        elif name in _BLOCK_TAGS:
+            parts.append("\n\n" * (opens + closes))
+    text = markup[last:]
+    if "<" in text:
+        return None
+    if text and not skipping:
+        parts.append(html.unescape(text))
+    return "".join(parts)
 
 
 def tidy_text(text: str) -> str:

@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from monitor.dedup import content_hash, fingerprint, item_key
+from monitor.dedup import Identity, content_hash, fingerprint, item_key
 from monitor.model import Entry
 from monitor.normalise import normalise_entry
-from monitor.text import canonical_url, html_to_text, sanitize_html
+from monitor.text import (
+    _simple_html_text,
+    _TextExtractor,
+    canonical_url,
+    html_to_text,
+    sanitize_html,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -62,6 +70,26 @@ def test_item_key_prefers_guid_then_url_then_content() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("guid", "link", "identity", "expected"),
+    [
+        ("g", "http://x.org/a", "guid", "guid:g"),
+        (None, "http://x.org/a", "guid", "content"),
+        (None, None, "link", "content"),
+        ("g", "  ", "link", "content"),
+        ("  ", "http://x.org/a", "auto", "url:http://x.org/a"),
+        ("  ", None, "auto", "content"),
+        (" g ", None, "auto", "guid:g"),
+        ("g", "http://x.org/a", "content", "content"),
+    ],
+)
+def test_item_key_for_each_identity_setting(
+    guid: str | None, link: str | None, identity: Identity, expected: str
+) -> None:
+    key = item_key(guid=guid, link=link, title="t", body="b", identity=identity)
+    assert expected == (key.split(":", 1)[0] if expected == "content" else key)
+
+
 def test_fingerprint_ignores_case_spacing_and_accents_but_not_words() -> None:
     body = "Seoul said on Friday it would keep the pact."
     assert fingerprint("A", body) == fingerprint(
@@ -95,3 +123,36 @@ def test_normalise_without_date_uses_fetch_time_and_converts_to_utc() -> None:
         "s", Entry(title="t", content="b", published=seoul), identity="auto", now=NOW
     )
     assert UTC == dated.published.tzinfo
+
+
+# Fragments that make both simple and awkward HTML: block, skipped, raw-text and inline
+# tags in both cases, attributes of every quoting, self-closing tags, entities, stray
+# "<" and ">", comments, declarations, names that run on past an attribute.
+FRAGMENTS = st.sampled_from(
+    [
+        "<p>", "</p>", "<P>", "</P >", "<br>", "<br/>", "<br />", "<div class=x>",
+        '<div class="a>b">', "<div class='c' id=d>", "</div>", "<li data-x>", "</li>",
+        "<head>", "</head>", "<template>", "</template>", "<noscript/>", "<script>",
+        "</script>", "<style>", "</style>", "<b>", "</b>", "<a href=http://x/y?a=1&b=2>",
+        "</a>", "<span\u00a0class=x>", "<p\vclass=x>", "<p/ >", "<!-- c -->", "<!DOCTYPE html>",
+        "<?pi?>", "<![CDATA[x]]>", "a < b", "c > d", "&amp;", "&lt;p&gt;", "&copy", "&#38;",
+        "&#x3C;", "& ", "text", " two words ", "\n", "\u00e9t\u00e9", "<", "</", "<p", "<1>",
+        "<p:x>", "</ p>", "<P\tCLASS = 'x'>", "<img src=a.png>",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(FRAGMENTS, max_size=14).map("".join))
+def test_html_to_text_reads_simple_html_as_htmlparser_does(markup: str) -> None:
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    fast = _simple_html_text(markup)
+    assert fast is None or "".join(extractor.parts) == fast
+
+
+def test_feed_html_takes_the_regex_path() -> None:
+    markup = '<p>One &amp; <a href="https://x.example/?a=1&amp;b=2">two</a><br/></p><P>Three'
+    assert "\n\nOne & two\n\n\n\n\n\n\n\nThree" == _simple_html_text(markup)
+    assert _simple_html_text("<p>x</p><!-- note -->") is None
