@@ -13,6 +13,7 @@ import structlog
 
 from monitor.alerts.route import plan_matches
 from monitor.app import App
+from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
 from monitor.health import record_failure, record_success
 from monitor.health_alerts import notify_health_change
@@ -64,15 +65,17 @@ def poll_source(
         )
         if isinstance(result.cursor.get("url"), str):  # a feed that moved permanently
             new_state = replace(new_state, url=result.cursor["url"])
-        items = [
-            normalise_entry(name, entry, identity=config.identity, now=now)
-            for entry in result.entries
-        ]
+        with CPU_WORK:
+            items = [
+                normalise_entry(name, entry, identity=config.identity, now=now)
+                for entry in result.entries
+            ]
         alerting = _alerting_keys(items, config.backfill) if first_poll else None
 
         def route(ingested: IngestedItem) -> list[PlannedMatch]:
             item = ingested.item
-            hits = app.matcher.match(Document(item.title, item.body, item.source))
+            with CPU_WORK:
+                hits = app.matcher.match(Document(item.title, item.body, item.source))
             silent = alerting is not None and item.key not in alerting
             return plan_matches(ingested, hits, app.watchlists, silent=silent)
 

@@ -16,6 +16,7 @@ import httpx
 import structlog
 
 from monitor.config import FeedSourceConfig
+from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
 from monitor.model import FetchResult
 from monitor.sources.feedparse import parse_feed
@@ -67,12 +68,13 @@ class FeedSource:
             )
         if not 200 <= response.status < 300:
             raise SourceError(f"feed: HTTP {response.status} from {response.url}")
-        entries = parse_feed(
-            response.body,
-            response.url,
-            content_type=response.headers.get("content-type"),
-            base_url=response.url,
-        )
+        with CPU_WORK:
+            entries = parse_feed(
+                response.body,
+                response.url,
+                content_type=response.headers.get("content-type"),
+                base_url=response.url,
+            )
         log.info(
             "feed_fetched", status=response.status, size=len(response.body), entries=len(entries)
         )

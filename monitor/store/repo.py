@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import cache
@@ -34,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from monitor.cpu import CPU_WORK
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
@@ -217,6 +219,8 @@ class Store:
         self.engine = engine
         self._insert = insert_for(engine.dialect.name)
         self._statements = _statements(engine.dialect.name)
+        local = engine.dialect.name == "sqlite"
+        self._cpu_work: AbstractContextManager[Any] = CPU_WORK if local else nullcontext()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -412,7 +416,25 @@ class Store:
         in several outlets, polled by several instances) lock them in one order. A
         transaction PostgreSQL still aborts as a deadlock (a copy joining an existing story
         by similarity) runs again from the start: ``route`` only computes.
+
+        On SQLite the whole ingest is CPU work (a local file; the only wait, for the
+        process's write lock, is short), so it holds ``CPU_WORK`` (see monitor.cpu): one
+        poller at a time. On PostgreSQL it waits for the server, and pollers overlap.
         """
+        if not items:  # a feed that did not change: the source's state alone
+            return self._ingest_attempts(items, state, route, now=now, owner=owner)
+        with self._cpu_work:
+            return self._ingest_attempts(items, state, route, now=now, owner=owner)
+
+    def _ingest_attempts(
+        self,
+        items: Sequence[Item],
+        state: SourceState,
+        route: Router,
+        *,
+        now: datetime,
+        owner: str | None,
+    ) -> IngestResult:
         for _ in range(INGEST_ATTEMPTS - 1):
             try:
                 return self._ingest_once(items, state, route, now=now, owner=owner)

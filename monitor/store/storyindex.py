@@ -23,6 +23,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, select
 
 from monitor import stories
+from monitor.cpu import CPU_WORK
 from monitor.model import Item
 from monitor.store.dialects import insert_for
 from monitor.store.schema import StoryBandRow, StoryRow
@@ -85,7 +86,8 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     creating stories for the first copies."""
     if not items:
         return []
-    signatures = [stories.signature(item.title, item.body) for item in items]
+    with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
+        signatures = [stories.signature(item.title, item.body) for item in items]
     exact = _existing(connection, sorted({item.fingerprint for item in items}))
     wanted = {
         band

@@ -30,9 +30,7 @@ def serialize_writers(engine: Engine) -> None:
     """Install the lock on ``engine`` (an SQLite engine; PostgreSQL needs none)."""
     lock = threading.Lock()
 
-    def before_execute(
-        connection: Connection, _cursor: Any, statement: str, *_args: Any
-    ) -> None:
+    def before_execute(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         if not connection.info.get(_HELD) and statement.lstrip()[:7].upper().startswith(_WRITES):
             connection.info[_HELD] = lock.acquire(timeout=_PATIENCE)
 
