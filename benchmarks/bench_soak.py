@@ -371,6 +371,8 @@ def run(args: argparse.Namespace) -> int:
             f"  {name:<26} {before:>14.2f} {after:>10.2f} {change:>9}  {limit:<10} "
             f"{'ok' if ok else 'FAILED'}"
         )
+    print("  (poll lag: the first column is the warm-up's own p99, start-up burst included;")
+    print("   the second, the one checked, is every poll after the warm-up)")
     return 0 if all(ok for *_, ok in checks) else 1
 
 
