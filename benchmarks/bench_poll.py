@@ -11,8 +11,9 @@ the same feeds again (every answer a 304).
 Measured, each pass in a child process (wall time, user+system CPU and peak RSS from
 wait4), in this same run:
 
-- news-monitor, as the daemon polls (POLL_WORKERS threads, one shared HTTP pool):
-  with a catch-all watch-list mailing every item to the sink, and ingest only;
+- news-monitor: `monitor run --once --log-level WARNING` (polls as the daemon does,
+  POLL_WORKERS at a time over one HTTP pool, then drains the outbox), with a catch-all
+  watch-list mailing every item to the sink, and ingest only (no watch-list);
 - rss2email 3.14 (SMTP to the sink) and feed2exec 0.23 (Maildir), installed by this
   script into their own venv under the work folder (pip, from PyPI);
 - feedparser alone parsing the same 200 files with its defaults.
@@ -179,34 +180,6 @@ def measure(argv: list[str], log: Path) -> Measure:
     return Measure(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode)
 
 
-def monitor_pass(config: Path, deliver: bool) -> None:
-    """One pass over every source as the daemon runs it; then deliver everything due."""
-    import logging
-    from concurrent.futures import ThreadPoolExecutor
-
-    import structlog
-
-    from monitor.alerts.outbox import deliver_due
-    from monitor.app import build_app
-    from monitor.config import load_config
-    from monitor.daemon import POLL_WORKERS
-    from monitor.pipeline import poll_source
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    app = build_app(load_config(config))
-    with ThreadPoolExecutor(POLL_WORKERS) as pool:
-        outcomes = list(pool.map(lambda name: poll_source(app, name, force=True), app.sources))
-    sent = 0
-    while deliver:
-        report = deliver_due(app)
-        sent += report.sent
-        if report.sent + report.failed == 0:
-            break
-    app.close()
-    failed = [o.error for o in outcomes if not o.ok]
-    print(json.dumps({"new": sum(o.new for o in outcomes), "failed": failed[:3], "sent": sent}))
-
-
 def feedparser_pass(folder: Path) -> None:
     import feedparser
 
@@ -333,15 +306,10 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="median of N runs (default 1)")
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--monitor-pass", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--deliver", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--feedparser-pass", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.work)
-        return 0
-    if args.monitor_pass:
-        monitor_pass(args.monitor_pass, args.deliver)
         return 0
     if args.feedparser_pass:
         feedparser_pass(args.feedparser_pass)
@@ -383,10 +351,11 @@ def run_all(
     def ours(dataset: str, mail: bool) -> Callable[[Path], list[str]]:
         def prepare(run: Path) -> list[str]:
             config = monitor_config(run, urls(dataset), ports["smtp"], mail)
-            return [*me, "--monitor-pass", str(config), *(["--deliver"] if mail else [])]
+            return [*monitor, "run", "--once", "-c", str(config), "--log-level", "WARNING"]
 
         return prepare
 
+    monitor = [sys.executable, "-m", "monitor"]
     rows = [
         cold_and_warm("news-monitor mail", "200x50", work, repeat, ours("200x50", True)),
         cold_and_warm("news-monitor ingest", "200x50", work, repeat, ours("200x50", False)),

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import monitor.commands
 from monitor.errors import ConfigError, MonitorError
@@ -67,5 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> NoReturn:
+    """The console script: ``main()``, then exit without tearing the interpreter down.
+
+    By then every command has closed what it opened (database, channels) and committed
+    what it wrote; the flushes below are all that is left. The teardown itself (clearing
+    every module of SQLAlchemy, pydantic, feedparser...) took 0.2-0.3 s, a quarter of a
+    `monitor run --once` that finds nothing new.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse's --help and usage errors
+        if not isinstance(exc.code, int | None):
+            raise
+        code = exc.code or 0
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe has nothing to flush
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -69,7 +69,7 @@ from monitor.observability import (
     job_kind,
     record_poll,
 )
-from monitor.pipeline import poll_source
+from monitor.pipeline import POLL_WORKERS, poll_source
 from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.daemon")
@@ -79,7 +79,6 @@ HOUSEKEEPING_EVERY = timedelta(hours=1)
 HOUSEKEEPING_FIRST = timedelta(minutes=1)  # soon after start: restarts must not starve it
 HEARTBEAT_SECONDS = 5.0
 MISSED_BEATS = 3  # /healthz fails after this many heartbeats in a row did not happen
-POLL_WORKERS = 10
 _rng = random.SystemRandom()
 
 

@@ -24,6 +24,10 @@ from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.pipeline")
 
+# Polls that may run at once: slow servers overlap, while the CPU-bound stages take turns
+# (monitor.cpu). The daemon's poll executor and `monitor run --once` both use this many.
+POLL_WORKERS = 10
+
 
 @dataclass(slots=True)
 class PollOutcome:

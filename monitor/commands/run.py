@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
 from monitor.commands._common import load, load_app
-from monitor.pipeline import PollOutcome, poll_source
+from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 
 MAX_DELIVERY_ROUNDS = 1000
 
@@ -56,8 +57,10 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
-    """Every source polled now, then the outbox drained of what is due."""
-    outcomes = [poll_source(app, name, force=True) for name in app.sources]
+    """Every source polled now, as the daemon polls (POLL_WORKERS at a time, so slow
+    servers overlap), then the outbox drained of what is due."""
+    with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
+        outcomes = list(pool.map(lambda name: poll_source(app, name, force=True), app.sources))
     report = drain_outbox(app)
     return outcomes, report
 

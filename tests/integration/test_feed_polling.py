@@ -3,16 +3,18 @@ trips, compression, moved feeds, Retry-After and max-age, updates and backfill."
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from feedserver import Feed, FeedServer, feed_app, redirect, rss, serve, status
+from feedserver import Feed, FeedServer, Handler, Route, feed_app, redirect, rss, serve, status
 from structlog.testing import capture_logs
 
 from monitor.app import App
+from monitor.commands.run import run_once
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
 
@@ -175,3 +177,32 @@ def test_backfill_lets_only_the_newest_entries_of_a_new_feed_alert(
         app.close()
     assert (5, 5, 2) == (first.new, first.matches, first.deliveries)
     assert (1, 1, 1) == (second.new, second.matches, second.deliveries)
+
+
+def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path) -> None:
+    """`run --once` polls as the daemon does, several at a time: each of these servers
+    answers only once the other's request is in flight too, so one after the other would
+    fail both (the first waits for a second request that never comes)."""
+    both_asked = threading.Barrier(2, timeout=10)
+
+    def rendezvous(feed: Feed) -> Route:
+        def answer(handler: Handler) -> None:
+            try:
+                both_asked.wait()
+            except threading.BrokenBarrierError:
+                handler.answer(503, b"", {})
+                return
+            feed(handler)
+
+        return answer
+
+    server.routes["/a"] = rendezvous(Feed(rss(("a1", "Pact extended", "GSOMIA stays."))))
+    server.routes["/b"] = rendezvous(Feed(rss(("b1", "Talks resume", "GSOMIA talks."))))
+    sources = [{"name": "a", "url": server.url("/a")}, {"name": "b", "url": server.url("/b")}]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        outcomes, report = run_once(app)
+    finally:
+        app.close()
+    assert [("a", True, 1), ("b", True, 1)] == [(o.source, o.ok, o.new) for o in outcomes]
+    assert 2 == report.sent
