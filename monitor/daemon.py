@@ -246,8 +246,7 @@ class Daemon:
         with structlog.contextvars.bound_contextvars(job="deliver"):
             while not self._stop.is_set():
                 report = deliver_due(app)
-                handled = report.sent + report.retried + report.dead + report.held
-                if handled < app.config.monitor.delivery.batch:
+                if report.handled < app.config.monitor.delivery.batch:
                     break
 
     def _digest(self, name: str) -> None:

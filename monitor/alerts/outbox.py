@@ -66,6 +66,11 @@ class DeliveryReport:
     def failed(self) -> int:
         return self.retried + self.dead
 
+    @property
+    def handled(self) -> int:
+        """Deliveries this run took a decision on (a batch short of full drained the due)."""
+        return self.sent + self.retried + self.dead + self.held
+
     def add(self, other: DeliveryReport) -> None:
         self.sent += other.sent
         self.retried += other.retried

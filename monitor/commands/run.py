@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
@@ -14,6 +14,7 @@ from monitor.commands._common import load, load_app
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 
 MAX_DELIVERY_ROUNDS = 1000
+DELIVERY_PAUSE = 1.0  # seconds between looks at the outbox while sources are polled
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,12 +58,21 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
-    """Every source polled now, as the daemon polls (POLL_WORKERS at a time, so slow
-    servers overlap), then the outbox drained of what is due."""
+    """Every source polled now, as the daemon polls: POLL_WORKERS at a time (slow servers
+    overlap) while alerts go out (a mail server's answers are waited for while the next
+    feeds parse); then the outbox drained of what is due."""
+    report = DeliveryReport()
     with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
-        outcomes = list(pool.map(lambda name: poll_source(app, name, force=True), app.sources))
-    report = drain_outbox(app)
-    return outcomes, report
+        polls = [pool.submit(poll_source, app, name, force=True) for name in app.sources]
+        polling = set(polls)
+        while polling:
+            batch = deliver_due(app)
+            report.add(batch)
+            if not batch.handled:  # nothing due yet: until the next poll ends
+                wait(polling, timeout=DELIVERY_PAUSE, return_when=FIRST_COMPLETED)
+            polling = {poll for poll in polling if not poll.done()}
+    report.add(drain_outbox(app))
+    return [poll.result() for poll in polls], report
 
 
 def drain_outbox(app: App) -> DeliveryReport:
@@ -72,7 +82,7 @@ def drain_outbox(app: App) -> DeliveryReport:
     for _ in range(MAX_DELIVERY_ROUNDS):
         batch = deliver_due(app)
         total.add(batch)
-        if batch.sent + batch.retried + batch.dead + batch.held == 0:
+        if not batch.handled:
             break
     return total
 

@@ -4,6 +4,7 @@ trips, compression, moved feeds, Retry-After and max-age, updates and backfill."
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -206,3 +207,33 @@ def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path)
         app.close()
     assert [("a", True, 1), ("b", True, 1)] == [(o.source, o.ok, o.new) for o in outcomes]
     assert 2 == report.sent
+
+
+def test_run_once_delivers_while_sources_are_polled(server: FeedServer, tmp_path: Path) -> None:
+    """As the daemon does: an alert goes out while a slow source is still being polled.
+    The slow server answers only once the first alert is in the Maildir."""
+    mailbox = tmp_path / "mail" / "new"
+
+    def after_first_alert(handler: Handler) -> None:
+        deadline = time.monotonic() + 10
+        while not (mailbox.is_dir() and any(mailbox.iterdir())):
+            if time.monotonic() > deadline:
+                handler.answer(503, b"", {})
+                return
+            time.sleep(0.05)
+        Feed(rss(("s1", "Talks resume", "GSOMIA talks.")))(handler)
+
+    server.routes["/fast"] = Feed(rss(("f1", "Pact extended", "GSOMIA stays.")))
+    server.routes["/slow"] = after_first_alert
+    sources = [
+        {"name": "fast", "url": server.url("/fast")},
+        {"name": "slow", "url": server.url("/slow")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        outcomes, report = run_once(app)
+    finally:
+        app.close()
+    assert [("fast", True), ("slow", True)] == [(o.source, o.ok) for o in outcomes]
+    assert 2 == report.sent
+    assert 2 == len(list(mailbox.iterdir()))
