@@ -6,22 +6,23 @@ is refused outright (a billion-laughs feed is never expanded, whatever the parse
 would do), and an HTML page is named as such rather than reported as a broken feed.
 Character sets are feedparser's job: BOM, HTTP charset, XML declaration, then fallbacks,
 so a server that lies about the charset still gives readable text when it can.
+Plain RSS 2.0 and Atom 1.0 documents take a faster road to the same entries
+(fastfeed.py), which hands anything it is not sure about back to feedparser.
 """
 
 from __future__ import annotations
 
-import calendar
 import codecs
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from monitor.errors import SourceError
 from monitor.model import Entry
+from monitor.sources.feedfields import best_body, iso_date, parsed_date
 from monitor.text import one_line
 
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
 _UTF16_32 = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -52,12 +53,20 @@ def parse_feed(
     if stripped.startswith((b"{", b"[")):
         return parse_json_feed(stripped, origin)
     check_prolog(data, origin)
-    # Imported on first use: a poll answered 304 never parses anything.
-    import feedparser
-
     headers = {"content-type": content_type} if content_type else {}
     if base_url:
         headers["content-location"] = base_url
+    # Imported on first use (as feedparser is): a poll answered 304 never parses anything.
+    from monitor.sources.fastfeed import fast_entries
+
+    entries = fast_entries(data, origin, headers)
+    return entries if entries is not None else feedparser_entries(data, origin, headers)
+
+
+def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> list[Entry]:
+    """Entries as feedparser reads the document (``headers`` as the server sent them)."""
+    import feedparser
+
     parsed = feedparser.parse(
         data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
     )
@@ -109,26 +118,13 @@ def _best_content(raw: Any) -> tuple[str, bool]:
         candidates.append(raw["summary_detail"])
     elif raw.get("summary"):
         candidates.append({"value": raw["summary"], "type": "text/html"})
-    best = max(candidates, key=lambda c: len(c.get("value") or ""), default=None)
-    if best is None:
-        return "", False
-    return best.get("value") or "", (best.get("type") or "text/html") in _HTML_TYPES
+    return best_body((c.get("value") or "", c.get("type") or "text/html") for c in candidates)
 
 
 def _entry_date(raw: Any, field: str) -> datetime | None:
-    """An ISO 8601 date as written (feedparser's struct_time drops fractions of a
-    second), else feedparser's reading of whatever format the feed used."""
+    """An ISO 8601 date as written, else feedparser's reading of whatever format it was."""
     # dict.get: FeedParserDict answers a missing "updated" with "published", and warns.
-    return _iso_date(dict.get(raw, field)) or _parsed_date(dict.get(raw, f"{field}_parsed"))
-
-
-def _parsed_date(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(value), UTC)
-    except (OverflowError, ValueError, TypeError):
-        return None
+    return iso_date(dict.get(raw, field)) or parsed_date(dict.get(raw, f"{field}_parsed"))
 
 
 def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
@@ -158,17 +154,7 @@ def _json_item(item: dict[str, Any], origin: str) -> Entry:
         content_is_html=bool(html),
         guid=str(item["id"]) if item.get("id") is not None else None,
         link=item.get("url") or item.get("external_url") or None,
-        published=_iso_date(item.get("date_published") or item.get("date_modified")),
+        published=iso_date(item.get("date_published") or item.get("date_modified")),
         author=author,
         origin=origin,
     )
-
-
-def _iso_date(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,0 +1,387 @@
+"""The ElementTree fast path against the feedparser path: for every feed document we
+have, the fast path either declines (None) or gives exactly the feedparser path's entries.
+
+Documents: the feed fixtures in tests/data, every file of $MONITOR_CORPUS/feeds, the
+poll benchmark's generated RSS, and generated RSS and Atom with the fields and quirks
+real feeds have. Each is read as a folder reads it (no headers) and as a server sends
+it (content type and location), and with a few more header sets for the generated ones.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+from collections.abc import Iterator
+from email.utils import formatdate
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from monitor.errors import SourceError
+from monitor.model import Entry
+from monitor.sources.fastfeed import fast_entries
+from monitor.sources.feedparse import feedparser_entries, parse_feed
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "tests" / "data" / "feeds"
+BASE = "http://127.0.0.1:8080/feeds/news.xml"
+HEADER_SETS: list[dict[str, str]] = [
+    {},
+    {"content-type": "application/rss+xml; charset=utf-8", "content-location": BASE},
+]
+MORE_HEADER_SETS: list[dict[str, str]] = [
+    {"content-type": "text/xml"},
+    {"content-type": "application/atom+xml", "content-location": "https://example.org/a/b?c"},
+    {"content-type": "text/html; charset=iso-8859-1"},
+    {"content-location": BASE},
+]
+
+
+def _compare(data: bytes, headers: dict[str, str]) -> tuple[bool, str | None]:
+    """(accepted, a description of the difference or None)."""
+    fast = fast_entries(data, "doc", headers)
+    try:
+        expected: list[Entry] | SourceError = feedparser_entries(data, "doc", headers)
+    except SourceError as exc:
+        expected = exc
+    if fast is None:
+        return False, None
+    if isinstance(expected, SourceError):
+        return True, f"fast path read {len(fast)} entries, feedparser: {expected}"
+    if len(expected) != len(fast):
+        return True, f"{len(fast)} entries, feedparser {len(expected)}"
+    for number, (want, got) in enumerate(zip(expected, fast, strict=True)):
+        for name in Entry.__slots__:
+            if getattr(want, name) != getattr(got, name):
+                return True, (
+                    f"entry {number} {name}: {getattr(got, name)!r}, "
+                    f"feedparser {getattr(want, name)!r}"
+                )
+    return True, None
+
+
+def _check(documents: dict[str, bytes], header_sets: list[dict[str, str]]) -> int:
+    """Fails on any difference; returns how many (document, headers) the fast path read."""
+    accepted, differences = 0, []
+    for name, data in documents.items():
+        for headers in header_sets:
+            took, difference = _compare(data, headers)
+            accepted += took
+            if difference:
+                differences.append(f"{name} {headers}: {difference}")
+    assert [] == differences
+    return accepted
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def corpus_feeds() -> Path:
+    """$MONITOR_CORPUS/feeds: skipped without MONITOR_CORPUS, except in CI; fails if missing."""
+    value = os.environ.get("MONITOR_CORPUS")
+    if not value:
+        if os.environ.get("CI") == "true":
+            pytest.fail("MONITOR_CORPUS is not set, and CI needs the corpus feeds")
+        pytest.skip("MONITOR_CORPUS is not set")
+    feeds = Path(value) / "feeds"
+    if not feeds.is_dir():
+        pytest.fail(f"MONITOR_CORPUS={value} has no feeds/ folder")
+    return feeds
+
+
+def test_fixture_feeds_agree() -> None:
+    assert _check(_files(DATA), HEADER_SETS) > 20
+
+
+def test_corpus_feeds_agree(corpus_feeds: Path) -> None:
+    assert _check(_files(corpus_feeds), HEADER_SETS) > 20
+
+
+def _bench_poll() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_poll", REPO / "benchmarks" / "bench_poll.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_poll_feeds_are_read_by_the_fast_path(tmp_path: Path) -> None:
+    bench = _bench_poll()
+    bench.write_feeds(tmp_path / "feeds", 4, 25, bench.articles(100))
+    documents = _files(tmp_path / "feeds")
+    assert len(documents) * len(HEADER_SETS) == _check(documents, HEADER_SETS)
+    data = next(iter(documents.values()))
+    entries = parse_feed(data, "f", content_type="application/rss+xml", base_url=BASE)
+    assert entries == fast_entries(data, "f", {"content-type": "application/rss+xml"})
+    assert 25 == len(entries)
+    assert all(entry.published and entry.link and entry.content_is_html for entry in entries)
+
+
+# --- generated documents ---------------------------------------------------------------
+
+NAMESPACES = (
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+    'xmlns:media="http://search.yahoo.com/mrss/" '
+    'xmlns:atom="http://www.w3.org/2005/Atom" '
+    'xmlns:slash="http://purl.org/rss/1.0/modules/slash/" '
+    'xmlns:nyt="http://www.nytimes.com/namespaces/rss/2.0" '
+    'xmlns:thr="http://purl.org/syndication/thread/1.0"'
+)
+TEXTS = [
+    "Seoul and Tokyo extend GSOMIA",
+    "  Troop cost-sharing talks   resume\n in Washington ",
+    "Café &amp; crème — “quoted” ☃",
+    "Mojibake: Ã©tÃ© à la plage",
+    "C1 controls: it&#x92;s &#x93;fine&#x94; &#128;",
+    "Tags as text: &lt;b&gt;bold&lt;/b&gt; &amp;amp; more",
+    "<![CDATA[CDATA with <em>markup</em> & an ampersand]]>",
+    "",
+]
+BODIES = [
+    "&lt;p&gt;First paragraph.&lt;/p&gt;&lt;p&gt;Second, with a "
+    '&lt;a href="/rel/link"&gt;relative link&lt;/a&gt;.&lt;/p&gt;',
+    "<![CDATA[<p>Body in CDATA, <b>bold</b> &amp; an entity.</p>]]>",
+    "Plain text body without any markup at all, just words.",
+    "Ã¼ber mojibake body with &#x92; and é",
+    "",
+]
+DATES = [
+    formatdate(1_600_000_000, usegmt=True),
+    "Tue, 10 Jun 2003 04:00:00 +0900",
+    "2024-03-01T12:30:45.123456Z",
+    "2024-03-01T12:30:45+09:00",
+    "2024-03-01",
+    "not a date at all",
+    "Mon, 31 Feb 2020 10:00:00 GMT",
+    "",
+]
+LINKS = [
+    "http://news.example/a/1",
+    "https://news.example/a?x=1&amp;y=2",
+    "/relative/path",
+    "relative/path?q=1&amp;amp;r=2",
+    "javascript:alert(1)",
+    "http:///extra/slashes",
+    "",
+]
+AUTHORS = ["Jane Doe", "jane@example.org (Jane Doe)", "  Kim  ", ""]
+
+
+def _rss_item(rng: random.Random) -> str:
+    parts = []
+    if rng.random() < 0.9:
+        parts.append(f"<title>{rng.choice(TEXTS)}</title>")
+    if rng.random() < 0.8:
+        parts.append(f"<link>{rng.choice(LINKS)}</link>")
+    if rng.random() < 0.7:
+        permalink = rng.choice(["", ' isPermaLink="false"', ' isPermaLink="true"'])
+        parts.append(f"<guid{permalink}>{rng.choice([*LINKS, 'tag:x,2024:1', '12345'])}</guid>")
+    if rng.random() < 0.8:
+        parts.append(f"<pubDate>{rng.choice(DATES)}</pubDate>")
+    if rng.random() < 0.2:
+        parts.append(f"<dc:date>{rng.choice(DATES)}</dc:date>")
+    if rng.random() < 0.8:
+        parts.append(f"<description>{rng.choice(BODIES)}</description>")
+    if rng.random() < 0.4:
+        parts.append(f"<content:encoded>{rng.choice(BODIES)}</content:encoded>")
+    if rng.random() < 0.3:
+        tag = rng.choice(["author", "dc:creator"])
+        parts.append(f"<{tag}>{rng.choice(AUTHORS)}</{tag}>")
+    if rng.random() < 0.3:
+        parts.append('<category domain="x">World</category><category>Asia</category>')
+    if rng.random() < 0.2:
+        parts.append('<media:thumbnail url="http://img.example/1.jpg" width="100"/>')
+    if rng.random() < 0.2:
+        parts.append('<enclosure url="http://a.example/x.mp3" length="1" type="audio/mpeg"/>')
+    if rng.random() < 0.2:
+        parts.append(
+            "<comments>http://news.example/c/1</comments><slash:comments>4</slash:comments>"
+        )
+    if rng.random() < 0.1:
+        parts.append("<nyt:byline>By A. Writer</nyt:byline>")
+    if rng.random() < 0.1:
+        parts.append('<atom:link href="http://news.example/alt" rel="alternate"/>')
+    if rng.random() < 0.05:
+        parts.append("<media:title>A media title</media:title>")  # declines
+    if rng.random() < 0.1:
+        parts.append(
+            '<source url="http://wire.example/rss">Wire</source><dc:subject>x</dc:subject>'
+        )
+    if rng.random() < 0.1:
+        parts.append("<thr:total>3</thr:total><PubDate>Tue, 10 Jun 2003 04:00:00 GMT</PubDate>")
+    if rng.random() < 0.1:
+        parts.append('<Title xml:lang="en">Up<!-- a comment -->per</Title>')
+    rng.shuffle(parts)
+    return "<item>" + "".join(parts) + "</item>"
+
+
+def _atom_entry(rng: random.Random) -> str:
+    ids = ["tag:news.example,2024:1", "urn:uuid:1", "http://x.example/1", "42"]
+    parts = [f"<id>{rng.choice(ids)}</id>"]
+    if rng.random() < 0.9:
+        kind = rng.choice(["", ' type="text"', ' type="html"'])
+        parts.append(f"<title{kind}>{rng.choice(TEXTS)}</title>")
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        rel = rng.choice(["", ' rel="alternate"', ' rel="self"', ' rel="enclosure"', ' rel="x"'])
+        kind = rng.choice(["", ' type="text/html"', ' type="application/pdf"'])
+        parts.append(f'<link{rel}{kind} href="{rng.choice(LINKS)}"/>')
+    if rng.random() < 0.8:
+        parts.append(f"<published>{rng.choice(DATES)}</published>")
+    if rng.random() < 0.8:
+        parts.append(f"<updated>{rng.choice(DATES)}</updated>")
+    if rng.random() < 0.6:
+        kind = rng.choice(["", ' type="text"', ' type="html"'])
+        parts.append(f"<summary{kind}>{rng.choice(BODIES)}</summary>")
+    if rng.random() < 0.6:
+        kind = rng.choice(["", ' type="text"', ' type="html"', ' type="text/html"'])
+        parts.append(f"<content{kind}>{rng.choice(BODIES)}</content>")
+    if rng.random() < 0.6:
+        name = rng.choice(["<name>Jane Doe</name>", "<name> Kim </name>", "<name></name>", ""])
+        email = rng.choice(["<email>jane@example.org</email>", ""])
+        uri = rng.choice(["<uri>http://jane.example/</uri>", ""])
+        image = rng.choice(['<gd:image xmlns:gd="http://schemas.google.com/g/2005" src="x"/>', ""])
+        parts.append(f"<author>{name}{email}{image}{uri}</author>")
+    if rng.random() < 0.3:
+        parts.append('<category term="world" label="World"/>')
+    if rng.random() < 0.05:
+        parts.append(
+            '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">x</div></content>'
+        )
+    rng.shuffle(parts)
+    return "<entry>" + "".join(parts) + "</entry>"
+
+
+def _generated(count: int) -> Iterator[tuple[str, bytes]]:
+    rng = random.Random(4)
+    for number in range(count):
+        items = "".join(_rss_item(rng) for _ in range(rng.randint(0, 6)))
+        version = rng.choice(["2.0", "0.91", "0.92"])
+        yield (
+            f"rss{number}",
+            (
+                f'<?xml version="1.0" encoding="utf-8"?><rss version="{version}" {NAMESPACES}>'
+                "<channel>"
+                "<title>News</title><link>http://news.example/</link><description>d</description>"
+                '<atom:link href="http://news.example/rss" rel="self" type="application/rss+xml"/>'
+                f"<image><url>http://news.example/i.png</url><title>i</title></image>{items}"
+                "</channel></rss>"
+            ).encode(),
+        )
+        entries = "".join(_atom_entry(rng) for _ in range(rng.randint(0, 6)))
+        yield (
+            f"atom{number}",
+            (
+                '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+                "<title>News</title><id>urn:feed</id><updated>2024-01-01T00:00:00Z</updated>"
+                f'<link href="http://news.example/"/><author><name>Desk</name></author>{entries}</feed>'
+            ).encode(),
+        )
+
+
+def test_generated_feeds_agree() -> None:
+    documents = dict(_generated(150))
+    accepted = _check(documents, HEADER_SETS + MORE_HEADER_SETS)
+    # Most generated documents are plain enough for the fast path.
+    assert accepted > len(documents) * len(HEADER_SETS + MORE_HEADER_SETS) // 3
+
+
+TYPICAL_ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">
+  <title>Example News</title>
+  <link href="https://news.example/"/>
+  <link rel="self" href="https://news.example/atom.xml"/>
+  <updated>2024-03-01T12:00:00Z</updated>
+  <id>urn:uuid:60a76c80-d399-11d9-b93C-0003939e0af6</id>
+  <entry>
+    <title type="html">Allies meet &amp;amp; agree</title>
+    <link rel="alternate" type="text/html" href="https://news.example/2024/03/01/meet"/>
+    <id>tag:news.example,2024:meet</id>
+    <published>2024-03-01T09:00:00+09:00</published>
+    <updated>2024-03-01T10:00:00Z</updated>
+    <author><name>Jane Doe</name><email>jane@news.example</email></author>
+    <category term="asia"/>
+    <summary>Short summary.</summary>
+    <content type="html">&lt;p&gt;The story, with &lt;b&gt;markup&lt;/b&gt;.&lt;/p&gt;</content>
+  </entry>
+</feed>"""
+
+
+def test_a_typical_atom_feed_is_read_by_the_fast_path() -> None:
+    headers = {"content-type": "application/atom+xml", "content-location": BASE}
+    [entry] = fast_entries(TYPICAL_ATOM, "a", headers) or []
+    assert [entry] == feedparser_entries(TYPICAL_ATOM, "a", headers)
+    assert "https://news.example/2024/03/01/meet" == entry.link
+    assert "Jane Doe" == entry.author
+    assert entry.content_is_html
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "x.dtd"><rss version="2.0"><channel/></rss>',
+        b'<rss version="2.0"><channel><item><title>&nbsp;</title></item></channel></rss>',
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        b' xmlns="http://purl.org/rss/1.0/"><item><title>t</title></item></rdf:RDF>',
+        b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://a.example/">'
+        b'<entry><link href="x"/></entry></feed>',
+        b'<feed xmlns="http://purl.org/atom/ns#" version="0.3">'
+        b"<entry><title>t</title></entry></feed>",
+        b'<rss version="2.0"><channel><item><title>a <b>b</b></title></item></channel></rss>',
+        b'<rss version="2.0"><channel><item><title>a</title><title>b</title>'
+        b"</item></channel></rss>",
+        b'<rss version="2.0"><channel><item><author>me@x.org</author></item></channel></rss>',
+        b'<rss version="2.0" xmlns:media="http://other.example/"><channel><item>'
+        b"<media:title>x</media:title></item></channel></rss>",
+        b'<rss version="2.0" xmlns="http://unknown.example/"><channel><item/></channel></rss>',
+        b"  \n<?xml version='1.0'?><rss version=\"2.0\"><channel><item/></channel></rss>",
+    ],
+    ids=[
+        "doctype",
+        "undefined-entity",
+        "rdf",
+        "xml-base",
+        "atom03",
+        "title-markup",
+        "two-titles",
+        "author-email",
+        "prefix-clash",
+        "unknown-default-ns",
+        "late-declaration",
+    ],
+)
+def test_the_fast_path_declines_what_it_cannot_be_sure_of(document: bytes) -> None:
+    assert fast_entries(document, "d", {}) is None
+
+
+@pytest.mark.parametrize(
+    "charset_case",
+    [
+        ("application/rss+xml; charset=utf-8", "latin-1"),  # a lying header
+        ("text/xml", "utf-8"),  # us-ascii by RFC 3023, then feedparser's fallbacks
+        (None, "iso-8859-1"),
+    ],
+)
+def test_charset_questions_give_the_feedparser_answer(charset_case: tuple[str | None, str]) -> None:
+    content_type, encoding = charset_case
+    declaration = f'<?xml version="1.0" encoding="{encoding}"?>' if content_type is None else ""
+    body = (
+        f'{declaration}<rss version="2.0"><channel><item><title>Notícias de São Paulo</title>'
+        "<description>Olá €</description></item></channel></rss>"
+    ).encode(encoding if encoding != "latin-1" else "latin-1", errors="replace")
+    headers = {"content-type": content_type} if content_type else {}
+    assert None is _compare(body, headers)[1]
+    assert "Notícias de São Paulo" == parse_feed(body, "c", content_type=content_type)[0].title
