@@ -31,8 +31,10 @@ _UTF16_32 = (
     (b"<\x00?\x00", "utf-16-le"),
     (b"\x00<\x00?", "utf-16-be"),
 )
-# The prolog ends at the root element: the first "<" followed by a name character.
+# The prolog ends at the root element: the first "<" followed by a name character
+# outside comments and processing instructions.
 _ROOT = re.compile(r"<([A-Za-z_][\w:.-]*)")
+_COMMENTS_AND_PIS = re.compile(r"<!--.*?(?:-->|\Z)|<\?.*?(?:\?>|\Z)", re.DOTALL)
 _PROLOG_LIMIT = 1024 * 1024
 # "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
 _JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
@@ -83,8 +85,12 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
 def check_prolog(data: bytes, origin: str) -> None:
     """Refuse entity declarations and HTML pages before any XML parser runs."""
     head = _decode_head(data[:_PROLOG_LIMIT])
-    root = _ROOT.search(head)
-    prolog = head[: root.start()] if root else head
+    # A comment or processing instruction may hold a "<name" of its own: looking past
+    # them, a declaration after "<!-- <x -->" is still in the prolog. One left open
+    # runs to the end, as a parser would read it.
+    bare = _COMMENTS_AND_PIS.sub(" ", head)
+    root = _ROOT.search(bare)
+    prolog = bare[: root.start()] if root else bare
     if "<!ENTITY" in prolog.upper():
         raise SourceError(f"{origin}: refused: the document declares XML entities")
     if root is not None and root.group(1).lower() == "html":

@@ -92,8 +92,10 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
         BILLION_LAUGHS,
         codecs.BOM_UTF16_LE + BILLION_LAUGHS.decode().encode("utf-16-le"),
         BILLION_LAUGHS.replace(b"<!ENTITY lol ", b'<!ENTITY lol SYSTEM "file:///etc/passwd"'),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<!-- <x --><!DOCTYPE"),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<?pi <x ?><!DOCTYPE"),
     ],
-    ids=["utf-8", "utf-16", "external"],
+    ids=["utf-8", "utf-16", "external", "after-a-comment", "after-a-processing-instruction"],
 )
 def test_entity_declarations_are_refused_before_parsing(document: bytes) -> None:
     with pytest.raises(SourceError, match="declares XML entities"):
