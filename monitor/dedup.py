@@ -12,16 +12,14 @@ Three keys, three jobs:
 from __future__ import annotations
 
 import hashlib
-import re
 import unicodedata
 from functools import cache, lru_cache
 from typing import Literal
 
 from monitor.text import canonical_url
+from monitor.words import words
 
 Identity = Literal["auto", "guid", "link", "content"]
-
-_WORDS = re.compile(r"\w+", re.UNICODE)
 
 
 @cache
@@ -37,7 +35,7 @@ def normalised_words(text: str) -> list[str]:
     folded = text.casefold()
     if not folded.isascii():
         folded = unicodedata.normalize("NFKD", folded).translate(_marks())
-    return _WORDS.findall(folded)
+    return words(folded)
 
 
 @lru_cache(maxsize=64)

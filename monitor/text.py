@@ -20,7 +20,9 @@ _BLOCK_TAGS = frozenset({
     "li", "main", "nav", "ol", "p", "pre", "section", "table", "tr", "ul",
 })  # fmt: skip
 _SKIP_TAGS = frozenset({"script", "style", "head", "template", "noscript"})
-_SPACES = re.compile(r"[ \t\f\v\u00a0]+")
+# A run of spaces to collapse into one " ": any but a lone " " already (most of them,
+# which the regex then passes over instead of replacing each with itself).
+_SPACES = re.compile(r"[\t\f\v\u00a0][ \t\f\v\u00a0]*| [ \t\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 
 
@@ -113,7 +115,8 @@ def _simple_html_text(markup: str) -> str | None:
 def tidy_text(text: str) -> str:
     """Collapse runs of spaces, keep paragraph breaks, NFC-normalise."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    # _SPACES never spans a line break: one pass over the text, not one per line.
+    lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
