@@ -3,10 +3,12 @@ else the most similar recent story found through MinHash LSH bands (a syndicated
 see monitor.stories), else a new story with its signature and bands.
 
 This runs once per poll inside the ingest transaction, for all of the poll's new items
-at once: one query for the exact fingerprints, one for the stories sharing a band, one
-for those candidates' signatures, one multi-row insert for the new stories and one for
-their bands. Per item, that was three statements for a new story; SQLAlchemy spends
-about 0.1 ms on each before SQLite does anything, more than SQLite itself.
+at once: their signatures in one numpy pass, one query for the exact fingerprints, one
+for the stories sharing a band, one for those candidates' signatures (the band hashes and
+story ids passed as one list parameter, see ``in_values``), one multi-row insert for the
+new stories and one executemany for their bands (see ``monitor.store.bulk``). Per item,
+that was three statements for a new story; SQLAlchemy spends about 0.1 ms on each before
+SQLite does anything, more than SQLite itself.
 
 Decisions are the same as taking the items one at a time in the given order: an item
 may join a story an earlier item of the same poll created (the poll's own new stories
@@ -16,6 +18,7 @@ are candidates too, as the newest ones).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, cast
@@ -25,7 +28,8 @@ from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, selec
 from monitor import stories
 from monitor.cpu import CPU_WORK
 from monitor.model import Item
-from monitor.store.dialects import insert_for
+from monitor.store.bulk import insert_many
+from monitor.store.dialects import in_values, insert_for
 from monitor.store.schema import StoryBandRow, StoryRow
 
 stories_t = cast(Table, StoryRow.__table__)
@@ -41,38 +45,50 @@ _PROVISIONAL = 1 << 62
 _BY_FINGERPRINT = select(stories_t.c.id, stories_t.c.fingerprint).where(
     stories_t.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
 )
-_ranked = (
-    select(
-        bands_t.c.band,
-        bands_t.c.story_id,
-        func.row_number()
-        .over(partition_by=bands_t.c.band, order_by=bands_t.c.story_id.desc())
-        .label("rank"),
-    )
-    .where(bands_t.c.band.in_(bindparam("bands", expanding=True)))
-    .subquery()
-)
-# The newest MAX_CANDIDATES stories of each band: enough to find each item's newest
-# MAX_CANDIDATES over all its bands (a story among those is among its band's newest).
-_BAND_STORIES: Select[Any] = select(_ranked.c.band, _ranked.c.story_id).where(
-    _ranked.c["rank"] <= stories.MAX_CANDIDATES
-)
-_SIGNATURES = select(stories_t.c.id, stories_t.c.signature).where(
-    stories_t.c.id.in_(bindparam("ids", expanding=True)),
-    stories_t.c.first_seen >= bindparam("since"),
-)
 
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The lookups by band and story id (hundreds of values, one list parameter each)
+    and the inserts, built once per dialect."""
+
+    band_stories: Select[Any]
+    signatures: Select[Any]
+    insert_stories: Insert
+    insert_bands: Insert
+
+
 @cache
-def _inserts(dialect: str) -> tuple[Insert, Insert]:
+def _statements(dialect: str) -> _Statements:
+    ranked = (
+        select(
+            bands_t.c.band,
+            bands_t.c.story_id,
+            func.row_number()
+            .over(partition_by=bands_t.c.band, order_by=bands_t.c.story_id.desc())
+            .label("rank"),
+        )
+        .where(in_values(bands_t.c.band, "bands", dialect))
+        .subquery()
+    )
     insert = insert_for(dialect)
-    return (
-        insert(stories_t)
+    return _Statements(
+        # The newest MAX_CANDIDATES stories of each band: enough to find each item's
+        # newest MAX_CANDIDATES over all its bands (a story among those is among its
+        # band's newest).
+        band_stories=select(ranked.c.band, ranked.c.story_id).where(
+            ranked.c["rank"] <= stories.MAX_CANDIDATES
+        ),
+        signatures=select(stories_t.c.id, stories_t.c.signature).where(
+            in_values(stories_t.c.id, "ids", dialect),
+            stories_t.c.first_seen >= bindparam("since"),
+        ),
+        insert_stories=insert(stories_t)
         .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
         .returning(stories_t.c.id, stories_t.c.fingerprint),
-        insert(bands_t).on_conflict_do_nothing(),
+        insert_bands=insert(bands_t).on_conflict_do_nothing(),
     )
 
 
@@ -87,7 +103,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     if not items:
         return []
     with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
-        signatures = [stories.signature(item.title, item.body) for item in items]
+        signatures = stories.signatures([(item.title, item.body) for item in items])
     exact = _existing(connection, sorted({item.fingerprint for item in items}))
     wanted = {
         band
@@ -95,11 +111,12 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         if signature is not None and item.fingerprint not in exact
         for band in signature.bands
     }
+    statements = _statements(connection.dialect.name)
     band_stories: dict[int, list[int]] = {}
     for chunk in _chunks(sorted(wanted)):
-        for band, story_id in connection.execute(_BAND_STORIES, {"bands": chunk}):
+        for band, story_id in connection.execute(statements.band_stories, {"bands": chunk}):
             band_stories.setdefault(int(band), []).append(int(story_id))
-    known = _signatures(connection, band_stories, now)
+    known = _signatures(connection, statements.signatures, band_stories, now)
 
     # Decide in order, as if each item were stored before the next is looked up.
     chosen: list[int] = []  # a real id, or _PROVISIONAL + index into `created`
@@ -115,13 +132,13 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
             created.append((item, signature))
             by_fingerprint[item.fingerprint] = story
             if signature is not None:
-                known[story] = signature.stored()
+                known[story] = signature.values
                 for band in set(signature.bands):
                     new_bands.setdefault(band, []).append(story)
         chosen.append(story)
     if not created:
         return chosen
-    real = _create(connection, created, now)
+    real = _create(connection, statements, created, now)
     return [real[story - _PROVISIONAL] if story >= _PROVISIONAL else story for story in chosen]
 
 
@@ -134,14 +151,21 @@ def _existing(connection: Connection, fingerprints: list[str]) -> dict[str, int]
 
 
 def _signatures(
-    connection: Connection, band_stories: dict[int, list[int]], now: datetime
-) -> dict[int, object]:
-    """Stored signatures of the candidate stories first seen within the window."""
+    connection: Connection,
+    query: Select[Any],
+    band_stories: dict[int, list[int]],
+    now: datetime,
+) -> dict[int, tuple[int, ...]]:
+    """Signature values of the candidate stories first seen within the window (those
+    with a signature of the current scheme)."""
     ids = sorted({story for found in band_stories.values() for story in found})
-    known: dict[int, object] = {}
+    known: dict[int, tuple[int, ...]] = {}
     for chunk in _chunks(ids):
-        rows = connection.execute(_SIGNATURES, {"ids": chunk, "since": now - stories.WINDOW})
-        known.update((int(story_id), signature) for story_id, signature in rows)
+        rows = connection.execute(query, {"ids": chunk, "since": now - stories.WINDOW})
+        for story_id, stored in rows:
+            values = stories.stored_values(stored)
+            if values is not None:
+                known[int(story_id)] = values
     return known
 
 
@@ -149,7 +173,7 @@ def _similar(
     signature: stories.Signature,
     band_stories: dict[int, list[int]],
     new_bands: dict[int, list[int]],
-    known: dict[int, object],
+    known: dict[int, tuple[int, ...]],
 ) -> int | None:
     """The most similar candidate: among the newest MAX_CANDIDATES stories sharing a band
     (this poll's own first), those first seen within the window."""
@@ -158,19 +182,19 @@ def _similar(
         newest.update(band_stories.get(band, ()))
         newest.update(new_bands.get(band, ()))
     candidates = sorted(newest, reverse=True)[: stories.MAX_CANDIDATES]
-    return stories.best_match(
+    return stories.most_similar(
         signature, [(story, known[story]) for story in candidates if story in known]
     )
 
 
 def _create(
     connection: Connection,
+    statements: _Statements,
     created: list[tuple[Item, stories.Signature | None]],
     now: datetime,
 ) -> list[int]:
     """Insert the new stories (and their bands); their ids, in order. A story another
     instance created since the lookup is taken as it is, without bands from us."""
-    insert_stories, insert_bands = _inserts(connection.dialect.name)
     rows = [
         {
             "fingerprint": item.fingerprint,
@@ -181,17 +205,16 @@ def _create(
     ]
     ids = {
         fingerprint: int(story_id)
-        for story_id, fingerprint in connection.execute(insert_stories, rows)
+        for story_id, fingerprint in connection.execute(statements.insert_stories, rows)
     }
     raced = [item.fingerprint for item, _ in created if item.fingerprint not in ids]
     inserted = set(ids)
     ids.update(_existing(connection, raced))
     bands = [
-        {"band": band, "story_id": ids[item.fingerprint]}
+        (band, ids[item.fingerprint])
         for item, signature in created
         if signature is not None and item.fingerprint in inserted
         for band in sorted(set(signature.bands))
     ]
-    if bands:
-        connection.execute(insert_bands, bands)
+    insert_many(connection, statements.insert_bands, ("band", "story_id"), bands)
     return [ids[item.fingerprint] for item, _ in created]
