@@ -421,27 +421,15 @@ class Store:
         process's write lock, is short), so it holds ``CPU_WORK`` (see monitor.cpu): one
         poller at a time. On PostgreSQL it waits for the server, and pollers overlap.
         """
-        if not items:  # a feed that did not change: the source's state alone
-            return self._ingest_attempts(items, state, route, now=now, owner=owner)
-        with self._cpu_work:
-            return self._ingest_attempts(items, state, route, now=now, owner=owner)
-
-    def _ingest_attempts(
-        self,
-        items: Sequence[Item],
-        state: SourceState,
-        route: Router,
-        *,
-        now: datetime,
-        owner: str | None,
-    ) -> IngestResult:
-        for _ in range(INGEST_ATTEMPTS - 1):
-            try:
-                return self._ingest_once(items, state, route, now=now, owner=owner)
-            except DBAPIError as exc:
-                if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
-                    raise
-        return self._ingest_once(items, state, route, now=now, owner=owner)
+        # A feed that did not change writes the source's state alone: no CPU work to speak of.
+        with self._cpu_work if items else nullcontext():
+            for _ in range(INGEST_ATTEMPTS - 1):
+                try:
+                    return self._ingest_once(items, state, route, now=now, owner=owner)
+                except DBAPIError as exc:
+                    if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
+                        raise
+            return self._ingest_once(items, state, route, now=now, owner=owner)
 
     def _ingest_once(
         self,
