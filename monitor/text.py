@@ -21,8 +21,10 @@ _BLOCK_TAGS = frozenset({
 })  # fmt: skip
 _SKIP_TAGS = frozenset({"script", "style", "head", "template", "noscript"})
 # A run of spaces to collapse into one " ": any but a lone " " already (most of them,
-# which the regex then passes over instead of replacing each with itself).
+# which the regex then passes over instead of replacing each with itself). Each such
+# run holds two spaces in a row or one of the other characters.
 _SPACES = re.compile(r"[\t\f\v\u00a0][ \t\f\v\u00a0]*| [ \t\f\v\u00a0]+")
+_RUN_MARKS = ("  ", "\t", "\f", "\v", "\u00a0")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
 
 
@@ -116,13 +118,21 @@ def tidy_text(text: str) -> str:
     """Collapse runs of spaces, keep paragraph breaks, NFC-normalise."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     # _SPACES never spans a line break: one pass over the text, not one per line.
-    lines = [line.strip() for line in _SPACES.sub(" ", text).split("\n")]
+    lines = [line.strip() for line in _collapse_spaces(text).split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def one_line(text: str) -> str:
     """A title: one line of plain text, entities decoded."""
-    return _SPACES.sub(" ", " ".join(html.unescape(text).split())).strip()
+    return _collapse_spaces(" ".join(html.unescape(text).split())).strip()
+
+
+def _collapse_spaces(text: str) -> str:
+    """Each run of spaces as one " ". Most text has none to collapse, which a few
+    substring searches tell several times faster than the regex's scan."""
+    if any(mark in text for mark in _RUN_MARKS):
+        return _SPACES.sub(" ", text)
+    return text
 
 
 def cap(text: str, limit: int) -> str:
