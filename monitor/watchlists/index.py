@@ -3,13 +3,13 @@
 The presearcher idea of Lucene Monitor and the Elasticsearch percolator. From each query
 we take *groups* of anchor terms that every matching story must touch: each word of a
 phrase, each side of an AND, one group for the alternatives of an OR (NOT and regexes
-give none). All anchors go into one Aho-Corasick automaton, as `` word `` (a whole
-token), `` pre`` (a prefix) or a bare spaceless-script substring, and one C pass over the
-story's folded text finds which are present.
+give none). An anchor is looked for in the story's folded text as `` word `` (a whole
+token), `` pre`` (a prefix) or a bare spaceless-script substring; an Aho-Corasick
+automaton of all of them finds, in one C pass, which a sampled story holds.
 
-Each query is triggered by one group, the one expected in the fewest stories: a second
-automaton holds only the triggers, and a story is scanned with it (the smaller the
-automaton, the faster the scan). Before a triggered query is evaluated in Python, its
+Each query is triggered by one group, the one expected in the fewest stories: the
+triggers go into an RE2 set (``literals``), and a story is scanned with it (the fewer
+the patterns, the faster the scan). Before a triggered query is evaluated in Python, its
 other groups are checked, rarest first, by substring searches of the folded text in C;
 most triggered queries fail there (a rare name without its context word). "Expected"
 starts as a guess from word length and becomes the share of stories that had the anchor,
@@ -31,6 +31,7 @@ import ahocorasick
 from monitor.config import WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document, Hit
+from monitor.watchlists.literals import LiteralSet
 from monitor.watchlists.match import DocumentView, evaluate, explain
 from monitor.watchlists.query import (
     And,
@@ -95,44 +96,56 @@ class WatchlistIndex:
         """The hits of every watch-list (or of those named in ``only``) on ``doc``."""
         view = DocumentView(doc)
         hits = []
-        checks = self._checks
         for i in self._candidates(view):
             name = self.names[i]
             if only is not None and name not in only:
                 continue
-            # Necessary conditions first: a group with no anchor in the story rules the
-            # query out with substring searches in C, before any Python evaluation.
-            check = checks[i]
-            if check:
-                text = view.padded(*FIELDS)
-                if not all(any(map(text.__contains__, group)) for group in check):
-                    continue
-            if evaluate(self._nodes[i], view):
-                hits.append(explain(name, self._nodes[i], view))
+            node = self._nodes[i]
+            if evaluate(node, view):
+                hits.append(explain(name, node, view))
         return hits
 
     def _candidates(self, view: DocumentView) -> list[int]:
-        """Queries whose trigger group has an anchor here, plus those without groups.
+        """Queries to evaluate, in order: those without groups, and the triggered ones
+        whose other groups have an anchor here too.
+
+        Those checks are substring searches in C, rarest group first: they rule out
+        most triggered queries (a rare name without its context word) before any Python
+        evaluation.
+        """
+        if self._anchors is None:
+            return self._always
+        text = view.padded(*FIELDS)
+        checks = self._checks
+        found = [i for i in self._triggered(text) if _all_present(checks[i], text)]
+        if not self._always and len(found) < 2:
+            return found
+        return sorted({*self._always, *found})
+
+    def _triggered(self, text: str) -> list[int]:
+        """Queries whose trigger group has an anchor in ``text`` (perhaps repeated).
 
         The first stories, then one in SAMPLE_EVERY, are scanned for every anchor to
         learn how common each is; the rest only for the triggers.
         """
-        found = set(self._always)
-        if self._anchors is None:
-            return sorted(found)
-        text = view.padded(*FIELDS)
         self._stories += 1
+        found: list[int] = []
+        if self._anchors is None:
+            return found
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
             present = {key for _, key in self._anchors.iter(text)}
             self._seen.update(present)
             self._sampled += 1
-            found.update(*(self._triggers[key] for key in present & self._trigger_keys))
-        elif self._trigger_anchors is not None:
-            found.update(*(ids for _, ids in self._trigger_anchors.iter(text)))
+            for key in present & self._trigger_keys:
+                found += self._triggers[key]
+        elif self._trigger_set is not None:
+            queries = self._trigger_queries
+            for k in self._trigger_set.find(text):
+                found += queries[k]
         if self._stories >= self._replan_at:
             self._replan_at *= 4
             self._plan()
-        return sorted(found)
+        return found
 
     def _plan(self) -> None:
         """Choose each query's trigger group: the one expected in the fewest stories.
@@ -141,7 +154,7 @@ class WatchlistIndex:
         that rule most triggered queries out before they are evaluated.
         """
         triggers: list[list[int]] = [[] for _ in self._priors]
-        checks: list[tuple[tuple[str, ...], ...]] = [() for _ in self._nodes]
+        checks: list[tuple[tuple[tuple[str, str], ...], ...]] = [() for _ in self._nodes]
 
         def share(anchor: Anchor) -> float:
             return self._share(self._keys[_pattern(anchor)])
@@ -153,12 +166,14 @@ class WatchlistIndex:
             groups = sorted(required_groups(self._nodes[i], share) or [], key=weight)
             for anchor in groups[0]:
                 triggers[self._keys[_pattern(anchor)]].append(i)
-            checks[i] = tuple(tuple(map(_pattern, group)) for group in groups[1:])
+            checks[i] = tuple(tuple(map(_check, group)) for group in groups[1:])
         patterns = list(self._keys)
         self._triggers = triggers
         self._checks = checks
         self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
-        self._trigger_anchors = _automaton((patterns[k], triggers[k]) for k in self._trigger_keys)
+        keys = sorted(self._trigger_keys)
+        self._trigger_queries = [triggers[k] for k in keys]
+        self._trigger_set = LiteralSet([patterns[k] for k in keys]) if keys else None
 
     def _share(self, key: int) -> float:
         """The expected share of stories with anchor ``key``: the guess, then what was seen.
@@ -168,6 +183,26 @@ class WatchlistIndex:
         """
         seen = self._seen[key] + self._priors[key] * PRIOR_STORIES
         return seen / (self._sampled + PRIOR_STORIES)
+
+
+def _all_present(groups: Sequence[Sequence[tuple[str, str]]], text: str) -> bool:
+    """Whether each group has a pattern in ``text``; loops, not all()/any(): hot path.
+
+    Most searches fail, and a search for the bare word fails faster than one for the
+    word between spaces (a space is everywhere), so the pattern is searched for only
+    when its bare word is found.
+    """
+    for group in groups:
+        for word, pattern in group:
+            if word in text and pattern in text:
+                break
+        else:
+            return False
+    return True
+
+
+def _check(anchor: Anchor) -> tuple[str, str]:
+    return anchor[1], _pattern(anchor)
 
 
 def _automaton(entries: Iterable[tuple[str, object]]) -> ahocorasick.Automaton | None:

@@ -317,7 +317,11 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> Iterator[tu
     if view.text(field).isascii() and not any(word.cased for word in phrase.words):
         # Folding ASCII moves no offsets, so a search of the folded text finds the spans
         # without mapping every token to its offsets (which costs more than tokenizing).
-        found = _phrase_pattern(phrase.words).finditer(view.padded(field))
+        words = phrase.words
+        if len(words) == 1 and not words[0].prefix:
+            yield from _token_spans(view.padded(field), words[0].text)
+            return
+        found = _phrase_pattern(words).finditer(view.padded(field))
         # The pattern starts at the space before the phrase, one past the padding.
         yield from ((match.start(), match.end() - 1) for match in islice(found, MAX_PER_TERM))
         return
@@ -326,7 +330,23 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> Iterator[tu
         yield offsets[start][0], offsets[start + len(phrase.words) - 1][1]
 
 
-@lru_cache(maxsize=4096)
+def _token_spans(padded: str, token: str) -> Iterator[tuple[int, int]]:
+    """Spans of the first occurrences of ``token`` in a padded field, as its regex would
+    find them, by ``str.find``: a word needs no regex (nor a place in the cache)."""
+    needle = f" {token} "
+    start = padded.find(needle)
+    for _ in range(MAX_PER_TERM):
+        if start < 0:
+            return
+        # ``start`` is the space before the token, which the padding's leading space
+        # makes the token's offset in the field.
+        yield start, start + len(token)
+        start = padded.find(needle, start + len(token) + 1)
+
+
+# Larger than the prefixes and multi-word phrases of 10,000 watch-lists: a cache that
+# thrashes compiles a regex per hit.
+@lru_cache(maxsize=16_384)
 def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     """A regex for ``words`` in padded folded text: whole tokens separated by spaces.
 

@@ -13,8 +13,14 @@ from monitor.errors import QueryError
 from monitor.model import Document
 from monitor.watchlists import compile_watchlists, run_examples
 from monitor.watchlists.index import FIRST_REPLAN, required_groups
-from monitor.watchlists.match import DocumentView, evaluate
-from monitor.watchlists.query import parse_query
+from monitor.watchlists.match import (
+    MAX_PER_TERM,
+    DocumentView,
+    _phrase_pattern,
+    _token_spans,
+    evaluate,
+)
+from monitor.watchlists.query import Word, parse_query
 
 
 def watchlist(name: str, query: str, **examples: list[str]) -> WatchlistConfig:
@@ -192,3 +198,13 @@ def test_a_triggered_query_missing_another_group_is_not_evaluated(
     hits = index.match(Document("GSOMIA pact", "Koreans and the pact.", ""))
     assert [hit.watchlist for hit in hits] == ["pact"]
     assert len(calls) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["pact", "pacts", "a", "", " "]), max_size=12))
+def test_single_word_spans_are_the_regex_spans(pieces: list[str]) -> None:
+    """A word's spans come from str.find; its phrase regex would give the same ones."""
+    padded = f" {' '.join(pieces)} "
+    regex = _phrase_pattern((Word("pact"),)).finditer(padded)
+    expected = [(found.start(), found.end() - 1) for found in regex][:MAX_PER_TERM]
+    assert expected == list(_token_spans(padded, "pact"))
