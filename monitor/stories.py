@@ -101,15 +101,10 @@ class Signature:
         return [SCHEME, *self.values]
 
 
-def signature(title: str, body: str) -> Signature | None:
-    """The item's signature, or None when it has too few words to compare."""
-    return signatures([(title, body)])[0]
-
-
 def signatures(texts: Sequence[tuple[str, str]]) -> list[Signature | None]:
-    """The signature of each (title, body), as ``signature`` gives it, computed together:
-    a poll's items in a few numpy passes, where numpy's cost per call was most of the
-    time of an item hashed alone."""
+    """The signature of each (title, body), None for one with too few words to compare;
+    computed together, a poll's items in a few numpy passes, where numpy's cost per call
+    was most of the time of an item hashed alone."""
     if not texts:
         return []
     h = _hashing()  # numpy is loaded with a poll's first new items, however short
@@ -189,17 +184,10 @@ def similarity(a: Sequence[int], b: Sequence[int]) -> float:
     return equal / NUM_PERM
 
 
-def best_match(sig: Signature, candidates: Sequence[tuple[int, object]]) -> int | None:
-    """The id of the most similar candidate story at or above THRESHOLD, else None."""
-    readable = [(story_id, stored_values(stored)) for story_id, stored in candidates]
-    return most_similar(
-        sig, [(story_id, values) for story_id, values in readable if values is not None]
-    )
-
-
 def most_similar(sig: Signature, candidates: Iterable[tuple[int, Sequence[int]]]) -> int | None:
-    """``best_match`` of candidates whose values are already read from the stored form
-    (a poll compares each new item with dozens of stories, each read once)."""
+    """The id of the most similar candidate story at or above THRESHOLD (the oldest of
+    equals), else None; the candidates' values already read from their stored form (a
+    poll compares each new item with dozens of stories, each read once)."""
     best: tuple[float, int] | None = None
     for story_id, values in candidates:
         score = similarity(sig.values, values)

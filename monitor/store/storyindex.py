@@ -39,7 +39,7 @@ bands_t = cast(Table, StoryBandRow.__table__)
 # that a poll of a few hundred items is one statement.
 CHUNK = 2000
 # Provisional ids of the stories this poll creates, above any real id: they are the
-# newest candidates, and among equally similar candidates the oldest wins (best_match).
+# newest candidates, and among equally similar candidates the oldest wins (most_similar).
 _PROVISIONAL = 1 << 62
 
 _BY_FINGERPRINT = select(stories_t.c.id, stories_t.c.fingerprint).where(
