@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.watchlists.tokens import fold, is_spaceless, token_spans, tokenize
+from monitor.watchlists.tokens import _FOLD_TABLE, fold, is_spaceless, token_spans, tokenize
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,11 @@ _TRICKY = st.text(alphabet=st.sampled_from(list("aZ9 -_.\u0301\u0300\u0305é한�
 def test_both_paths_make_the_same_tokens(text: str) -> None:
     """The fast path matches; the offset path explains. They must never disagree."""
     assert tokenize(text) == [fold(text[a:b]) for a, b in token_spans(text)]
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_folds_as_the_unicode_table_does(text: str) -> None:
+    """ASCII text is folded by a bytes table; it must agree with FTS5's folding table."""
+    assert text.translate(_FOLD_TABLE) == fold(text)
+    everything = "".join(map(chr, range(128)))
+    assert everything.translate(_FOLD_TABLE) == fold(everything)
