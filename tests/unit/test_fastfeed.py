@@ -13,7 +13,7 @@ import importlib.util
 import os
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from pathlib import Path
 from types import ModuleType
@@ -181,88 +181,103 @@ LINKS = [
 AUTHORS = ["Jane Doe", "jane@example.org (Jane Doe)", "  Kim  ", ""]
 
 
-def _rss_item(rng: random.Random) -> str:
-    parts = []
-    if rng.random() < 0.9:
-        parts.append(f"<title>{rng.choice(TEXTS)}</title>")
-    if rng.random() < 0.8:
-        parts.append(f"<link>{rng.choice(LINKS)}</link>")
-    if rng.random() < 0.7:
-        permalink = rng.choice(["", ' isPermaLink="false"', ' isPermaLink="true"'])
-        parts.append(f"<guid{permalink}>{rng.choice([*LINKS, 'tag:x,2024:1', '12345'])}</guid>")
-    if rng.random() < 0.8:
-        parts.append(f"<pubDate>{rng.choice(DATES)}</pubDate>")
-    if rng.random() < 0.2:
-        parts.append(f"<dc:date>{rng.choice(DATES)}</dc:date>")
-    if rng.random() < 0.8:
-        parts.append(f"<description>{rng.choice(BODIES)}</description>")
-    if rng.random() < 0.4:
-        parts.append(f"<content:encoded>{rng.choice(BODIES)}</content:encoded>")
-    if rng.random() < 0.3:
-        tag = rng.choice(["author", "dc:creator"])
-        parts.append(f"<{tag}>{rng.choice(AUTHORS)}</{tag}>")
-    if rng.random() < 0.3:
-        parts.append('<category domain="x">World</category><category>Asia</category>')
-    if rng.random() < 0.2:
-        parts.append('<media:thumbnail url="http://img.example/1.jpg" width="100"/>')
-    if rng.random() < 0.2:
-        parts.append('<enclosure url="http://a.example/x.mp3" length="1" type="audio/mpeg"/>')
-    if rng.random() < 0.2:
-        parts.append(
+Fragment = Callable[[random.Random], str]
+PERMALINKS = ["", ' isPermaLink="false"', ' isPermaLink="true"']
+GUIDS = [*LINKS, "tag:x,2024:1", "12345"]
+TEXT_KINDS = ["", ' type="text"', ' type="html"']
+CONTENT_KINDS = [*TEXT_KINDS, ' type="text/html"']
+
+# (chance, fragment): each field an item may have, drawn in this order.
+RSS_FIELDS: list[tuple[float, Fragment]] = [
+    (0.9, lambda rng: f"<title>{rng.choice(TEXTS)}</title>"),
+    (0.8, lambda rng: f"<link>{rng.choice(LINKS)}</link>"),
+    (
+        0.7,
+        lambda rng: f"<guid{rng.choice(PERMALINKS)}>{rng.choice(GUIDS)}</guid>",
+    ),
+    (0.8, lambda rng: f"<pubDate>{rng.choice(DATES)}</pubDate>"),
+    (0.2, lambda rng: f"<dc:date>{rng.choice(DATES)}</dc:date>"),
+    (0.8, lambda rng: f"<description>{rng.choice(BODIES)}</description>"),
+    (0.4, lambda rng: f"<content:encoded>{rng.choice(BODIES)}</content:encoded>"),
+    (0.3, lambda rng: _element(rng.choice(["author", "dc:creator"]), rng.choice(AUTHORS))),
+    (0.3, lambda rng: '<category domain="x">World</category><category>Asia</category>'),
+    (0.2, lambda rng: '<media:thumbnail url="http://img.example/1.jpg" width="100"/>'),
+    (0.2, lambda rng: '<enclosure url="http://a.example/x.mp3" length="1" type="audio/mpeg"/>'),
+    (
+        0.2,
+        lambda rng: (
             "<comments>http://news.example/c/1</comments><slash:comments>4</slash:comments>"
-        )
-    if rng.random() < 0.1:
-        parts.append("<nyt:byline>By A. Writer</nyt:byline>")
-    if rng.random() < 0.1:
-        parts.append('<atom:link href="http://news.example/alt" rel="alternate"/>')
-    if rng.random() < 0.05:
-        parts.append("<media:title>A media title</media:title>")  # declines
-    if rng.random() < 0.1:
-        parts.append(
-            '<source url="http://wire.example/rss">Wire</source><dc:subject>x</dc:subject>'
-        )
-    if rng.random() < 0.1:
-        parts.append("<thr:total>3</thr:total><PubDate>Tue, 10 Jun 2003 04:00:00 GMT</PubDate>")
-    if rng.random() < 0.1:
-        parts.append('<Title xml:lang="en">Up<!-- a comment -->per</Title>')
+        ),
+    ),
+    (0.1, lambda rng: "<nyt:byline>By A. Writer</nyt:byline>"),
+    (0.1, lambda rng: '<atom:link href="http://news.example/alt" rel="alternate"/>'),
+    (0.05, lambda rng: "<media:title>A media title</media:title>"),  # declines
+    (
+        0.1,
+        lambda rng: '<source url="http://wire.example/rss">Wire</source><dc:subject>x</dc:subject>',
+    ),
+    (0.1, lambda rng: "<thr:total>3</thr:total><PubDate>Tue, 10 Jun 2003 04:00:00 GMT</PubDate>"),
+    (0.1, lambda rng: '<Title xml:lang="en">Up<!-- a comment -->per</Title>'),
+]
+
+
+def _atom_links(rng: random.Random) -> str:
+    links = []
+    for _ in range(rng.choice([0, 1, 1, 2])):
+        rel = rng.choice(["", ' rel="alternate"', ' rel="self"', ' rel="enclosure"', ' rel="x"'])
+        kind = rng.choice(["", ' type="text/html"', ' type="application/pdf"'])
+        links.append(f'<link{rel}{kind} href="{rng.choice(LINKS)}"/>')
+    return "".join(links)
+
+
+def _atom_author(rng: random.Random) -> str:
+    name = rng.choice(["<name>Jane Doe</name>", "<name> Kim </name>", "<name></name>", ""])
+    email = rng.choice(["<email>jane@example.org</email>", ""])
+    uri = rng.choice(["<uri>http://jane.example/</uri>", ""])
+    image = rng.choice(['<gd:image xmlns:gd="http://schemas.google.com/g/2005" src="x"/>', ""])
+    return f"<author>{name}{email}{image}{uri}</author>"
+
+
+ATOM_FIELDS: list[tuple[float, Fragment]] = [
+    (0.9, lambda rng: f"<title{rng.choice(TEXT_KINDS)}>{rng.choice(TEXTS)}</title>"),
+    (1.0, _atom_links),
+    (0.8, lambda rng: f"<published>{rng.choice(DATES)}</published>"),
+    (0.8, lambda rng: f"<updated>{rng.choice(DATES)}</updated>"),
+    (0.6, lambda rng: f"<summary{rng.choice(TEXT_KINDS)}>{rng.choice(BODIES)}</summary>"),
+    (
+        0.6,
+        lambda rng: f"<content{rng.choice(CONTENT_KINDS)}>{rng.choice(BODIES)}</content>",
+    ),
+    (0.6, _atom_author),
+    (0.3, lambda rng: '<category term="world" label="World"/>'),
+    (
+        0.05,
+        lambda rng: (
+            '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">x</div></content>'
+        ),
+    ),
+]
+
+
+def _element(tag: str, text: str) -> str:
+    return f"<{tag}>{text}</{tag}>"
+
+
+def _fields(rng: random.Random, table: list[tuple[float, Fragment]], first: str = "") -> str:
+    """Each field of ``table`` by its chance, in a shuffled order."""
+    drawn = (make(rng) for chance, make in table if rng.random() < chance)
+    parts = [part for part in (first, *drawn) if part]
     rng.shuffle(parts)
-    return "<item>" + "".join(parts) + "</item>"
+    return "".join(parts)
+
+
+def _rss_item(rng: random.Random) -> str:
+    return f"<item>{_fields(rng, RSS_FIELDS)}</item>"
 
 
 def _atom_entry(rng: random.Random) -> str:
     ids = ["tag:news.example,2024:1", "urn:uuid:1", "http://x.example/1", "42"]
-    parts = [f"<id>{rng.choice(ids)}</id>"]
-    if rng.random() < 0.9:
-        kind = rng.choice(["", ' type="text"', ' type="html"'])
-        parts.append(f"<title{kind}>{rng.choice(TEXTS)}</title>")
-    for _ in range(rng.choice([0, 1, 1, 2])):
-        rel = rng.choice(["", ' rel="alternate"', ' rel="self"', ' rel="enclosure"', ' rel="x"'])
-        kind = rng.choice(["", ' type="text/html"', ' type="application/pdf"'])
-        parts.append(f'<link{rel}{kind} href="{rng.choice(LINKS)}"/>')
-    if rng.random() < 0.8:
-        parts.append(f"<published>{rng.choice(DATES)}</published>")
-    if rng.random() < 0.8:
-        parts.append(f"<updated>{rng.choice(DATES)}</updated>")
-    if rng.random() < 0.6:
-        kind = rng.choice(["", ' type="text"', ' type="html"'])
-        parts.append(f"<summary{kind}>{rng.choice(BODIES)}</summary>")
-    if rng.random() < 0.6:
-        kind = rng.choice(["", ' type="text"', ' type="html"', ' type="text/html"'])
-        parts.append(f"<content{kind}>{rng.choice(BODIES)}</content>")
-    if rng.random() < 0.6:
-        name = rng.choice(["<name>Jane Doe</name>", "<name> Kim </name>", "<name></name>", ""])
-        email = rng.choice(["<email>jane@example.org</email>", ""])
-        uri = rng.choice(["<uri>http://jane.example/</uri>", ""])
-        image = rng.choice(['<gd:image xmlns:gd="http://schemas.google.com/g/2005" src="x"/>', ""])
-        parts.append(f"<author>{name}{email}{image}{uri}</author>")
-    if rng.random() < 0.3:
-        parts.append('<category term="world" label="World"/>')
-    if rng.random() < 0.05:
-        parts.append(
-            '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">x</div></content>'
-        )
-    rng.shuffle(parts)
-    return "<entry>" + "".join(parts) + "</entry>"
+    return f"<entry>{_fields(rng, ATOM_FIELDS, first=f'<id>{rng.choice(ids)}</id>')}</entry>"
 
 
 def _generated(count: int) -> Iterator[tuple[str, bytes]]:
