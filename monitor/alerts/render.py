@@ -204,11 +204,10 @@ def web_url(url: str | None) -> str | None:
 
 def highlight(snippet: str, terms: Sequence[str]) -> Markup:
     """The snippet, HTML-escaped, with matched terms wrapped in <mark>."""
-    words = tuple(sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w)))
+    words = sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w))
     if not words:
         return escape(snippet)
-    # split() with one group: text, term, text, term, ..., text.
-    pieces = _terms_pattern(words).split(snippet)
+    pieces = _term_pieces(snippet, words)
     if _OPEN in snippet or _CLOSE in snippet:
         marked = (
             f"<mark>{escape(piece)}</mark>" if odd else str(escape(piece))
@@ -224,15 +223,43 @@ def highlight(snippet: str, terms: Sequence[str]) -> Markup:
 _OPEN, _CLOSE = "\x02", "\x03"
 
 
+def _term_pieces(snippet: str, words: list[str]) -> list[str]:
+    """text, term, text, term, ..., text: the longer terms first (longest first, so a
+    longer term wins where two start together), then single characters in the text
+    between them.
+
+    A catch-all watch-list (``/./``) brings a new set of single characters with every
+    story: compiling a pattern for each set was most of the time an alert took to
+    render, so each character has its own pattern, compiled once.
+    """
+    longer = tuple(w for w in words if len(w) > 1)
+    singles = [_single_pattern(w) for w in words if len(w) == 1]
+    # split() with one group: text, term, text, term, ..., text.
+    pieces = _terms_pattern(longer).split(snippet) if longer else [snippet]
+    if not singles:
+        return pieces
+    out: list[str] = []
+    for at, piece in enumerate(pieces):
+        if at % 2:
+            out.append(piece)
+            continue
+        starts = sorted({found.start() for pattern in singles for found in pattern.finditer(piece)})
+        last = 0
+        for start in starts:
+            out += [piece[last:start], piece[start]]
+            last = start + 1
+        out.append(piece[last:])
+    return out
+
+
 @lru_cache(maxsize=256)
 def _terms_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    """Longest term first, so a longer term wins where two start together; the single
-    characters last, as one class (cheaper to compile than an alternation, and a
-    catch-all watch-list brings a new set of them with every story)."""
-    longer = [re.escape(w) for w in words if len(w) > 1]
-    single = "".join(re.escape(w) for w in words if len(w) == 1)
-    alternatives = [*longer, f"[{single}]"] if single else longer
-    return re.compile("(" + "|".join(alternatives) + ")", re.IGNORECASE)
+    return re.compile("(" + "|".join(map(re.escape, words)) + ")", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _single_pattern(character: str) -> re.Pattern[str]:
+    return re.compile(re.escape(character), re.IGNORECASE)
 
 
 def _item_payload(item: StoredItem) -> dict[str, Any]:
