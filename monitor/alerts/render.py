@@ -101,6 +101,9 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Read once: a reload (SIGHUP) builds a new renderer, so edited templates are
+            # picked up then, without a stat of the template file for every alert.
+            auto_reload=False,
         )
         env.filters["localtime"] = self.localtime
         env.filters["highlight"] = highlight
