@@ -65,12 +65,17 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
     with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
         polls = [pool.submit(poll_source, app, name, force=True) for name in app.sources]
         polling = set(polls)
+        queued = True  # alerts an earlier run left due, or that polls have queued since
         while polling:
-            batch = deliver_due(app)
-            report.add(batch)
-            if not batch.handled:  # nothing due yet: until the next poll ends
-                wait(polling, timeout=DELIVERY_PAUSE, return_when=FIRST_COMPLETED)
-            polling = {poll for poll in polling if not poll.done()}
+            if queued:
+                batch = deliver_due(app)
+                report.add(batch)
+                queued = batch.handled > 0  # some went out: more may be due
+            if queued:
+                polling = {poll for poll in polling if not poll.done()}
+            else:  # the outbox is only asked again once a poll has queued alerts
+                done, polling = wait(polling, timeout=DELIVERY_PAUSE, return_when=FIRST_COMPLETED)
+                queued = any(poll.result().deliveries for poll in done)
     report.add(drain_outbox(app))
     return [poll.result() for poll in polls], report
 
