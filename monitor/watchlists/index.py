@@ -4,11 +4,11 @@ The presearcher idea of Lucene Monitor and the Elasticsearch percolator. From ea
 we take *groups* of anchor terms that every matching story must touch: each word of a
 phrase, each side of an AND, one group for the alternatives of an OR (NOT and regexes
 give none). An anchor is looked for in the story's folded text as `` word `` (a whole
-token), `` pre`` (a prefix) or a bare spaceless-script substring; an Aho-Corasick
-automaton of all of them finds, in one C pass, which a sampled story holds.
+token), `` pre`` (a prefix) or a bare spaceless-script substring; a literal set of all
+of them (``literals``) finds, in one C pass, which a sampled story holds.
 
 Each query is triggered by one group, the one expected in the fewest stories: the
-triggers go into an RE2 set (``literals``), and a story is scanned with it (the fewer
+triggers go into a literal set of their own, and a story is scanned with it (the fewer
 the patterns, the faster the scan). Before a triggered query is evaluated in Python, its
 other groups are checked, rarest first, by substring searches of the folded text in C;
 most triggered queries fail there (a rare name without its context word). "Expected"
@@ -24,9 +24,7 @@ Queries with no group (a lone regex) are evaluated for every story.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-
-import ahocorasick
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from monitor.config import WatchlistConfig
 from monitor.errors import QueryError
@@ -85,7 +83,7 @@ class WatchlistIndex:
                 if _pattern(anchor) not in self._keys:
                     self._keys[_pattern(anchor)] = len(self._keys)
                     self._priors.append(_prior(anchor))
-        self._anchors = _automaton((pattern, key) for pattern, key in self._keys.items())
+        self._anchors = LiteralSet(list(self._keys)) if self._keys else None
         self._seen: Counter[int] = Counter()
         self._stories = 0
         self._sampled = 0
@@ -133,7 +131,7 @@ class WatchlistIndex:
         if self._anchors is None:
             return found
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
-            present = {key for _, key in self._anchors.iter(text)}
+            present = set(self._anchors.find(text))
             self._seen.update(present)
             self._sampled += 1
             for key in present & self._trigger_keys:
@@ -203,16 +201,6 @@ def _all_present(groups: Sequence[Sequence[tuple[str, str]]], text: str) -> bool
 
 def _check(anchor: Anchor) -> tuple[str, str]:
     return anchor[1], _pattern(anchor)
-
-
-def _automaton(entries: Iterable[tuple[str, object]]) -> ahocorasick.Automaton | None:
-    automaton = ahocorasick.Automaton()
-    for pattern, value in entries:
-        automaton.add_word(pattern, value)
-    if not len(automaton):
-        return None
-    automaton.make_automaton()
-    return automaton
 
 
 def _pattern(anchor: Anchor) -> str:

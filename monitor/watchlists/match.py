@@ -28,12 +28,13 @@ MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains no
 class DocumentView:
     """One document, folded per field, with caches for query evaluation.
 
-    ``folded`` is all the index needs to pick candidate watch-lists; the token lists,
-    sets and positions that evaluation uses are made on first use, so a story no
-    watch-list could match costs a fold and a scan.
+    The padded text of all fields is all the index needs to pick candidate watch-lists;
+    the folded fields, token lists, sets and positions that evaluation uses are made on
+    first use, so a story no watch-list could match costs one fold and a scan.
     """
 
     __slots__ = (
+        "_folded",
         "_offsets",
         "_original",
         "_padded",
@@ -42,16 +43,11 @@ class DocumentView:
         "_sorted",
         "_tokens",
         "document",
-        "folded",
     )
 
     def __init__(self, document: Document) -> None:
         self.document = document
-        self.folded: dict[str, str] = {
-            "title": folded_text(document.title),
-            "body": folded_text(document.body),
-            "source": folded_text(document.source),
-        }
+        self._folded: dict[str, str] = {}
         self._tokens: dict[str, list[str]] = {}
         self._padded: dict[tuple[str, ...], str] = {}
         self._sets: dict[str, frozenset[str]] = {}
@@ -60,10 +56,16 @@ class DocumentView:
         self._offsets: dict[str, TokenSpans] = {}
         self._original: dict[str, list[str]] = {}
 
+    def folded(self, field: str) -> str:
+        found = self._folded.get(field)
+        if found is None:
+            found = self._folded[field] = folded_text(self.text(field))
+        return found
+
     def tokens(self, field: str) -> list[str]:
         found = self._tokens.get(field)
         if found is None:
-            found = self._tokens[field] = self.folded[field].split()
+            found = self._tokens[field] = self.folded(field).split()
         return found
 
     def text(self, field: str) -> str:
@@ -76,7 +78,12 @@ class DocumentView:
         """
         found = self._padded.get(fields)
         if found is None:
-            joined = " ".join(self.folded[field] for field in fields)
+            if len(fields) == 1:
+                joined = self.folded(fields[0])
+            else:
+                # Folding is per character, and a space starts no script change: the
+                # fold of the joined fields is the join of their folds, in one pass.
+                joined = folded_text(" ".join(self.text(field) for field in fields))
             found = self._padded[fields] = f" {joined} "
         return found
 
@@ -100,7 +107,7 @@ class DocumentView:
     def offsets(self, field: str) -> TokenSpans:
         found = self._offsets.get(field)
         if found is None:
-            found = self._offsets[field] = TokenSpans(self.text(field), self.folded[field])
+            found = self._offsets[field] = TokenSpans(self.text(field), self.folded(field))
         return found
 
     def original(self, field: str) -> list[str]:

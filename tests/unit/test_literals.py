@@ -1,12 +1,13 @@
-"""The RE2 literal set that finds trigger anchors: the same answers as substring search."""
+"""The literal set that finds trigger anchors: the same answers as substring search."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.watchlists import literals
 from monitor.watchlists.literals import LiteralSet
 
 # Spaces, ASCII, accented and spaceless-script letters, and a lone surrogate.
@@ -26,12 +27,24 @@ def test_reports_each_pattern_once_however_often_it_occurs() -> None:
     assert [0, 1, 2] == sorted(found)
 
 
-def test_grows_its_memory_until_re2_can_compile_and_start(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Too little memory makes RE2 fail to compile the set, or match nothing at all."""
-    monkeypatch.setattr(literals, "_MIN_MEMORY", 1 << 12)
-    monkeypatch.setattr(literals, "_MEMORY_PER_BYTE", 0)
+def test_finds_one_pattern_among_thousands() -> None:
     patterns = [f" w{i:05d} " for i in range(5_000)]
-    found = LiteralSet(patterns)
-    assert [4_321] == found.find("text with w04321 in it")
+    assert [4_321] == LiteralSet(patterns).find("text with w04321 in it")
+
+
+def test_threads_scan_one_set_at_once_and_each_gets_its_own_answer() -> None:
+    """The scan runs without the GIL: threads sharing scratch space would fail."""
+    found = LiteralSet([" alpha ", " beta "])
+    texts = [" alpha " * 50_000, " beta " * 50_000, " gamma " * 50_000]
+
+    def scan(k: int) -> list[int]:
+        return found.find(texts[k % 3])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(scan, range(24)))
+    assert answers == [[0], [1], []] * 8
+
+
+def test_refuses_an_empty_set() -> None:
+    with pytest.raises(ValueError, match="at least one pattern"):
+        LiteralSet([])
