@@ -41,24 +41,16 @@ from monitor.model import Item, StoredItem
 from monitor.store import migrate
 from monitor.store.dialects import insert_for
 from monitor.store.schema import (
-    DeliveryRow,
-    DigestMatchRow,
-    DigestWindowRow,
-    ItemRow,
-    MatchRow,
-    SourceStateRow,
-    StoryRow,
+    deliveries_t,
+    digest_matches_t,
+    digests_t,
+    items_t,
+    matches_t,
+    sources_t,
+    stories_t,
 )
 from monitor.store.storyindex import assign_stories
 from monitor.store.writelock import serialize_writers
-
-items_t = cast(Table, ItemRow.__table__)
-stories_t = cast(Table, StoryRow.__table__)
-matches_t = cast(Table, MatchRow.__table__)
-deliveries_t = cast(Table, DeliveryRow.__table__)
-sources_t = cast(Table, SourceStateRow.__table__)
-digests_t = cast(Table, DigestWindowRow.__table__)
-digest_matches_t = cast(Table, DigestMatchRow.__table__)
 
 ItemStatus = Literal["new", "updated", "unchanged"]
 
@@ -180,7 +172,9 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        # A server's connections can die idle; an SQLite file's cannot, and pinging it
+        # cost a query at every checkout, several per poll.
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open database {redact_url(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":

@@ -1,4 +1,4 @@
-"""Database schema (SQLAlchemy 2.0 typed models). Migrations in migrations/ mirror it.
+"""Database schema (SQLAlchemy Core tables). Migrations in migrations/ mirror it.
 
 Dedup and claims are constraints, not read-then-write: items are unique per
 (source, key), stories per fingerprint, matches per (story, watch-list, revision),
@@ -13,18 +13,19 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -51,149 +52,164 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
-        datetime: UtcDateTime(),
-        dict[str, Any]: JSON(),
-        list[Any]: JSON(),
-    }
+metadata = MetaData(naming_convention=NAMING)
 
 
-class SourceStateRow(Base):
-    """What we remember of a source between polls, and its health."""
-
-    __tablename__ = "source_state"
-
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    cursor: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    health: Mapped[str] = mapped_column(String(20), default="new")
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    last_attempt: Mapped[datetime | None]
-    last_success: Mapped[datetime | None]
-    last_new_item: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    last_error_at: Mapped[datetime | None]
-    next_poll: Mapped[datetime | None]
-    url: Mapped[str | None] = mapped_column(Text)
-    lease_owner: Mapped[str | None] = mapped_column(String(200))
-    lease_until: Mapped[datetime | None]
+def _when(name: str, *, nullable: bool = False) -> Column[datetime]:
+    return Column(name, UtcDateTime(), nullable=nullable)
 
 
-class StoryRow(Base):
-    """One story, however many outlets carried it."""
-
-    __tablename__ = "stories"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
-    first_seen: Mapped[datetime]
-    signature: Mapped[list[Any] | None]
+def _text(name: str, *, nullable: bool = True) -> Column[str]:
+    return Column(name, Text, nullable=nullable)
 
 
-class StoryBandRow(Base):
-    """One LSH band hash of a story's MinHash signature (see monitor.stories): the
-    index that finds near-duplicate candidates in a few lookups, across restarts."""
-
-    __tablename__ = "story_bands"
-
-    band: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    story_id: Mapped[int] = mapped_column(
-        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
+def _string(name: str, length: int, *, nullable: bool = False, **options: Any) -> Column[str]:
+    return Column(name, String(length), nullable=nullable, **options)
 
 
-class ItemRow(Base):
-    __tablename__ = "items"
-    __table_args__ = (
-        UniqueConstraint("source", "key"),
-        Index(None, "published"),
-        Index(None, "fetched_at"),
-        Index(None, "story_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    source: Mapped[str] = mapped_column(String(100))
-    key: Mapped[str] = mapped_column(String(600))
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"))
-    url: Mapped[str | None] = mapped_column(Text)
-    title: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    html: Mapped[str | None] = mapped_column(Text)
-    author: Mapped[str | None] = mapped_column(Text)
-    published: Mapped[datetime]
-    fetched_at: Mapped[datetime]
-    updated_at: Mapped[datetime | None]
-    content_hash: Mapped[str] = mapped_column(String(64))
+def _count(name: str) -> Column[int]:
+    return Column(name, Integer, nullable=False, default=0)
 
 
-class MatchRow(Base):
-    """A story matched a watch-list. ``revision`` is empty unless the watch-list
-    alerts on every update (``on_update: always``), where it is the content hash."""
-
-    __tablename__ = "matches"
-    __table_args__ = (
-        UniqueConstraint("story_id", "watchlist", "revision"),
-        Index(None, "matched_at"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id"))
-    watchlist: Mapped[str] = mapped_column(String(100))
-    revision: Mapped[str] = mapped_column(String(64), default="")
-    matched_at: Mapped[datetime]
-    hits: Mapped[dict[str, Any]]
-    silent: Mapped[int] = mapped_column(Integer, default=0)
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
 
 
-class DeliveryRow(Base):
-    """The outbox: one row per message to send, keyed for idempotency."""
-
-    __tablename__ = "deliveries"
-    __table_args__ = (Index(None, "status", "due_at"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(300), unique=True)
-    kind: Mapped[str] = mapped_column(String(20))
-    channel: Mapped[str] = mapped_column(String(100))
-    recipient: Mapped[str] = mapped_column(String(300), default="")
-    watchlist: Mapped[str | None] = mapped_column(String(100))
-    match_id: Mapped[int | None] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime]
-    due_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    claimed_by: Mapped[str | None] = mapped_column(String(200))
-    claimed_until: Mapped[datetime | None]
+def _reference(name: str, target: str, *, nullable: bool = False, **options: Any) -> Column[int]:
+    return Column(name, Integer, ForeignKey(target, **options), nullable=nullable)
 
 
-class DigestWindowRow(Base):
-    """Where each digest's last window ended: the next one starts there."""
+# What we remember of a source between polls, and its health.
+sources_t = Table(
+    "source_state",
+    metadata,
+    _string("name", 100, primary_key=True),
+    Column("cursor", JSON(), nullable=False, default=dict),
+    _string("health", 20, default="new"),
+    _count("failures"),
+    _when("last_attempt", nullable=True),
+    _when("last_success", nullable=True),
+    _when("last_new_item", nullable=True),
+    _text("last_error"),
+    _when("last_error_at", nullable=True),
+    _when("next_poll", nullable=True),
+    _text("url"),
+    _string("lease_owner", 200, nullable=True),
+    _when("lease_until", nullable=True),
+)
 
-    __tablename__ = "digest_windows"
+# One story, however many outlets carried it.
+stories_t = Table(
+    "stories",
+    metadata,
+    _id(),
+    _string("fingerprint", 64, unique=True),
+    _when("first_seen"),
+    Column("signature", JSON(), nullable=True),
+)
 
-    name: Mapped[str] = mapped_column(String(100), primary_key=True)
-    window_end: Mapped[datetime]
-    last_sent: Mapped[datetime | None]
-    lease_owner: Mapped[str | None] = mapped_column(String(200))
-    lease_until: Mapped[datetime | None]
+# One LSH band hash of a story's MinHash signature (see monitor.stories): the index that
+# finds near-duplicate candidates in a few lookups, across restarts.
+bands_t = Table(
+    "story_bands",
+    metadata,
+    Column("band", BigInteger, primary_key=True, autoincrement=False),
+    Column(
+        "story_id",
+        Integer,
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+)
 
+items_t = Table(
+    "items",
+    metadata,
+    _id(),
+    _string("source", 100),
+    _string("key", 600),
+    _reference("story_id", "stories.id"),
+    _text("url"),
+    _text("title", nullable=False),
+    _text("body", nullable=False),
+    _text("html"),
+    _text("author"),
+    _when("published"),
+    _when("fetched_at"),
+    _when("updated_at", nullable=True),
+    _string("content_hash", 64),
+    UniqueConstraint("source", "key"),
+    Index(None, "published"),
+    Index(None, "fetched_at"),
+    Index(None, "story_id"),
+)
 
-class DigestMatchRow(Base):
-    """A match a digest has carried. Windows go by ``matched_at``, which a poll stamps
-    when it starts: a poll that commits after a window closed past that time would have
-    its matches fall between windows, so each window also looks back for matches no
-    digest of that name has carried, and this ledger keeps any from coming twice."""
+# A story matched a watch-list. ``revision`` is empty unless the watch-list alerts on
+# every update (``on_update: always``), where it is the content hash.
+matches_t = Table(
+    "matches",
+    metadata,
+    _id(),
+    _reference("item_id", "items.id", ondelete="CASCADE"),
+    _reference("story_id", "stories.id"),
+    _string("watchlist", 100),
+    _string("revision", 64, default=""),
+    _when("matched_at"),
+    Column("hits", JSON(), nullable=False),
+    _count("silent"),
+    UniqueConstraint("story_id", "watchlist", "revision"),
+    Index(None, "matched_at"),
+)
 
-    __tablename__ = "digest_matches"
-    __table_args__ = (Index(None, "match_id"),)
+# The outbox: one row per message to send, keyed for idempotency.
+deliveries_t = Table(
+    "deliveries",
+    metadata,
+    _id(),
+    _string("key", 300, unique=True),
+    _string("kind", 20),
+    _string("channel", 100),
+    _string("recipient", 300, default=""),
+    _string("watchlist", 100, nullable=True),
+    _reference("match_id", "matches.id", nullable=True, ondelete="CASCADE"),
+    Column("payload", JSON(), nullable=False, default=dict),
+    _string("status", 20, default="pending"),
+    _count("attempts"),
+    _when("created_at"),
+    _when("due_at"),
+    _when("sent_at", nullable=True),
+    _text("last_error"),
+    _string("claimed_by", 200, nullable=True),
+    _when("claimed_until", nullable=True),
+    Index(None, "status", "due_at"),
+)
 
-    digest: Mapped[str] = mapped_column(String(100), primary_key=True)
-    match_id: Mapped[int] = mapped_column(
-        ForeignKey("matches.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
-    )
+# Where each digest's last window ended: the next one starts there.
+digests_t = Table(
+    "digest_windows",
+    metadata,
+    _string("name", 100, primary_key=True),
+    _when("window_end"),
+    _when("last_sent", nullable=True),
+    _string("lease_owner", 200, nullable=True),
+    _when("lease_until", nullable=True),
+)
+
+# A match a digest has carried. Windows go by ``matched_at``, which a poll stamps when it
+# starts: a poll that commits after a window closed past that time would have its
+# matches fall between windows, so each window also looks back for matches no digest of
+# that name has carried, and this ledger keeps any from coming twice.
+digest_matches_t = Table(
+    "digest_matches",
+    metadata,
+    _string("digest", 100, primary_key=True),
+    Column(
+        "match_id",
+        Integer,
+        ForeignKey("matches.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Index(None, "match_id"),
+)

@@ -21,19 +21,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, select
+from sqlalchemy import Connection, Insert, Select, bindparam, func, select
 
 from monitor import stories
 from monitor.cpu import CPU_WORK
 from monitor.model import Item
 from monitor.store.bulk import insert_many
 from monitor.store.dialects import in_values, insert_for
-from monitor.store.schema import StoryBandRow, StoryRow
-
-stories_t = cast(Table, StoryRow.__table__)
-bands_t = cast(Table, StoryBandRow.__table__)
+from monitor.store.schema import bands_t, stories_t
 
 # Parameters per IN list: well under SQLite's and PostgreSQL's limits, and large enough
 # that a poll of a few hundred items is one statement.

@@ -18,7 +18,9 @@ test keeps them in step.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from functools import cache
 from itertools import accumulate, compress
 
 from monitor.watchlists._unicode61 import DROPPED, FOLDS, SEPARATORS
@@ -73,7 +75,9 @@ def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
     return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
 
 
-_SPACELESS_CLASS = _char_class(_subtract(_SPACELESS_RANGES, SEPARATORS))
+_SPACELESS_SPANS = _subtract(_SPACELESS_RANGES, SEPARATORS)
+_SPACELESS_STARTS = [start for start, _ in _SPACELESS_SPANS]
+_SPACELESS_CLASS = _char_class(_SPACELESS_SPANS)
 _SEPARATOR_CODES = [code for a, b in SEPARATORS for code in range(a, b + 1)]
 
 # Separators become spaces, dropped marks vanish, everything else folds as FTS5 folds it.
@@ -85,16 +89,24 @@ _FOLD_TABLE.update((code, " ") for code in _SEPARATOR_CODES)
 # separators become spaces and dropped marks \x01 (they continue a token, never start one).
 _SHAPE_TABLE: dict[int, str] = {code: " " for code in _SEPARATOR_CODES}
 _SHAPE_TABLE.update((code, "\x01") for code in DROPPED)
-_SHAPED_TOKEN = re.compile(
-    f"[{_SPACELESS_CLASS}][{_SPACELESS_CLASS}\x01]*"
-    f"|[^ \x01{_SPACELESS_CLASS}][^ {_SPACELESS_CLASS}]*"
-)
 
-_SCRIPT_CHANGE = re.compile(
-    f"(?<=[{_SPACELESS_CLASS}])(?=[^ {_SPACELESS_CLASS}])"
-    f"|(?<=[^ {_SPACELESS_CLASS}])(?=[{_SPACELESS_CLASS}])"
-)
-_SPACELESS = re.compile(f"[{_SPACELESS_CLASS}]")
+
+# The two regexes below are compiled on first use, by text that is not ASCII: their
+# classes of several thousand ranges cost every command's start-up about 10 ms.
+@cache
+def _shaped_token() -> re.Pattern[str]:
+    return re.compile(
+        f"[{_SPACELESS_CLASS}][{_SPACELESS_CLASS}\x01]*"
+        f"|[^ \x01{_SPACELESS_CLASS}][^ {_SPACELESS_CLASS}]*"
+    )
+
+
+@cache
+def _script_change() -> re.Pattern[str]:
+    return re.compile(
+        f"(?<=[{_SPACELESS_CLASS}])(?=[^ {_SPACELESS_CLASS}])"
+        f"|(?<=[^ {_SPACELESS_CLASS}])(?=[{_SPACELESS_CLASS}])"
+    )
 
 
 def _ascii_fold() -> bytes | None:
@@ -124,7 +136,7 @@ def folded_text(text: str) -> str:
     """``text`` folded, with a space wherever a token ends: ``tokenize`` is its split()."""
     folded = fold(text)
     if not folded.isascii():
-        folded = _SCRIPT_CHANGE.sub(" ", folded)
+        folded = _script_change().sub(" ", folded)
     return folded
 
 
@@ -156,7 +168,7 @@ class TokenSpans:
             self._tokens = list(compress(range(len(self._parts)), self._parts))
         else:
             shape = text.translate(_SHAPE_TABLE)
-            self._spans = [match.span() for match in _SHAPED_TOKEN.finditer(shape)]
+            self._spans = [match.span() for match in _shaped_token().finditer(shape)]
 
     def __len__(self) -> int:
         return len(self._spans) if self._spans is not None else len(self._tokens)
@@ -179,4 +191,8 @@ def token_spans(text: str) -> TokenSpans:
 
 def is_spaceless(token: str) -> bool:
     """Whether ``token`` is a run of a spaceless script, searched by substring."""
-    return _SPACELESS.match(token) is not None
+    if not token:
+        return False
+    code = ord(token[0])
+    span = bisect_right(_SPACELESS_STARTS, code) - 1
+    return span >= 0 and code <= _SPACELESS_SPANS[span][1]

@@ -222,8 +222,8 @@ def test_migrations_create_exactly_the_schema_the_code_declares(store: Store) ->
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from monitor.store.schema import Base
+    from monitor.store.schema import metadata
 
     with store.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert [] == differences
