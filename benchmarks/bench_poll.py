@@ -327,6 +327,10 @@ def benchmark(work: Path, repeat: int, skip_peers: bool) -> int:
         if not (work / f"feeds-{dataset}").exists():
             write_feeds(work / f"feeds-{dataset}", feeds, per_feed, texts)
     peers = None if skip_peers else install_peers(work)
+    # pip compiles an installed package's bytecode (the peers' too); an editable install's
+    # is written on first import, unless PYTHONDONTWRITEBYTECODE is set, when every run
+    # would compile the whole package again. Compile it, as an install would.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "monitor")], check=True)
     me = [sys.executable, str(Path(__file__).resolve())]
     server = subprocess.Popen([*me, "--serve", "--work", str(work)])
     try:
