@@ -7,6 +7,8 @@ import os
 import sys
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from itertools import chain, zip_longest
+from urllib.parse import urlsplit
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
@@ -63,8 +65,10 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
     feeds parse); then the outbox drained of what is due."""
     report = DeliveryReport()
     with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
-        polls = [pool.submit(poll_source, app, name, force=True) for name in app.sources]
-        polling = set(polls)
+        polls = {
+            name: pool.submit(poll_source, app, name, force=True) for name in hosts_in_turn(app)
+        }
+        polling = set(polls.values())
         queued = True  # alerts an earlier run left due, or that polls have queued since
         while polling:
             if queued:
@@ -77,7 +81,22 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
                 done, polling = wait(polling, timeout=DELIVERY_PAUSE, return_when=FIRST_COMPLETED)
                 queued = any(poll.result().deliveries for poll in done)
     report.add(drain_outbox(app))
-    return [poll.result() for poll in polls], report
+    return [polls[name].result() for name in app.sources], report
+
+
+def hosts_in_turn(app: App) -> list[str]:
+    """The sources, taking each host's in turn (in config order within a host).
+
+    A poller waiting for one of a host's few connections (see monitor.sources.http) holds
+    its thread; in config order, a dozen feeds of one site would take every poller and
+    keep the other sites' feeds waiting behind them.
+    """
+    hosts: dict[str, list[str]] = {}
+    for name in app.sources:
+        url = getattr(app.source_configs[name], "url", "")
+        hosts.setdefault(urlsplit(url).netloc, []).append(name)
+    turns = chain.from_iterable(zip_longest(*hosts.values()))
+    return [name for name in turns if name is not None]
 
 
 def drain_outbox(app: App) -> DeliveryReport:

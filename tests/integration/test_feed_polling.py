@@ -209,6 +209,65 @@ def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path)
     assert 2 == report.sent
 
 
+def test_one_host_gets_its_few_connections_while_other_hosts_go_on(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Twelve feeds on one host, listed before a feed on another. The busy host answers
+    a request only once the other host has been polled and it has had HttpPool's four
+    requests in flight at once (or all twelve have come), then after a moment in which
+    a fifth would show: it never sees a fifth, and the other host is not kept waiting.
+    Polled in config order, ten pollers would all wait on the busy host instead."""
+    from monitor.sources.http import HttpPool
+
+    per_host = HttpPool.shared().per_host
+    busy_feeds = [f"/busy{n}" for n in range(3 * per_host)]
+    counts = {"in_flight": 0, "most": 0, "arrived": 0}
+    changed = threading.Condition()
+    other_polled = threading.Event()
+
+    def busy(handler: Handler) -> None:
+        with changed:
+            counts["arrived"] += 1
+            counts["in_flight"] += 1
+            counts["most"] = max(counts["most"], counts["in_flight"])
+            changed.notify_all()
+            ready = changed.wait_for(
+                lambda: (
+                    other_polled.is_set()
+                    and (counts["in_flight"] >= per_host or counts["arrived"] == len(busy_feeds))
+                ),
+                timeout=10,
+            )
+        time.sleep(0.2)  # room for a request over the limit to arrive
+        with changed:
+            counts["in_flight"] -= 1
+        if ready:
+            Feed(rss(STORY))(handler)
+        else:
+            handler.answer(503, b"", {})
+
+    def other(handler: Handler) -> None:
+        Feed(rss(("o1", "Talks resume", "GSOMIA talks.")))(handler)
+        with changed:
+            other_polled.set()
+            changed.notify_all()
+
+    for path in busy_feeds:
+        server.routes[path] = busy
+    sources = [{"name": path[1:], "url": server.url(path)} for path in busy_feeds]
+    with FeedServer() as elsewhere:
+        elsewhere.routes["/other"] = other
+        sources.append({"name": "other", "url": elsewhere.url("/other")})
+        app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+        try:
+            outcomes, _ = run_once(app)
+        finally:
+            app.close()
+    assert [s["name"] for s in sources] == [o.source for o in outcomes]
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    assert per_host == counts["most"]
+
+
 def test_run_once_delivers_while_sources_are_polled(server: FeedServer, tmp_path: Path) -> None:
     """As the daemon does: an alert goes out while a slow source is still being polled.
     The slow server answers only once the first alert is in the Maildir."""
