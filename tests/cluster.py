@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Self
 from xml.sax.saxutils import escape
 
+import waiting
 import yaml
 
 WATCHED = "GSOMIA"
@@ -223,8 +224,4 @@ class Instance:
 
 def wait_until(condition: Callable[[], object], what: str, deadline: float = 120) -> None:
     """Return once ``condition()`` is true; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
+    waiting.wait_until(condition, what, deadline)

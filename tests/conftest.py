@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,3 +35,15 @@ def default_config(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "config", tmp_path / "config")
     shutil.copytree(REPO / "seeds", tmp_path / "seeds")
     return tmp_path / "config" / "monitor.yaml"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging binds to a test's captured stderr: undo it afterwards."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)

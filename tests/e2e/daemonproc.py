@@ -13,24 +13,20 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
+
+import waiting
 
 DEADLINE = 60.0
+T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+def wait_until(condition: Callable[[], T], what: str, deadline: float = DEADLINE) -> T:
     """The first truthy value of ``condition()``; fails after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+    return waiting.wait_until(condition, what, deadline)
 
 
 class MonitorProcess:

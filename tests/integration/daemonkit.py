@@ -9,18 +9,19 @@ generous deadline: tests wait for things to happen, they never assert on duratio
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self, TypeVar
 
 import httpx
+import waiting
 
 from monitor.config import load_config
 from monitor.daemon import Daemon
 
 DEADLINE = 30.0
+T = TypeVar("T")
 
 CONFIG = """
 database: sqlite:///var/monitor.db
@@ -37,15 +38,9 @@ http: {port: 0}
 """
 
 
-def wait_for(condition: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+def wait_for(condition: Callable[[], T], what: str, deadline: float = DEADLINE) -> T:
     """The first truthy value of ``condition()``; fails after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+    return waiting.wait_until(condition, what, deadline)
 
 
 class DaemonRun:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from daemonkit import CONFIG, DaemonRun, wait_for
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat", "probe"}
@@ -22,6 +23,10 @@ def metrics(run: DaemonRun) -> dict[tuple[str, frozenset[tuple[str, str]]], floa
     }
 
 
+def _counted(name: str, labels: frozenset[tuple[str, str]]) -> float:
+    return REGISTRY.get_sample_value(name, dict(labels)) or 0.0
+
+
 def test_jobs_have_stable_ids_coalesce_and_never_overlap(tmp_path: Path) -> None:
     with DaemonRun(tmp_path) as run:
         jobs = {job.id: job for job in run.daemon.scheduler.get_jobs()}
@@ -33,26 +38,23 @@ def test_jobs_have_stable_ids_coalesce_and_never_overlap(tmp_path: Path) -> None
 
 
 def test_a_new_file_is_alerted_and_counted_in_metrics(tmp_path: Path) -> None:
+    # Counters live on the process's registry, which earlier daemons in this test
+    # process added to: count from where they stand now.
+    inbox = frozenset({("source", "inbox")})
+    sent = ("monitor_deliveries_total", frozenset({("channel", "box"), ("outcome", "sent")}))
+    items = ("monitor_items_total", inbox)
+    matches = ("monitor_matches_total", frozenset({("watchlist", "pact")}))
+    before = {key: _counted(*key) for key in (sent, items, matches)}
     with DaemonRun(tmp_path) as run:
         run.write("pact.txt", "Pact signed\n\nThe pact was signed today.")
         wait_for(run.mails, "the alert mail")
         samples = wait_for(
-            lambda: (
-                (m := metrics(run))
-                and m.get(
-                    (
-                        "monitor_deliveries_total",
-                        frozenset({("channel", "box"), ("outcome", "sent")}),
-                    )
-                )
-                and m
-            ),
+            lambda: (m := metrics(run)) and m.get(sent, 0) > before[sent] and m,
             "the delivery to be counted",
         )
-    inbox = frozenset({("source", "inbox")})
     assert samples[("monitor_polls_total", inbox | {("outcome", "ok")})] >= 1
-    assert 1 == samples[("monitor_items_total", inbox)]
-    assert 1 == samples[("monitor_matches_total", frozenset({("watchlist", "pact")}))]
+    assert 1 == samples[items] - before[items]
+    assert 1 == samples[matches] - before[matches]
     assert 0 == samples[("monitor_outbox_deliveries", frozenset({("state", "pending")}))]
     assert 1 == samples[("monitor_store_up", frozenset())]
     assert 1 == samples[("monitor_source_healthy", inbox)]

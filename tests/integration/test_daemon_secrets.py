@@ -5,12 +5,9 @@ failure of each on the way, logs neither the SMTP password nor the webhook secre
 from __future__ import annotations
 
 import base64
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from daemonkit import DaemonRun, wait_for
 from servers import Certificates, SmtpServer, WebhookReceiver, new_secret
 
@@ -18,18 +15,8 @@ from monitor.logging import configure_logging
 
 SMTP_PASSWORD = "correct-Horse-battery-9"
 HOOK_SECRET = new_secret()
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """configure_logging binds to this test's captured stderr: undo it afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
+# configure_logging binds to each test's captured stderr (see conftest).
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 def test_no_secret_in_any_log_line_at_debug(

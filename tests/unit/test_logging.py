@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from monitor.logging import MASK, configure_logging, register_secrets
 
 SMTP_PASSWORD = "smtp-pass-Xq7v3"
 HOOK_SECRET = "whsec_c2VjcmV0LWhvb2sta2V5LTk5"
+# configure_logging binds to each test's captured stderr (see conftest).
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 CONFIG = """
 database: sqlite:///db.sqlite
@@ -35,18 +36,6 @@ channels:
     url: http://127.0.0.1:9/hook
     secret: "${HOOK_SECRET}"
 """
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """configure_logging binds to this test's captured stderr: undo it afterwards."""
-    saved = structlog.get_config()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    structlog.configure(**saved)
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
