@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -70,6 +71,7 @@ from monitor.observability import (
     record_poll,
 )
 from monitor.pipeline import POLL_WORKERS, poll_source
+from monitor.sources.feed import FeedSource
 from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.daemon")
@@ -79,6 +81,11 @@ HOUSEKEEPING_EVERY = timedelta(hours=1)
 HOUSEKEEPING_FIRST = timedelta(minutes=1)  # soon after start: restarts must not starve it
 HEARTBEAT_SECONDS = 5.0
 MISSED_BEATS = 3  # /healthz fails after this many heartbeats in a row did not happen
+# A poll whose host has all its connections in use for longer than HOST_WAIT seconds
+# (a slow host, not a busy moment) tries again HOST_BUSY_RETRY later (plus up to as much
+# again), leaving its poller to other hosts' sources.
+HOST_WAIT = 0.1
+HOST_BUSY_RETRY = timedelta(seconds=2)
 _rng = random.SystemRandom()
 
 
@@ -221,8 +228,16 @@ class Daemon:
         app = self.app
         if name not in app.sources:  # removed by a reload while this run was queued
             return started
-        clock = time.monotonic()
-        outcome = poll_source(app, name, now=started)
+        source = app.sources[name]
+        turn_at_host = source.host_turn(HOST_WAIT) if isinstance(source, FeedSource) else None
+        with turn_at_host or nullcontext(True) as turn:
+            if not turn:
+                log.debug("poll_deferred_host_busy", source=name)
+                later = HOST_BUSY_RETRY * (1 + _rng.random())
+                self._plan(f"source:{name}", started + later)
+                return started
+            clock = time.monotonic()
+            outcome = poll_source(app, name, now=started)
         record_poll(outcome, time.monotonic() - clock)
         if outcome.next_poll is not None:
             self._plan(f"source:{name}", _jittered(outcome.next_poll, app.source_configs[name]))

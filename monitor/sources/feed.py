@@ -9,6 +9,7 @@ Retry-After; a Cache-Control max-age becomes the earliest next poll (``not_befor
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -41,6 +42,11 @@ class FeedSource:
             max_bytes=config.max_bytes,
             max_redirects=config.max_redirects,
         )
+
+    def host_turn(self, wait: float) -> AbstractContextManager[bool]:
+        """A turn at the feed's host, if one frees within ``wait`` seconds (see
+        HttpPool.host_turn)."""
+        return self.pool.host_turn(self.config.url, wait)
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         if cursor.get("configured") != self.config.url:

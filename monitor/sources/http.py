@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -87,6 +88,7 @@ class HttpPool:
         )
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
+        self._turns = threading.local()  # .hosts: the hosts whose slot this thread holds
 
     @classmethod
     def shared(cls) -> HttpPool:
@@ -134,9 +136,12 @@ class HttpPool:
         if remaining <= 0:
             raise SourceError(f"http: no answer within {limits.total_timeout:g}s")
         timeout = httpx.Timeout(remaining, connect=min(limits.connect_timeout, remaining))
-        host = httpx.URL(url).netloc.decode("ascii", "replace")
+        host = _host(url)
         slot = self._host_slot(host)
-        if not slot.acquire(timeout=remaining):
+        held = self._held()
+        if host in held:
+            held.discard(host)  # this request takes the turn held for it, and ends it
+        elif not slot.acquire(timeout=remaining):
             raise SourceError(f"http: {host} stayed busy for {limits.total_timeout:g}s")
         try:
             with self.client.stream("GET", url, headers=headers, timeout=timeout) as response:
@@ -153,12 +158,48 @@ class HttpPool:
         finally:
             slot.release()
 
+    @contextmanager
+    def host_turn(self, url: str, wait: float) -> Iterator[bool]:
+        """One of the slots of ``url``'s host for this thread's next request to it, if
+        one frees within ``wait`` seconds (True), else False.
+
+        The daemon takes a turn before a poll: a poller never waits long for a busy host
+        while other hosts' polls wait for a poller; the source is polled a little later.
+        The request ends the turn, so the slot is held as long as the request, no longer.
+        """
+        host = _host(url)
+        held = self._held()
+        if host in held:
+            yield True
+            return
+        slot = self._host_slot(host)
+        if not slot.acquire(timeout=wait):
+            yield False
+            return
+        held.add(host)
+        try:
+            yield True
+        finally:
+            if host in held:  # no request took it
+                held.discard(host)
+                slot.release()
+
+    def _held(self) -> set[str]:
+        hosts: set[str] | None = getattr(self._turns, "hosts", None)
+        if hosts is None:
+            hosts = self._turns.hosts = set()
+        return hosts
+
     def _host_slot(self, host: str) -> threading.BoundedSemaphore:
         with self._hosts_lock:
             slot = self._hosts.get(host)
             if slot is None:
                 slot = self._hosts[host] = threading.BoundedSemaphore(self.per_host)
             return slot
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).netloc.decode("ascii", "replace")
 
 
 def _read_capped(response: httpx.Response, limits: Limits, deadline: float) -> bytes:

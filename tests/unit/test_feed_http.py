@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -169,3 +170,32 @@ def test_a_permanent_redirect_is_remembered_in_the_cursor() -> None:
     result = source.fetch({})
     assert "http://feeds.test/moved" == result.cursor["url"]
     assert "http://feeds.test/feed" == result.cursor["configured"]
+
+
+def test_a_host_turn_serves_its_threads_next_request_and_no_other_thread() -> None:
+    """While one thread holds the host's only slot, another is refused after its short
+    wait; the holder's request to that host goes through on the turn (no self-deadlock)
+    and ends it, so the slot is free again before the holder leaves the block."""
+    pool = HttpPool(per_host=1, transport=httpx.MockTransport(_ok))
+    url = "http://feeds.test/a"
+    turns: list[bool] = []
+
+    def elsewhere() -> None:
+        with pool.host_turn(url, wait=0.05) as turn:
+            turns.append(turn)
+
+    def from_another_thread() -> bool:
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(10)
+        return turns[-1]
+
+    with pool.host_turn(url, wait=0) as mine:
+        assert mine
+        assert not from_another_thread()
+        with pool.host_turn(url, wait=0) as again:  # the holder asking again is not refused
+            assert again
+        assert 200 == pool.get(url, {}, Limits()).status
+        assert from_another_thread()  # the request ended the turn
+    with pool.host_turn(url, wait=0) as after:
+        assert after
