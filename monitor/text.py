@@ -124,7 +124,7 @@ def tidy_text(text: str) -> str:
 
 def one_line(text: str) -> str:
     """A title: one line of plain text, entities decoded."""
-    return _collapse_spaces(" ".join(html.unescape(text).split())).strip()
+    return " ".join(html.unescape(text).split())  # split() takes every kind of space
 
 
 def _collapse_spaces(text: str) -> str:

@@ -32,6 +32,7 @@ from monitor.model import Entry
 from monitor.sources.fastentry import CONTAINERS, ENTRIES, Namer, read_entry
 
 _ATOM_FEED = "{http://www.w3.org/2005/Atom}feed"
+_STRUCTURAL = CONTAINERS | ENTRIES  # elements that start a feed or an entry
 # Declaring either makes feedparser call the document RSS 1.0 / 0.90 whatever its root.
 _RDF_VERSIONS = ("http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/")
 _NS_DECLARATION = re.compile(rb"""xmlns(?::([^\s=]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -156,6 +157,6 @@ def _containers(root: ET.Element, names: Namer) -> list[ET.Element] | None:
     expected |= {id(c) for container in containers for c in container if names(c.tag) in ENTRIES}
     for element in root.iter():
         name = names(element.tag)
-        if name is None or (name in CONTAINERS | ENTRIES and id(element) not in expected):
+        if name is None or (name in _STRUCTURAL and id(element) not in expected):
             return None
     return containers

@@ -39,18 +39,16 @@ CHUNK = 2000
 # newest candidates, and among equally similar candidates the oldest wins (most_similar).
 _PROVISIONAL = 1 << 62
 
-_BY_FINGERPRINT = select(stories_t.c.id, stories_t.c.fingerprint).where(
-    stories_t.c.fingerprint.in_(bindparam("fingerprints", expanding=True))
-)
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class _Statements:
-    """The lookups by band and story id (hundreds of values, one list parameter each)
-    and the inserts, built once per dialect."""
+    """The lookups by fingerprint, band and story id (up to hundreds of values, one list
+    parameter each) and the inserts, built once per dialect."""
 
+    by_fingerprint: Select[Any]
     band_stories: Select[Any]
     signatures: Select[Any]
     insert_stories: Insert
@@ -72,6 +70,9 @@ def _statements(dialect: str) -> _Statements:
     )
     insert = insert_for(dialect)
     return _Statements(
+        by_fingerprint=select(stories_t.c.id, stories_t.c.fingerprint).where(
+            in_values(stories_t.c.fingerprint, "fingerprints", dialect)
+        ),
         # The newest MAX_CANDIDATES stories of each band: enough to find each item's
         # newest MAX_CANDIDATES over all its bands (a story among those is among its
         # band's newest).
@@ -101,14 +102,14 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         return []
     with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
         signatures = stories.signatures([(item.title, item.body) for item in items])
-    exact = _existing(connection, sorted({item.fingerprint for item in items}))
+    statements = _statements(connection.dialect.name)
+    exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
     wanted = {
         band
         for item, signature in zip(items, signatures, strict=True)
         if signature is not None and item.fingerprint not in exact
         for band in signature.bands
     }
-    statements = _statements(connection.dialect.name)
     band_stories: dict[int, list[int]] = {}
     for chunk in _chunks(sorted(wanted)):
         for band, story_id in connection.execute(statements.band_stories, {"bands": chunk}):
@@ -139,10 +140,14 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     return [real[story - _PROVISIONAL] if story >= _PROVISIONAL else story for story in chosen]
 
 
-def _existing(connection: Connection, fingerprints: list[str]) -> dict[str, int]:
+def _existing(
+    connection: Connection, statements: _Statements, fingerprints: list[str]
+) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(fingerprints):
-        for story_id, fingerprint in connection.execute(_BY_FINGERPRINT, {"fingerprints": chunk}):
+        for story_id, fingerprint in connection.execute(
+            statements.by_fingerprint, {"fingerprints": chunk}
+        ):
             found[fingerprint] = int(story_id)
     return found
 
@@ -206,7 +211,7 @@ def _create(
     }
     raced = [item.fingerprint for item, _ in created if item.fingerprint not in ids]
     inserted = set(ids)
-    ids.update(_existing(connection, raced))
+    ids.update(_existing(connection, statements, raced))
     # In index order: each page of the band index is visited once, not at random.
     bands = sorted(
         {
