@@ -60,7 +60,6 @@ FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what wa
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
 PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
-FIELDS = ("title", "body", "source")
 
 
 class WatchlistIndex:
@@ -113,7 +112,7 @@ class WatchlistIndex:
         """
         if self._anchors is None:
             return self._always
-        text = view.padded(*FIELDS)
+        text = view.all_fields()
         checks = self._checks
         found = [i for i in self._triggered(text) if _all_present(checks[i], text)]
         if not self._always and len(found) < 2:

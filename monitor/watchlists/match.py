@@ -16,7 +16,7 @@ from functools import lru_cache
 from itertools import islice
 
 from monitor.model import Document, Hit, Span
-from monitor.watchlists.query import And, Near, Node, Not, Or, Phrase, Regex, Word
+from monitor.watchlists.query import FIELDS, And, Near, Node, Not, Or, Phrase, Regex, Word
 from monitor.watchlists.tokens import TokenSpans, folded_text
 
 SNIPPET_CONTEXT = 80  # characters of context either side of a match
@@ -26,15 +26,17 @@ MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains no
 
 
 class DocumentView:
-    """One document, folded per field, with caches for query evaluation.
+    """One document, folded, with caches for query evaluation.
 
-    The padded text of all fields is all the index needs to pick candidate watch-lists;
-    the folded fields, token lists, sets and positions that evaluation uses are made on
-    first use, so a story no watch-list could match costs one fold and a scan.
+    All fields are folded together into one padded text, which is all the index needs
+    to pick candidate watch-lists; each field's folded text is a slice of it. Token
+    lists, sets and positions are made on first use, so a story no watch-list could
+    match costs one fold and a scan.
     """
 
     __slots__ = (
         "_folded",
+        "_joined",
         "_offsets",
         "_original",
         "_padded",
@@ -47,6 +49,7 @@ class DocumentView:
 
     def __init__(self, document: Document) -> None:
         self.document = document
+        self._joined = ""
         self._folded: dict[str, str] = {}
         self._tokens: dict[str, list[str]] = {}
         self._padded: dict[tuple[str, ...], str] = {}
@@ -56,11 +59,41 @@ class DocumentView:
         self._offsets: dict[str, TokenSpans] = {}
         self._original: dict[str, list[str]] = {}
 
+    def all_fields(self) -> str:
+        """Every field's folded text, in FIELDS order, with a space at each end and
+        between them: every token has a space either side, none runs into the next field.
+        """
+        if not self._joined:
+            joined = " ".join([self.text(field) for field in FIELDS])
+            if joined.isascii():
+                # Folding ASCII keeps every length, so one fold does: each field's
+                # folded text lies where the field lay.
+                self._joined = f" {folded_text(joined)} "
+            else:
+                for field in FIELDS:
+                    self._folded[field] = folded_text(self.text(field))
+                self._joined = f" {' '.join([self._folded[field] for field in FIELDS])} "
+        return self._joined
+
     def folded(self, field: str) -> str:
         found = self._folded.get(field)
         if found is None:
-            found = self._folded[field] = folded_text(self.text(field))
+            start, end = self._span(field)
+            found = self._folded[field] = self._joined[start:end]
         return found
+
+    def _span(self, field: str) -> tuple[int, int]:
+        """Where ``field``'s folded text lies in ``all_fields()``."""
+        self.all_fields()
+        start = 1
+        for other in FIELDS:
+            # ASCII folds to the same length; other text has every fold cached.
+            folded = self._folded.get(other)
+            length = len(self.text(other) if folded is None else folded)
+            if other == field:
+                return start, start + length
+            start += length + 1
+        raise KeyError(field)
 
     def tokens(self, field: str) -> list[str]:
         found = self._tokens.get(field)
@@ -73,18 +106,17 @@ class DocumentView:
         return text
 
     def padded(self, *fields: str) -> str:
-        """The fields' folded texts joined, with a space at each end and between them, so
-        every token has a space either side (and none runs from one field into the next).
-        """
+        """The fields' folded texts joined, with a space at each end and between them."""
         found = self._padded.get(fields)
         if found is None:
-            if len(fields) == 1:
-                joined = self.folded(fields[0])
+            places = [FIELDS.index(field) for field in fields]
+            if places == list(range(places[0], places[0] + len(places))):
+                # Fields next to each other in FIELDS order: a slice, padding included.
+                start, end = self._span(fields[0])[0], self._span(fields[-1])[1]
+                found = self._joined[start - 1 : end + 1]
             else:
-                # Folding is per character, and a space starts no script change: the
-                # fold of the joined fields is the join of their folds, in one pass.
-                joined = folded_text(" ".join(self.text(field) for field in fields))
-            found = self._padded[fields] = f" {joined} "
+                found = f" {' '.join(map(self.folded, fields))} "
+            self._padded[fields] = found
         return found
 
     def contains(self, word: Word, *fields: str) -> bool:

@@ -21,6 +21,7 @@ from monitor.watchlists.match import (
     evaluate,
 )
 from monitor.watchlists.query import Word, parse_query
+from monitor.watchlists.tokens import folded_text
 
 
 def watchlist(name: str, query: str, **examples: list[str]) -> WatchlistConfig:
@@ -208,3 +209,28 @@ def test_single_word_spans_are_the_regex_spans(pieces: list[str]) -> None:
     regex = _phrase_pattern((Word("pact"),)).finditer(padded)
     expected = [(found.start(), found.end() - 1) for found in regex][:MAX_PER_TERM]
     assert expected == list(_token_spans(padded, "pact"))
+
+
+_FIELD_TEXT = st.lists(
+    st.sampled_from(["a", "B", " ", "-", "é", "e\u0301", "\u0301", "한", "SCM", "国", "\n", "İ"])
+).map("".join)
+
+
+@given(_FIELD_TEXT, _FIELD_TEXT, _FIELD_TEXT)
+def test_each_field_folds_as_if_folded_alone(title: str, body: str, source: str) -> None:
+    """The view folds all fields at once; each field's slice of that, and every join of
+    fields, must be what folding that field (or those fields) alone gives."""
+    view = DocumentView(Document(title, body, source))
+    texts = {"title": title, "body": body, "source": source}
+    for fields in [
+        ("title",),
+        ("body",),
+        ("source",),
+        ("title", "body"),
+        ("body", "source"),
+        ("title", "source"),
+        ("title", "body", "source"),
+    ]:
+        expected = " ".join(folded_text(texts[field]) for field in fields)
+        assert view.padded(*fields) == f" {expected} "
+    assert view.folded("body") == folded_text(body)
