@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from itertools import chain, zip_longest
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain, count, zip_longest
 from urllib.parse import urlsplit
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
@@ -62,24 +63,40 @@ def run_daemon(args: argparse.Namespace) -> int:
 def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
     """Every source polled now, as the daemon polls: POLL_WORKERS at a time (slow servers
     overlap) while alerts go out (a mail server's answers are waited for while the next
-    feeds parse); then the outbox drained of what is due."""
+    feeds parse); then the outbox drained of what is due.
+
+    The outbox is looked at when a poll has queued alerts (each poll says so as it
+    ends), not on every poll's end: waiting on hundreds of futures at once, again after
+    each one ends, cost more than the polls that find nothing new.
+    """
     report = DeliveryReport()
+    look = threading.Event()  # the outbox may hold something due
+    look.set()  # alerts an earlier run left due
+    all_polled = threading.Event()
     with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
         polls = {
             name: pool.submit(poll_source, app, name, force=True) for name in hosts_in_turn(app)
         }
-        polling = set(polls.values())
-        queued = True  # alerts an earlier run left due, or that polls have queued since
-        while polling:
-            if queued:
+        ended = count(1)
+
+        def poll_ended(poll: Future[PollOutcome]) -> None:
+            if next(ended) == len(polls):
+                all_polled.set()
+                look.set()  # to stop waiting; the drain below takes the rest
+            elif poll.exception() is None and poll.result().deliveries:
+                look.set()
+
+        for poll in polls.values():
+            poll.add_done_callback(poll_ended)
+        if not polls:
+            all_polled.set()
+        while not all_polled.is_set():
+            if look.wait(DELIVERY_PAUSE):
+                look.clear()
                 batch = deliver_due(app)
                 report.add(batch)
-                queued = batch.handled > 0  # some went out: more may be due
-            if queued:
-                polling = {poll for poll in polling if not poll.done()}
-            else:  # the outbox is only asked again once a poll has queued alerts
-                done, polling = wait(polling, timeout=DELIVERY_PAUSE, return_when=FIRST_COMPLETED)
-                queued = any(poll.result().deliveries for poll in done)
+                if batch.handled:  # some went out: more may be due
+                    look.set()
     report.add(drain_outbox(app))
     return [polls[name].result() for name in app.sources], report
 
