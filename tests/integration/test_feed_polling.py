@@ -209,6 +209,22 @@ def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path)
     assert 2 == report.sent
 
 
+def test_run_once_with_no_sources_still_ends(tmp_path: Path) -> None:
+    """No poll ever ends to say the polling is over: the pass must see that there were
+    none, drain the outbox and return, not wait for ever."""
+    app = feed_app(tmp_path, [], [])
+    passes: list[tuple[list[Any], Any]] = []
+    try:
+        worker = threading.Thread(target=lambda: passes.append(run_once(app)), daemon=True)
+        worker.start()
+        worker.join(10)
+    finally:
+        app.close()
+    assert passes, "run_once did not return within 10 s"
+    outcomes, report = passes[0]
+    assert ([], 0) == (outcomes, report.sent)
+
+
 def test_one_host_gets_its_few_connections_while_other_hosts_go_on(
     server: FeedServer, tmp_path: Path
 ) -> None:
