@@ -246,7 +246,21 @@ def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:
     fields = phrase.fields or ()
     if len(words) == 1 and words[0].cased is None:
         return view.contains(words[0], *fields)  # one search, whatever the fields
-    return any(phrase_starts(view, phrase, field) for field in fields)
+    for field in fields:
+        if _searchable(view, phrase, field):
+            # A regex over the folded text in C; token positions would mean splitting
+            # the field, which costs more than the search.
+            if _phrase_pattern(words).search(view.padded(field)):
+                return True
+        elif phrase_starts(view, phrase, field):
+            return True
+    return False
+
+
+def _searchable(view: DocumentView, phrase: Phrase, field: str) -> bool:
+    """Whether ``phrase`` can be found in ``field`` by ``_phrase_pattern``: folding ASCII
+    moves no offsets, and no word needs its original spelling checked."""
+    return view.text(field).isascii() and not any(word.cased for word in phrase.words)
 
 
 def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
@@ -334,7 +348,9 @@ def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
                 yield from evidence(child, view)
         case Or():
             for child in node.children:
-                if evaluate(child, view):
+                # A phrase's or a regex's evidence is empty unless it matches: no need to
+                # evaluate it first (for a phrase, finding it twice).
+                if isinstance(child, Phrase | Regex) or evaluate(child, view):
                     yield from evidence(child, view)
         case Near():
             for field in node.fields or ():
@@ -353,9 +369,9 @@ def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
 
 def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> Iterator[tuple[int, int]]:
     """Character spans of the first occurrences of ``phrase`` in ``field``."""
-    if view.text(field).isascii() and not any(word.cased for word in phrase.words):
-        # Folding ASCII moves no offsets, so a search of the folded text finds the spans
-        # without mapping every token to its offsets (which costs more than tokenizing).
+    if _searchable(view, phrase, field):
+        # A search of the folded text finds the spans without mapping every token to
+        # its offsets (which costs more than tokenizing).
         words = phrase.words
         if len(words) == 1 and not words[0].prefix:
             yield from _token_spans(view.padded(field), words[0].text)
@@ -364,9 +380,11 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> Iterator[tu
         # The pattern starts at the space before the phrase, one past the padding.
         yield from ((match.start(), match.end() - 1) for match in islice(found, MAX_PER_TERM))
         return
-    offsets = view.offsets(field)
-    for start in phrase_starts(view, phrase, field)[:MAX_PER_TERM]:
-        yield offsets[start][0], offsets[start + len(phrase.words) - 1][1]
+    starts = phrase_starts(view, phrase, field)[:MAX_PER_TERM]
+    if starts:  # offsets only for a phrase that is there: mapping them costs
+        offsets = view.offsets(field)
+        for start in starts:
+            yield offsets[start][0], offsets[start + len(phrase.words) - 1][1]
 
 
 def _token_spans(padded: str, token: str) -> Iterator[tuple[int, int]]:
