@@ -30,7 +30,7 @@ from monitor.config import WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document, Hit
 from monitor.watchlists.literals import LiteralSet
-from monitor.watchlists.match import DocumentView, evaluate, explain
+from monitor.watchlists.match import DocumentView, evaluate, explain, firing_clause
 from monitor.watchlists.query import (
     And,
     Near,
@@ -97,9 +97,9 @@ class WatchlistIndex:
             name = self.names[i]
             if only is not None and name not in only:
                 continue
-            node = self._nodes[i]
-            if evaluate(node, view):
-                hits.append(explain(name, node, view))
+            clause = firing_clause(self._nodes[i], view)
+            if clause is not None:
+                hits.append(explain(name, clause, view))
         return hits
 
     def _candidates(self, view: DocumentView) -> list[int]:

@@ -35,6 +35,7 @@ class DocumentView:
     """
 
     __slots__ = (
+        "_bounds",
         "_folded",
         "_joined",
         "_offsets",
@@ -50,6 +51,7 @@ class DocumentView:
     def __init__(self, document: Document) -> None:
         self.document = document
         self._joined = ""
+        self._bounds: dict[str, tuple[int, int]] = {}
         self._folded: dict[str, str] = {}
         self._tokens: dict[str, list[str]] = {}
         self._padded: dict[tuple[str, ...], str] = {}
@@ -84,16 +86,17 @@ class DocumentView:
 
     def _span(self, field: str) -> tuple[int, int]:
         """Where ``field``'s folded text lies in ``all_fields()``."""
-        self.all_fields()
-        start = 1
-        for other in FIELDS:
-            # ASCII folds to the same length; other text has every fold cached.
-            folded = self._folded.get(other)
-            length = len(self.text(other) if folded is None else folded)
-            if other == field:
-                return start, start + length
-            start += length + 1
-        raise KeyError(field)
+        bounds = self._bounds
+        if not bounds:
+            self.all_fields()
+            start = 1
+            for other in FIELDS:
+                # ASCII folds to the same length; other text has every fold cached.
+                folded = self._folded.get(other)
+                length = len(self.text(other) if folded is None else folded)
+                bounds[other] = (start, start + length)
+                start += length + 1
+        return bounds[field]
 
     def tokens(self, field: str) -> list[str]:
         found = self._tokens.get(field)
@@ -110,7 +113,7 @@ class DocumentView:
         found = self._padded.get(fields)
         if found is None:
             places = [FIELDS.index(field) for field in fields]
-            if places == list(range(places[0], places[0] + len(places))):
+            if len(fields) == 1 or places == list(range(places[0], places[0] + len(places))):
                 # Fields next to each other in FIELDS order: a slice, padding included.
                 start, end = self._span(fields[0])[0], self._span(fields[-1])[1]
                 found = self._joined[start - 1 : end + 1]
@@ -327,13 +330,18 @@ def evaluate(node: Node, view: DocumentView) -> bool:
             return any(node.compiled.search(view.text(field)) for field in node.fields or ())
 
 
-def firing_clause(node: Node, view: DocumentView) -> Node:
-    """The first top-level alternative of a matching query that matches by itself."""
+def firing_clause(node: Node, view: DocumentView) -> Node | None:
+    """What fires when ``node`` matches: the first of its top-level alternatives that
+    matches by itself (a query without alternatives is its own); None if it does not
+    match. One evaluation gives the verdict and the clause the explanation starts from.
+    """
     if isinstance(node, Or):
         for child in node.children:
-            if evaluate(child, view):
-                return firing_clause(child, view)
-    return node
+            clause = firing_clause(child, view)
+            if clause is not None:
+                return clause
+        return None
+    return node if evaluate(node, view) else None
 
 
 def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
@@ -414,13 +422,12 @@ def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     return re.compile(" " + " +".join(parts) + "(?= )")
 
 
-def explain(watchlist: str, query: Node, view: DocumentView) -> Hit:
-    """The hit for a query known to match: the clause that fired, spans and snippets.
+def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:
+    """The hit of a query whose ``firing_clause`` is ``clause``: spans and snippets.
 
     Spans, and so terms and snippets, follow the clause's order: the term written first
     (usually the telling one, GSOMIA before its context words) comes first.
     """
-    clause = firing_clause(query, view)
     found: dict[tuple[str, int, int], None] = {}
     for key in evidence(clause, view):
         found.setdefault(key)

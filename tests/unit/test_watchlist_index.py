@@ -19,6 +19,7 @@ from monitor.watchlists.match import (
     _phrase_pattern,
     _token_spans,
     evaluate,
+    firing_clause,
 )
 from monitor.watchlists.query import Word, parse_query
 from monitor.watchlists.tokens import folded_text
@@ -189,11 +190,11 @@ def test_a_triggered_query_missing_another_group_is_not_evaluated(
     index = compile_watchlists([watchlist("pact", "gsomia AND (japan OR korea*) AND pact")], {})
     calls: list[object] = []
 
-    def counting(node: object, view: DocumentView) -> bool:
+    def counting(node: object, view: DocumentView) -> object:
         calls.append(node)
-        return evaluate(node, view)  # type: ignore[arg-type]
+        return firing_clause(node, view)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(index_module, "evaluate", counting)
+    monkeypatch.setattr(index_module, "firing_clause", counting)
     assert index.match(Document("GSOMIA talks", "Japan stalls.", "")) == []
     assert calls == []  # ruled out by the "pact" check, never evaluated
     hits = index.match(Document("GSOMIA pact", "Koreans and the pact.", ""))
