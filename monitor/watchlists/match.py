@@ -1,9 +1,11 @@
 """Evaluating a query tree against one document, and explaining a match.
 
-``DocumentView`` tokenizes a document's fields once and caches what queries ask of it
-(token sets, positions, original spellings, offsets), so the watch-lists the index
-selects share that work. Offsets and original spellings are computed only when a
-case-sensitive term or an explanation needs them.
+``DocumentView`` folds a document's fields once and caches what queries ask of it
+(folded fields, token lists, sets, positions, original spellings, offsets), so the
+watch-lists the index selects share that work. Words and ASCII phrases are found by
+searching the folded text; tokens are split out only for what needs positions (NEAR,
+phrases in other scripts or with case-sensitive words), offsets and original spellings
+only when a case-sensitive term or an explanation needs them.
 """
 
 from __future__ import annotations
