@@ -29,12 +29,13 @@ from xml.sax.saxutils import escape
 
 import waiting
 import yaml
+from background import BackgroundServer
 
 WATCHED = "GSOMIA"
 _FEED_PATH = re.compile(r"^/feed/(\d+)$")
 
 
-class FeedFarm:
+class FeedFarm(BackgroundServer):
     """``feeds`` RSS feeds at ``url(n)``, ``per_round`` more items each per round."""
 
     def __init__(self, feeds: int, *, per_round: int = 2, match_every: int = 4) -> None:
@@ -44,27 +45,10 @@ class FeedFarm:
         self.rounds = 1
         self._fetches: list[list[float]] = [[] for _ in range(feeds)]
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), _handler(self)))
 
     def url(self, feed: int) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/feed/{feed}"
+        return f"{self.base_url()}/feed/{feed}"
 
     def release(self) -> None:
         """Every feed gets ``per_round`` new items."""

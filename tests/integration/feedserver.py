@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import brotli
+from background import BackgroundServer
 
 from monitor.app import App, build_app
 from monitor.config import load_config
@@ -138,44 +138,29 @@ class _Server(ThreadingHTTPServer):
     stopping: threading.Event
 
 
-class FeedServer:
+class FeedServer(BackgroundServer):
     """``with FeedServer() as server: server.routes["/a"] = Feed(b"...")``."""
 
     def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.routes = {}
-        self._server.seen = []
-        self._server.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
+        self._http: _Server = _Server(("127.0.0.1", 0), Handler)
+        self._http.routes = {}
+        self._http.seen = []
+        self._http.stopping = threading.Event()
+        super().__init__(self._http, poll_interval=0.05)
 
     @property
     def routes(self) -> dict[str, Route]:
-        return self._server.routes
+        return self._http.routes
 
     @property
     def seen(self) -> list[Seen]:
-        return self._server.seen
+        return self._http.seen
 
     def url(self, path: str) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}{path}"
+        return f"{self.base_url()}{path}"
 
-    def __enter__(self) -> FeedServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+    def stopping(self) -> None:
+        self._http.stopping.set()
 
 
 def serve() -> Iterator[FeedServer]:
