@@ -115,7 +115,7 @@ class DocumentView:
         found = self._padded.get(fields)
         if found is None:
             places = [FIELDS.index(field) for field in fields]
-            if len(fields) == 1 or places == list(range(places[0], places[0] + len(places))):
+            if places == list(range(places[0], places[0] + len(places))):
                 # Fields next to each other in FIELDS order: a slice, padding included.
                 start, end = self._span(fields[0])[0], self._span(fields[-1])[1]
                 found = self._joined[start - 1 : end + 1]
