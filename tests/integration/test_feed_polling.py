@@ -225,6 +225,32 @@ def test_run_once_with_no_sources_still_ends(tmp_path: Path) -> None:
     assert ([], 0) == (outcomes, report.sent)
 
 
+def test_passes_over_many_feeds_reuse_database_connections(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Each poll borrows a connection twice (its lease, its results) while nine other
+    pollers and the outbox hold theirs: a pool smaller than that closed and reopened a
+    connection (and ran its PRAGMAs) again and again. No more are opened than there
+    are threads at the database, however many polls."""
+    from sqlalchemy import event
+
+    from monitor.pipeline import POLL_WORKERS
+
+    sources = []
+    for n in range(120):
+        server.routes[f"/f{n}"] = Feed(rss(STORY), etag='"v1"')
+        sources.append({"name": f"f{n}", "url": server.url(f"/f{n}")})
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    opened: list[object] = []
+    event.listen(app.store.engine, "connect", lambda connection, _record: opened.append(1))
+    try:
+        passes = [run_once(app) for _ in range(3)]
+    finally:
+        app.close()
+    assert all(o.ok for outcomes, _ in passes for o in outcomes)
+    assert len(opened) <= POLL_WORKERS + 1, f"{len(opened)} connections opened"
+
+
 def test_one_host_gets_its_few_connections_while_other_hosts_go_on(
     server: FeedServer, tmp_path: Path
 ) -> None:
