@@ -17,9 +17,10 @@ from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
 from monitor.health import record_failure, record_success
 from monitor.health_alerts import notify_health_change
+from monitor.leases import Leases
 from monitor.model import Document, Item
 from monitor.normalise import normalise_entry
-from monitor.store.repo import IngestedItem, PlannedMatch, SourceState
+from monitor.store.repo import IngestedItem, IngestResult, PlannedMatch, SourceState
 from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.pipeline")
@@ -44,15 +45,23 @@ class PollOutcome:
 
 
 def poll_source(
-    app: App, name: str, *, now: datetime | None = None, force: bool = False
+    app: App,
+    name: str,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    leases: Leases | None = None,
 ) -> PollOutcome:
-    """Poll source ``name`` once. Never raises for a bad source: it is recorded."""
+    """Poll source ``name`` once. Never raises for a bad source: it is recorded.
+
+    ``leases`` takes the source's lease and writes back a poll that brought nothing
+    (by default, a transaction each; see monitor.leases).
+    """
     now = now or utc_now()
     config = app.source_configs[name]
     source = app.sources[name]
-    # The lease spans one interval: no instance takes a poll over while it could still be
-    # running, and a dead instance's source is polled again when it would be due anyway.
-    state = app.store.claim_source(name, app.owner, now=now, until=now + config.every, force=force)
+    leases = leases or Leases(app)
+    state = leases.claim(name, now=now, force=force)
     if state is None:  # not due, or another instance is polling it
         return PollOutcome(name, skipped=True)
     with structlog.contextvars.bound_contextvars(source=name):
@@ -83,7 +92,11 @@ def poll_source(
             silent = alerting is not None and item.key not in alerting
             return plan_matches(ingested, hits, app.watchlists, silent=silent)
 
-        ingested = app.store.ingest(items, new_state, route, now=now, owner=app.owner)
+        if items:
+            ingested = app.store.ingest(items, new_state, route, now=now, owner=app.owner)
+        else:
+            leases.settle(new_state)
+            ingested = IngestResult()
         if state.health not in ("healthy", "new"):
             log.info("source_recovered", after_failures=state.failures)
         notify_health_change(

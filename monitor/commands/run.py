@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
 from monitor.commands._common import load, load_app
+from monitor.leases import BatchedLeases
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 
 MAX_DELIVERY_ROUNDS = 1000
@@ -67,36 +68,43 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
 
     The outbox is looked at when a poll has queued alerts (each poll says so as it
     ends), not on every poll's end: waiting on hundreds of futures at once, again after
-    each one ends, cost more than the polls that find nothing new.
+    each one ends, cost more than the polls that find nothing new. Sources are leased,
+    and unchanged feeds' states written, a batch at a time (monitor.leases).
     """
     report = DeliveryReport()
     look = threading.Event()  # the outbox may hold something due
     look.set()  # alerts an earlier run left due
     all_polled = threading.Event()
-    with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
-        polls = {
-            name: pool.submit(poll_source, app, name, force=True) for name in hosts_in_turn(app)
-        }
-        ended = count(1)
+    order = hosts_in_turn(app)
+    leases = BatchedLeases(app, order)
+    try:
+        with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
+            polls = {
+                name: pool.submit(poll_source, app, name, force=True, leases=leases)
+                for name in order
+            }
+            ended = count(1)
 
-        def poll_ended(poll: Future[PollOutcome]) -> None:
-            if next(ended) == len(polls):
-                all_polled.set()
-                look.set()  # to stop waiting; the drain below takes the rest
-            elif poll.exception() is None and poll.result().deliveries:
-                look.set()
-
-        for poll in polls.values():
-            poll.add_done_callback(poll_ended)
-        if not polls:
-            all_polled.set()
-        while not all_polled.is_set():
-            if look.wait(DELIVERY_PAUSE):
-                look.clear()
-                batch = deliver_due(app)
-                report.add(batch)
-                if batch.handled:  # some went out: more may be due
+            def poll_ended(poll: Future[PollOutcome]) -> None:
+                if next(ended) == len(polls):
+                    all_polled.set()
+                    look.set()  # to stop waiting; the drain below takes the rest
+                elif poll.exception() is None and poll.result().deliveries:
                     look.set()
+
+            for poll in polls.values():
+                poll.add_done_callback(poll_ended)
+            if not polls:
+                all_polled.set()
+            while not all_polled.is_set():
+                if look.wait(DELIVERY_PAUSE):
+                    look.clear()
+                    batch = deliver_due(app)
+                    report.add(batch)
+                    if batch.handled:  # some went out: more may be due
+                        look.set()
+    finally:
+        leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))
     return [polls[name].result() for name in app.sources], report
 

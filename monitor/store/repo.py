@@ -8,7 +8,7 @@ lease, so racing workers or instances never take the same row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -337,8 +337,16 @@ class Store:
 
     def save_source_state(self, state: SourceState, *, owner: str | None = None) -> None:
         """Write a source's cursor and health (one upsert), ending ``owner``'s lease."""
+        self.save_source_states([state], owner=owner)
+
+    def save_source_states(
+        self, states: Sequence[SourceState], *, owner: str | None = None
+    ) -> None:
+        """``save_source_state`` for several sources, in one transaction (by name, the
+        order ``claim_sources`` locks them in)."""
         with self.engine.begin() as connection:
-            self._upsert_source(connection, state, owner)
+            for state in sorted(states, key=lambda state: state.name):
+                self._upsert_source(connection, state, owner)
 
     def _upsert_source(self, connection: Connection, state: SourceState, owner: str | None) -> None:
         """Write a source's state, which ends the poll's lease. With ``owner``, only while
@@ -360,18 +368,36 @@ class Store:
         Writing the state after the poll (``ingest`` or ``save_source_state`` with the same
         owner) ends the lease; a poller that dies leaves it to run out.
         """
-        row = self._lease(
-            sources_t,
-            _state_values(SourceState(name, {})),
-            owner,
-            now=now,
-            until=until,
-            when="free" if force else "due",
-        )
-        return None if row is None else _source_state(row)
+        return self.claim_sources({name: until}, owner, now=now, force=force).get(name)
+
+    def claim_sources(
+        self, until: Mapping[str, datetime], owner: str, *, now: datetime, force: bool = False
+    ) -> dict[str, SourceState]:
+        """``claim_source`` for each source named in ``until`` (each leased until its
+        own time), in one transaction: the states of those leased to ``owner``.
+
+        Rows are locked in name order, so instances claiming overlapping sets cannot
+        deadlock.
+        """
+        when: LeaseWhen = "free" if force else "due"
+        with self.engine.begin() as connection:
+            rows = [
+                self._lease(
+                    connection,
+                    sources_t,
+                    _state_values(SourceState(name, {})),
+                    owner,
+                    now=now,
+                    until=until[name],
+                    when=when,
+                )
+                for name in sorted(until)
+            ]
+        return {row["name"]: _source_state(row) for row in rows if row is not None}
 
     def _lease(
         self,
+        connection: Connection,
         table: Table,
         new_row: dict[str, Any],
         owner: str,
@@ -390,12 +416,11 @@ class Store:
         """
         take, create = _lease_statements(self.engine.dialect.name, table.name, when)
         lease = {"lease_owner": owner, "lease_until": until}
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                take, {"b_name": new_row["name"], "b_now": now, "b_owner": owner, "b_until": until}
-            ).first()
-            if row is None:
-                row = connection.execute(create, {**new_row, **lease}).first()
+        row = connection.execute(
+            take, {"b_name": new_row["name"], "b_now": now, "b_owner": owner, "b_until": until}
+        ).first()
+        if row is None:
+            row = connection.execute(create, {**new_row, **lease}).first()
         return None if row is None else row._mapping
 
     # --- ingest -------------------------------------------------------------------------
@@ -875,14 +900,16 @@ class Store:
         window stays where it was and the next firing after the lease takes it.
         """
         token = uuid4().hex  # fences this call; the window is not bound to an instance
-        row = self._lease(
-            digests_t,
-            {"name": name, "window_end": start_default},
-            token,
-            now=end,
-            until=end + DIGEST_LEASE,
-            when="before_window_end",
-        )
+        with self.engine.begin() as connection:
+            row = self._lease(
+                connection,
+                digests_t,
+                {"name": name, "window_end": start_default},
+                token,
+                now=end,
+                until=end + DIGEST_LEASE,
+                when="before_window_end",
+            )
         if row is None or end <= row["window_end"]:
             return 0
         start: datetime = row["window_end"]
