@@ -6,7 +6,8 @@ Three keys, three jobs:
   then content, because some feeds reuse one GUID for every entry and some have no
   links; a per-source ``identity`` setting overrides the order.
 - ``content_hash``: changes when the text changes, so an edited item is an update.
-- ``fingerprint``: the same story across outlets, from its normalised words.
+- ``fingerprint``: the same story across outlets, from its normalised words (a short
+  body, which may be boilerplate, only with the item's own title and key).
 """
 
 from __future__ import annotations
@@ -57,9 +58,20 @@ def content_hash(title: str, body: str) -> str:
     return _digest(_joined_words(title), _joined_words(body))
 
 
-def fingerprint(title: str, body: str) -> str:
-    """Same story, same fingerprint: the normalised body (or title when there is none)."""
-    return "fp:" + _digest(_joined_words(body) or _joined_words(title))
+# A body this long names its story: copies under other headlines share it. A shorter one
+# is often a feed's boilerplate ("Comments", "Read more", a paywall notice), the same
+# under every headline.
+STORY_WORDS = 20
+
+
+def fingerprint(title: str, body: str, key: str) -> str:
+    """Same story, same fingerprint: the normalised body when it is long enough to name
+    a story; else the title and body of this item (``key``, its identity in its
+    source), so that items with a template body or none never pass for each other."""
+    body_words = _joined_words(body)
+    if body_words.count(" ") + 1 >= STORY_WORDS:
+        return "fp:" + _digest(body_words)
+    return "fp:" + _digest(_joined_words(title), body_words, key)
 
 
 def item_key(

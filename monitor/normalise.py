@@ -32,13 +32,14 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
     if published > now + FUTURE_TOLERANCE:
         published = now
     url = canonical_url(entry.link) if entry.link else None
+    key = item_key(guid=entry.guid, link=entry.link, title=title, body=body, identity=identity)
     return Item(
         source=source,
-        key=item_key(guid=entry.guid, link=entry.link, title=title, body=body, identity=identity),
+        key=key,
         title=title,
         body=body,
         published=published,
-        fingerprint=fingerprint(title, body),
+        fingerprint=fingerprint(title, body, key),
         content_hash=content_hash(title, body),
         url=url,
         html=sanitize_html(entry.content[:MAX_HTML]) if entry.content_is_html else None,

@@ -49,7 +49,7 @@ def as_ingested(stored: StoredItem) -> IngestedItem:
         title=stored.title,
         body=stored.body,
         published=stored.published,
-        fingerprint=fingerprint(stored.title, stored.body),
+        fingerprint=fingerprint(stored.title, stored.body, stored.key),
         content_hash=content_hash(stored.title, stored.body),
         url=stored.url,
     )

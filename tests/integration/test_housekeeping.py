@@ -45,7 +45,7 @@ def story(source: str, n: int, *, words: int = 40) -> Item:
         title=f"Story {n}",
         body=body,
         published=NOW,
-        fingerprint=fingerprint(f"Story {n}", body),
+        fingerprint=fingerprint(f"Story {n}", body, f"guid:{n}"),
         content_hash=content_hash(f"Story {n}", body),
     )
 

@@ -34,7 +34,7 @@ def item(source: str, key: str, body: str, title: str = "Title") -> Item:
         title=title,
         body=body,
         published=NOW,
-        fingerprint=fingerprint(title, body),
+        fingerprint=fingerprint(title, body, key),
         content_hash=content_hash(title, body),
     )
 
@@ -69,8 +69,9 @@ def test_same_item_twice_is_stored_once(store: Store) -> None:
 
 def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
     state_a, state_b = SourceState("a", {}), SourceState("b", {})
-    store.ingest([item("a", "k1", "Same words.")], state_a, alert_all(), now=NOW)
-    copy = store.ingest([item("b", "other", "same  WORDS")], state_b, alert_all(), now=NOW)
+    words = "Same words, long enough to name a story. " * 3
+    store.ingest([item("a", "k1", words)], state_a, alert_all(), now=NOW)
+    copy = store.ingest([item("b", "other", words.upper())], state_b, alert_all(), now=NOW)
     assert (1, 0, 0) == (copy.new, copy.matches, copy.deliveries)
     stored = {i.source: i for i in store.items()}
     assert stored["a"].story_id == stored["b"].story_id

@@ -34,6 +34,36 @@ def server() -> Iterator[FeedServer]:
     yield from serve()
 
 
+def test_items_sharing_a_boilerplate_body_are_stories_of_their_own(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A feed whose every description is a "Comments" link, and another outlet's item
+    with no text but a headline: none is a copy of another, and each match alerts."""
+    comments = "&lt;a href='http://news.test/c'&gt;Comments&lt;/a&gt;"
+    server.routes["/board"] = Feed(
+        rss(
+            ("h1", "Python 3.14 released", comments),
+            ("h2", "Why Python packaging is hard", comments),
+            ("h3", "A new Rust edition", comments),
+        )
+    )
+    server.routes["/other"] = Feed(rss(("o1", "Python 3.14 released", "")))
+    sources = [
+        {"name": "board", "url": server.url("/board")},
+        {"name": "other", "url": server.url("/other")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "py", "query": "python"}])
+    try:
+        board = poll_source(app, "board")
+        other = poll_source(app, "other")
+        stories = {item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert (3, 2, 2) == (board.new, board.matches, board.deliveries)
+    assert (1, 1) == (other.new, other.deliveries)
+    assert 4 == len(stories)
+
+
 def test_syndicated_copies_alert_once_and_credit_the_other_outlets(
     server: FeedServer, tmp_path: Path
 ) -> None:

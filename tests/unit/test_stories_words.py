@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.dedup import content_hash, fingerprint, normalised_words
+from monitor.dedup import STORY_WORDS, content_hash, fingerprint, normalised_words
 
 
 def reference_words(text: str) -> list[str]:
@@ -43,6 +43,13 @@ def test_normalised_words_match_the_reference_on_any_text(text: str) -> None:
 
 
 def test_keys_depend_on_words_not_spelling() -> None:
-    assert fingerprint("A", "Café  CRÈME\n") == fingerprint("B", "cafe creme")
+    body = "Café CRÈME " * STORY_WORDS
+    assert fingerprint("A", body + "\n", "guid:1") == fingerprint("B", body.lower(), "guid:2")
     assert content_hash("A", "Café") != content_hash("B", "Café")
-    assert fingerprint("Only a title", "") == fingerprint("only a TITLE", "")
+    assert fingerprint("Only a title", "", "k") == fingerprint("only a TITLE", "", "k")
+
+
+def test_a_short_body_names_no_story_without_its_title_and_item() -> None:
+    """ "Comments" under every headline of a feed: these are different stories."""
+    assert fingerprint("Python 3.14", "Comments", "k") != fingerprint("Rust 2", "Comments", "k")
+    assert fingerprint("Daily report", "", "guid:1") != fingerprint("Daily report", "", "guid:2")

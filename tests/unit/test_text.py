@@ -91,12 +91,18 @@ def test_item_key_for_each_identity_setting(
 
 
 def test_fingerprint_ignores_case_spacing_and_accents_but_not_words() -> None:
-    body = "Seoul said on Friday it would keep the pact."
-    assert fingerprint("A", body) == fingerprint(
-        "B", "  SEOUL said on friday,   it would keep the pact "
+    body = (
+        "Seoul said on Friday it would keep the pact, which Tokyo and Washington had urged "
+        "it to keep before the deadline."
     )
-    assert fingerprint("A", body) == fingerprint("A", body.replace("Seoul", "Séoul"))
-    assert fingerprint("A", body) != fingerprint("A", body.replace("keep", "end"))
+    assert fingerprint("A", body, "k1") == fingerprint(
+        "B",
+        "  SEOUL said on friday,   it would keep the pact, which TOKYO and Washington had "
+        "urged it to keep before the DEADLINE",
+        "k2",
+    )
+    assert fingerprint("A", body, "k") == fingerprint("A", body.replace("Seoul", "Séoul"), "k")
+    assert fingerprint("A", body, "k") != fingerprint("A", body.replace("keep", "end"), "k")
     assert content_hash("t", body) != content_hash("t2", body)
 
 
