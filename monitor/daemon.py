@@ -170,7 +170,7 @@ class Daemon:
         is due (now for a source never polled)."""
         now = utc_now()
         config = app.config.monitor
-        due = {state.name: state.next_poll for state in app.store.source_states()}
+        due = {s.name: s.next_poll for s in app.store.source_states(item_counts=False)}
         jobs: dict[str, _JobSpec] = {}
         for name, source in app.source_configs.items():
             every, jitter = source.every.total_seconds(), source.jitter_seconds

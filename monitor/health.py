@@ -3,7 +3,8 @@
 healthy -> degraded (1-2 failures in a row) -> failing (3 or more). A failing source is
 never given up: it is probed with exponential backoff plus jitter up to a cap, and one
 success returns it to its interval. A source that succeeds but brings nothing new for
-longer than ``max_silence`` (default: 10 intervals, at least a day) is "stale".
+longer than ``max_silence`` (default: 10 intervals, at least a day, or five times its
+usual cadence if longer) is "stale".
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.cadence import STALE_AFTER
 from monitor.store.repo import SourceState
 
 DEGRADED_AFTER = 1
@@ -94,12 +96,58 @@ def record_failure(
     )
 
 
+def held_until(state: SourceState | None, *, now: datetime, every: timedelta) -> datetime | None:
+    """Until when a source must not be polled even by a pass that ignores intervals
+    (`monitor run --once`): while failures back it off, or past a server's floor
+    (Retry-After, max-age: a next poll later than one interval after the last). None
+    when it may be polled now."""
+    if state is None or state.next_poll is None or state.next_poll <= now:
+        return None
+    backing_off = state.health in ("degraded", "failing")
+    floored = state.last_attempt is not None and state.next_poll > state.last_attempt + every
+    return state.next_poll if backing_off or floored else None
+
+
+def silence_limit(
+    state: SourceState, *, every: timedelta, max_silence: timedelta | None
+) -> timedelta:
+    """How long ``state``'s source may stay silent before it is stale: ``max_silence``
+    if configured; else 10 intervals and at least a day, or STALE_AFTER times its usual
+    cadence (monitor.cadence) if that is longer: a weekly column is not stale on day 2."""
+    if max_silence:
+        return max_silence
+    floor = max(every * 10, timedelta(days=1))
+    if state.cadence is None:
+        return floor
+    return max(floor, timedelta(seconds=state.cadence * STALE_AFTER))
+
+
 def is_stale(
     state: SourceState, *, now: datetime, every: timedelta, max_silence: timedelta | None
 ) -> bool:
     """Polled fine but silent for too long: worth a look."""
     if state.last_success is None:
         return False
-    limit = max_silence or max(every * 10, timedelta(days=1))
     last_news = state.last_new_item or state.last_success
-    return now - last_news > limit
+    return now - last_news > silence_limit(state, every=every, max_silence=max_silence)
+
+
+def staleness_change(
+    old: SourceState,
+    *,
+    brought_news: bool,
+    now: datetime,
+    every: timedelta,
+    max_silence: timedelta | None,
+) -> str | None:
+    """``"stale"`` when a good poll at ``now`` without news finds the source silent too
+    long where the previous good poll (``old``) did not; ``"fresh"`` when a stale source
+    brings news again."""
+    if old.last_success is None:
+        return None
+    was = is_stale(old, now=old.last_success, every=every, max_silence=max_silence)
+    if was and brought_news:
+        return "fresh"
+    if not was and not brought_news:
+        return "stale" if is_stale(old, now=now, every=every, max_silence=max_silence) else None
+    return None

@@ -1,7 +1,9 @@
 """Health-change notices for the ``on_source_error`` channels.
 
-A notice goes out when a source starts failing (FAILING_AFTER failures in a row) and
-when a failing source recovers: the two changes worth a person's attention. A degraded
+A notice goes out when a source starts failing (FAILING_AFTER failures in a row), when
+a failing source recovers, when a source that answers goes stale (silent for too long,
+see monitor.health.silence_limit) and when a stale one has news again: the changes
+worth a person's attention. A degraded
 source (one or two failures) is shown in ``monitor status`` but notifies no one, so a
 flaky feed does not flood a channel. Notices go through the outbox like alerts
 (kind ``health``), keyed per source and change, so a retried poll enqueues none twice.
@@ -35,17 +37,35 @@ def notify_health_change(
 ) -> int:
     """Enqueue a notice for each channel if the change deserves one; how many."""
     change = health_change(old, new)
-    if change is None or not channels:
+    if change is None:
+        return 0
+    failures = new.failures if change == "failing" else old.failures
+    return notify(store, channels, change, new, now=now, failures=failures)
+
+
+def notify(
+    store: Store,
+    channels: Sequence[str],
+    change: str,
+    state: SourceState,
+    *,
+    now: datetime,
+    failures: int = 0,
+) -> int:
+    """Enqueue a notice of ``change`` (failing, recovered, stale, fresh) of ``state``'s
+    source for each channel; how many."""
+    if not channels:
         return 0
     payload: dict[str, Any] = {
-        "source": new.name,
+        "source": state.name,
         "change": change,
-        "failures": new.failures if change == "failing" else old.failures,
-        "error": new.last_error,
+        "failures": failures,
+        "error": state.last_error,
         "at": now.isoformat(),
-        "next_poll": new.next_poll.isoformat() if new.next_poll else None,
+        "next_poll": state.next_poll.isoformat() if state.next_poll else None,
+        "last_news": state.last_new_item.isoformat() if state.last_new_item else None,
     }
-    key = f"health.{new.name}.{change}.{now.isoformat()}"
+    key = f"health.{state.name}.{change}.{now.isoformat()}"
     return sum(
         store.enqueue_notice(
             key=f"{key}.{channel}", kind="health", channel=channel, payload=payload, now=now
@@ -64,6 +84,16 @@ def health_message(delivery_key: str, payload: dict[str, Any]) -> Message:
             f"Last error: {payload.get('error') or 'unknown'}",
             f"It keeps being retried; next try at {payload.get('next_poll') or 'soon'}.",
         ]
+    elif change == "stale":
+        subject = f"[news-monitor] source {source} is stale"
+        lines = [
+            f"Source {source} answers, but has brought nothing new since "
+            f"{payload.get('last_news') or 'it was added'}.",
+            "It is polled as usual; a notice follows when it has news again.",
+        ]
+    elif change == "fresh":
+        subject = f"[news-monitor] source {source} has news again"
+        lines = [f"Source {source}, stale until now, brought new items."]
     else:
         subject = f"[news-monitor] source {source} recovered"
         lines = [f"Source {source} answers again after {payload['failures']} failures."]

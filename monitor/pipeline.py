@@ -13,10 +13,11 @@ import structlog
 
 from monitor.alerts.route import plan_matches
 from monitor.app import App
+from monitor.config import SourceConfig
 from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
-from monitor.health import record_failure, record_success
-from monitor.health_alerts import notify_health_change
+from monitor.health import record_failure, record_success, silence_limit, staleness_change
+from monitor.health_alerts import notify, notify_health_change
 from monitor.leases import Leases
 from monitor.model import Document, Item
 from monitor.normalise import normalise_entry
@@ -102,6 +103,7 @@ def poll_source(
         notify_health_change(
             app.store, app.config.monitor.on_source_error, state, new_state, now=now
         )
+        _note_staleness(app, config, state, new_state, brought_news=ingested.new > 0, now=now)
         log.info(
             "source_polled",
             entries=len(items),
@@ -119,6 +121,35 @@ def poll_source(
             matched_watchlists=ingested.matched_watchlists,
             next_poll=new_state.next_poll,
         )
+
+
+def _note_staleness(
+    app: App,
+    config: SourceConfig,
+    old: SourceState,
+    new: SourceState,
+    *,
+    brought_news: bool,
+    now: datetime,
+) -> None:
+    """Log, and notify the on_source_error channels, when a source goes stale or a stale
+    one has news again (see monitor.health.staleness_change)."""
+    change = staleness_change(
+        old, brought_news=brought_news, now=now, every=config.every, max_silence=config.max_silence
+    )
+    if change is None:
+        return
+    if change == "stale":
+        log.warning(
+            "source_stale",
+            last_news=(old.last_new_item or old.last_success or now).isoformat(),
+            limit_s=silence_limit(
+                old, every=config.every, max_silence=config.max_silence
+            ).total_seconds(),
+        )
+    else:
+        log.info("source_fresh_again")
+    notify(app.store, app.config.monitor.on_source_error, change, new, now=now)
 
 
 def _alerting_keys(items: list[Item], backfill: int | None) -> set[str] | None:

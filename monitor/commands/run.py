@@ -8,14 +8,17 @@ import sys
 import threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from itertools import chain, count, zip_longest
 from urllib.parse import urlsplit
 
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
 from monitor.commands._common import load, load_app
+from monitor.health import held_until
 from monitor.leases import BatchedLeases
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
+from monitor.text import utc_now
 
 MAX_DELIVERY_ROUNDS = 1000
 DELIVERY_PAUSE = 1.0  # seconds between looks at the outbox while sources are polled
@@ -27,7 +30,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--once",
         action="store_true",
         help="poll every source once, deliver everything due, print a summary and exit "
-        "(exit 1 if a source or a delivery failed)",
+        "(exit 1 if a source or a delivery failed); a source a server asked to wait "
+        "(Retry-After, max-age) or backing off after failures waits, unless --force",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --once: poll even the sources that would wait",
     )
     parser.set_defaults(func=run)
 
@@ -37,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         return run_daemon(args)
     app = load_app(args)
     try:
-        outcomes, report = run_once(app)
+        outcomes, report = run_once(app, force=args.force)
     finally:
         app.close()
     if app.config.monitor.summary:
@@ -61,8 +70,10 @@ def run_daemon(args: argparse.Namespace) -> int:
     return code
 
 
-def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
-    """Every source polled now, as the daemon polls: POLL_WORKERS at a time (slow servers
+def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], DeliveryReport]:
+    """Every source polled now, whatever its interval (unless ``force``, not one a
+    server asked to wait or one backing off after failures: run from cron, this must be
+    as polite as the daemon), as the daemon polls: POLL_WORKERS at a time (slow servers
     overlap) while alerts go out (a mail server's answers are waited for while the next
     feeds parse); then the outbox drained of what is due.
 
@@ -75,7 +86,8 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
     look = threading.Event()  # the outbox may hold something due
     look.set()  # alerts an earlier run left due
     all_polled = threading.Event()
-    order = hosts_in_turn(app)
+    held = {} if force else held_sources(app)
+    order = [name for name in hosts_in_turn(app) if name not in held]
     leases = BatchedLeases(app, order)
     try:
         with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
@@ -106,7 +118,22 @@ def run_once(app: App) -> tuple[list[PollOutcome], DeliveryReport]:
     finally:
         leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))
-    return [polls[name].result() for name in app.sources], report
+    outcomes = {name: poll.result() for name, poll in polls.items()}
+    outcomes |= {
+        name: PollOutcome(name, skipped=True, next_poll=until) for name, until in held.items()
+    }
+    return [outcomes[name] for name in app.sources], report
+
+
+def held_sources(app: App) -> dict[str, datetime]:
+    """The sources that must wait (see monitor.health.held_until), and until when."""
+    now = utc_now()
+    states = {state.name: state for state in app.store.source_states(item_counts=False)}
+    held = {
+        name: held_until(states.get(name), now=now, every=app.source_configs[name].every)
+        for name in app.sources
+    }
+    return {name: until for name, until in held.items() if until is not None}
 
 
 def hosts_in_turn(app: App) -> list[str]:
@@ -140,7 +167,13 @@ def summary(outcomes: list[PollOutcome], report: DeliveryReport) -> str:
     """A few lines for a person: per source, per watch-list, deliveries."""
     lines = []
     for outcome in outcomes:
-        if outcome.skipped:
+        if outcome.skipped and outcome.next_poll:
+            until = outcome.next_poll.isoformat(timespec="seconds")
+            lines.append(
+                f"{outcome.source}: waits until {until} (asked by its server, or backing off "
+                "after failures; --force polls it)"
+            )
+        elif outcome.skipped:
             lines.append(f"{outcome.source}: skipped (not due, or another instance polls it)")
         elif outcome.ok:
             lines.append(

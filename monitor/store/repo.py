@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from monitor.cadence import next_cadence
 from monitor.cpu import CPU_WORK
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
@@ -71,6 +72,7 @@ class SourceState:
     last_attempt: datetime | None = None
     last_success: datetime | None = None
     last_new_item: datetime | None = None
+    cadence: float | None = None  # usual seconds between polls that bring news
     last_error: str | None = None
     last_error_at: datetime | None = None
     next_poll: datetime | None = None
@@ -323,15 +325,19 @@ class Store:
             return SourceState(name=name, cursor={})
         return _source_state(row._mapping)
 
-    def source_states(self) -> list[SourceState]:
-        counts = (
-            select(items_t.c.source, func.count().label("items"))
-            .group_by(items_t.c.source)
-            .subquery()
-        )
-        query = select(sources_t, counts.c["items"]).outerjoin(
-            counts, counts.c.source == sources_t.c.name
-        )
+    def source_states(self, *, item_counts: bool = True) -> list[SourceState]:
+        """Every source's state; ``items`` counted only if ``item_counts`` (a scan of
+        the items: for `monitor status`, not for planning polls)."""
+        query = select(sources_t)
+        if item_counts:
+            counts = (
+                select(items_t.c.source, func.count().label("items"))
+                .group_by(items_t.c.source)
+                .subquery()
+            )
+            query = select(sources_t, counts.c["items"]).outerjoin(
+                counts, counts.c.source == sources_t.c.name
+            )
         with self.engine.connect() as connection:
             return [_source_state(row._mapping) for row in connection.execute(query)]
 
@@ -482,7 +488,8 @@ class Store:
                     planned.extend((ingested, plan) for plan in route(ingested))
                 self._add_matches(connection, planned, now, result)
             if result.new:
-                state = replace(state, last_new_item=now)
+                cadence = next_cadence(state.cadence, state.last_new_item, now)
+                state = replace(state, last_new_item=now, cadence=cadence)
             self._upsert_source(connection, state, owner)
         return result
 
@@ -1208,6 +1215,7 @@ def _source_state(row: Any) -> SourceState:
         last_attempt=row["last_attempt"],
         last_success=row["last_success"],
         last_new_item=row["last_new_item"],
+        cadence=row["cadence"],
         last_error=row["last_error"],
         last_error_at=row["last_error_at"],
         next_poll=row["next_poll"],

@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -90,6 +91,7 @@ sources_t = Table(
     _when("last_attempt", nullable=True),
     _when("last_success", nullable=True),
     _when("last_new_item", nullable=True),
+    Column("cadence", Float(), nullable=True),  # seconds, see monitor.health.next_cadence
     _text("last_error"),
     _when("last_error_at", nullable=True),
     _when("next_poll", nullable=True),

@@ -3,13 +3,17 @@ queues one notice per channel in the outbox, rendered as a plain message."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from feedserver import Feed, FeedServer, feed_app, rss, serve, status
+from structlog.testing import capture_logs
 
+from monitor.app import build_app
+from monitor.config import load_config
 from monitor.health_alerts import health_change, health_message, notify_health_change
 from monitor.pipeline import poll_source
 from monitor.store.repo import SourceState
@@ -67,3 +71,47 @@ def test_a_failing_feed_and_its_recovery_queue_one_notice_each(
     assert "failed 3 times" in failing.text
     assert "[news-monitor] source wire recovered" == recovered.subject
     assert "after 4 failures" in recovered.text
+
+
+WATCHED = ("source_stale", "source_fresh")
+
+
+def test_a_feed_silent_too_long_is_noticed_once_and_again_when_news_returns(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A feed that answers (304 after 304) but brings nothing for longer than its
+    max_silence: one warning and one notice when it goes stale, none while it stays
+    so, and one more when it has news again."""
+    server.routes["/feed"] = Feed(rss(("a", "First", "The first story.")), etag='"1"')
+    config = {
+        "database": f"sqlite:///{tmp_path}/db.sqlite",
+        "sources": [
+            {"type": "feed", "name": "wire", "url": server.url("/feed"), "max_silence": "1d"}
+        ],
+        "channels": {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@x"]}},
+        "on_source_error": ["box"],
+        "watchlists": [],
+    }
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    app = build_app(load_config(path))
+    events = []
+    try:
+        now = utc_now()
+        for day in range(5):
+            if day == 4:
+                server.routes["/feed"] = Feed(rss(("b", "Second", "News at last.")), etag='"2"')
+            with capture_logs() as logs:
+                poll_source(app, "wire", now=now + timedelta(days=day, hours=1), force=True)
+            events.append(
+                [e["event"] for e in logs if "stale" in e["event"] or "fresh" in e["event"]]
+            )
+        later = now + timedelta(days=6)
+        jobs = app.store.claim_deliveries(app.owner, now=later, lease=timedelta(minutes=1), limit=9)
+    finally:
+        app.close()
+    assert [[], [], ["source_stale"], [], ["source_fresh_again"]] == events
+    stale, fresh = (health_message(job.key, job.payload) for job in jobs)
+    assert "[news-monitor] source wire is stale" == stale.subject
+    assert "nothing new since" in stale.text
+    assert "[news-monitor] source wire has news again" == fresh.subject

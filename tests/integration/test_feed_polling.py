@@ -135,6 +135,38 @@ def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     assert 2 == len(server.seen)
 
 
+def test_run_once_waits_as_servers_ask_unless_forced(server: FeedServer, tmp_path: Path) -> None:
+    """Run from cron, a pass must be as polite as the daemon: a feed throttled with
+    Retry-After, one cached with max-age and one backing off after a failure are not
+    asked again by the next pass (the plain feed is: passes ignore intervals), until
+    --force."""
+    server.routes["/throttled"] = status(429, {"Retry-After": "3600"})
+    server.routes["/cached"] = Feed(rss(STORY), headers={"Cache-Control": "max-age=7200"})
+    server.routes["/broken"] = status(500)
+    server.routes["/plain"] = Feed(rss(STORY))
+    names = ("throttled", "cached", "broken", "plain")
+    sources = [{"name": name, "url": server.url(f"/{name}"), "every": "1m"} for name in names]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        run_once(app)
+        asked_first = [seen.path for seen in server.seen]
+        server.seen.clear()
+        second, _ = run_once(app)
+        asked_second = [seen.path for seen in server.seen]
+        server.seen.clear()
+        forced, _ = run_once(app, force=True)
+        asked_forced = sorted(seen.path for seen in server.seen)
+    finally:
+        app.close()
+    assert sorted(asked_first) == sorted(f"/{name}" for name in names)
+    assert ["/plain"] == asked_second
+    waiting = {o.source: o.next_poll for o in second if o.skipped}
+    assert {"throttled", "cached", "broken"} == set(waiting)
+    assert all(until is not None and until > utc_now() for until in waiting.values())
+    assert sorted(f"/{name}" for name in names) == asked_forced
+    assert not any(o.skipped for o in forced)
+
+
 @pytest.mark.parametrize(
     ("on_update", "alerts"),
     [

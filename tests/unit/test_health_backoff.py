@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor.cadence import STALE_AFTER, next_cadence
 from monitor.health import (
     BACKOFF_CAP,
     backoff,
@@ -14,6 +15,8 @@ from monitor.health import (
     is_stale,
     record_failure,
     record_success,
+    silence_limit,
+    staleness_change,
 )
 from monitor.store.repo import SourceState
 
@@ -107,3 +110,53 @@ def test_staleness(silent_for: timedelta, max_silence: timedelta | None, stale: 
 def test_a_source_that_never_answered_is_failing_not_stale() -> None:
     state = SourceState("feed", {}, health="failing", failures=9)
     assert not is_stale(state, now=NOW, every=EVERY, max_silence=timedelta(minutes=1))
+
+
+def test_the_cadence_follows_the_gaps_between_news() -> None:
+    assert None is next_cadence(None, None, NOW)  # first news: no gap yet
+    assert 3600.0 == next_cadence(None, NOW - timedelta(hours=1), NOW)
+    week = 7 * 86400.0
+    cadence: float | None = None
+    for weeks in range(1, 9):  # a weekly column, news every Monday
+        cadence = next_cadence(
+            cadence, NOW + timedelta(weeks=weeks - 1), NOW + timedelta(weeks=weeks)
+        )
+    assert cadence == pytest.approx(week)
+
+
+def test_a_slow_source_is_stale_only_after_several_of_its_cadences() -> None:
+    """A weekly column polled hourly: not stale two days after its last piece (the fixed
+    floor alone, a day, would say so), stale after five weeks."""
+    weekly = SourceState(
+        "column", {}, health="healthy", last_success=NOW, last_new_item=NOW, cadence=7 * 86400.0
+    )
+    hourly = timedelta(hours=1)
+    assert timedelta(weeks=STALE_AFTER) == silence_limit(weekly, every=hourly, max_silence=None)
+    assert not is_stale(weekly, now=NOW + timedelta(days=2), every=hourly, max_silence=None)
+    assert is_stale(weekly, now=NOW + timedelta(weeks=6), every=hourly, max_silence=None)
+    configured = timedelta(days=1)
+    assert configured == silence_limit(weekly, every=hourly, max_silence=configured)
+
+
+@pytest.mark.parametrize(
+    ("silent_before", "silent_now", "news", "change"),
+    [
+        (timedelta(hours=1), timedelta(days=2), False, "stale"),
+        (timedelta(days=2), timedelta(days=3), False, None),  # stale already: said once
+        (timedelta(days=2), timedelta(days=3), True, "fresh"),
+        (timedelta(hours=1), timedelta(hours=2), True, None),
+    ],
+)
+def test_staleness_changes_once_each_way(
+    silent_before: timedelta, silent_now: timedelta, news: bool, change: str | None
+) -> None:
+    last_news = NOW - silent_now
+    old = SourceState(
+        "feed",
+        {},
+        health="healthy",
+        last_success=last_news + silent_before,
+        last_new_item=last_news,
+    )
+    found = staleness_change(old, brought_news=news, now=NOW, every=EVERY, max_silence=None)
+    assert change == found
