@@ -206,7 +206,8 @@ def web_url(url: str | None) -> str | None:
 
 
 def highlight(snippet: str, terms: Sequence[str]) -> Markup:
-    """The snippet, HTML-escaped, with matched terms wrapped in <mark>."""
+    """The snippet, HTML-escaped, with matched terms (the text of the hit's spans)
+    wrapped in <mark> where they stand as the hit found them (see term_pattern)."""
     words = sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w))
     if not words:
         return escape(snippet)
@@ -257,12 +258,24 @@ def _term_pieces(snippet: str, words: list[str]) -> list[str]:
 
 @lru_cache(maxsize=256)
 def _terms_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("(" + "|".join(map(re.escape, words)) + ")", re.IGNORECASE)
+    return re.compile("(" + "|".join(map(term_pattern, words)) + ")")
 
 
 @lru_cache(maxsize=4096)
 def _single_pattern(character: str) -> re.Pattern[str]:
-    return re.compile(re.escape(character), re.IGNORECASE)
+    return re.compile(term_pattern(character))
+
+
+_LATIN_WORD = "A-Za-z0-9"
+
+
+def term_pattern(term: str) -> str:
+    """A matched term as the hit found it: its own spelling (an =SCM hit is not "scm"),
+    and a Latin-script edge not inside a longer word ("SCM" is not in "SCMP", "Korea" not
+    in "Korean"). A Hangul or Han term matched inside its word, and is marked there."""
+    before = f"(?<![{_LATIN_WORD}])" if term[0].isascii() and term[0].isalnum() else ""
+    after = f"(?![{_LATIN_WORD}])" if term[-1].isascii() and term[-1].isalnum() else ""
+    return before + re.escape(term) + after
 
 
 def _item_payload(item: StoredItem) -> dict[str, Any]:

@@ -77,8 +77,12 @@ def test_new_matching_item_alerts_once(app: App, tmp_path: Path) -> None:
 def test_copy_in_another_source_does_not_alert_again_and_is_credited(
     app: App, tmp_path: Path
 ) -> None:
-    doc(tmp_path / "wire", "a.txt", "Pact extended", "Seoul keeps GSOMIA.")
-    doc(tmp_path / "paper", "copy.txt", "PACT EXTENDED (wire copy)", "Seoul keeps  GSOMIA")
+    body = (
+        "Seoul said on Friday it would keep GSOMIA, its military intelligence-sharing pact "
+        "with Tokyo, hours before the deadline."
+    )
+    doc(tmp_path / "wire", "a.txt", "Pact extended", body)
+    doc(tmp_path / "paper", "copy.txt", "PACT EXTENDED (wire copy)", body.upper())
     poll_source(app, "wire")
     copy = poll_source(app, "paper")
     assert (1, 0) == (copy.new, copy.matches)

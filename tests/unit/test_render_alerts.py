@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from markupsafe import Markup, escape
 from samples import alert_view, digest_view, stored_item
 
-from monitor.alerts.render import DigestSection, Renderer, highlight
+from monitor.alerts.render import DigestSection, Renderer, highlight, term_pattern
 from monitor.errors import RenderError
 
 RENDERER = Renderer(timezone="Asia/Seoul")
@@ -139,7 +139,7 @@ def reference_highlight(snippet: str, terms: Sequence[str]) -> Markup:
     words = sorted({t for t in terms if t and t.strip()}, key=len, reverse=True)
     if not words:
         return escape(snippet)
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    pattern = re.compile("|".join(term_pattern(w) for w in words))
     out: list[str] = []
     last = 0
     for found in pattern.finditer(snippet):
@@ -151,9 +151,10 @@ def reference_highlight(snippet: str, terms: Sequence[str]) -> Markup:
 
 
 # Letters case-insensitive matching folds in odd ways (long s, Kelvin sign, sharp s,
-# final sigma), markup to escape, and the two characters highlight() marks terms with.
+# final sigma), digits, markup to escape, and the two characters highlight() marks terms
+# with.
 ALPHABET = st.sampled_from(
-    list("aAbBsSkK <>&\"'\x02\x03\u00e9\u00c9\u00df\u1e9e\u03a3\u03c3\u03c2\u017f\u212a-.")
+    list("aAbBsSkK19 <>&\"'\x02\x03\u00e9\u00c9\u00df\u1e9e\u03a3\u03c3\u03c2\u017f\u212a-.")
 )
 
 
@@ -164,3 +165,9 @@ ALPHABET = st.sampled_from(
 )
 def test_highlight_marks_what_it_always_marked(snippet: str, terms: list[str]) -> None:
     assert reference_highlight(snippet, terms) == highlight(snippet, terms)
+
+
+def test_a_term_is_marked_as_the_hit_found_it_not_inside_other_words() -> None:
+    snippet = "SCMP says the SCM met; scm tools; Korean Korea; 지소미아를 GSOMIA破棄"
+    marked = highlight(snippet, ["SCM", "Korea", "지소미아", "GSOMIA"])
+    assert ["SCM", "Korea", "지소미아", "GSOMIA"] == re.findall("<mark>(.*?)</mark>", marked)
