@@ -1,19 +1,23 @@
 """The watch-list query language: text -> syntax tree, or a QueryError with its column.
 
-Grammar (precedence NOT > AND > OR; AND may be left out between operands)::
+Grammar, with FTS5's precedence (from the tightest: terms side by side, NOT, AND, OR)::
 
     query    = or
     or       = and { "OR" and }
-    and      = unary { ["AND"] unary }
-    unary    = ("NOT" | "-") unary | primary
+    and      = not { "AND" not }
+    not      = seq { "NOT" seq }                      x NOT y: x and not y
+    seq      = unary { unary }                        side by side: AND
+    unary    = "NOT" seq | "-" unary | primary
     primary  = "(" or ")" | field ":" primary | "NEAR(" operand {operand} ["," N] ")"
              | ["="] ( word | '"' phrase '"' ) ["*"] | "/" regex "/" ["i"] | "@" set
     operand  = ["="] ( word | '"' phrase '"' ) ["*"] | "@" set        (sets of phrases only)
 
-Keywords are upper case, like FTS5's. A bare word that holds several tokens
-(``cost-sharing``, ``U.S.``) is a phrase, so ``-`` means NOT only at the start of an
-operand. The tree is plain data; ``match`` evaluates it and ``index`` builds the presearch
-terms from it.
+So ``x NOT y z`` is ``x NOT (y z)`` and ``x NOT y AND z`` is ``(x NOT y) AND z``, as in
+FTS5. A leading NOT (which FTS5 lacks) excludes the same run as a binary one would: up to
+the next AND, OR, NOT or ')'; ``-`` excludes one operand. Keywords are upper case, like
+FTS5's. A bare word that holds several tokens (``cost-sharing``, ``U.S.``) is a phrase, so
+``-`` means NOT only at the start of an operand. The tree is plain data; ``match``
+evaluates it and ``index`` builds the presearch terms from it.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely
 _FIELD_PREFIX = re.compile(r"([A-Za-z]+):(?=\S)")
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"\d+")
+_KEYWORDS = ("AND", "OR", "NOT")
 _WORD_END = frozenset(' \t\r\n\f\v()"')
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern becomes a QueryError, not noise on stderr
@@ -206,24 +211,46 @@ class _Parser:
 
     def parse_or(self) -> Node:
         start = self.pos
-        children = [self.parse_and()]
-        self.skip_space()
-        while self.at_keyword("OR"):
-            self.pos += 2
-            children.append(self.parse_and())
-            self.skip_space()
+        children = self.chain("OR", self.parse_and)
         return children[0] if len(children) == 1 else Or(tuple(children), self.span(start))
 
     def parse_and(self) -> Node:
         start = self.pos
+        children = self.chain("AND", self.parse_not)
+        return children[0] if len(children) == 1 else And(tuple(children), self.span(start))
+
+    def parse_not(self) -> Node:
+        """``x NOT y NOT z``: x, and neither y nor z (FTS5's binary NOT)."""
+        start = self.pos
+        first, *excluded = self.chain("NOT", self.parse_seq)
+        if not excluded:
+            return first
+        nots = (Not(child, f"NOT {child.text}") for child in excluded)
+        return And((first, *nots), self.span(start))
+
+    def chain(self, keyword: str, operand: Callable[[], Node]) -> list[Node]:
+        """The operands of ``operand {keyword operand}``."""
+        children = [operand()]
+        self.skip_space()
+        while self.at_keyword(keyword):
+            self.pos += len(keyword)
+            children.append(operand())
+            self.skip_space()
+        return children
+
+    def parse_seq(self) -> Node:
+        """Operands side by side, ANDed: they bind tighter than any keyword, as in FTS5."""
+        start = self.pos
         children = [self.parse_unary()]
         while True:
             self.skip_space()
-            if self.pos >= len(self.text) or self.peek() == ")" or self.at_keyword("OR"):
+            if (
+                self.pos >= len(self.text)
+                or self.peek() == ")"
+                or any(self.at_keyword(k) for k in _KEYWORDS)
+            ):
                 break
-            if self.at_keyword("AND"):
-                self.pos += 3
-            elif not self.implicit_and:
+            if not self.implicit_and:
                 raise self.error(
                     'term-set entries are alternatives: quote a phrase ("a b") '
                     "or join words with AND"
@@ -232,20 +259,24 @@ class _Parser:
         return children[0] if len(children) == 1 else And(tuple(children), self.span(start))
 
     def parse_unary(self) -> Node:
+        """A leading NOT excludes the run of operands after it, ``-`` one operand."""
         self.skip_space()
         start = self.pos
+        operand: Callable[[], Node]
         if self.at_keyword("NOT"):
             self.pos += 3
+            operand = self.parse_seq
         elif (
             self.peek() == "-"
             and self.pos + 1 < len(self.text)
             and not self.text[self.pos + 1].isspace()
         ):
             self.pos += 1
+            operand = self.parse_unary
         else:
             return self.parse_primary()
         self.nest(start)
-        child = self.parse_unary()
+        child = operand()
         self.depth -= 1
         return Not(child, self.span(start))
 
@@ -429,7 +460,7 @@ class _Parser:
             if phrases is None:
                 raise self.error("a term set inside NEAR may hold only words and phrases", start)
             return phrases
-        if self.peek() in "(/-" or any(self.at_keyword(k) for k in ("AND", "OR", "NOT")):
+        if self.peek() in "(/-" or any(self.at_keyword(k) for k in _KEYWORDS):
             raise self.error(f"NEAR takes words and phrases, found {self.describe_here()}", start)
         return (self.parse_term(in_near=True),)
 

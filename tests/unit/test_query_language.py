@@ -67,7 +67,22 @@ def matches(query: str, story: str | Document) -> bool:
         ("japan -korea", "Japan and Korea", False),
         ("japan AND NOT korea", "Japan and Korea", False),
         ("and OR or", "this and that", True),  # keywords are upper case only
-        # precedence: NOT > AND > OR
+        # precedence, FTS5's: side by side (implicit AND), then NOT, then AND, then OR
+        ("x NOT y z", "x", True),  # x NOT (y z)
+        ("x NOT y z", "x y", True),
+        ("x NOT y z", "x y z", False),
+        ("x NOT y AND z", "x z", True),  # (x NOT y) AND z
+        ("x NOT y AND z", "x y z", False),
+        ("x AND y NOT z", "x y", True),  # x AND (y NOT z)
+        ("x AND y NOT z", "x y z", False),
+        ("x y OR z", "z", True),  # (x y) OR z
+        ("x OR y z", "y", False),  # x OR (y z)
+        ("x NOT y NOT z", "x z", False),
+        ("NOT y z AND x", "x y", True),  # a leading NOT excludes the run, as a binary one
+        ("NOT y z AND x", "x y z", False),
+        ("x -y z", "x z", True),  # - excludes one operand
+        ("x -y z", "x y z", False),
+        ("x -y z", "x y", False),
         ("a OR b AND c", "a", True),
         ("a OR b AND c", "b", False),
         ("a OR b AND c", "b c", True),
