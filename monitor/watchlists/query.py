@@ -8,7 +8,7 @@ Grammar, with FTS5's precedence (from the tightest: terms side by side, NOT, AND
     not      = seq { "NOT" seq }                      x NOT y: x and not y
     seq      = unary { unary }                        side by side: AND
     unary    = "NOT" seq | "-" unary | primary
-    primary  = "(" or ")" | field ":" primary | "NEAR(" operand {operand} ["," N] ")"
+    primary  = "(" or ")" | field ":" primary | "NEAR" "(" operand {operand} ["," N] ")"
              | ["="] ( word | '"' phrase '"' ) ["*"] | "/" regex "/" ["i"] | "@" set
     operand  = ["="] ( word | '"' phrase '"' ) ["*"] | "@" set        (sets of phrases only)
 
@@ -38,7 +38,8 @@ DEFAULT_FIELDS = ("title", "body")
 DEFAULT_NEAR = 10  # FTS5's default distance
 MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely a mistake
 
-_FIELD_PREFIX = re.compile(r"([A-Za-z]+):(?=\S)")
+_FIELD_PREFIX = re.compile(r"([A-Za-z]+)\s*:\s*")  # FTS5 reads "title : x" as "title:x"
+_NEAR = re.compile(r"NEAR\s*\(")  # and "NEAR (a b)" as "NEAR(a b)"
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"\d+")
 _KEYWORDS = ("AND", "OR", "NOT")
@@ -289,14 +290,23 @@ class _Parser:
             raise self.error("expected a term, found ')'")
         if char == "(":
             return self.parse_group()
-        if self.text.startswith("NEAR(", self.pos):
-            return self.parse_near()
+        near = _NEAR.match(self.text, self.pos)
+        if near:
+            return self.parse_near(near)
         if char == "/":
             return self.parse_regex()
         if char == "@":
             return self.resolve_set()
         if any(self.at_keyword(k) for k in ("AND", "OR")):
             raise self.error(f"expected a term, found {self.describe_here()}")
+        glued = next((k for k in _KEYWORDS if self.text.startswith(f"{k}-", self.pos)), None)
+        if glued:
+            # FTS5 refuses these; reading NOT-japan as the phrase "not japan" would
+            # silently turn an exclusion into a requirement.
+            raise self.error(
+                f"{self.describe_here()}: put a space after {glued}, "
+                "or quote the words if they are a phrase"
+            )
         prefix = _FIELD_PREFIX.match(self.text, self.pos)
         if prefix:
             return self.parse_field(prefix)
@@ -326,6 +336,12 @@ class _Parser:
             )
         self.nest(self.pos)
         self.pos = prefix.end()
+        if self.peek() == "-" or self.at_keyword("NOT"):
+            # FTS5 refuses this too; an exclusion is scoped from outside or in a group.
+            raise self.error(
+                f"{name}: scopes a term, a phrase, NEAR or a group: to exclude, "
+                f"write NOT {name}:term or {name}:(NOT term)"
+            )
         node = self.parse_primary()
         self.depth -= 1
         return with_fields(node, (name,))
@@ -422,9 +438,9 @@ class _Parser:
             raise self.error(f"unknown term set '@{name}'", start)
         return node
 
-    def parse_near(self) -> Near:
+    def parse_near(self, opening: re.Match[str]) -> Near:
         start = self.pos
-        self.pos += len("NEAR(")
+        self.pos = opening.end()
         groups: list[tuple[Phrase, ...]] = []
         distance = DEFAULT_NEAR
         while True:

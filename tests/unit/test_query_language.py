@@ -103,6 +103,8 @@ def matches(query: str, story: str | Document) -> bool:
         ("NEAR(a b c, 2)", "a x b x c", False),
         ("NEAR(a b c, 3)", "a x b x c", True),
         ("NEAR(seoul tokyo, 5)", "Seoul\nTokyo", False),
+        ("NEAR (seoul tokyo, 1)", "Seoul and Tokyo", True),  # a space before '(' as in FTS5
+        ("NEAR (seoul tokyo, 0)", "Seoul and Tokyo", False),
         ("NEAR(@korea tokyo, 2)", "Tokyo and Seoul", True),
         # fields
         ("title:gsomia", "GSOMIA row\nbody text", True),
@@ -114,6 +116,9 @@ def matches(query: str, story: str | Document) -> bool:
         ('title:"cost sharing"', "cost-sharing row\n", True),
         ("title:NEAR(a b)", "a b\n", True),
         ("title:NEAR(a b)", "x\na b", False),
+        ("title: gsomia", "GSOMIA row\nbody text", True),  # spaces around ':' as in FTS5
+        ("title : gsomia", "Headline\nGSOMIA row", False),
+        ("title :gsomia", "GSOMIA row\nbody text", True),
         # case-sensitive terms
         ("=SCM", "SCM meeting", True),
         ("=SCM", "scm meeting", False),
@@ -174,6 +179,13 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("NEAR(a (b))", 8, "NEAR takes words and phrases"),
         ("NEAR(@pact-ish a)", 6, "unknown term set '@pact-ish'"),
         ("titel:gsomia", 1, "unknown field 'titel'"),
+        ("Korea: talks", 1, "unknown field 'Korea'"),
+        ("gsomia title:", 14, "expected a term, found the end of the query"),
+        ("title:-japan", 7, "title: scopes a term, a phrase, NEAR or a group"),
+        ("title: NOT japan", 8, "title: scopes a term, a phrase, NEAR or a group"),
+        ("gsomia NOT-japan", 8, "'NOT-japan': put a space after NOT"),
+        ("gsomia AND-japan", 8, "'AND-japan': put a space after AND"),
+        ("OR-japan", 1, "'OR-japan': put a space after OR"),
         ("/(/", 1, "bad regex: missing )"),
         ("//", 1, "empty regex"),
         ("/abc", 1, "unterminated regex"),
