@@ -30,7 +30,7 @@ from typing import Any
 
 import re2
 
-from monitor.errors import QueryError
+from monitor.errors import QueryError, position
 from monitor.watchlists.tokens import fold, is_spaceless, token_spans
 
 FIELDS = ("title", "body", "source")
@@ -163,8 +163,14 @@ class _Parser:
 
     def error(self, message: str, pos: int | None = None) -> QueryError:
         where = self.pos if pos is None else pos
-        column = min(where, len(self.text)) + 1
+        # At the end, just past the last character written: a YAML block's trailing
+        # newline would put the caret on an empty line.
+        column = min(where, len(self.text.rstrip())) + 1
         return QueryError(self.context + message, query=self.text, column=column)
+
+    def where(self, pos: int) -> str:
+        """How an error message names the place of ``text[pos]``."""
+        return position(self.text, pos + 1)
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -322,7 +328,7 @@ class _Parser:
         node = self.parse_or()
         self.skip_space()
         if self.peek() != ")":
-            raise self.error(f"expected ')' to close the '(' at column {start + 1}")
+            raise self.error(f"expected ')' to close the '(' at {self.where(start)}")
         self.pos += 1
         self.depth -= 1
         return node
@@ -461,7 +467,7 @@ class _Parser:
                     raise self.error("expected ')' after NEAR's distance")
                 break
             if not char:
-                raise self.error(f"expected ')' to close the NEAR( at column {start + 1}")
+                raise self.error(f"expected ')' to close the NEAR( at {self.where(start)}")
             groups.append(self.near_group())
         if len(groups) < 2:
             raise self.error("NEAR needs at least two terms, as in NEAR(a b, 5)", start)

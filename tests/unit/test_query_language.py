@@ -212,3 +212,26 @@ def test_errors_name_the_watchlist_column_and_what_was_expected(
     shown = str(caught.value)
     assert shown.startswith(f"watch-list 'w': {message}")
     assert f"\n    {query}\n    {' ' * (column - 1)}^" in shown
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        # a YAML | block: the line holding the error, and which line it is
+        (
+            "gsomia\nOR (japan AND\n",
+            "the end of the query at line 2, column 14\n    OR (japan AND\n                 ^",
+        ),
+        ("a\n\tb OR\n  c)", "no '(' before it at line 3, column 4\n      c)\n       ^"),
+        ("a\n(b OR\n  c", "the '(' at line 2, column 1 at line 3, column 4\n      c\n       ^"),
+        # tabs are copied into the caret's padding, wide characters take two cells
+        ("\tgsomia OR OR", "found 'OR' at column 12\n    \tgsomia OR OR\n    \t          ^"),
+        ("한국 OR OR", "found 'OR' at column 7\n    한국 OR OR\n            ^"),
+    ],
+)
+def test_the_caret_is_under_the_error_in_multiline_queries_and_after_tabs(
+    query: str, shown: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_watchlists([WatchlistConfig(name="w", query=query)], TERMS)
+    assert str(caught.value).endswith(shown)
