@@ -17,6 +17,8 @@ A wrapped error always chains its cause (``raise SourceError(...) from exc``).
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class MonitorError(Exception):
     """Root of every error news-monitor raises on purpose."""
@@ -47,18 +49,48 @@ class QueryError(ConfigError):
         self, message: str, *, query: str, column: int, watchlist: str | None = None
     ) -> None:
         self.query = query
-        self.column = column  # 1-based
+        self.column = column  # 1-based, counted in the whole query
         self.watchlist = watchlist
+        self.detail = message
         where = f"watch-list {watchlist!r}: " if watchlist else ""
-        caret = " " * (column - 1) + "^"
-        super().__init__(f"{where}{message} at column {column}\n    {query}\n    {caret}")
+        super().__init__(f"{where}{message} at {_pointer(query, column)}")
 
     def for_watchlist(self, name: str) -> QueryError:
         """The same error, naming the watch-list it came from."""
-        detail = self.args[0].split("\n", 1)[0]
-        prefix = f"watch-list {self.watchlist!r}: " if self.watchlist else ""
-        bare = detail.removeprefix(prefix).rsplit(" at column ", 1)[0]
-        return QueryError(bare, query=self.query, column=self.column, watchlist=name)
+        return QueryError(self.detail, query=self.query, column=self.column, watchlist=name)
+
+
+def _pointer(query: str, column: int) -> str:
+    """Where ``column`` is, and the query's line holding it with a caret under it.
+
+    A query of several lines (a YAML ``|`` block) shows only that line. The caret's
+    padding copies tabs and gives wide (CJK) characters two cells and combining ones
+    none, so it lines up in a terminal.
+    """
+    offset = min(column - 1, len(query))
+    start = query.rfind("\n", 0, offset) + 1
+    end = query.find("\n", offset)
+    line = query[start : end if end >= 0 else len(query)]
+    pad = "".join(map(_blank, query[start:offset]))
+    return f"{position(query, column)}\n    {line}\n    {pad}^"
+
+
+def position(query: str, column: int) -> str:
+    """``column N`` of a one-line query; ``line L, column N`` (in that line) otherwise."""
+    if "\n" not in query:
+        return f"column {column}"
+    start = query.rfind("\n", 0, column - 1) + 1
+    number = query.count("\n", 0, start) + 1
+    return f"line {number}, column {column - start}"
+
+
+def _blank(char: str) -> str:
+    """What takes ``char``'s place on a terminal, under it."""
+    if char == "\t":
+        return char
+    if unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return ""
+    return "  " if unicodedata.east_asian_width(char) in ("W", "F") else " "
 
 
 class SourceError(MonitorError):

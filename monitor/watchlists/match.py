@@ -25,6 +25,7 @@ SNIPPET_CONTEXT = 80  # characters of context either side of a match
 MAX_SNIPPETS = 3
 MAX_SPANS = 20  # per hit: enough to highlight, bounded for pathological stories
 MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains nothing new
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class DocumentView:
@@ -44,6 +45,7 @@ class DocumentView:
         "_original",
         "_padded",
         "_positions",
+        "_regex_texts",
         "_sets",
         "_sorted",
         "_tokens",
@@ -62,6 +64,7 @@ class DocumentView:
         self._positions: dict[tuple[str, Word], list[int]] = {}
         self._offsets: dict[str, TokenSpans] = {}
         self._original: dict[str, list[str]] = {}
+        self._regex_texts: dict[str, str] = {}
 
     def all_fields(self) -> str:
         """Every field's folded text, in FIELDS order, with a space at each end and
@@ -109,6 +112,18 @@ class DocumentView:
     def text(self, field: str) -> str:
         text: str = getattr(self.document, field)
         return text
+
+    def regex_text(self, field: str) -> str:
+        """The field's text for RE2, which takes only what encodes as UTF-8: each lone
+        surrogate (a broken feed's) becomes U+FFFD, one character for one, so a match's
+        offsets are the field's own.
+        """
+        found = self._regex_texts.get(field)
+        if found is None:
+            text = self.text(field)
+            found = text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+            self._regex_texts[field] = found
+        return found
 
     def padded(self, *fields: str) -> str:
         """The fields' folded texts joined, with a space at each end and between them."""
@@ -329,7 +344,7 @@ def evaluate(node: Node, view: DocumentView) -> bool:
         case Near():
             return any(near_window(view, node, field) is not None for field in node.fields or ())
         case Regex():
-            return any(node.compiled.search(view.text(field)) for field in node.fields or ())
+            return any(node.compiled.search(view.regex_text(field)) for field in node.fields or ())
 
 
 def firing_clause(node: Node, view: DocumentView) -> Node | None:
@@ -370,7 +385,7 @@ def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
                     yield field, offsets[start][0], offsets[start + size - 1][1]
         case Regex():
             for field in node.fields or ():
-                for found in islice(node.compiled.finditer(view.text(field)), MAX_PER_TERM):
+                for found in islice(node.compiled.finditer(view.regex_text(field)), MAX_PER_TERM):
                     if found.end() > found.start():
                         yield field, found.start(), found.end()
         case Not():

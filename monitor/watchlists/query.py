@@ -1,19 +1,23 @@
 """The watch-list query language: text -> syntax tree, or a QueryError with its column.
 
-Grammar (precedence NOT > AND > OR; AND may be left out between operands)::
+Grammar, with FTS5's precedence (from the tightest: terms side by side, NOT, AND, OR)::
 
     query    = or
     or       = and { "OR" and }
-    and      = unary { ["AND"] unary }
-    unary    = ("NOT" | "-") unary | primary
-    primary  = "(" or ")" | field ":" primary | "NEAR(" operand {operand} ["," N] ")"
+    and      = not { "AND" not }
+    not      = seq { "NOT" seq }                      x NOT y: x and not y
+    seq      = unary { unary }                        side by side: AND
+    unary    = "NOT" seq | "-" unary | primary
+    primary  = "(" or ")" | field ":" primary | "NEAR" "(" operand {operand} ["," N] ")"
              | ["="] ( word | '"' phrase '"' ) ["*"] | "/" regex "/" ["i"] | "@" set
     operand  = ["="] ( word | '"' phrase '"' ) ["*"] | "@" set        (sets of phrases only)
 
-Keywords are upper case, like FTS5's. A bare word that holds several tokens
-(``cost-sharing``, ``U.S.``) is a phrase, so ``-`` means NOT only at the start of an
-operand. The tree is plain data; ``match`` evaluates it and ``index`` builds the presearch
-terms from it.
+So ``x NOT y z`` is ``x NOT (y z)`` and ``x NOT y AND z`` is ``(x NOT y) AND z``, as in
+FTS5. A leading NOT (which FTS5 lacks) excludes the same run as a binary one would: up to
+the next AND, OR, NOT or ')'; ``-`` excludes one operand. Keywords are upper case, like
+FTS5's. A bare word that holds several tokens (``cost-sharing``, ``U.S.``) is a phrase, so
+``-`` means NOT only at the start of an operand. The tree is plain data; ``match``
+evaluates it and ``index`` builds the presearch terms from it.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import re2
 
-from monitor.errors import QueryError
+from monitor.errors import QueryError, position
 from monitor.watchlists.tokens import fold, is_spaceless, token_spans
 
 FIELDS = ("title", "body", "source")
@@ -34,9 +38,11 @@ DEFAULT_FIELDS = ("title", "body")
 DEFAULT_NEAR = 10  # FTS5's default distance
 MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely a mistake
 
-_FIELD_PREFIX = re.compile(r"([A-Za-z]+):(?=\S)")
+_FIELD_PREFIX = re.compile(r"([A-Za-z]+)\s*:\s*")  # FTS5 reads "title : x" as "title:x"
+_NEAR = re.compile(r"NEAR\s*\(")  # and "NEAR (a b)" as "NEAR(a b)"
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"\d+")
+_KEYWORDS = ("AND", "OR", "NOT")
 _WORD_END = frozenset(' \t\r\n\f\v()"')
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern becomes a QueryError, not noise on stderr
@@ -157,8 +163,14 @@ class _Parser:
 
     def error(self, message: str, pos: int | None = None) -> QueryError:
         where = self.pos if pos is None else pos
-        column = min(where, len(self.text)) + 1
+        # At the end, just past the last character written: a YAML block's trailing
+        # newline would put the caret on an empty line.
+        column = min(where, len(self.text.rstrip())) + 1
         return QueryError(self.context + message, query=self.text, column=column)
+
+    def where(self, pos: int) -> str:
+        """How an error message names the place of ``text[pos]``."""
+        return position(self.text, pos + 1)
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -206,24 +218,46 @@ class _Parser:
 
     def parse_or(self) -> Node:
         start = self.pos
-        children = [self.parse_and()]
-        self.skip_space()
-        while self.at_keyword("OR"):
-            self.pos += 2
-            children.append(self.parse_and())
-            self.skip_space()
+        children = self.chain("OR", self.parse_and)
         return children[0] if len(children) == 1 else Or(tuple(children), self.span(start))
 
     def parse_and(self) -> Node:
         start = self.pos
+        children = self.chain("AND", self.parse_not)
+        return children[0] if len(children) == 1 else And(tuple(children), self.span(start))
+
+    def parse_not(self) -> Node:
+        """``x NOT y NOT z``: x, and neither y nor z (FTS5's binary NOT)."""
+        start = self.pos
+        first, *excluded = self.chain("NOT", self.parse_seq)
+        if not excluded:
+            return first
+        nots = (Not(child, f"NOT {child.text}") for child in excluded)
+        return And((first, *nots), self.span(start))
+
+    def chain(self, keyword: str, operand: Callable[[], Node]) -> list[Node]:
+        """The operands of ``operand {keyword operand}``."""
+        children = [operand()]
+        self.skip_space()
+        while self.at_keyword(keyword):
+            self.pos += len(keyword)
+            children.append(operand())
+            self.skip_space()
+        return children
+
+    def parse_seq(self) -> Node:
+        """Operands side by side, ANDed: they bind tighter than any keyword, as in FTS5."""
+        start = self.pos
         children = [self.parse_unary()]
         while True:
             self.skip_space()
-            if self.pos >= len(self.text) or self.peek() == ")" or self.at_keyword("OR"):
+            if (
+                self.pos >= len(self.text)
+                or self.peek() == ")"
+                or any(self.at_keyword(k) for k in _KEYWORDS)
+            ):
                 break
-            if self.at_keyword("AND"):
-                self.pos += 3
-            elif not self.implicit_and:
+            if not self.implicit_and:
                 raise self.error(
                     'term-set entries are alternatives: quote a phrase ("a b") '
                     "or join words with AND"
@@ -232,20 +266,24 @@ class _Parser:
         return children[0] if len(children) == 1 else And(tuple(children), self.span(start))
 
     def parse_unary(self) -> Node:
+        """A leading NOT excludes the run of operands after it, ``-`` one operand."""
         self.skip_space()
         start = self.pos
+        operand: Callable[[], Node]
         if self.at_keyword("NOT"):
             self.pos += 3
+            operand = self.parse_seq
         elif (
             self.peek() == "-"
             and self.pos + 1 < len(self.text)
             and not self.text[self.pos + 1].isspace()
         ):
             self.pos += 1
+            operand = self.parse_unary
         else:
             return self.parse_primary()
         self.nest(start)
-        child = self.parse_unary()
+        child = operand()
         self.depth -= 1
         return Not(child, self.span(start))
 
@@ -258,14 +296,23 @@ class _Parser:
             raise self.error("expected a term, found ')'")
         if char == "(":
             return self.parse_group()
-        if self.text.startswith("NEAR(", self.pos):
-            return self.parse_near()
+        near = _NEAR.match(self.text, self.pos)
+        if near:
+            return self.parse_near(near)
         if char == "/":
             return self.parse_regex()
         if char == "@":
             return self.resolve_set()
         if any(self.at_keyword(k) for k in ("AND", "OR")):
             raise self.error(f"expected a term, found {self.describe_here()}")
+        glued = next((k for k in _KEYWORDS if self.text.startswith(f"{k}-", self.pos)), None)
+        if glued:
+            # FTS5 refuses these; reading NOT-japan as the phrase "not japan" would
+            # silently turn an exclusion into a requirement.
+            raise self.error(
+                f"{self.describe_here()}: put a space after {glued}, "
+                "or quote the words if they are a phrase"
+            )
         prefix = _FIELD_PREFIX.match(self.text, self.pos)
         if prefix:
             return self.parse_field(prefix)
@@ -281,7 +328,7 @@ class _Parser:
         node = self.parse_or()
         self.skip_space()
         if self.peek() != ")":
-            raise self.error(f"expected ')' to close the '(' at column {start + 1}")
+            raise self.error(f"expected ')' to close the '(' at {self.where(start)}")
         self.pos += 1
         self.depth -= 1
         return node
@@ -295,6 +342,12 @@ class _Parser:
             )
         self.nest(self.pos)
         self.pos = prefix.end()
+        if self.peek() == "-" or self.at_keyword("NOT"):
+            # FTS5 refuses this too; an exclusion is scoped from outside or in a group.
+            raise self.error(
+                f"{name}: scopes a term, a phrase, NEAR or a group: to exclude, "
+                f"write NOT {name}:term or {name}:(NOT term)"
+            )
         node = self.parse_primary()
         self.depth -= 1
         return with_fields(node, (name,))
@@ -391,9 +444,9 @@ class _Parser:
             raise self.error(f"unknown term set '@{name}'", start)
         return node
 
-    def parse_near(self) -> Near:
+    def parse_near(self, opening: re.Match[str]) -> Near:
         start = self.pos
-        self.pos += len("NEAR(")
+        self.pos = opening.end()
         groups: list[tuple[Phrase, ...]] = []
         distance = DEFAULT_NEAR
         while True:
@@ -414,7 +467,7 @@ class _Parser:
                     raise self.error("expected ')' after NEAR's distance")
                 break
             if not char:
-                raise self.error(f"expected ')' to close the NEAR( at column {start + 1}")
+                raise self.error(f"expected ')' to close the NEAR( at {self.where(start)}")
             groups.append(self.near_group())
         if len(groups) < 2:
             raise self.error("NEAR needs at least two terms, as in NEAR(a b, 5)", start)
@@ -429,7 +482,7 @@ class _Parser:
             if phrases is None:
                 raise self.error("a term set inside NEAR may hold only words and phrases", start)
             return phrases
-        if self.peek() in "(/-" or any(self.at_keyword(k) for k in ("AND", "OR", "NOT")):
+        if self.peek() in "(/-" or any(self.at_keyword(k) for k in _KEYWORDS):
             raise self.error(f"NEAR takes words and phrases, found {self.describe_here()}", start)
         return (self.parse_term(in_near=True),)
 

@@ -29,6 +29,7 @@ from monitor.watchlists.tokens import tokenize
 UNICODE61 = "unicode61 remove_diacritics 2"
 SEED = 20191122  # the day Seoul suspended its decision to end GSOMIA
 QUERIES = 400
+FLAT_QUERIES = 100  # of the QUERIES: operators mixed without parentheses
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,9 @@ class QueryGenerator:
 
     Terms come from the corpus vocabulary with a document frequency that makes results
     neither empty nor huge; phrases are consecutive tokens of random articles, so they
-    occur. Everything is parenthesised, so precedence cannot make the two sides differ.
+    occur. ``query`` parenthesises every operator; ``flat`` mixes them without
+    parentheses, so the two sides must agree on precedence too. ``-term`` has no FTS5
+    equivalent (FTS5 reads ``-x`` as a column filter) and is left out.
     """
 
     def __init__(self, rng: random.Random, vocabulary: list[str], bodies: list[str]) -> None:
@@ -157,15 +160,18 @@ class QueryGenerator:
         self.bodies = bodies
 
     def query(self, depth: int = 0) -> GeneratedQuery:
-        kind = self.rng.choice(["leaf", "leaf", "near", "and", "implicit", "or", "not", "field"])
+        kind = self.rng.choice(
+            ["leaf", "leaf", "near", "and", "implicit", "or", "not", "field", "flat"]
+        )
         if depth >= 2 or kind == "leaf":
             return self.leaf()
         if kind == "near":
             return self.near()
         if kind == "field":
-            field = self.rng.choice(["title", "body"])
-            leaf = self.rng.choice([self.leaf, self.near])()
-            return GeneratedQuery(f"{field}:{leaf.ours}", f"{field} : {leaf.fts5}")
+            return self.scoped()
+        if kind == "flat":
+            flat = self.flat()
+            return GeneratedQuery(f"({flat.ours})", f"({flat.fts5})")
         left, right = self.query(depth + 1), self.query(depth + 1)
         ours_op, fts_op = {
             "and": (" AND ", " AND "),
@@ -176,6 +182,25 @@ class QueryGenerator:
         return GeneratedQuery(
             f"({left.ours}{ours_op}{right.ours})", f"({left.fts5}{fts_op}{right.fts5})"
         )
+
+    def flat(self) -> GeneratedQuery:
+        """Operands joined by AND, OR, NOT or nothing (FTS5 allows that between phrases,
+        NEARs and scoped phrases), without parentheses."""
+        first, *rest = [
+            self.rng.choice([self.leaf, self.leaf, self.near, self.scoped])()
+            for _ in range(self.rng.randint(3, 5))
+        ]
+        ours, fts5 = first.ours, first.fts5
+        for operand in rest:
+            operator = self.rng.choice([" ", " AND ", " OR ", " NOT "])
+            ours += operator + operand.ours
+            fts5 += operator + operand.fts5
+        return GeneratedQuery(ours, fts5)
+
+    def scoped(self) -> GeneratedQuery:
+        field = self.rng.choice(["title", "body"])
+        leaf = self.rng.choice([self.leaf, self.near])()
+        return GeneratedQuery(f"{field}:{leaf.ours}", f"{field} : {leaf.fts5}")
 
     def leaf(self) -> GeneratedQuery:
         kind = self.rng.choice(["term", "term", "phrase", "prefix", "phrase-prefix"])
@@ -243,7 +268,8 @@ def _generate(db: sqlite3.Connection, articles: Path) -> list[GeneratedQuery]:
     with articles.open(encoding="utf-8") as lines:
         bodies = [json.loads(line)["body"] for line in lines]
     generator = QueryGenerator(rng, vocabulary, bodies)
-    return [generator.query() for _ in range(QUERIES)]
+    nested = [generator.query() for _ in range(QUERIES - FLAT_QUERIES)]
+    return nested + [generator.flat() for _ in range(FLAT_QUERIES)]
 
 
 @pytest.mark.corpus
@@ -255,6 +281,9 @@ def test_match_jsonl_agrees_with_fts5_on_random_queries(
     queries = _generate(db, articles)
     for form in ("NEAR(", " NOT ", " OR ", " AND ", ") (", '"', "*", "title:", "body:"):
         assert any(form in query.ours for query in queries), f"no query uses {form!r}"
+    unparenthesised = [q.ours for q in queries if "(" not in q.ours.replace("NEAR(", "")]
+    for operator in (" NOT ", " OR ", " AND "):
+        assert any(operator in query for query in unparenthesised), f"no bare {operator!r}"
     (tmp_path / "monitor.yaml").write_text("watchlists: watchlists.yaml\n", encoding="utf-8")
     watchlists = [{"name": f"q{i:03d}", "query": q.ours} for i, q in enumerate(queries)]
     (tmp_path / "watchlists.yaml").write_text(yaml.safe_dump(watchlists), encoding="utf-8")

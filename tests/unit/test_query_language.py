@@ -67,7 +67,22 @@ def matches(query: str, story: str | Document) -> bool:
         ("japan -korea", "Japan and Korea", False),
         ("japan AND NOT korea", "Japan and Korea", False),
         ("and OR or", "this and that", True),  # keywords are upper case only
-        # precedence: NOT > AND > OR
+        # precedence, FTS5's: side by side (implicit AND), then NOT, then AND, then OR
+        ("x NOT y z", "x", True),  # x NOT (y z)
+        ("x NOT y z", "x y", True),
+        ("x NOT y z", "x y z", False),
+        ("x NOT y AND z", "x z", True),  # (x NOT y) AND z
+        ("x NOT y AND z", "x y z", False),
+        ("x AND y NOT z", "x y", True),  # x AND (y NOT z)
+        ("x AND y NOT z", "x y z", False),
+        ("x y OR z", "z", True),  # (x y) OR z
+        ("x OR y z", "y", False),  # x OR (y z)
+        ("x NOT y NOT z", "x z", False),
+        ("NOT y z AND x", "x y", True),  # a leading NOT excludes the run, as a binary one
+        ("NOT y z AND x", "x y z", False),
+        ("x -y z", "x z", True),  # - excludes one operand
+        ("x -y z", "x y z", False),
+        ("x -y z", "x y", False),
         ("a OR b AND c", "a", True),
         ("a OR b AND c", "b", False),
         ("a OR b AND c", "b c", True),
@@ -88,6 +103,8 @@ def matches(query: str, story: str | Document) -> bool:
         ("NEAR(a b c, 2)", "a x b x c", False),
         ("NEAR(a b c, 3)", "a x b x c", True),
         ("NEAR(seoul tokyo, 5)", "Seoul\nTokyo", False),
+        ("NEAR (seoul tokyo, 1)", "Seoul and Tokyo", True),  # a space before '(' as in FTS5
+        ("NEAR (seoul tokyo, 0)", "Seoul and Tokyo", False),
         ("NEAR(@korea tokyo, 2)", "Tokyo and Seoul", True),
         # fields
         ("title:gsomia", "GSOMIA row\nbody text", True),
@@ -99,6 +116,9 @@ def matches(query: str, story: str | Document) -> bool:
         ('title:"cost sharing"', "cost-sharing row\n", True),
         ("title:NEAR(a b)", "a b\n", True),
         ("title:NEAR(a b)", "x\na b", False),
+        ("title: gsomia", "GSOMIA row\nbody text", True),  # spaces around ':' as in FTS5
+        ("title : gsomia", "Headline\nGSOMIA row", False),
+        ("title :gsomia", "GSOMIA row\nbody text", True),
         # case-sensitive terms
         ("=SCM", "SCM meeting", True),
         ("=SCM", "scm meeting", False),
@@ -159,6 +179,13 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("NEAR(a (b))", 8, "NEAR takes words and phrases"),
         ("NEAR(@pact-ish a)", 6, "unknown term set '@pact-ish'"),
         ("titel:gsomia", 1, "unknown field 'titel'"),
+        ("Korea: talks", 1, "unknown field 'Korea'"),
+        ("gsomia title:", 14, "expected a term, found the end of the query"),
+        ("title:-japan", 7, "title: scopes a term, a phrase, NEAR or a group"),
+        ("title: NOT japan", 8, "title: scopes a term, a phrase, NEAR or a group"),
+        ("gsomia NOT-japan", 8, "'NOT-japan': put a space after NOT"),
+        ("gsomia AND-japan", 8, "'AND-japan': put a space after AND"),
+        ("OR-japan", 1, "'OR-japan': put a space after OR"),
         ("/(/", 1, "bad regex: missing )"),
         ("//", 1, "empty regex"),
         ("/abc", 1, "unterminated regex"),
@@ -185,3 +212,26 @@ def test_errors_name_the_watchlist_column_and_what_was_expected(
     shown = str(caught.value)
     assert shown.startswith(f"watch-list 'w': {message}")
     assert f"\n    {query}\n    {' ' * (column - 1)}^" in shown
+
+
+@pytest.mark.parametrize(
+    ("query", "shown"),
+    [
+        # a YAML | block: the line holding the error, and which line it is
+        (
+            "gsomia\nOR (japan AND\n",
+            "the end of the query at line 2, column 14\n    OR (japan AND\n                 ^",
+        ),
+        ("a\n\tb OR\n  c)", "no '(' before it at line 3, column 4\n      c)\n       ^"),
+        ("a\n(b OR\n  c", "the '(' at line 2, column 1 at line 3, column 4\n      c\n       ^"),
+        # tabs are copied into the caret's padding, wide characters take two cells
+        ("\tgsomia OR OR", "found 'OR' at column 12\n    \tgsomia OR OR\n    \t          ^"),
+        ("한국 OR OR", "found 'OR' at column 7\n    한국 OR OR\n            ^"),
+    ],
+)
+def test_the_caret_is_under_the_error_in_multiline_queries_and_after_tabs(
+    query: str, shown: str
+) -> None:
+    with pytest.raises(QueryError) as caught:
+        compile_watchlists([WatchlistConfig(name="w", query=query)], TERMS)
+    assert str(caught.value).endswith(shown)

@@ -31,3 +31,29 @@ def test_any_string_is_a_query_or_a_query_error(text: str) -> None:
         return
     assert 1 <= error.column <= len(text) + 1
     assert "w" == error.watchlist
+
+
+# Every kind of term, so each evaluation path meets the text.
+_EVERY_KIND = [
+    WatchlistConfig(name="regex", query=r"/a|\bb|./"),
+    WatchlistConfig(name="words", query='a OR "b a" OR b* OR =A OR 한 OR NEAR(a b, 2)'),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=()), max_size=40))
+def test_matching_any_text_never_raises_and_spans_lie_in_it(body: str) -> None:
+    """Any str, lone surrogates included (a broken feed's), matches or not; never raises."""
+    index = compile_watchlists(_EVERY_KIND, TERMS)
+    document = Document(body[::-1], body)
+    for hit in index.match(document):
+        for span in hit.spans:
+            text = getattr(document, span.field)
+            assert " ".join(text[span.start : span.end].split()) == span.term
+
+
+def test_a_regex_finds_its_spans_past_a_lone_surrogate() -> None:
+    body = "a\ud800 gsomia \U0001f600 gsomia"
+    index = compile_watchlists([WatchlistConfig(name="w", query="/gsomia/")], TERMS)
+    [hit] = index.match(Document("title", body))
+    assert [(3, 9), (12, 18)] == [(span.start, span.end) for span in hit.spans]
