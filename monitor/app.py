@@ -23,6 +23,7 @@ from monitor.config import (
     WatchlistConfig,
     WebhookChannelConfig,
 )
+from monitor.errors import QueryError
 from monitor.sources.base import Source
 from monitor.store import Store, open_store
 from monitor.watchlists import WatchlistIndex, compile_watchlists
@@ -52,8 +53,16 @@ class App:
 
 
 def build_matcher(config: Config) -> WatchlistIndex:
-    """All watch-lists compiled once; query errors name the watch-list's file and line."""
-    return compile_watchlists(config.watchlists, config.terms)
+    """All watch-lists compiled once; a query error names the file and line of the
+    watch-list, or of the term set, it is in."""
+    try:
+        return compile_watchlists(config.watchlists, config.terms)
+    except QueryError as exc:
+        if exc.term_set is not None:
+            exc.file, exc.line = config.term_location(exc.term_set)
+        else:
+            exc.file, exc.line = config.watchlist_location(exc.watchlist or "")
+        raise
 
 
 def build_renderer(config: Config) -> Renderer:

@@ -316,10 +316,15 @@ class Config:
     terms: Mapping[str, list[str]]
     watchlist_files: tuple[Path, ...] = ()
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
 
     def watchlist_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where watch-list ``name`` is defined."""
         return self.watchlist_lines.get(name, (str(self.path), None))
+
+    def term_location(self, name: str) -> tuple[str, int | None]:
+        """(file, line) where term set ``name`` is defined."""
+        return self.term_lines.get(name, (str(self.path), None))
 
     def secrets(self) -> list[str]:
         """Every secret value in the config, so logs can mask them."""
@@ -354,29 +359,34 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     terms: dict[str, list[str]] = dict(monitor.terms)
     files: list[Path] = []
     line_of: dict[str, tuple[str, int | None]] = {}
+    term_lines = _term_lines(monitor.terms, path, located)
     if isinstance(monitor.watchlists, str):
         for file in _watchlist_files(monitor.watchlists, path, located):
             files.append(file)
-            loaded, file_terms, lines = load_watchlist_file(file, env)
+            loaded, file_terms, lines, file_term_lines = load_watchlist_file(file, env)
             watchlists.extend(loaded)
             line_of.update(lines)
             _merge_terms(terms, file_terms, file)
+            term_lines.update(file_term_lines)
     else:
         watchlists = list(monitor.watchlists)
         for i, watchlist in enumerate(watchlists):
             line_of[watchlist.name] = (str(path), located.line_of(("watchlists", i)))
-    config = Config(path, monitor, tuple(watchlists), terms, tuple(files), line_of)
+    config = Config(path, monitor, tuple(watchlists), terms, tuple(files), line_of, term_lines)
     _check_references(config, located)
     return config
 
 
+Lines = dict[str, tuple[str, int | None]]  # name -> (file, line)
+
+
 def load_watchlist_file(
     file: Path, env: Mapping[str, str] | None = None
-) -> tuple[list[WatchlistConfig], TermSets, dict[str, tuple[str, int | None]]]:
-    """Watch-lists and term sets of one file, with each watch-list's line."""
+) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines]:
+    """Watch-lists and term sets of one file, with the line of each."""
     located = load_yaml(file, env)
     if located.data is None:
-        return [], {}, {}
+        return [], {}, {}, {}
     if isinstance(located.data, list):
         located.data = {"watchlists": located.data}
         located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
@@ -385,7 +395,12 @@ def load_watchlist_file(
         w.name: (str(file), located.line_of(("watchlists", i)))
         for i, w in enumerate(parsed.watchlists)
     }
-    return list(parsed.watchlists), dict(parsed.terms), lines
+    return (
+        list(parsed.watchlists),
+        dict(parsed.terms),
+        lines,
+        _term_lines(parsed.terms, file, located),
+    )
 
 
 def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> list[Path]:
@@ -395,6 +410,13 @@ def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> l
     if not os.path.exists(full):
         raise located.error(f"watchlists: no such file {full}", ("watchlists",))
     return [Path(full)]
+
+
+def _term_lines(
+    terms: TermSets, file: Path, located: LocatedYaml
+) -> dict[str, tuple[str, int | None]]:
+    """(file, line) of each term set of ``file``."""
+    return {name: (str(file), located.line_of(("terms", name))) for name in terms}
 
 
 def _merge_terms(terms: dict[str, list[str]], new: TermSets, file: Path) -> None:

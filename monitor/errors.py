@@ -51,6 +51,7 @@ class QueryError(ConfigError):
         self.query = query
         self.column = column  # 1-based, counted in the whole query
         self.watchlist = watchlist
+        self.term_set: str | None = None  # the term set whose entry it is in, if any
         self.detail = message
         where = f"watch-list {watchlist!r}: " if watchlist else ""
         super().__init__(f"{where}{message} at {_pointer(query, column)}")

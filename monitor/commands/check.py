@@ -21,9 +21,8 @@ def run(args: argparse.Namespace) -> int:
     problems: list[str] = []
     try:
         matcher = build_matcher(config)
-    except ConfigError as exc:
-        file, line = config.watchlist_location(getattr(exc, "watchlist", None) or "")
-        problems.append(ConfigError(exc.message, file=file, line=line).located())
+    except ConfigError as exc:  # located by build_matcher
+        problems.append(exc.located())
     else:
         for failure in run_examples(matcher, config.watchlists):
             name = failure.split("'", 2)[1] if failure.count("'") >= 2 else ""

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.alerts.route import hit_record
+from monitor.app import build_matcher
 from monitor.commands._common import load
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.model import Hit
-from monitor.watchlists import WatchlistIndex, compile_watchlists
+from monitor.watchlists import WatchlistIndex
 from monitor.watchlists.backtest import backtest, read_jsonl, terminal_progress
 from monitor.watchlists.examples import text_document
 
@@ -49,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     config = load(args)
     only = selected_watchlists(config, args.watchlist)
-    index = compile_watchlists(config.watchlists, config.terms)
+    index = build_matcher(config)
     if args.jsonl is not None:
         if args.jsonl == "-":
             return _backtest(index, sys.stdin, "<stdin>", only)

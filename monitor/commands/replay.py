@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import cast
 
 from monitor.alerts.route import plan_matches
+from monitor.app import build_matcher
 from monitor.commands._common import load, since_arg
 from monitor.commands.match import selected_watchlists
 from monitor.dedup import content_hash, fingerprint
@@ -16,7 +17,6 @@ from monitor.model import Document, Item, StoredItem
 from monitor.store import open_store
 from monitor.store.repo import IngestedItem, PlannedMatch
 from monitor.text import utc_now
-from monitor.watchlists import compile_watchlists
 from monitor.watchlists.backtest import backtest, terminal_progress
 
 FLUSH_EVERY = 500
@@ -59,7 +59,7 @@ def as_ingested(stored: StoredItem) -> IngestedItem:
 def run(args: argparse.Namespace) -> int:
     config = load(args)
     only = selected_watchlists(config, args.watchlist)
-    index = compile_watchlists(config.watchlists, config.terms)
+    index = build_matcher(config)
     watchlists = {w.name: w for w in config.watchlists}
     store = open_store(config.monitor.database)
     matched = enqueued = 0

@@ -248,9 +248,15 @@ def parse_term_sets(terms: Mapping[str, Sequence[str]]) -> dict[str, Node]:
         if name in resolving:
             raise SetReferenceError(f"term set '@{name}' refers to itself")
         resolving.append(name)
-        entries = tuple(parse_set_entry(entry, resolve, set_name=name) for entry in terms[name])
+        entries = []
+        for entry in terms[name]:
+            try:
+                entries.append(parse_set_entry(entry, resolve, set_name=name))
+            except QueryError as exc:
+                exc.term_set = exc.term_set or name  # the innermost set, to locate it
+                raise
         resolving.pop()
-        parsed[name] = Or(entries, f"@{name}")
+        parsed[name] = Or(tuple(entries), f"@{name}")
         return parsed[name]
 
     for name in terms:

@@ -1,0 +1,47 @@
+"""A query error names the file and line of the watch-list, or the term set, it is in,
+whichever command loads the watch-lists: `check`, `match` and `run` alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+
+WATCHLISTS = """\
+terms:
+  gsomia: [GSOMIA]
+  broken:
+    - '"unterminated'
+watchlists:
+  - name: pact
+    query: '@gsomia AND (talks'
+"""
+
+
+def _config(tmp_path: Path, watchlists: str) -> Path:
+    (tmp_path / "wl.yaml").write_text(watchlists)
+    config = {"database": f"sqlite:///{tmp_path}/db.sqlite", "watchlists": "wl.yaml"}
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.mark.parametrize("command", [["check"], ["match", "GSOMIA talks"], ["run", "--once"]])
+def test_an_error_in_a_term_set_names_its_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    path = _config(tmp_path, WATCHLISTS)
+    assert 2 == main([*command, "-c", str(path)])
+    assert f"{tmp_path / 'wl.yaml'}:3: term set 'broken':" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["check"], ["match", "GSOMIA talks"], ["run", "--once"]])
+def test_an_error_in_a_query_names_its_watchlists_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    path = _config(tmp_path, WATCHLISTS.replace("'\"unterminated'", "Japan"))
+    assert 2 == main([*command, "-c", str(path)])
+    assert f"{tmp_path / 'wl.yaml'}:6: watch-list 'pact':" in capsys.readouterr().err
