@@ -132,41 +132,87 @@ def _syndicate(title: str, body: str, rng: random.Random) -> tuple[str, str]:
     return f"{title.title()} - report", f"LONDON (Agencies) - {text}{tail}"
 
 
+Article = dict[str, str]
+
+
+def _articles(corpus: Path) -> list[Article]:
+    lines = (corpus / "news" / "articles.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _stories(tmp_path: Path, sources: dict[str, list[tuple[str, str, str]]]) -> dict[str, int]:
+    """Each source's (id, title, body) stored as a poll of it, in order; the story of
+    each item by "source:id"."""
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    try:
+        for source, articles in sources.items():
+            items = [
+                normalise_entry(
+                    source, Entry(title=title, content=body, guid=id), identity="auto", now=now
+                )
+                for id, title, body in articles
+            ]
+            store.ingest(items, SourceState(source, {}), lambda _ingested: [], now=now)
+        return {f"{i.source}:{i.key.removeprefix('guid:')}": i.story_id for i in store.items()}
+    finally:
+        store.close()
+
+
 @pytest.mark.corpus
 def test_near_duplicates_on_reuters_articles(corpus: Path, tmp_path: Path) -> None:
     """Copies of 400 Reuters stories join their original's story; any two originals
     that end up together are real near-duplicates (Reuters re-sent some stories)."""
     rng = random.Random(4)
-    articles = [
-        json.loads(line)
-        for line in (corpus / "news" / "articles.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
+    articles = _articles(corpus)
     chosen = rng.sample([a for a in articles if 80 <= len(a["body"].split()) <= 800], 400)
-    now = datetime(2026, 11, 27, tzinfo=UTC)
-    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
-    try:
-        for source, make in (
-            ("reuters", lambda a: (a["title"], a["body"])),
-            ("outlet", lambda a: _syndicate(a["title"], a["body"], rng)),
-        ):
-            items = []
-            for article in chosen:
-                title, body = make(article)
-                entry = Entry(title=title, content=body, guid=article["id"])
-                items.append(normalise_entry(source, entry, identity="auto", now=now))
-            store.ingest(items, SourceState(source, {}), lambda _ingested: [], now=now)
-        story = {(i.source, i.key): i.story_id for i in store.items()}
-    finally:
-        store.close()
-    joined = sum(
-        story[("reuters", "guid:" + a["id"])] == story[("outlet", "guid:" + a["id"])]
-        for a in chosen
-    )
+    originals = [(a["id"], a["title"], a["body"]) for a in chosen]
+    copies = [(a["id"], *_syndicate(a["title"], a["body"], rng)) for a in chosen]
+    story = _stories(tmp_path, {"reuters": originals, "outlet": copies})
+    joined = sum(story[f"reuters:{a['id']}"] == story[f"outlet:{a['id']}"] for a in chosen)
     assert joined >= 0.975 * len(chosen)
-    by_story: dict[int, list[dict[str, str]]] = {}
+    by_story: dict[int, list[Article]] = {}
     for article in chosen:
-        by_story.setdefault(story[("reuters", "guid:" + article["id"])], []).append(article)
+        by_story.setdefault(story[f"reuters:{article['id']}"], []).append(article)
     for together in by_story.values():
         for other in together[1:]:
             first, second = _shingles(together[0]["body"]), _shingles(other["body"])
             assert len(first & second) / len(first | second) > 0.3, (together[0]["id"], other["id"])
+
+
+@pytest.mark.corpus
+def test_stories_reuters_sent_twice_are_one_and_same_headlines_are_not(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Real pairs: stories Reuters sent again under the same headline, edited (body
+    3-word-shingle Jaccard from 0.5 to under 1), join one story; pairs of different
+    stories under one recurring headline (Jaccard under 0.15) never do."""
+    by_title: dict[str, list[Article]] = {}
+    for article in _articles(corpus):
+        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    resent: list[tuple[Article, Article]] = []
+    different: list[tuple[Article, Article]] = []
+    for group in by_title.values():
+        for first, second in zip(group[::2], group[1::2], strict=False):  # disjoint pairs
+            a, b = _shingles(first["body"]), _shingles(second["body"])
+            similarity = len(a & b) / len(a | b) if a and b else 0.0
+            if 0.5 <= similarity < 1:
+                resent.append((first, second))
+            elif similarity < 0.15 and a and b:
+                different.append((first, second))
+    pairs = resent + different
+    story = _stories(
+        tmp_path,
+        {
+            "first": [(a["id"], a["title"], a["body"]) for a, _ in pairs],
+            "again": [(b["id"], b["title"], b["body"]) for _, b in pairs],
+        },
+    )
+
+    def together(pair: tuple[Article, Article]) -> bool:
+        return story[f"first:{pair[0]['id']}"] == story[f"again:{pair[1]['id']}"]
+
+    assert len(resent) > 100
+    assert len(different) > 20
+    assert sum(map(together, resent)) >= 0.95 * len(resent)
+    assert [] == [(a["id"], b["id"]) for a, b in different if together((a, b))]
