@@ -20,7 +20,6 @@ from monitor.text import canonical_url, one_line
 
 DATA = Path(__file__).parents[1] / "data" / "feeds"
 RSS_PARSER = DATA / "rss-parser" / "test"
-GOFEED = DATA / "gofeed" / "testdata"
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 # Upstream served encoding.rss as Latin-1 (and its expected file is Latin-1 too).
 LATIN1 = {"encoding"}
@@ -113,27 +112,3 @@ def test_a_document_that_is_not_a_feed_marks_its_source_unhealthy(
     assert "not a feed" in state.last_error
     healthy = [s.name for s in app.store.source_states() if s.health == "healthy"]
     assert len(_captures()) == len(healthy)
-
-
-@pytest.mark.parametrize(
-    ("name", "content_type"),
-    [
-        ("json11_full.json", "application/feed+json"),
-        ("json10_full.json", "application/json"),
-    ],
-)
-def test_json_feeds_over_http(
-    server: FeedServer, tmp_path: Path, name: str, content_type: str
-) -> None:
-    document = GOFEED / "translator" / "json" / name
-    expected = json.loads(document.with_name(document.stem + "_expected.json").read_text())
-    server.routes[f"/{name}"] = Feed(document.read_bytes(), content_type=content_type)
-    app = feed_app(tmp_path, [{"name": "json", "url": server.url(f"/{name}")}], [])
-    try:
-        assert poll_source(app, "json").ok
-        stored = list(app.store.items(source="json"))
-    finally:
-        app.close()
-    assert [(i["title"], i.get("link")) for i in expected["items"]] == [
-        (item.title, item.url) for item in stored
-    ]

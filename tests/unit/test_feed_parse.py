@@ -8,26 +8,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from gofeed_cases import GOFEED, translator_pairs
 
 from monitor.errors import SourceError
 from monitor.sources.feedparse import parse_feed
 from monitor.text import one_line
-
-GOFEED = Path(__file__).parents[1] / "data" / "feeds" / "gofeed" / "testdata"
-
-
-def _translator_pairs() -> list[tuple[Path, Path]]:
-    pairs = [
-        (source, source.with_suffix(".json"))
-        for kind in ("rss", "atom")
-        for source in sorted((GOFEED / "translator" / kind).glob("*.xml"))
-    ]
-    pairs += [
-        (source, source.with_name(source.stem + "_expected.json"))
-        for source in sorted((GOFEED / "translator" / "json").glob("*.json"))
-        if not source.stem.endswith("_expected")
-    ]
-    return pairs
 
 
 def _date(value: str | None) -> datetime | None:
@@ -35,7 +20,7 @@ def _date(value: str | None) -> datetime | None:
 
 
 @pytest.mark.parametrize(
-    ("source", "expected_file"), _translator_pairs(), ids=lambda path: path.stem
+    ("source", "expected_file"), translator_pairs(), ids=lambda path: path.stem
 )
 def test_gofeed_translator_case(source: Path, expected_file: Path) -> None:
     """Title, link, guid, date and author agree with gofeed's normalised result."""
