@@ -17,8 +17,6 @@ BOMB = b"""<?xml version="1.0"?>
 <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>
 <rss version="2.0"><channel><item><title>&d;&d;&d;&d;</title></item></channel></rss>"""
 HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Login</body></html>"
-# Says UTF-16, is UTF-8: decoding "succeeds" into CJK noise that is no feed at all.
-LYING_UTF16 = Feed(GOOD, content_type="application/rss+xml; charset=utf-16")
 LATIN1 = (
     b"<?xml version='1.0'?><rss version='2.0'><channel><item><guid>l1</guid>"
     b"<title>S\xe3o Paulo: not\xedcias</title></item></channel></rss>"
@@ -33,7 +31,6 @@ HOSTILE = {
     "bomb": (Feed(BOMB), {}, "declares XML entities"),
     "html": (Feed(HTML, content_type="text/html"), {}, "an HTML page"),
     "loop": (redirect(302, "/loop-b"), {}, "redirect loop"),
-    "lying-utf16": (LYING_UTF16, {}, "not a feed"),
     "throttled": (status(429, {"Retry-After": "3600"}), {}, "HTTP 429"),
 }
 
@@ -49,9 +46,15 @@ def test_each_hostile_server_fails_only_its_own_source(server: FeedServer, tmp_p
     server.routes["/latin1-said-utf8"] = Feed(
         LATIN1, content_type="application/rss+xml; charset=utf-8"
     )
+    # Says UTF-16, is UTF-8: read as UTF-16 it would be CJK noise and no feed at all.
+    server.routes["/utf8-said-utf16"] = Feed(
+        rss(("u1", "Good news said wrongly", "x")),
+        content_type="application/rss+xml; charset=utf-16",
+    )
     sources = [
         {"name": "good", "url": server.url("/good")},
         {"name": "latin1-said-utf8", "url": server.url("/latin1-said-utf8")},
+        {"name": "utf8-said-utf16", "url": server.url("/utf8-said-utf16")},
     ]
     for name, (route, settings, _words) in HOSTILE.items():
         server.routes[f"/{name}"] = route
@@ -63,11 +66,14 @@ def test_each_hostile_server_fails_only_its_own_source(server: FeedServer, tmp_p
         stored = {item.source: item.title for item in app.store.items()}
     finally:
         app.close()
-    assert {"good", "latin1-said-utf8"} == {name for name, o in outcomes.items() if o.ok}
+    assert {"good", "latin1-said-utf8", "utf8-said-utf16"} == {
+        name for name, o in outcomes.items() if o.ok
+    }
     assert "healthy" == states["good"].health
     assert 1 == states["good"].items
     # A charset header that lies is survived when the bytes say otherwise.
     assert "São Paulo: notícias" == stored["latin1-said-utf8"]
+    assert "Good news said wrongly" == stored["utf8-said-utf16"]
     for name, (_route, _settings, words) in HOSTILE.items():
         assert ("degraded", 1) == (states[name].health, states[name].failures), name
         assert words in (states[name].last_error or ""), name

@@ -84,6 +84,13 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
 ]>
 <rss version="2.0"><channel><item><title>&lol3;</title></item></channel></rss>"""
+# More than the first megabyte of prolog, and a literal that looks like a root element.
+LONG_COMMENT = b"<!-- " + b"padding " * 300_000 + b"-->\n"
+LITERAL_LIKE_A_ROOT = b'<!DOCTYPE rss SYSTEM "<x" ['
+
+
+def _without_declaration(document: bytes) -> bytes:
+    return document.split(b"?>", 1)[1].lstrip()
 
 
 @pytest.mark.parametrize(
@@ -94,12 +101,49 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
         BILLION_LAUGHS.replace(b"<!ENTITY lol ", b'<!ENTITY lol SYSTEM "file:///etc/passwd"'),
         BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<!-- <x --><!DOCTYPE"),
         BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<?pi <x ?><!DOCTYPE"),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", LONG_COMMENT + b"<!DOCTYPE"),
+        LONG_COMMENT + _without_declaration(BILLION_LAUGHS),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<?pi " + LONG_COMMENT + b"?><!DOCTYPE"),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE rss [", LITERAL_LIKE_A_ROOT),
+        BILLION_LAUGHS.decode().encode("utf-16-le"),
+        BILLION_LAUGHS.decode().encode("utf-32-le"),
+        BILLION_LAUGHS.decode().encode("utf-32"),
+        BILLION_LAUGHS.decode().encode("cp037"),
+        _without_declaration(BILLION_LAUGHS).decode().encode("utf-16"),
     ],
-    ids=["utf-8", "utf-16", "external", "after-a-comment", "after-a-processing-instruction"],
+    ids=[
+        "utf-8",
+        "utf-16",
+        "external",
+        "after-a-comment",
+        "after-a-processing-instruction",
+        "after-a-megabyte-of-comment",
+        "after-a-megabyte-of-comment-first",
+        "after-a-megabyte-of-processing-instruction",
+        "after-a-literal-holding-<x",
+        "utf-16-without-a-byte-order-mark",
+        "utf-32-without-a-byte-order-mark",
+        "utf-32",
+        "ebcdic",
+        "utf-16-without-an-xml-declaration",
+    ],
 )
 def test_entity_declarations_are_refused_before_parsing(document: bytes) -> None:
     with pytest.raises(SourceError, match="declares XML entities"):
         parse_feed(document, "bomb.xml")
+
+
+def test_an_entity_declaration_inside_an_entry_is_text_not_a_refusal() -> None:
+    feed = b"""<?xml version="1.0"?>
+<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"
+  "http://my.netscape.com/publish/formats/rss-0.91.dtd">
+<rss version="0.91"><channel><title>XML news</title>
+<item><title>Entities explained</title>
+<description><![CDATA[<p>Write <!DOCTYPE x [<!ENTITY y "z">]> at the top.</p>]]></description>
+</item></channel></rss>"""
+    [entry] = parse_feed(feed, "xml-news")
+    assert "Entities explained" == entry.title
+    assert '<!ENTITY y "z">' in entry.content
 
 
 @pytest.mark.parametrize(
