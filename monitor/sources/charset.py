@@ -4,8 +4,9 @@ Run before any parser, so the entity check, the fast path and feedparser all rea
 and the same text. The order: a byte order mark; the first bytes of a document that is
 not ASCII-compatible (UTF-16, UTF-32, EBCDIC: XML 1.0 appendix F, as feedparser sniffs
 them); the charset the server declares, then the XML declaration's, each only if the
-bytes decode in it; UTF-8 if they decode in it; else windows-1252 (feedparser's own
-last resort).
+bytes decode in it; UTF-8 if they decode in it; else chardet's guess. feedparser alone
+would fall back to windows-1252 there, and a Korean, Russian or Japanese feed served
+without a charset (or with a false ``charset=utf-8``) would be stored as mojibake.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger("monitor.sources.charset")
 
 _BYTE_ORDER_MARKS = (  # UTF-32 LE before UTF-16 LE: its mark starts with the other's
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -33,6 +38,10 @@ _DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["'
 # feedparser's own pattern: the declaration it rewrites (or adds) after decoding.
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _UTF8_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+# chardet reads this much from the first non-ASCII byte on: what comes before is ASCII,
+# and may be megabytes of markup that tell nothing (a long comment, say).
+_DETECTION_SAMPLE = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,9 @@ def document_encoding(data: bytes, content_type: str | None) -> tuple[str, int]:
         except UnicodeDecodeError:
             continue
         return encoding, 0
-    return "cp1252", 0
+    detected = _detected(data)
+    log.info("charset_detected", declared=declared or None, encoding=detected)
+    return detected, 0
 
 
 def _declared(data: bytes, content_type: str | None) -> list[str]:
@@ -97,3 +108,17 @@ def _declared(data: bytes, content_type: str | None) -> list[str]:
 def _ascii_compatible(encoding: str) -> bool:
     """Whether ASCII markup reads as itself: a declared UTF-16 on 8-bit bytes is false."""
     return "<?a".encode(encoding, errors="replace") == b"<?a"
+
+
+def _detected(data: bytes) -> str:
+    # Imported on first use: most feeds declare a charset that decodes.
+    import chardet
+
+    first = _NON_ASCII.search(data)
+    start = first.start() if first else 0
+    # prefer_superset: cp949 for EUC-KR, cp1252 for Latin-1, ..., so that bytes past the
+    # sample decode too. compat_names=False: Python's codec names.
+    guess = chardet.detect(
+        data[start : start + _DETECTION_SAMPLE], prefer_superset=True, compat_names=False
+    )["encoding"]
+    return guess or "cp1252"

@@ -189,3 +189,45 @@ def test_a_lying_charset_header_still_gives_readable_text() -> None:
     body = (feed + "</channel></rss>").encode("latin-1")
     [entry] = parse_feed(body, "lying", content_type="application/rss+xml; charset=utf-8")
     assert "Notícias de São Paulo" == entry.title
+
+
+KOREAN = "지소미아 종료 유예: 한일 양국이 막판 협상 끝에 협정을 조건부로 연장했다"
+RUSSIAN = "Правительство объявило новые меры поддержки экономики в понедельник"
+JAPANESE = "日韓の軍事情報包括保護協定は失効の直前に延長が決まった。政府が発表した"
+# RSS 2.0 takes the fast path; RSS 1.0 (RDF) is feedparser's.
+RSS2 = (
+    "<rss version='2.0'><channel><item>"
+    "<title>{0}</title><description>{0}</description></item></channel></rss>"
+)
+RDF = (
+    "<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' "
+    "xmlns='http://purl.org/rss/1.0/'><item rdf:about='http://news.test/1'>"
+    "<title>{0}</title><description>{0}</description></item></rdf:RDF>"
+)
+
+
+@pytest.mark.parametrize("template", [RSS2, RDF], ids=["fast-path", "feedparser"])
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [(KOREAN, "euc-kr"), (RUSSIAN, "windows-1251"), (JAPANESE, "shift_jis")],
+    ids=["korean", "russian", "japanese"],
+)
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/rss+xml", "text/xml", "application/rss+xml; charset=utf-8"],
+    ids=["no-header", "no-charset", "text-xml", "lying-utf-8"],
+)
+def test_an_undeclared_charset_is_detected(
+    template: str, text: str, encoding: str, content_type: str | None
+) -> None:
+    document = template.format(text).encode(encoding)
+    [entry] = parse_feed(document, "f", content_type=content_type, base_url="http://news.test/")
+    assert (text, text) == (entry.title, entry.content)
+
+
+def test_a_charset_that_decodes_is_believed() -> None:
+    """Detection is for a charset missing or failing: one that decodes is not second-guessed."""
+    document = RSS2.format("Größere Änderungen à Paris").encode("iso-8859-15")
+    declared = b"<?xml version='1.0' encoding='iso-8859-15'?>" + document
+    [entry] = parse_feed(declared, "f")
+    assert "Größere Änderungen à Paris" == entry.title
