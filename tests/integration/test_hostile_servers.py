@@ -3,11 +3,23 @@ error, while a good feed beside them is polled as usual."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feedserver import Feed, FeedServer, endless, feed_app, hang, redirect, rss, serve, status
+from feedserver import (
+    Feed,
+    FeedServer,
+    drip_headers,
+    endless,
+    feed_app,
+    hang,
+    redirect,
+    rss,
+    serve,
+    status,
+)
 
 from monitor.pipeline import poll_source
 
@@ -99,3 +111,41 @@ def test_a_failing_source_comes_back_when_its_server_does(
     finally:
         app.close()
     assert ("healthy", 0, ["Good news"]) == (state.health, state.failures, stored)
+
+
+def test_headers_dripped_slowly_end_at_the_total_timeout(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Each header line comes well within the read timeout; the poll as a whole may not
+    take longer than its total timeout all the same."""
+    server.routes["/drip"] = drip_headers(lines=60, every=0.25, body=GOOD)  # 15 s in all
+    source = {"name": "drip", "url": server.url("/drip"), "timeout": "2s", "read_timeout": "5s"}
+    app = feed_app(tmp_path, [source], [])
+    try:
+        started = time.monotonic()
+        outcome = poll_source(app, "drip")
+        took = time.monotonic() - started
+        state = app.store.source_state("drip")
+    finally:
+        app.close()
+    assert not outcome.ok
+    assert "timed out: no complete answer within the total timeout (2s)" in (state.last_error or "")
+    assert took < 10, "the poll waited for most of the drip"
+
+
+def test_a_server_silent_for_the_read_timeout_fails_the_poll_before_the_total(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/silent"] = hang
+    source = {"name": "silent", "url": server.url("/silent"), "timeout": "60s"}
+    app = feed_app(tmp_path, [{**source, "read_timeout": "1s"}], [])
+    try:
+        started = time.monotonic()
+        outcome = poll_source(app, "silent")
+        took = time.monotonic() - started
+        state = app.store.source_state("silent")
+    finally:
+        app.close()
+    assert not outcome.ok
+    assert "timed out (ReadTimeout)" in (state.last_error or "")
+    assert took < 30, "the poll waited for the total timeout"
