@@ -129,8 +129,9 @@ class FolderSourceConfig(SourceConfigBase):
 class FeedSourceConfig(SourceConfigBase):
     type: Literal["feed"]
     url: Annotated[str, Field(pattern=r"^https?://")]
-    timeout: Duration = timedelta(seconds=30)
+    timeout: Duration = timedelta(seconds=30)  # the whole poll: connect, headers, body
     connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=15)  # each network read
     max_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     headers: dict[str, str] = Field(default_factory=dict)

@@ -184,7 +184,8 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
                 # parse_qsl has decoded the value once, which is the wrapper's encoding;
                 # the target's own escapes (%20 in its path) must stay.
                 return canonical_url(value, depth=depth + 1)
-    netloc = host
+    # urlsplit gives an IPv6 literal without its brackets; the URL needs them back.
+    netloc = f"[{host}]" if ":" in host else host
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):

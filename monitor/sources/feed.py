@@ -38,6 +38,7 @@ class FeedSource:
         self.pool = pool or HttpPool.shared()
         self.limits = Limits(
             connect_timeout=config.connect_timeout.total_seconds(),
+            read_timeout=config.read_timeout.total_seconds(),
             total_timeout=config.timeout.total_seconds(),
             max_bytes=config.max_bytes,
             max_redirects=config.max_redirects,

@@ -1,18 +1,18 @@
 """RSS, Atom and JSON Feed documents -> Entries, through feedparser.
 
 Shared by the HTTP feed source and the folder source (feed files dropped in a folder).
-Before feedparser sees a document, two cheap checks on its prolog: an entity declaration
-is refused outright (a billion-laughs feed is never expanded, whatever the parser below
-would do), and an HTML page is named as such rather than reported as a broken feed.
-Character sets are feedparser's job: BOM, HTTP charset, XML declaration, then fallbacks,
-so a server that lies about the charset still gives readable text when it can.
+First the document is recoded to UTF-8 (charset.py: BOM, HTTP charset, XML declaration,
+UTF-8, then detection, so a server that lies about the charset still gives readable
+text), and both parsers below read that. Before they do, two cheap checks on its
+prolog: an entity declaration is refused outright (a billion-laughs feed is never
+expanded, whatever the parser below would do), and an HTML page is named as such
+rather than reported as a broken feed.
 Plain RSS 2.0 and Atom 1.0 documents take a faster road to the same entries
 (fastfeed.py), which hands anything it is not sure about back to feedparser.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from datetime import datetime
@@ -20,22 +20,18 @@ from typing import Any
 
 from monitor.errors import SourceError
 from monitor.model import Entry
+from monitor.sources.charset import recode
 from monitor.sources.feedfields import best_body, iso_date, parsed_date
 from monitor.text import one_line
 
-_UTF16_32 = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-    (b"<\x00?\x00", "utf-16-le"),
-    (b"\x00<\x00?", "utf-16-be"),
-)
-# The prolog ends at the root element: the first "<" followed by a name character
-# outside comments and processing instructions.
-_ROOT = re.compile(r"<([A-Za-z_][\w:.-]*)")
-_COMMENTS_AND_PIS = re.compile(r"<!--.*?(?:-->|\Z)|<\?.*?(?:\?>|\Z)", re.DOTALL)
-_PROLOG_LIMIT = 1024 * 1024
+# The prolog is comments, processing instructions and declarations (the DOCTYPE) up to
+# the root element: the first "<" followed by a name character outside all of them.
+_PROLOG_MARKUP = re.compile(rb"<(?:(!--)|(\?)|(!)|[A-Za-z_:\x80-\xff])")
+_ROOT = re.compile(rb"<([^\s/>]+)")
+# Inside a declaration: literals, comments and PIs may hold a ">" that does not end it,
+# and the DOCTYPE's internal subset runs from "[" to "]".
+_DECLARATION_PARTS = re.compile(rb"[\"'\[\]>]|<!--|<\?")
+_ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
 _JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
 
@@ -54,15 +50,18 @@ def parse_feed(
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith((b"{", b"[")):
         return parse_json_feed(stripped, origin)
-    check_prolog(data, origin)
-    headers = {"content-type": content_type} if content_type else {}
+    document = recode(data, content_type)
+    check_prolog(document.body, origin)
+    headers = {"content-type": document.content_type} if document.content_type else {}
     if base_url:
         headers["content-location"] = base_url
     # Imported on first use (as feedparser is): a poll answered 304 never parses anything.
     from monitor.sources.fastfeed import fast_entries
 
-    entries = fast_entries(data, origin, headers)
-    return entries if entries is not None else feedparser_entries(data, origin, headers)
+    entries = fast_entries(document.body, origin, headers)
+    if entries is None:
+        entries = feedparser_entries(document.body, origin, headers)
+    return entries
 
 
 def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> list[Entry]:
@@ -82,24 +81,57 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
     return [_entry_from_feedparser(raw, origin, id_is_link=id_is_link) for raw in parsed.entries]
 
 
-def check_prolog(data: bytes, origin: str) -> None:
-    """Refuse entity declarations and HTML pages before any XML parser runs."""
-    head = _decode_head(data[:_PROLOG_LIMIT])
-    # A comment or processing instruction may hold a "<name" of its own: looking past
-    # them, a declaration after "<!-- <x -->" is still in the prolog. One left open
-    # runs to the end, as a parser would read it.
-    bare = _COMMENTS_AND_PIS.sub(" ", head)
-    root = _ROOT.search(bare)
-    prolog = bare[: root.start()] if root else bare
-    if "<!ENTITY" in prolog.upper():
-        raise SourceError(f"{origin}: refused: the document declares XML entities")
-    if root is not None and root.group(1).lower() == "html":
-        raise SourceError(f"{origin}: not a feed (an HTML page)")
+def check_prolog(document: bytes, origin: str) -> None:
+    """Refuse entity declarations and HTML pages before any XML parser runs.
+
+    ``document`` is UTF-8 (``recode``), as the parsers get it. The whole prolog is read,
+    however long, in one pass that expands nothing: a declaration behind a megabyte of
+    comment is refused like one on the first line. A comment, PI or literal left open
+    runs to the end, as a parser would read it.
+    """
+    position = 0
+    while (markup := _PROLOG_MARKUP.search(document, position)) is not None:
+        comment, instruction, declaration = markup.groups()
+        if comment:
+            position = _after(document, b"-->", markup.end())
+        elif instruction:
+            position = _after(document, b"?>", markup.end())
+        elif declaration:
+            position = _declaration_end(document, markup.end())
+            if _ENTITY_DECLARATION.search(document, markup.start(), position):
+                raise SourceError(f"{origin}: refused: the document declares XML entities")
+        else:
+            root = _ROOT.match(document, markup.start())
+            if root is not None and root.group(1).lower() == b"html":
+                raise SourceError(f"{origin}: not a feed (an HTML page)")
+            return
 
 
-def _decode_head(head: bytes) -> str:
-    encoding = next((name for mark, name in _UTF16_32 if head.startswith(mark)), "latin-1")
-    return head.decode(encoding, errors="replace")
+def _declaration_end(document: bytes, position: int) -> int:
+    """Where the declaration (a DOCTYPE, say) that goes on at ``position`` ends."""
+    depth = 0
+    while (part := _DECLARATION_PARTS.search(document, position)) is not None:
+        token = part.group()
+        position = part.end()
+        if token in (b'"', b"'"):
+            position = _after(document, token, position)
+        elif token == b"<!--":
+            position = _after(document, b"-->", position)
+        elif token == b"<?":
+            position = _after(document, b"?>", position)
+        elif token == b"[":
+            depth += 1
+        elif token == b"]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            return position
+    return len(document)
+
+
+def _after(document: bytes, end: bytes, position: int) -> int:
+    """Just past the next ``end`` from ``position``, or the end of the document."""
+    found = document.find(end, position)
+    return len(document) if found < 0 else found + len(end)
 
 
 def _entry_from_feedparser(raw: Any, origin: str, *, id_is_link: bool) -> Entry:

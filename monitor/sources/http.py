@@ -7,8 +7,9 @@ thousand feeds on one site never hold more than ``per_host`` connections to it. 
 on the scheduler's bounded worker threads, never a thread per source.
 
 Limits, all enforced here: connect timeout, read timeout (per network read), a total
-deadline checked while the body streams in, a size cap on the *decoded* body (so a gzip
-or brotli bomb is cut off too), and a bounded number of redirects, followed by hand so a
+deadline over connecting, the headers and the body alike (deadline.py: a server that
+drips its headers still ends at it), a size cap on the *decoded* body (so a gzip or
+brotli bomb is cut off too), and a bounded number of redirects, followed by hand so a
 permanent one (301/308) can be reported and a loop named as such.
 """
 
@@ -27,6 +28,7 @@ from typing import ClassVar
 import httpx
 
 from monitor.errors import SourceError
+from monitor.sources.deadline import DeadlineTransport, deadline
 
 USER_AGENT = "news-monitor/0.1 (feed monitor; honours 304, Retry-After and max-age)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -44,7 +46,8 @@ class Limits:
     """What one request may cost: seconds, bytes and hops."""
 
     connect_timeout: float = 10.0
-    total_timeout: float = 30.0
+    read_timeout: float = 15.0  # each network read (and write)
+    total_timeout: float = 30.0  # the whole request, redirects included
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
 
@@ -78,13 +81,13 @@ class HttpPool:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.per_host = per_host
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self.client = httpx.Client(
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate, br"},
             follow_redirects=False,
-            transport=transport,
+            transport=transport or DeadlineTransport(limits),
         )
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
@@ -107,12 +110,12 @@ class HttpPool:
         Any status comes back as a Response; transport failures, limits and redirect
         trouble raise SourceError (with the httpx error chained).
         """
-        deadline = time.monotonic() + limits.total_timeout
+        deadline_at = time.monotonic() + limits.total_timeout
         seen = {url}
         moved_to: str | None = None
         permanent = True
         for _hop in range(limits.max_redirects + 1):
-            response = self._get_once(url, headers, limits, deadline)
+            response = self._get_once(url, headers, limits, deadline_at)
             if response.status not in REDIRECTS:
                 return Response(
                     response.url, response.status, response.headers, response.body, moved_to
@@ -130,12 +133,13 @@ class HttpPool:
         raise SourceError(f"http: more than {limits.max_redirects} redirects")
 
     def _get_once(
-        self, url: str, headers: Mapping[str, str], limits: Limits, deadline: float
+        self, url: str, headers: Mapping[str, str], limits: Limits, deadline_at: float
     ) -> Response:
-        remaining = deadline - time.monotonic()
+        remaining = deadline_at - time.monotonic()
         if remaining <= 0:
-            raise SourceError(f"http: no answer within {limits.total_timeout:g}s")
-        timeout = httpx.Timeout(remaining, connect=min(limits.connect_timeout, remaining))
+            raise _total_timeout(url, limits)
+        # Each is cut to the time left by the network backend (deadline.py).
+        timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout, pool=remaining)
         host = _host(url)
         slot = self._host_slot(host)
         held = self._held()
@@ -144,14 +148,19 @@ class HttpPool:
         elif not slot.acquire(timeout=remaining):
             raise SourceError(f"http: {host} stayed busy for {limits.total_timeout:g}s")
         try:
-            with self.client.stream("GET", url, headers=headers, timeout=timeout) as response:
+            with (
+                deadline(deadline_at),
+                self.client.stream("GET", url, headers=headers, timeout=timeout) as response,
+            ):
                 body = b""
                 if 200 <= response.status_code < 300:
-                    body = _read_capped(response, limits, deadline)
+                    body = _read_capped(response, limits)
                 else:
-                    _drain(response, deadline)
+                    _drain(response)
                 return Response(str(response.url), response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline_at:
+                raise _total_timeout(url, limits) from exc
             raise SourceError(f"http: timed out ({type(exc).__name__}) on {url}") from exc
         except httpx.HTTPError as exc:
             raise SourceError(f"http: {type(exc).__name__}: {exc}") from exc
@@ -202,7 +211,14 @@ def _host(url: str) -> str:
     return httpx.URL(url).netloc.decode("ascii", "replace")
 
 
-def _read_capped(response: httpx.Response, limits: Limits, deadline: float) -> bytes:
+def _total_timeout(url: str, limits: Limits) -> SourceError:
+    return SourceError(
+        f"http: timed out: no complete answer within the total timeout"
+        f" ({limits.total_timeout:g}s) from {url}"
+    )
+
+
+def _read_capped(response: httpx.Response, limits: Limits) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_bytes:
         raise SourceError(f"http: body of {declared} bytes is over the {limits.max_bytes} cap")
@@ -212,21 +228,23 @@ def _read_capped(response: httpx.Response, limits: Limits, deadline: float) -> b
         size += len(chunk)
         if size > limits.max_bytes:
             raise SourceError(f"http: body over the {limits.max_bytes} byte cap")
-        if time.monotonic() > deadline:
-            raise SourceError(f"http: body still arriving after {limits.total_timeout:g}s")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _drain(response: httpx.Response, deadline: float) -> None:
+def _drain(response: httpx.Response) -> None:
     """Read a small non-2xx body (a 304 has none), so the connection goes back to the
     pool instead of being closed: polls of unchanged feeds then reuse connections. A
-    larger body is left unread and its connection closed."""
+    larger body, or one still arriving at the deadline, is left unread and its
+    connection closed: the status is the answer."""
     size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > DRAIN_LIMIT or time.monotonic() > deadline:
-            return
+    try:
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > DRAIN_LIMIT:
+                return
+    except httpx.TimeoutException:
+        return
 
 
 def retry_after(headers: httpx.Headers, now: datetime) -> float | None:

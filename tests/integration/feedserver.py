@@ -101,6 +101,24 @@ def endless(handler: Handler) -> None:
         return  # the client hung up, as it should
 
 
+def drip_headers(lines: int, every: float, body: bytes) -> Route:
+    """A 200 that sends one header line each ``every`` seconds, ``lines`` of them, then
+    ``body``: never silent for long, slow in all."""
+
+    def route(handler: Handler) -> None:
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for number in range(lines):
+                if handler.server_stopping.wait(every):
+                    return
+                handler.wfile.write(f"X-Drip-{number}: {number}\r\n".encode())
+            handler.wfile.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        except OSError:
+            return  # the client hung up, as it should
+
+    return route
+
+
 class Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"

@@ -370,3 +370,42 @@ def test_run_once_delivers_while_sources_are_polled(server: FeedServer, tmp_path
     assert [("fast", True), ("slow", True)] == [(o.source, o.ok) for o in outcomes]
     assert 2 == report.sent
     assert 2 == len(list(mailbox.iterdir()))
+
+
+# name -> (title, encoding, Content-Type); the documents declare no encoding of their own.
+LEGACY_CHARSETS = {
+    "korean": (
+        "지소미아 종료 유예, 한일 양국 막판 협상 끝에 합의",
+        "euc-kr",
+        "application/rss+xml",
+    ),
+    "korean-said-utf8": (
+        "정부, 지소미아 조건부 연장 발표… 일본 수출규제 협의 계속",
+        "euc-kr",
+        "application/rss+xml; charset=utf-8",
+    ),
+    "russian": ("Россия и Япония обсудили мирный договор в Токио", "windows-1251", "text/xml"),
+    "japanese-said-utf8": (
+        "日韓の軍事情報包括保護協定、失効の直前に延長が決まる",
+        "shift_jis",
+        "application/rss+xml; charset=utf-8",
+    ),
+}
+
+
+def test_feeds_in_legacy_charsets_are_stored_as_written(server: FeedServer, tmp_path: Path) -> None:
+    sources = []
+    for name, (title, encoding, content_type) in LEGACY_CHARSETS.items():
+        document = rss((name, title, f"{title}. {title}")).replace(b" encoding='utf-8'", b"")
+        server.routes[f"/{name}"] = Feed(document.decode().encode(encoding), content_type)
+        sources.append({"name": name, "url": server.url(f"/{name}")})
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "지소미아"}])
+    try:
+        outcomes = {name: poll_source(app, name) for name in LEGACY_CHARSETS}
+        stored = {item.source: item.title for item in app.store.items()}
+    finally:
+        app.close()
+    assert {name: title for name, (title, _e, _t) in LEGACY_CHARSETS.items()} == stored
+    assert {"korean": 1, "korean-said-utf8": 1, "russian": 0, "japanese-said-utf8": 0} == {
+        name: outcome.matches for name, outcome in outcomes.items()
+    }

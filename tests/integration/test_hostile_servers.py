@@ -3,11 +3,23 @@ error, while a good feed beside them is polled as usual."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feedserver import Feed, FeedServer, endless, feed_app, hang, redirect, rss, serve, status
+from feedserver import (
+    Feed,
+    FeedServer,
+    drip_headers,
+    endless,
+    feed_app,
+    hang,
+    redirect,
+    rss,
+    serve,
+    status,
+)
 
 from monitor.pipeline import poll_source
 
@@ -17,8 +29,6 @@ BOMB = b"""<?xml version="1.0"?>
 <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>
 <rss version="2.0"><channel><item><title>&d;&d;&d;&d;</title></item></channel></rss>"""
 HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Login</body></html>"
-# Says UTF-16, is UTF-8: decoding "succeeds" into CJK noise that is no feed at all.
-LYING_UTF16 = Feed(GOOD, content_type="application/rss+xml; charset=utf-16")
 LATIN1 = (
     b"<?xml version='1.0'?><rss version='2.0'><channel><item><guid>l1</guid>"
     b"<title>S\xe3o Paulo: not\xedcias</title></item></channel></rss>"
@@ -33,7 +43,6 @@ HOSTILE = {
     "bomb": (Feed(BOMB), {}, "declares XML entities"),
     "html": (Feed(HTML, content_type="text/html"), {}, "an HTML page"),
     "loop": (redirect(302, "/loop-b"), {}, "redirect loop"),
-    "lying-utf16": (LYING_UTF16, {}, "not a feed"),
     "throttled": (status(429, {"Retry-After": "3600"}), {}, "HTTP 429"),
 }
 
@@ -49,9 +58,15 @@ def test_each_hostile_server_fails_only_its_own_source(server: FeedServer, tmp_p
     server.routes["/latin1-said-utf8"] = Feed(
         LATIN1, content_type="application/rss+xml; charset=utf-8"
     )
+    # Says UTF-16, is UTF-8: read as UTF-16 it would be CJK noise and no feed at all.
+    server.routes["/utf8-said-utf16"] = Feed(
+        rss(("u1", "Good news said wrongly", "x")),
+        content_type="application/rss+xml; charset=utf-16",
+    )
     sources = [
         {"name": "good", "url": server.url("/good")},
         {"name": "latin1-said-utf8", "url": server.url("/latin1-said-utf8")},
+        {"name": "utf8-said-utf16", "url": server.url("/utf8-said-utf16")},
     ]
     for name, (route, settings, _words) in HOSTILE.items():
         server.routes[f"/{name}"] = route
@@ -63,11 +78,14 @@ def test_each_hostile_server_fails_only_its_own_source(server: FeedServer, tmp_p
         stored = {item.source: item.title for item in app.store.items()}
     finally:
         app.close()
-    assert {"good", "latin1-said-utf8"} == {name for name, o in outcomes.items() if o.ok}
+    assert {"good", "latin1-said-utf8", "utf8-said-utf16"} == {
+        name for name, o in outcomes.items() if o.ok
+    }
     assert "healthy" == states["good"].health
     assert 1 == states["good"].items
     # A charset header that lies is survived when the bytes say otherwise.
     assert "São Paulo: notícias" == stored["latin1-said-utf8"]
+    assert "Good news said wrongly" == stored["utf8-said-utf16"]
     for name, (_route, _settings, words) in HOSTILE.items():
         assert ("degraded", 1) == (states[name].health, states[name].failures), name
         assert words in (states[name].last_error or ""), name
@@ -93,3 +111,41 @@ def test_a_failing_source_comes_back_when_its_server_does(
     finally:
         app.close()
     assert ("healthy", 0, ["Good news"]) == (state.health, state.failures, stored)
+
+
+def test_headers_dripped_slowly_end_at_the_total_timeout(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Each header line comes well within the read timeout; the poll as a whole may not
+    take longer than its total timeout all the same."""
+    server.routes["/drip"] = drip_headers(lines=60, every=0.25, body=GOOD)  # 15 s in all
+    source = {"name": "drip", "url": server.url("/drip"), "timeout": "2s", "read_timeout": "5s"}
+    app = feed_app(tmp_path, [source], [])
+    try:
+        started = time.monotonic()
+        outcome = poll_source(app, "drip")
+        took = time.monotonic() - started
+        state = app.store.source_state("drip")
+    finally:
+        app.close()
+    assert not outcome.ok
+    assert "timed out: no complete answer within the total timeout (2s)" in (state.last_error or "")
+    assert took < 10, "the poll waited for most of the drip"
+
+
+def test_a_server_silent_for_the_read_timeout_fails_the_poll_before_the_total(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/silent"] = hang
+    source = {"name": "silent", "url": server.url("/silent"), "timeout": "60s"}
+    app = feed_app(tmp_path, [{**source, "read_timeout": "1s"}], [])
+    try:
+        started = time.monotonic()
+        outcome = poll_source(app, "silent")
+        took = time.monotonic() - started
+        state = app.store.source_state("silent")
+    finally:
+        app.close()
+    assert not outcome.ok
+    assert "timed out (ReadTimeout)" in (state.last_error or "")
+    assert took < 30, "the poll waited for the total timeout"

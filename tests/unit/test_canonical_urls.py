@@ -47,6 +47,9 @@ from monitor.text import canonical_url
         ("mailto:desk@news.example", "mailto:desk@news.example"),
         ("/relative/path", "/relative/path"),
         ("http://[::1", "http://[::1"),
+        ("http://[::1]:8080/a?utm_source=x#f", "http://[::1]:8080/a"),
+        ("https://[2001:DB8::1]:443/a", "https://[2001:db8::1]/a"),
+        ("http://[::1]", "http://[::1]/"),
     ],
 )
 def test_canonical_url(url: str, expected: str) -> None:
@@ -71,7 +74,9 @@ _parts = st.text(alphabet="abcXYZ019-._~%/?=&#:+ ", max_size=30)
 
 @given(
     scheme=st.sampled_from(["http", "https", "HTTP"]),
-    host=st.sampled_from(["news.example", "News.Example", "www.google.com", "l.facebook.com"]),
+    host=st.sampled_from(
+        ["news.example", "News.Example", "www.google.com", "l.facebook.com", "[2001:DB8::1]"]
+    ),
     port=st.sampled_from(["", ":80", ":443", ":8080"]),
     rest=_parts,
 )

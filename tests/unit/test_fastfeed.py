@@ -344,6 +344,18 @@ def test_a_typical_atom_feed_is_read_by_the_fast_path() -> None:
     assert entry.content_is_html
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-32-le", "cp037"])
+def test_an_entity_declaration_reaches_neither_parser_however_deep(encoding: str) -> None:
+    bomb = (
+        '<?xml version="1.0"?><!-- ' + "padding " * 300_000 + "-->"
+        '<!DOCTYPE rss [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        '<rss version="2.0"><channel><item><title>&b;</title></item></channel></rss>'
+    ).encode(encoding)
+    assert fast_entries(bomb, "bomb", {}) is None
+    with pytest.raises(SourceError, match="declares XML entities"):
+        parse_feed(bomb, "bomb", content_type="application/rss+xml")
+
+
 @pytest.mark.parametrize(
     "document",
     [

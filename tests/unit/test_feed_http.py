@@ -199,3 +199,10 @@ def test_a_host_turn_serves_its_threads_next_request_and_no_other_thread() -> No
         assert from_another_thread()  # the request ended the turn
     with pool.host_turn(url, wait=0) as after:
         assert after
+
+
+def test_a_feed_source_has_three_time_limits() -> None:
+    settings = {"name": "t", "type": "feed", "url": "http://feeds.test/a"}
+    config = FeedSourceConfig.model_validate({**settings, "read_timeout": "3s"})
+    limits = FeedSource(config, _pool({})).limits
+    assert (10.0, 3.0, 30.0) == (limits.connect_timeout, limits.read_timeout, limits.total_timeout)

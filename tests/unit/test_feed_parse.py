@@ -69,6 +69,13 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
 ]>
 <rss version="2.0"><channel><item><title>&lol3;</title></item></channel></rss>"""
+# More than the first megabyte of prolog, and a literal that looks like a root element.
+LONG_COMMENT = b"<!-- " + b"padding " * 300_000 + b"-->\n"
+LITERAL_LIKE_A_ROOT = b'<!DOCTYPE rss SYSTEM "<x" ['
+
+
+def _without_declaration(document: bytes) -> bytes:
+    return document.split(b"?>", 1)[1].lstrip()
 
 
 @pytest.mark.parametrize(
@@ -79,12 +86,49 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
         BILLION_LAUGHS.replace(b"<!ENTITY lol ", b'<!ENTITY lol SYSTEM "file:///etc/passwd"'),
         BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<!-- <x --><!DOCTYPE"),
         BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<?pi <x ?><!DOCTYPE"),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", LONG_COMMENT + b"<!DOCTYPE"),
+        LONG_COMMENT + _without_declaration(BILLION_LAUGHS),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<?pi " + LONG_COMMENT + b"?><!DOCTYPE"),
+        BILLION_LAUGHS.replace(b"<!DOCTYPE rss [", LITERAL_LIKE_A_ROOT),
+        BILLION_LAUGHS.decode().encode("utf-16-le"),
+        BILLION_LAUGHS.decode().encode("utf-32-le"),
+        BILLION_LAUGHS.decode().encode("utf-32"),
+        BILLION_LAUGHS.decode().encode("cp037"),
+        _without_declaration(BILLION_LAUGHS).decode().encode("utf-16"),
     ],
-    ids=["utf-8", "utf-16", "external", "after-a-comment", "after-a-processing-instruction"],
+    ids=[
+        "utf-8",
+        "utf-16",
+        "external",
+        "after-a-comment",
+        "after-a-processing-instruction",
+        "after-a-megabyte-of-comment",
+        "after-a-megabyte-of-comment-first",
+        "after-a-megabyte-of-processing-instruction",
+        "after-a-literal-holding-<x",
+        "utf-16-without-a-byte-order-mark",
+        "utf-32-without-a-byte-order-mark",
+        "utf-32",
+        "ebcdic",
+        "utf-16-without-an-xml-declaration",
+    ],
 )
 def test_entity_declarations_are_refused_before_parsing(document: bytes) -> None:
     with pytest.raises(SourceError, match="declares XML entities"):
         parse_feed(document, "bomb.xml")
+
+
+def test_an_entity_declaration_inside_an_entry_is_text_not_a_refusal() -> None:
+    feed = b"""<?xml version="1.0"?>
+<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"
+  "http://my.netscape.com/publish/formats/rss-0.91.dtd">
+<rss version="0.91"><channel><title>XML news</title>
+<item><title>Entities explained</title>
+<description><![CDATA[<p>Write <!DOCTYPE x [<!ENTITY y "z">]> at the top.</p>]]></description>
+</item></channel></rss>"""
+    [entry] = parse_feed(feed, "xml-news")
+    assert "Entities explained" == entry.title
+    assert '<!ENTITY y "z">' in entry.content
 
 
 @pytest.mark.parametrize(
@@ -130,3 +174,45 @@ def test_a_lying_charset_header_still_gives_readable_text() -> None:
     body = (feed + "</channel></rss>").encode("latin-1")
     [entry] = parse_feed(body, "lying", content_type="application/rss+xml; charset=utf-8")
     assert "Notícias de São Paulo" == entry.title
+
+
+KOREAN = "지소미아 종료 유예: 한일 양국이 막판 협상 끝에 협정을 조건부로 연장했다"
+RUSSIAN = "Правительство объявило новые меры поддержки экономики в понедельник"
+JAPANESE = "日韓の軍事情報包括保護協定は失効の直前に延長が決まった。政府が発表した"
+# RSS 2.0 takes the fast path; RSS 1.0 (RDF) is feedparser's.
+RSS2 = (
+    "<rss version='2.0'><channel><item>"
+    "<title>{0}</title><description>{0}</description></item></channel></rss>"
+)
+RDF = (
+    "<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#' "
+    "xmlns='http://purl.org/rss/1.0/'><item rdf:about='http://news.test/1'>"
+    "<title>{0}</title><description>{0}</description></item></rdf:RDF>"
+)
+
+
+@pytest.mark.parametrize("template", [RSS2, RDF], ids=["fast-path", "feedparser"])
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [(KOREAN, "euc-kr"), (RUSSIAN, "windows-1251"), (JAPANESE, "shift_jis")],
+    ids=["korean", "russian", "japanese"],
+)
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "application/rss+xml", "text/xml", "application/rss+xml; charset=utf-8"],
+    ids=["no-header", "no-charset", "text-xml", "lying-utf-8"],
+)
+def test_an_undeclared_charset_is_detected(
+    template: str, text: str, encoding: str, content_type: str | None
+) -> None:
+    document = template.format(text).encode(encoding)
+    [entry] = parse_feed(document, "f", content_type=content_type, base_url="http://news.test/")
+    assert (text, text) == (entry.title, entry.content)
+
+
+def test_a_charset_that_decodes_is_believed() -> None:
+    """Detection is for a charset missing or failing: one that decodes is not second-guessed."""
+    document = RSS2.format("Größere Änderungen à Paris").encode("iso-8859-15")
+    declared = b"<?xml version='1.0' encoding='iso-8859-15'?>" + document
+    [entry] = parse_feed(declared, "f")
+    assert "Größere Änderungen à Paris" == entry.title
