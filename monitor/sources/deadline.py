@@ -108,9 +108,11 @@ class DeadlineTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
+        # One TLS context for both pools: loading the CA certificates is most of its cost.
+        ssl_context = httpx.create_ssl_context()
+        super().__init__(verify=ssl_context, limits=limits)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
