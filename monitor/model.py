@@ -40,6 +40,9 @@ class FetchResult:
     cursor: dict[str, Any]
     not_modified: bool = False
     not_before: datetime | None = None  # a server's floor for the next poll (max-age)
+    # The source starts afresh (a feed given another URL in the config): its entries
+    # are a new source's, as far as ``backfill`` goes.
+    restarted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,7 @@ def poll_source(
         except Exception as exc:
             log.exception("source_crashed")
             return _failed(app, name, state, f"unexpected error: {exc!r}", now, None)
-        first_poll = state.last_success is None
+        first_poll = state.last_success is None or result.restarted
         new_state = record_success(
             state, result.cursor, now=now, every=config.every, not_before=result.not_before
         )

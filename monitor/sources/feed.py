@@ -50,6 +50,9 @@ class FeedSource:
         return self.pool.host_turn(self.config.url, wait)
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
+        restarted = "configured" in cursor and cursor["configured"] != self.config.url
+        if restarted:
+            log.info("feed_url_changed", old_url=cursor["configured"], new_url=self.config.url)
         if cursor.get("configured") != self.config.url:
             cursor = {}
         url = str(cursor.get("url") or self.config.url)
@@ -86,7 +89,10 @@ class FeedSource:
             "feed_fetched", status=response.status, size=len(response.body), entries=len(entries)
         )
         return FetchResult(
-            entries, {**next_cursor, **_validators(response.headers)}, False, not_before
+            entries,
+            {**next_cursor, **_validators(response.headers)},
+            not_before=not_before,
+            restarted=restarted,
         )
 
 

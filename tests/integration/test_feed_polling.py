@@ -212,6 +212,31 @@ def test_backfill_lets_only_the_newest_entries_of_a_new_feed_alert(
     assert (1, 1, 1) == (second.new, second.matches, second.deliveries)
 
 
+def test_a_feed_given_another_url_is_backfilled_as_a_new_one(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The config points the source at another feed: that feed's existing entries are
+    a new source's, and only ``backfill`` of them alert."""
+    server.routes["/feed"] = Feed(rss(STORY))
+    entries = [(f"o{i}", f"GSOMIA story {i}", f"Item {i} about GSOMIA.") for i in range(5)]
+    server.routes["/other"] = Feed(rss(*entries))
+    app = _app(tmp_path, server, backfill=2)
+    try:
+        first = poll_source(app, "wire")
+    finally:
+        app.close()
+    source = {"name": "wire", "url": server.url("/other"), "backfill": 2}
+    app = feed_app(tmp_path, [source], [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        with capture_logs() as logs:
+            moved = poll_source(app, "wire", force=True)
+    finally:
+        app.close()
+    assert (1, 1) == (first.new, first.deliveries)
+    assert (5, 5, 2) == (moved.new, moved.matches, moved.deliveries)
+    assert ["feed_url_changed"] == [e["event"] for e in logs if e["event"] == "feed_url_changed"]
+
+
 def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path) -> None:
     """`run --once` polls as the daemon does, several at a time: each of these servers
     answers only once the other's request is in flight too, so one after the other would
