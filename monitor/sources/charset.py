@@ -4,7 +4,8 @@ Run before any parser, so the entity check, the fast path and feedparser all rea
 and the same text. The order: a byte order mark; the first bytes of a document that is
 not ASCII-compatible (UTF-16, UTF-32, EBCDIC: XML 1.0 appendix F, as feedparser sniffs
 them); the charset the server declares, then the XML declaration's, each only if the
-bytes decode in it; UTF-8 if they decode in it; else chardet's guess. feedparser alone
+bytes decode in it; UTF-8 if they decode in it; a Latin-1 (or windows-1252, or ASCII)
+label only after UTF-8, as servers put it on anything; else chardet's guess. feedparser alone
 would fall back to windows-1252 there, and a Korean, Russian or Japanese feed served
 without a charset (or with a false ``charset=utf-8``) would be stored as mojibake.
 """
@@ -39,6 +40,8 @@ _DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["'
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _UTF8_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+# Charsets servers and templates name for any document (Python's codec names).
+_LABELS_FOR_ANYTHING = frozenset({"iso8859-1", "cp1252", "ascii"})
 # chardet reads this much from the first non-ASCII byte on: what comes before is ASCII,
 # and may be megabytes of markup that tell nothing (a long comment, say).
 _DETECTION_SAMPLE = 200_000
@@ -75,8 +78,16 @@ def document_encoding(data: bytes, content_type: str | None) -> tuple[str, int]:
     for start, encoding in _NOT_ASCII_COMPATIBLE:
         if data.startswith(start):
             return encoding, 0
-    declared = [name for name in _declared(data, content_type) if _ascii_compatible(name)]
-    for encoding in (*declared, "utf-8"):
+    declared = [name for name in _declared(data, content_type) if name]
+    # Many servers (and templates) label every document Latin-1 whatever it holds: a
+    # charset named otherwise, then UTF-8 that decodes (no Latin-1 text does by chance),
+    # come before it.
+    candidates = [
+        *(name for name in declared if name not in _LABELS_FOR_ANYTHING),
+        "utf-8",
+        *(name for name in declared if name in _LABELS_FOR_ANYTHING),
+    ]
+    for encoding in dict.fromkeys(name for name in candidates if _ascii_compatible(name)):
         try:
             data.decode(encoding)
         except UnicodeDecodeError:
@@ -87,22 +98,24 @@ def document_encoding(data: bytes, content_type: str | None) -> tuple[str, int]:
     return detected, 0
 
 
-def _declared(data: bytes, content_type: str | None) -> list[str]:
-    """Codec names from the charset parameter and the XML declaration (known ones)."""
-    names = []
+def _declared(data: bytes, content_type: str | None) -> tuple[str | None, str | None]:
+    """The codecs the charset parameter and the XML declaration name, in that order
+    (None if one names none, or one Python does not know)."""
     parameter = _CHARSET_PARAMETER.search(content_type or "")
-    if parameter:
-        names.append(parameter.group(1))
     declaration = _DECLARED_ENCODING.match(data)
-    if declaration:
-        names.append(declaration.group(1).decode("ascii", "replace"))
-    known = []
-    for name in names:
-        try:
-            known.append(codecs.lookup(name).name)
-        except LookupError:
-            continue
-    return known
+    return (
+        _codec(parameter.group(1) if parameter else None),
+        _codec(declaration.group(1).decode("ascii", "replace") if declaration else None),
+    )
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
 
 
 def _ascii_compatible(encoding: str) -> bool:

@@ -210,6 +210,21 @@ def test_an_undeclared_charset_is_detected(
     assert (text, text) == (entry.title, entry.content)
 
 
+@pytest.mark.parametrize(
+    ("encoding", "declaration"),
+    [("utf-8", ""), ("euc-kr", "<?xml version='1.0' encoding='euc-kr'?>")],
+)
+def test_a_latin_1_label_gives_way_to_utf_8_and_to_the_documents_own(
+    encoding: str, declaration: str
+) -> None:
+    """Servers label anything ISO-8859-1: UTF-8 bytes, or a document that says it is
+    EUC-KR, are read as what they are (Latin-1 decodes any bytes, into mojibake)."""
+    document = (declaration + RSS2.format(KOREAN)).encode(encoding)
+    content_type = "application/rss+xml; charset=ISO-8859-1"
+    [entry] = parse_feed(document, "f", content_type=content_type)
+    assert KOREAN == entry.title
+
+
 def test_a_charset_that_decodes_is_believed() -> None:
     """Detection is for a charset missing or failing: one that decodes is not second-guessed."""
     document = RSS2.format("Größere Änderungen à Paris").encode("iso-8859-15")
