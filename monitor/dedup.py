@@ -18,6 +18,7 @@ from functools import cache, lru_cache
 from typing import Literal
 
 from monitor.text import canonical_url
+from monitor.watchlists.tokens import is_spaceless
 from monitor.words import words
 
 Identity = Literal["auto", "guid", "link", "content"]
@@ -69,9 +70,20 @@ def fingerprint(title: str, body: str, key: str) -> str:
     a story; else the title and body of this item (``key``, its identity in its
     source), so that items with a template body or none never pass for each other."""
     body_words = _joined_words(body)
-    if body_words.count(" ") + 1 >= STORY_WORDS:
+    if _length_in_words(body_words) >= STORY_WORDS:
         return "fp:" + _digest(body_words)
     return "fp:" + _digest(_joined_words(title), body_words, key)
+
+
+def _length_in_words(joined: str) -> int:
+    """How many words ``joined`` (normalised words, space-separated) holds. A run of a
+    script written without spaces (Chinese, Japanese) is one token: it counts a word for
+    every two characters."""
+    if not joined:
+        return 0
+    if joined.isascii():
+        return joined.count(" ") + 1
+    return sum(max(1, len(word) // 2) if is_spaceless(word) else 1 for word in joined.split())
 
 
 def item_key(

@@ -53,6 +53,19 @@ class AlertView:
     def excerpt(self) -> str:
         return cap(self.item.body, BODY_EXCERPT)
 
+    @property
+    def loose_terms(self) -> tuple[str, ...]:
+        """The matched terms the hit found inside a longer word (a regex's: /nuclear/
+        in "Antinuclear", any letter for /./), to be highlighted wherever they stand."""
+        found = []
+        for name, start, end, term in self.hits.get("spans", ()):
+            text = str(getattr(self.item, name, "") or "")
+            before = text[start - 1 : start]
+            after = text[end : end + 1]
+            if any(map(_latin_word_char, before + after)):
+                found.append(term)
+        return tuple(dict.fromkeys(found))
+
 
 @dataclass(frozen=True, slots=True)
 class DigestSection:
@@ -205,13 +218,14 @@ def web_url(url: str | None) -> str | None:
     return None
 
 
-def highlight(snippet: str, terms: Sequence[str]) -> Markup:
+def highlight(snippet: str, terms: Sequence[str], loose: Sequence[str] = ()) -> Markup:
     """The snippet, HTML-escaped, with matched terms (the text of the hit's spans)
-    wrapped in <mark> where they stand as the hit found them (see term_pattern)."""
+    wrapped in <mark> where they stand as the hit found them (see term_pattern); those
+    in ``loose`` (found inside longer words: AlertView.loose_terms) wherever they are."""
     words = sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w))
     if not words:
         return escape(snippet)
-    pieces = _term_pieces(snippet, words)
+    pieces = _term_pieces(snippet, [(word, word in loose) for word in words])
     if _OPEN in snippet or _CLOSE in snippet:
         marked = (
             f"<mark>{escape(piece)}</mark>" if odd else str(escape(piece))
@@ -227,7 +241,7 @@ def highlight(snippet: str, terms: Sequence[str]) -> Markup:
 _OPEN, _CLOSE = "\x02", "\x03"
 
 
-def _term_pieces(snippet: str, words: list[str]) -> list[str]:
+def _term_pieces(snippet: str, words: list[tuple[str, bool]]) -> list[str]:
     """text, term, text, term, ..., text: the longer terms first (longest first, so a
     longer term wins where two start together), then single characters in the text
     between them.
@@ -236,8 +250,8 @@ def _term_pieces(snippet: str, words: list[str]) -> list[str]:
     story: compiling a pattern for each set was most of the time an alert took to
     render, so each character has its own pattern, compiled once.
     """
-    longer = tuple(w for w in words if len(w) > 1)
-    singles = [_single_pattern(w) for w in words if len(w) == 1]
+    longer = tuple(word for word in words if len(word[0]) > 1)
+    singles = [_single_pattern(*word) for word in words if len(word[0]) == 1]
     # split() with one group: text, term, text, term, ..., text.
     pieces = _terms_pattern(longer).split(snippet) if longer else [snippet]
     if not singles:
@@ -257,25 +271,32 @@ def _term_pieces(snippet: str, words: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=256)
-def _terms_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("(" + "|".join(map(term_pattern, words)) + ")")
+def _terms_pattern(words: tuple[tuple[str, bool], ...]) -> re.Pattern[str]:
+    return re.compile("(" + "|".join(term_pattern(*word) for word in words) + ")")
 
 
 @lru_cache(maxsize=4096)
-def _single_pattern(character: str) -> re.Pattern[str]:
-    return re.compile(term_pattern(character))
+def _single_pattern(character: str, loose: bool) -> re.Pattern[str]:
+    return re.compile(term_pattern(character, loose))
 
 
 _LATIN_WORD = "A-Za-z0-9"
 
 
-def term_pattern(term: str) -> str:
+def term_pattern(term: str, loose: bool = False) -> str:
     """A matched term as the hit found it: its own spelling (an =SCM hit is not "scm"),
-    and a Latin-script edge not inside a longer word ("SCM" is not in "SCMP", "Korea" not
-    in "Korean"). A Hangul or Han term matched inside its word, and is marked there."""
-    before = f"(?<![{_LATIN_WORD}])" if term[0].isascii() and term[0].isalnum() else ""
-    after = f"(?![{_LATIN_WORD}])" if term[-1].isascii() and term[-1].isalnum() else ""
+    and, unless ``loose``, a Latin-script edge not inside a longer word ("SCM" is not in
+    "SCMP", "Korea" not in "Korean"). A Hangul or Han term matched inside its word, and
+    is marked there."""
+    if loose:
+        return re.escape(term)
+    before = f"(?<![{_LATIN_WORD}])" if _latin_word_char(term[0]) else ""
+    after = f"(?![{_LATIN_WORD}])" if _latin_word_char(term[-1]) else ""
     return before + re.escape(term) + after
+
+
+def _latin_word_char(character: str) -> bool:
+    return character.isascii() and character.isalnum()
 
 
 def _item_payload(item: StoredItem) -> dict[str, Any]:

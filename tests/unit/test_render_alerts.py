@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,11 @@ from markupsafe import Markup, escape
 from samples import alert_view, digest_view, stored_item
 
 from monitor.alerts.render import DigestSection, Renderer, highlight, term_pattern
+from monitor.alerts.route import hit_record
+from monitor.config import WatchlistConfig
 from monitor.errors import RenderError
+from monitor.model import Document
+from monitor.watchlists import compile_watchlists
 
 RENDERER = Renderer(timezone="Asia/Seoul")
 
@@ -134,12 +139,12 @@ def test_a_snippet_that_only_repeats_the_title_is_not_shown_twice() -> None:
         assert "will stay" in shown
 
 
-def reference_highlight(snippet: str, terms: Sequence[str]) -> Markup:
+def reference_highlight(snippet: str, terms: Sequence[str], loose: Sequence[str]) -> Markup:
     """highlight() as first written: one escape per piece, terms longest first."""
     words = sorted({t for t in terms if t and t.strip()}, key=len, reverse=True)
     if not words:
         return escape(snippet)
-    pattern = re.compile("|".join(term_pattern(w) for w in words))
+    pattern = re.compile("|".join(term_pattern(w, w in loose) for w in words))
     out: list[str] = []
     last = 0
     for found in pattern.finditer(snippet):
@@ -162,9 +167,32 @@ ALPHABET = st.sampled_from(
 @given(
     snippet=st.text(ALPHABET, max_size=60),
     terms=st.lists(st.text(ALPHABET, min_size=1, max_size=3), max_size=5),
+    loose=st.sets(st.integers(0, 4)),
 )
-def test_highlight_marks_what_it_always_marked(snippet: str, terms: list[str]) -> None:
-    assert reference_highlight(snippet, terms) == highlight(snippet, terms)
+def test_highlight_marks_what_it_always_marked(
+    snippet: str, terms: list[str], loose: set[int]
+) -> None:
+    some = [term for at, term in enumerate(terms) if at in loose]
+    assert reference_highlight(snippet, terms, some) == highlight(snippet, terms, some)
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "marked"),
+    [
+        ("/nuclear/i", "Antinuclear protests grow as nuclear talks stall", ["nuclear", "nuclear"]),
+        ("=SCM", "SCMP says the SCM met; scm tools", ["SCM"]),
+        ("/./", "Big", ["B", "i", "g"]),
+    ],
+)
+def test_an_alert_marks_each_term_where_the_hit_found_it(
+    query: str, text: str, marked: list[str]
+) -> None:
+    index = compile_watchlists([WatchlistConfig(name="w", query=query)], {})
+    [hit] = index.match(Document("", text))
+    view = replace(alert_view(stored_item("Headline", body=text)), hits=hit_record(hit))
+    html = RENDERER.render_alert(view, "k").html
+    shown = html.split("border-left", 1)[1].split("</p>", 1)[0]  # the snippet's paragraph
+    assert marked == re.findall("<mark>(.*?)</mark>", shown)
 
 
 def test_a_term_is_marked_as_the_hit_found_it_not_inside_other_words() -> None:

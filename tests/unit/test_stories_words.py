@@ -49,6 +49,21 @@ def test_keys_depend_on_words_not_spelling() -> None:
     assert fingerprint("Only a title", "", "k") == fingerprint("only a TITLE", "", "k")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "日韓の軍事情報包括保護協定は失効の直前に延長が決まった。政府が発表した。"
+        "両国は今後も協議を続ける方針で、米国は決定を歓迎するとの声明を出した。",
+        "韩国政府宣布暂停终止韩日军事情报保护协定的决定\uff0c该协定原定于午夜到期。"
+        "美国对此表示欢迎\uff0c并呼吁两国继续对话以改善关系。",
+    ],
+    ids=["japanese", "chinese"],
+)
+def test_a_body_in_a_script_without_spaces_names_its_story_by_its_length(body: str) -> None:
+    """Two outlets, two headlines, one summary of some length: one story."""
+    assert fingerprint("協定延長", body, "guid:a") == fingerprint("GSOMIA", body, "guid:b")
+
+
 def test_a_short_body_names_no_story_without_its_title_and_item() -> None:
     """ "Comments" under every headline of a feed: these are different stories."""
     assert fingerprint("Python 3.14", "Comments", "k") != fingerprint("Rust 2", "Comments", "k")
