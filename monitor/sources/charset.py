@@ -90,7 +90,7 @@ def document_encoding(data: bytes, content_type: str | None) -> tuple[str, int]:
     for encoding in dict.fromkeys(name for name in candidates if _ascii_compatible(name)):
         try:
             data.decode(encoding)
-        except UnicodeDecodeError:
+        except UnicodeError:
             continue
         return encoding, 0
     detected = _detected(data)
@@ -110,12 +110,16 @@ def _declared(data: bytes, content_type: str | None) -> tuple[str | None, str | 
 
 
 def _codec(name: str | None) -> str | None:
+    """The text codec ``name`` names; None for none, an unknown one, or one that is not
+    a text encoding (``charset=rot13``, ``encoding="hex"``: a label is hostile input)."""
     if not name:
         return None
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        codec = codecs.lookup(name)
+        "<?a \u00e9".encode(codec.name, "replace").decode(codec.name, "replace")
+    except (LookupError, ValueError):  # UnicodeError (idna), and a NUL in the name
         return None
+    return codec.name
 
 
 def _ascii_compatible(encoding: str) -> bool:

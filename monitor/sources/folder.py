@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from monitor.errors import SourceError
 from monitor.model import Entry, FetchResult
 from monitor.sources.documents import (
@@ -45,6 +47,8 @@ def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
         for entry in parse_feed(raw, origin)
     ]
 
+
+log = structlog.get_logger("monitor.sources.folder")
 
 PARSERS: dict[str, FileParser] = {
     ".txt": _text(parse_text_document),
@@ -88,6 +92,10 @@ class FolderSource:
                 entries.extend(self._read(file, relative, stat.st_mtime, stat.st_size))
             except (OSError, SourceError) as exc:
                 errors.append(f"{relative}: {exc}")
+                current.pop(relative)
+            except Exception as exc:  # a parser's bug: the folder's other files go on
+                log.exception("document_crashed", file=relative)
+                errors.append(f"{relative}: unexpected error: {exc!r}")
                 current.pop(relative)
         if errors and not entries:
             # Only broken files changed: say so (the source turns unhealthy). A broken file

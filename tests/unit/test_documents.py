@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import SourceError
+from monitor.model import Entry
+from monitor.sources import folder
 from monitor.sources.documents import parse_date_line, parse_text_document
 from monitor.sources.folder import FolderSource
 
@@ -129,6 +131,23 @@ def test_renamed_file_keeps_its_identity(tmp_path: Path) -> None:
     path.rename(tmp_path / "b.txt")
     second = FolderSource("f", tmp_path).fetch(first.cursor)
     assert [first.entries[0].guid] == [e.guid for e in second.entries]
+
+
+def test_a_document_that_crashes_its_parser_leaves_the_others_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A parser's bug on one file (here the RSS parser made to raise) costs that file,
+    not the folder: the other files are read, and the broken one is tried again."""
+    write(tmp_path, "a.txt", "Plain title\n\nPlain body.")
+    write(tmp_path, "b.rss", RSS)
+
+    def crash(*_args: object) -> list[Entry]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(folder.PARSERS, ".rss", crash)
+    result = FolderSource("f", tmp_path).fetch({})
+    assert ["Plain title"] == [entry.title for entry in result.entries]
+    assert ["a.txt"] == list(result.cursor["files"])
 
 
 def test_missing_folder_is_a_source_error(tmp_path: Path) -> None:

@@ -225,6 +225,26 @@ def test_a_latin_1_label_gives_way_to_utf_8_and_to_the_documents_own(
     assert KOREAN == entry.title
 
 
+@pytest.mark.parametrize(
+    ("content_type", "declaration"),
+    [
+        ("application/rss+xml; charset=rot13", ""),
+        ("application/rss+xml; charset=idna", ""),
+        (None, "<?xml version='1.0' encoding='hex'?>"),
+        (None, "<?xml version='1.0' encoding='utf-8\x00'?>"),
+        (None, "<?xml version='1.0' encoding='undefined'?>"),
+    ],
+)
+def test_a_label_naming_no_text_encoding_is_ignored(
+    content_type: str | None, declaration: str
+) -> None:
+    """A label is hostile input: one naming a codec that is no text encoding (or no
+    codec) is as good as none, not an exception out of the parser."""
+    document = (declaration + RSS2.format("Größere Änderungen")).encode("utf-8")
+    [entry] = parse_feed(document, "f", content_type=content_type)
+    assert "Größere Änderungen" == entry.title
+
+
 def test_a_charset_that_decodes_is_believed() -> None:
     """Detection is for a charset missing or failing: one that decodes is not second-guessed."""
     document = RSS2.format("Größere Änderungen à Paris").encode("iso-8859-15")
