@@ -57,9 +57,6 @@ def record_success(
     not_before: datetime | None = None,
 ) -> SourceState:
     """State after a good poll; ``not_before`` is a server's floor (Retry-After, max-age)."""
-    next_poll = now + every
-    if not_before is not None and not_before > next_poll:
-        next_poll = not_before
     return replace(
         state,
         cursor=cursor,
@@ -67,7 +64,8 @@ def record_success(
         failures=0,
         last_attempt=now,
         last_success=now,
-        next_poll=next_poll,
+        next_poll=_floored(now + every, not_before),
+        not_before=not_before,
     )
 
 
@@ -82,9 +80,6 @@ def record_failure(
 ) -> SourceState:
     """State after a failed poll: health steps down, the next try backs off."""
     failures = state.failures + 1
-    next_poll = now + backoff(failures, every, rng=rng)
-    if not_before is not None and not_before > next_poll:
-        next_poll = not_before
     return replace(
         state,
         health=health_for(failures),
@@ -92,20 +87,26 @@ def record_failure(
         last_attempt=now,
         last_error=error[:MAX_ERROR_TEXT],
         last_error_at=now,
-        next_poll=next_poll,
+        next_poll=_floored(now + backoff(failures, every, rng=rng), not_before),
+        not_before=not_before,
     )
 
 
-def held_until(state: SourceState | None, *, now: datetime, every: timedelta) -> datetime | None:
+def _floored(when: datetime, not_before: datetime | None) -> datetime:
+    return max(when, not_before) if not_before is not None else when
+
+
+def held_until(state: SourceState | None, *, now: datetime) -> datetime | None:
     """Until when a source must not be polled even by a pass that ignores intervals
-    (`monitor run --once`): while failures back it off, or past a server's floor
-    (Retry-After, max-age: a next poll later than one interval after the last). None
-    when it may be polled now."""
+    (`monitor run --once`): while failures back it off, or before the floor its server
+    set (Retry-After, max-age). None when it may be polled now."""
     if state is None or state.next_poll is None or state.next_poll <= now:
         return None
-    backing_off = state.health in ("degraded", "failing")
-    floored = state.last_attempt is not None and state.next_poll > state.last_attempt + every
-    return state.next_poll if backing_off or floored else None
+    if state.health in ("degraded", "failing"):
+        return state.next_poll
+    if state.not_before is not None and state.not_before > now:
+        return state.not_before
+    return None
 
 
 def silence_limit(

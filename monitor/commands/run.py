@@ -8,7 +8,6 @@ import sys
 import threading
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from itertools import chain, count, zip_longest
 from urllib.parse import urlsplit
 
@@ -118,22 +117,30 @@ def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], Deliv
     finally:
         leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))
-    outcomes = {name: poll.result() for name, poll in polls.items()}
-    outcomes |= {
-        name: PollOutcome(name, skipped=True, next_poll=until) for name, until in held.items()
-    }
+    outcomes = {name: poll.result() for name, poll in polls.items()} | held
     return [outcomes[name] for name in app.sources], report
 
 
-def held_sources(app: App) -> dict[str, datetime]:
-    """The sources that must wait (see monitor.health.held_until), and until when."""
+def held_sources(app: App) -> dict[str, PollOutcome]:
+    """The sources that must wait (see monitor.health.held_until), as outcomes: one
+    backing off after failures counts as failed (its last error), so a pass run from
+    cron keeps exiting 1 while a source is broken."""
     now = utc_now()
-    states = {state.name: state for state in app.store.source_states(item_counts=False)}
-    held = {
-        name: held_until(states.get(name), now=now, every=app.source_configs[name].every)
-        for name in app.sources
-    }
-    return {name: until for name, until in held.items() if until is not None}
+    held = {}
+    for state in app.store.source_states(item_counts=False):
+        until = held_until(state, now=now)
+        if until is None or state.name not in app.sources:
+            continue
+        failing = state.health in ("degraded", "failing")
+        error = f"backing off after {state.failures} failures: {state.last_error}"
+        held[state.name] = PollOutcome(
+            state.name,
+            ok=not failing,
+            skipped=True,
+            next_poll=until,
+            error=error if failing else None,
+        )
+    return held
 
 
 def hosts_in_turn(app: App) -> list[str]:
@@ -169,10 +176,8 @@ def summary(outcomes: list[PollOutcome], report: DeliveryReport) -> str:
     for outcome in outcomes:
         if outcome.skipped and outcome.next_poll:
             until = outcome.next_poll.isoformat(timespec="seconds")
-            lines.append(
-                f"{outcome.source}: waits until {until} (asked by its server, or backing off "
-                "after failures; --force polls it)"
-            )
+            why = outcome.error or "its server asked to wait"
+            lines.append(f"{outcome.source}: waits until {until} ({why}; --force polls it)")
         elif outcome.skipped:
             lines.append(f"{outcome.source}: skipped (not due, or another instance polls it)")
         elif outcome.ok:

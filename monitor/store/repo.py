@@ -76,6 +76,7 @@ class SourceState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     next_poll: datetime | None = None
+    not_before: datetime | None = None  # a server's floor (Retry-After, max-age)
     url: str | None = None
     items: int = 0
 
@@ -1219,6 +1220,7 @@ def _source_state(row: Any) -> SourceState:
         last_error=row["last_error"],
         last_error_at=row["last_error_at"],
         next_poll=row["next_poll"],
+        not_before=row["not_before"],
         url=row["url"],
         items=int(row.get("items") or 0),
     )

@@ -91,7 +91,8 @@ sources_t = Table(
     _when("last_attempt", nullable=True),
     _when("last_success", nullable=True),
     _when("last_new_item", nullable=True),
-    Column("cadence", Float(), nullable=True),  # seconds, see monitor.health.next_cadence
+    Column("cadence", Float(), nullable=True),  # seconds, see monitor.cadence
+    _when("not_before", nullable=True),  # a server's floor for the next poll
     _text("last_error"),
     _when("last_error_at", nullable=True),
     _when("next_poll", nullable=True),

@@ -163,6 +163,9 @@ def test_run_once_waits_as_servers_ask_unless_forced(server: FeedServer, tmp_pat
     waiting = {o.source: o.next_poll for o in second if o.skipped}
     assert {"throttled", "cached", "broken"} == set(waiting)
     assert all(until is not None and until > utc_now() for until in waiting.values())
+    # Backing off after a failure (the 429 was one) still counts as failed: run from
+    # cron, the pass exits 1 while a source is broken; waiting for max-age does not.
+    assert {"broken", "throttled"} == {o.source for o in second if not o.ok}
     assert sorted(f"/{name}" for name in names) == asked_forced
     assert not any(o.skipped for o in forced)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from monitor.health import (
     BACKOFF_CAP,
     backoff,
     health_for,
+    held_until,
     is_stale,
     record_failure,
     record_success,
@@ -160,3 +162,17 @@ def test_staleness_changes_once_each_way(
     )
     found = staleness_change(old, brought_news=news, now=NOW, every=EVERY, max_silence=None)
     assert change == found
+
+
+def test_only_a_servers_floor_or_a_backoff_holds_a_source_back() -> None:
+    """A next poll far off because the interval was longer when it was planned (the
+    config since shortened) holds nothing back; a server's floor and a backoff do."""
+    polled = SourceState("feed", {}, health="healthy", last_attempt=NOW, last_success=NOW)
+    planned_long_ago = replace(polled, next_poll=NOW + timedelta(hours=6))
+    floored = record_success(polled, {}, now=NOW, every=EVERY, not_before=NOW + timedelta(hours=2))
+    backing_off = record_failure(polled, "HTTP 500", now=NOW, every=EVERY)
+    later = NOW + timedelta(minutes=1)
+    assert None is held_until(planned_long_ago, now=later)
+    assert NOW + timedelta(hours=2) == held_until(floored, now=later)
+    assert backing_off.next_poll == held_until(backing_off, now=later)
+    assert None is held_until(floored, now=NOW + timedelta(hours=3))
