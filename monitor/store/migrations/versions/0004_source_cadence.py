@@ -1,5 +1,4 @@
-"""source_state.cadence (how often a source brings news, for staleness) and not_before
-(a server's floor for the next poll, which even `run --once` waits for)
+"""source_state.cadence: how often a source usually brings news (for staleness)
 
 Revision ID: 0004
 Revises: 0003
@@ -20,10 +19,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("source_state") as table:
         table.add_column(sa.Column("cadence", sa.Float(), nullable=True))
-        table.add_column(sa.Column("not_before", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("source_state") as table:
-        table.drop_column("not_before")
         table.drop_column("cadence")
