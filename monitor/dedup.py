@@ -18,7 +18,6 @@ from functools import cache, lru_cache
 from typing import Literal
 
 from monitor.text import canonical_url
-from monitor.watchlists.tokens import is_spaceless
 from monitor.words import words
 
 Identity = Literal["auto", "guid", "link", "content"]
@@ -70,20 +69,26 @@ def fingerprint(title: str, body: str, key: str) -> str:
     a story; else the title and body of this item (``key``, its identity in its
     source), so that items with a template body or none never pass for each other."""
     body_words = _joined_words(body)
-    if _length_in_words(body_words) >= STORY_WORDS:
+    if _length_in_words(body) >= STORY_WORDS:
         return "fp:" + _digest(body_words)
     return "fp:" + _digest(_joined_words(title), body_words, key)
 
 
-def _length_in_words(joined: str) -> int:
-    """How many words ``joined`` (normalised words, space-separated) holds. A run of a
-    script written without spaces (Chinese, Japanese) is one token: it counts a word for
-    every two characters."""
-    if not joined:
-        return 0
-    if joined.isascii():
-        return joined.count(" ") + 1
-    return sum(max(1, len(word) // 2) if is_spaceless(word) else 1 for word in joined.split())
+def _length_in_words(text: str) -> int:
+    """How many words ``text`` holds. Chinese and Japanese are written without spaces,
+    so a run of them is one token: it counts a word for every two characters (Korean
+    separates its words with spaces, and counts as written)."""
+    tokens = words(text)
+    if text.isascii():
+        return len(tokens)
+    return sum(max(1, len(token) // 2) if _han_or_kana(token[0]) else 1 for token in tokens)
+
+
+def _han_or_kana(character: str) -> bool:
+    return unicodedata.name(character, "").startswith(_HAN_AND_KANA)
+
+
+_HAN_AND_KANA = ("CJK ", "HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA")
 
 
 def item_key(

@@ -64,6 +64,15 @@ def test_a_body_in_a_script_without_spaces_names_its_story_by_its_length(body: s
     assert fingerprint("協定延長", body, "guid:a") == fingerprint("GSOMIA", body, "guid:b")
 
 
+def test_a_short_korean_body_is_counted_by_its_words() -> None:
+    """Korean separates words with spaces: a seven-word notice under two headlines is
+    two stories, as it would be in English."""
+    notice = "자세한 내용은 아래 링크의 기사 원문을 참조하세요"
+    assert fingerprint("삼성전자 1분기 실적 발표", notice, "guid:a") != fingerprint(
+        "북한 미사일 발사", notice, "guid:b"
+    )
+
+
 def test_a_short_body_names_no_story_without_its_title_and_item() -> None:
     """ "Comments" under every headline of a feed: these are different stories."""
     assert fingerprint("Python 3.14", "Comments", "k") != fingerprint("Rust 2", "Comments", "k")
