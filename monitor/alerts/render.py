@@ -55,16 +55,9 @@ class AlertView:
 
     @property
     def loose_terms(self) -> tuple[str, ...]:
-        """The matched terms the hit found inside a longer word (a regex's: /nuclear/
-        in "Antinuclear", any letter for /./), to be highlighted wherever they stand."""
-        found = []
-        for name, start, end, term in self.hits.get("spans", ()):
-            text = str(getattr(self.item, name, "") or "")
-            before = text[start - 1 : start]
-            after = text[end : end + 1]
-            if any(map(_latin_word_char, before + after)):
-                found.append(term)
-        return tuple(dict.fromkeys(found))
+        """The matched terms the hit found inside longer words, to be highlighted
+        wherever they stand (monitor.alerts.route.inside_words)."""
+        return tuple(self.hits.get("loose", ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,12 +283,13 @@ def term_pattern(term: str, loose: bool = False) -> str:
     is marked there."""
     if loose:
         return re.escape(term)
-    before = f"(?<![{_LATIN_WORD}])" if _latin_word_char(term[0]) else ""
-    after = f"(?![{_LATIN_WORD}])" if _latin_word_char(term[-1]) else ""
+    before = f"(?<![{_LATIN_WORD}])" if latin_word_char(term[0]) else ""
+    after = f"(?![{_LATIN_WORD}])" if latin_word_char(term[-1]) else ""
     return before + re.escape(term) + after
 
 
-def _latin_word_char(character: str) -> bool:
+def latin_word_char(character: str) -> bool:
+    """A letter or digit of ASCII: what a Latin-script word is made of, here."""
     return character.isascii() and character.isalnum()
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from monitor.alerts.render import latin_word_char
 from monitor.config import WatchlistConfig
-from monitor.model import Hit
+from monitor.model import Hit, Item, StoredItem
 from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch
 
 
@@ -21,6 +22,20 @@ def hit_record(hit: Hit) -> dict[str, Any]:
         "snippets": list(hit.snippets),
         "spans": [[s.field, s.start, s.end, s.term] for s in hit.spans],
     }
+
+
+def inside_words(hit: Hit, item: Item | StoredItem) -> list[str]:
+    """The matched terms the hit found inside a longer word of ``item`` (a regex's:
+    /nuclear/ in "Antinuclear", any letter for /./): alerts highlight those wherever
+    they stand (see monitor.alerts.render.highlight). Decided now, on the text matched:
+    the item may be edited before its alert is rendered."""
+    found = []
+    for span in hit.spans:
+        text: str = getattr(item, span.field, "") or ""
+        edges = text[span.start - 1 : span.start] + text[span.end : span.end + 1]
+        if any(map(latin_word_char, edges)):
+            found.append(span.term)
+    return list(dict.fromkeys(found))
 
 
 def plan_matches(
@@ -52,7 +67,7 @@ def plan_matches(
         planned.append(
             PlannedMatch(
                 watchlist=watchlist.name,
-                hits=hit_record(hit),
+                hits={**hit_record(hit), "loose": inside_words(hit, ingested.item)},
                 revision=revision,
                 silent=silent,
                 deliveries=deliveries,

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from samples import alert_view, digest_view, stored_item
 
 from monitor.alerts.render import DigestSection, Renderer, highlight, term_pattern
-from monitor.alerts.route import hit_record
+from monitor.alerts.route import hit_record, inside_words
 from monitor.config import WatchlistConfig
 from monitor.errors import RenderError
 from monitor.model import Document
@@ -189,7 +189,8 @@ def test_an_alert_marks_each_term_where_the_hit_found_it(
 ) -> None:
     index = compile_watchlists([WatchlistConfig(name="w", query=query)], {})
     [hit] = index.match(Document("", text))
-    view = replace(alert_view(stored_item("Headline", body=text)), hits=hit_record(hit))
+    stored = {**hit_record(hit), "loose": inside_words(hit, stored_item("", body=text))}
+    view = replace(alert_view(stored_item("Headline", body=text)), hits=stored)
     html = RENDERER.render_alert(view, "k").html
     shown = html.split("border-left", 1)[1].split("</p>", 1)[0]  # the snippet's paragraph
     assert marked == re.findall("<mark>(.*?)</mark>", shown)
