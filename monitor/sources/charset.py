@@ -4,8 +4,9 @@ Run before any parser, so the entity check, the fast path and feedparser all rea
 and the same text. The order: a byte order mark; the first bytes of a document that is
 not ASCII-compatible (UTF-16, UTF-32, EBCDIC: XML 1.0 appendix F, as feedparser sniffs
 them); the charset the server declares, then the XML declaration's, each only if the
-bytes decode in it; UTF-8 if they decode in it; a Latin-1 (or windows-1252, or ASCII)
-label only after UTF-8, as servers put it on anything; else chardet's guess. feedparser alone
+bytes decode in it; UTF-8 if they decode in it; a server's Latin-1 (or windows-1252, or
+ASCII) label only after those, as servers put it on anything; else chardet's guess.
+feedparser alone
 would fall back to windows-1252 there, and a Korean, Russian or Japanese feed served
 without a charset (or with a false ``charset=utf-8``) would be stored as mojibake.
 """
@@ -40,7 +41,7 @@ _DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["'
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _UTF8_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
-# Charsets servers and templates name for any document (Python's codec names).
+# Charsets servers name for any document they serve (Python's codec names).
 _LABELS_FOR_ANYTHING = frozenset({"iso8859-1", "cp1252", "ascii"})
 # chardet reads this much from the first non-ASCII byte on: what comes before is ASCII,
 # and may be megabytes of markup that tell nothing (a long comment, say).
@@ -78,14 +79,16 @@ def document_encoding(data: bytes, content_type: str | None) -> tuple[str, int]:
     for start, encoding in _NOT_ASCII_COMPATIBLE:
         if data.startswith(start):
             return encoding, 0
-    declared = [name for name in _declared(data, content_type) if name]
-    # Many servers (and templates) label every document Latin-1 whatever it holds: a
-    # charset named otherwise, then UTF-8 that decodes (no Latin-1 text does by chance),
-    # come before it.
+    header, declaration = _declared(data, content_type)
+    declared = [name for name in (header, declaration) if name]
+    # Many servers label every document Latin-1 whatever it holds: such a label comes
+    # after the document's own declaration and after UTF-8 that decodes (Latin-1 text
+    # seldom does). A document declaring Latin-1 itself is believed.
+    generic = header in _LABELS_FOR_ANYTHING
     candidates = [
-        *(name for name in declared if name not in _LABELS_FOR_ANYTHING),
+        *(name for name in (None if generic else header, declaration) if name),
         "utf-8",
-        *(name for name in declared if name in _LABELS_FOR_ANYTHING),
+        *([header] if generic and header else []),
     ]
     for encoding in dict.fromkeys(name for name in candidates if _ascii_compatible(name)):
         try:

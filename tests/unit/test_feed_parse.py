@@ -245,6 +245,16 @@ def test_a_label_naming_no_text_encoding_is_ignored(
     assert "Größere Änderungen" == entry.title
 
 
+def test_a_document_declaring_windows_1252_is_believed_though_it_decodes_as_utf_8() -> None:
+    """ "CAF\u00c9\u2026" in windows-1252 is C9 85, valid UTF-8 too: the document says
+    which it is, and the server agrees."""
+    declared = "<?xml version='1.0' encoding='windows-1252'?>"
+    document = (declared + RSS2.format("CAF\u00c9\u2026")).encode("cp1252")
+    content_type = "application/rss+xml; charset=windows-1252"
+    [entry] = parse_feed(document, "f", content_type=content_type)
+    assert "CAF\u00c9\u2026" == entry.title
+
+
 def test_a_charset_that_decodes_is_believed() -> None:
     """Detection is for a charset missing or failing: one that decodes is not second-guessed."""
     document = RSS2.format("Größere Änderungen à Paris").encode("iso-8859-15")
