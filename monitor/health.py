@@ -102,11 +102,16 @@ def held_until(state: SourceState | None, *, now: datetime) -> datetime | None:
     set (Retry-After, max-age). None when it may be polled now."""
     if state is None or state.next_poll is None or state.next_poll <= now:
         return None
-    if state.health in ("degraded", "failing"):
+    if backing_off(state):
         return state.next_poll
     if state.not_before is not None and state.not_before > now:
         return state.not_before
     return None
+
+
+def backing_off(state: SourceState) -> bool:
+    """Whether the source's last polls failed, so its next one is put off (backoff)."""
+    return state.health in ("degraded", "failing")
 
 
 def silence_limit(

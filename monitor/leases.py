@@ -77,10 +77,9 @@ class BatchedLeases(Leases):
     def settle(self, state: SourceState) -> None:
         with self._lock:
             self._settled.append(state)
-            if len(self._settled) < BATCH:
-                return
-            states, self._settled = self._settled, []
-        self.app.store.save_source_states(states, owner=self.app.owner)
+            full = len(self._settled) >= BATCH
+        if full:
+            self.flush()
 
     def flush(self) -> None:
         with self._lock:

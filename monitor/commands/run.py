@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
 from monitor.commands._common import load, load_app
-from monitor.health import held_until
+from monitor.health import backing_off, held_until
 from monitor.leases import BatchedLeases
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 from monitor.text import utc_now
@@ -131,7 +131,7 @@ def held_sources(app: App) -> dict[str, PollOutcome]:
         until = held_until(state, now=now)
         if until is None or state.name not in app.sources:
             continue
-        failing = state.health in ("degraded", "failing")
+        failing = backing_off(state)
         error = f"backing off after {state.failures} failures: {state.last_error}"
         held[state.name] = PollOutcome(
             state.name,
