@@ -50,15 +50,21 @@ class FeedFarm(BackgroundServer):
     def url(self, feed: int) -> str:
         return f"{self.base_url()}/feed/{feed}"
 
-    def release(self) -> None:
-        """Every feed gets ``per_round`` new items."""
+    def release(self) -> float:
+        """Every feed gets ``per_round`` new items; the ``time.monotonic()`` they came."""
         with self._lock:
             self.rounds += 1
+            return time.monotonic()
 
     def fetches(self) -> list[list[float]]:
         """Per feed, the ``time.monotonic()`` of each fetch, in order."""
         with self._lock:
             return [list(times) for times in self._fetches]
+
+    def all_fetched_since(self, moment: float) -> bool:
+        """Whether every feed was fetched after ``moment`` (a ``time.monotonic()``)."""
+        with self._lock:
+            return all(times and times[-1] > moment for times in self._fetches)
 
     def items(self, *, matching: bool = False) -> set[str]:
         """The item keys (as the store keeps them) released so far, or only the matching."""
