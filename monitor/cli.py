@@ -17,6 +17,7 @@ from typing import NoReturn
 import monitor.commands
 from monitor.errors import ConfigError, MonitorError
 from monitor.logging import configure_logging
+from monitor.malloc import limit_arenas
 
 
 def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -89,6 +90,7 @@ def entry() -> NoReturn:
     every module of SQLAlchemy, pydantic, feedparser...) took 0.2-0.3 s, a quarter of a
     `monitor run --once` that finds nothing new.
     """
+    limit_arenas()
     try:
         code = main()
     except SystemExit as exc:  # argparse's --help and usage errors

@@ -162,6 +162,7 @@ class MatchRecord:
 # SQLAlchemy's default of 5, a pass over many feeds closed and reopened a connection (and
 # ran its PRAGMAs, or a PostgreSQL login) for one poll in every seven.
 POOL_SIZE = 16
+CACHE_KIB = 1024  # SQLite's page cache per connection
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -172,6 +173,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A connection's page cache is dropped whenever another connection writes, which
+    # the pollers do all the time, so SQLite's default of 2 MiB a connection mostly held
+    # stale pages: a cold pass over 200 feeds peaked 4-6 MiB lower at 1 MiB, no slower.
+    # The operating system caches the file for every connection anyway.
+    cursor.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cursor.close()
 
 

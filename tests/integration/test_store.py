@@ -15,7 +15,7 @@ from monitor.errors import StoreError
 from monitor.model import Item
 from monitor.store import Store, open_store
 from monitor.store.migrate import current_revision, head_revision, known_head
-from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
+from monitor.store.repo import CACHE_KIB, IngestedItem, PlannedDelivery, PlannedMatch, SourceState
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -50,6 +50,8 @@ def test_schema_is_at_head_and_wal_is_on(store: Store) -> None:
     assert head_revision() == current_revision(store.engine)
     with store.engine.connect() as connection:
         assert "wal" == connection.execute(text("PRAGMA journal_mode")).scalar()
+        # KiB, given negative; every pooled connection, so their caches stay small
+        assert -CACHE_KIB == connection.execute(text("PRAGMA cache_size")).scalar()
 
 
 def test_the_head_read_from_the_migration_files_is_alembics() -> None:
