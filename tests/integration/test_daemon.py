@@ -44,21 +44,36 @@ def test_a_new_file_is_alerted_and_counted_in_metrics(tmp_path: Path) -> None:
     sent = ("monitor_deliveries_total", frozenset({("channel", "box"), ("outcome", "sent")}))
     items = ("monitor_items_total", inbox)
     matches = ("monitor_matches_total", frozenset({("watchlist", "pact")}))
+    pending = ("monitor_outbox_deliveries", frozenset({("state", "pending")}))
+    lag = ("monitor_poll_lag_seconds_count", frozenset())
     before = {key: _counted(*key) for key in (sent, items, matches)}
+
+    def settled() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        """A scrape after the delivery was counted and recorded as sent, and after the
+        poll that found the file was counted: the delivery job may send the alert
+        before the poll job, which stored it, counts its items and its lag, and the
+        sent counter moves before the row is marked sent."""
+        m = metrics(run)
+        done = (
+            m.get(sent, 0) > before[sent]
+            and m.get(items, 0) > before[items]
+            and m.get(matches, 0) > before[matches]
+            and m.get(pending) == 0
+            and m.get(lag, 0) >= 1
+        )
+        return m if done else None
+
     with DaemonRun(tmp_path) as run:
         run.write("pact.txt", "Pact signed\n\nThe pact was signed today.")
         wait_for(run.mails, "the alert mail")
-        samples = wait_for(
-            lambda: (m := metrics(run)) and m.get(sent, 0) > before[sent] and m,
-            "the delivery to be counted",
-        )
+        samples = wait_for(settled, "the delivery and the poll to be counted")
     assert samples[("monitor_polls_total", inbox | {("outcome", "ok")})] >= 1
     assert 1 == samples[items] - before[items]
     assert 1 == samples[matches] - before[matches]
-    assert 0 == samples[("monitor_outbox_deliveries", frozenset({("state", "pending")}))]
+    assert 0 == samples[pending]
     assert 1 == samples[("monitor_store_up", frozenset())]
     assert 1 == samples[("monitor_source_healthy", inbox)]
-    assert samples[("monitor_poll_lag_seconds_count", frozenset())] >= 1
+    assert samples[lag] >= 1
     assert samples[("process_open_fds", frozenset())] > 0
 
 
