@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from daemonkit import DaemonRun, wait_for
+from daemonkit import DEADLINE, DaemonRun, wait_for
 from feedserver import Feed, FeedServer, Handler, rss
 
 from monitor.sources.http import HttpPool
@@ -20,7 +20,7 @@ def test_a_busy_host_does_not_hold_the_pollers_other_hosts_need(tmp_path: Path) 
     a poll that finds the host busy is put off instead, and every source ends healthy,
     never more than four requests at the busy host at once."""
     per_host = HttpPool.shared().per_host
-    lock = threading.Lock()
+    lock = threading.Condition()
     in_flight = {"now": 0, "most": 0}
     other_polled = threading.Event()
 
@@ -28,7 +28,8 @@ def test_a_busy_host_does_not_hold_the_pollers_other_hosts_need(tmp_path: Path) 
         with lock:
             in_flight["now"] += 1
             in_flight["most"] = max(in_flight["most"], in_flight["now"])
-        answered = other_polled.wait(10)
+            lock.notify_all()
+        answered = other_polled.wait(DEADLINE)
         time.sleep(0.05)  # room for a request over the limit to arrive
         with lock:
             in_flight["now"] -= 1
@@ -38,6 +39,11 @@ def test_a_busy_host_does_not_hold_the_pollers_other_hosts_need(tmp_path: Path) 
             handler.answer(503, b"", {})
 
     def other(handler: Handler) -> None:
+        # The other feed's jitter may make it due before the busy host's first requests
+        # have all arrived (under load they trickle in): then the busy host would never
+        # see per_host at once. Answer once it has them (or at the deadline, and fail).
+        with lock:
+            lock.wait_for(lambda: in_flight["now"] >= per_host, DEADLINE)
         Feed(rss(("o1", "Talks resume", "GSOMIA talks.")))(handler)
         other_polled.set()
 
