@@ -155,6 +155,11 @@ def test_an_ingest_aborted_as_a_deadlock_runs_again(store: Store) -> None:
         now = NOW.replace(tzinfo=None)
         assert stories_stored.wait(30)
         with store.engine.begin() as connection:
+            # Each waiting backend looks for a deadlock deadlock_timeout (1 s) after it
+            # began to wait, and the one that looks first is aborted. The poll began to
+            # wait only a poll of wait_for_a_lock_wait earlier (~10 ms): under load this
+            # backend could look first and be the one aborted. It looks much later.
+            connection.execute(text("SET LOCAL deadlock_timeout = '60s'"))
             connection.execute(
                 text(
                     "INSERT INTO source_state (name, cursor, health, failures) "
