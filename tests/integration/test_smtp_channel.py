@@ -180,8 +180,12 @@ def test_a_slow_server_times_out_and_takes_nothing(plain: SmtpServer) -> None:
     channel = smtp_channel(plain, timeout="0.2s")
     with plain.stall(), pytest.raises(TransientDeliveryError, match="timed out"):
         channel.send(alert())
-    channel.send(alert())
     channel.close()
+    # The retry on the usual timeout: 0.2 s per step is for the stall, not for a whole
+    # SMTP exchange on a loaded machine.
+    again = smtp_channel(plain)
+    again.send(alert())
+    again.close()
 
     assert ["<s1.gsomia.desk@example.org>"] == plain.message_ids()
 

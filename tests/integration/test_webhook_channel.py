@@ -126,8 +126,11 @@ def test_a_slow_receiver_times_out_and_keeps_nothing(receiver: WebhookReceiver) 
     channel = webhook(receiver, timeout="0.2s")
     with receiver.stall(), pytest.raises(TransientDeliveryError, match="timed out"):
         channel.send(alert())
-    channel.send(alert())
     channel.close()
+    # The retry on the usual timeout: 0.2 s is for the stall, not for a loaded machine.
+    again = webhook(receiver)
+    again.send(alert())
+    again.close()
 
     assert ["s1.gsomia.chat"] == receiver.ids()
 
