@@ -109,6 +109,17 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     assert "invalid YAML" in caught.value.message
 
 
+@pytest.mark.parametrize("name", ["monitor.yaml", "watchlists.yaml"])
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, BASE)
+    (tmp_path / name).write_bytes(
+        "# caf\u00e9\n".encode("latin-1") + (tmp_path / name).read_bytes()
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{tmp_path / name}:1: cannot read: not UTF-8 text" in caught.value.located()
+
+
 def test_unknown_channel_in_a_watchlist_names_its_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, BASE, WATCHLISTS + "- name: other\n  query: x\n  channels: [nope]\n")
     with pytest.raises(ConfigError) as caught:
