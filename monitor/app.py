@@ -54,14 +54,14 @@ class App:
 
 def build_matcher(config: Config) -> WatchlistIndex:
     """All watch-lists compiled once; a query error names the file and line of the
-    watch-list, or of the term set, it is in."""
+    query (the line of the mistake in a query of several lines), or of the term set."""
     try:
         return compile_watchlists(config.watchlists, config.terms)
     except QueryError as exc:
         if exc.term_set is not None:
             exc.file, exc.line = config.term_location(exc.term_set)
         else:
-            exc.file, exc.line = config.watchlist_location(exc.watchlist or "")
+            exc.file, exc.line = config.query_location(exc.watchlist or "", exc.query, exc.column)
         raise
 
 

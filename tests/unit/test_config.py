@@ -156,3 +156,28 @@ def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
     text = BASE.replace("channels:", "  - {name: docs, type: folder, path: x}\nchannels:")
     with pytest.raises(ConfigError, match="source 'docs' is defined twice"):
         load_config(write(tmp_path, text))
+
+
+def test_a_query_error_names_the_line_of_the_query_and_of_its_mistake(tmp_path: Path) -> None:
+    from monitor.app import build_matcher
+
+    watchlists = (
+        "- name: one\n"
+        "  description: on one line\n"
+        "  query: GSOMIA AND (Japan\n"
+        "- name: block\n"
+        "  channels: [box]\n"
+        "  query: |\n"
+        "    GSOMIA\n"
+        "    AND NEAR(a b\n"
+    )
+    path = write(tmp_path, BASE, watchlists)
+    with pytest.raises(ConfigError) as caught:
+        build_matcher(load_config(path))
+    assert caught.value.located().startswith(f"{tmp_path / 'watchlists.yaml'}:3: watch-list 'one'")
+    path = write(tmp_path, BASE, watchlists.replace("(Japan", "Japan"))
+    with pytest.raises(ConfigError) as caught:
+        build_matcher(load_config(path))
+    assert caught.value.located().startswith(
+        f"{tmp_path / 'watchlists.yaml'}:8: watch-list 'block'"
+    )
