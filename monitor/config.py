@@ -69,6 +69,18 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     return Path(os.path.normpath(path))
 
 
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"no such file {value}")
+    return value
+
+
+def _existing_folder(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError(f"no such folder {value}")
+    return value
+
+
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -89,6 +101,8 @@ def _check_cron(value: str) -> str:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+ExistingFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
+ExistingFolder = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_folder)]
 Name = Annotated[str, Field(pattern=_NAME, max_length=100)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 CronSchedule = Annotated[str, AfterValidator(_check_cron)]
@@ -203,7 +217,7 @@ class SmtpChannelConfig(EmailChannelBase):
     username: str | None = None
     password: SecretStr | None = None
     timeout: Duration = timedelta(seconds=30)
-    ca_file: ConfigPath | None = None
+    ca_file: ExistingFile | None = None
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> SmtpChannelConfig:
@@ -287,7 +301,7 @@ class MonitorConfig(Strict):
     channels: dict[Name, ChannelConfig] = Field(default_factory=dict)
     digests: list[DigestConfig] = Field(default_factory=list)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
-    templates: ConfigPath | None = None
+    templates: ExistingFolder | None = None
     retention: Duration | None = timedelta(days=180)
     summary: bool = True
     http: HttpConfig | None = None

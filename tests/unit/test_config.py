@@ -181,3 +181,23 @@ def test_a_query_error_names_the_line_of_the_query_and_of_its_mistake(tmp_path: 
     assert caught.value.located().startswith(
         f"{tmp_path / 'watchlists.yaml'}:8: watch-list 'block'"
     )
+
+
+def test_a_missing_templates_folder_or_ca_file_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "templates: my-templates\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:9: templates: no such folder {tmp_path / 'my-templates'}" == (
+        caught.value.located()
+    )
+    (tmp_path / "my-templates").mkdir()
+    assert tmp_path / "my-templates" == load_config(path).monitor.templates
+    smtp = "  desk: {type: smtp, host: localhost, ca_file: ca.pem, to: [desk@example.org]}\n"
+    path = write(tmp_path, BASE + smtp)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:9: channels.desk.ca_file: no such file {tmp_path / 'ca.pem'}" == (
+        caught.value.located()
+    )
+    (tmp_path / "ca.pem").write_text("")
+    load_config(path)
