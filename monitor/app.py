@@ -23,7 +23,7 @@ from monitor.config import (
     WatchlistConfig,
     WebhookChannelConfig,
 )
-from monitor.errors import QueryError
+from monitor.errors import ConfigError, QueryError
 from monitor.sources.base import Source
 from monitor.store import Store, open_store
 from monitor.watchlists import WatchlistIndex, compile_watchlists
@@ -54,14 +54,14 @@ class App:
 
 def build_matcher(config: Config) -> WatchlistIndex:
     """All watch-lists compiled once; a query error names the file and line of the
-    watch-list, or of the term set, it is in."""
+    query (the line of the mistake in a query of several lines), or of the term set."""
     try:
         return compile_watchlists(config.watchlists, config.terms)
     except QueryError as exc:
         if exc.term_set is not None:
             exc.file, exc.line = config.term_location(exc.term_set)
         else:
-            exc.file, exc.line = config.watchlist_location(exc.watchlist or "")
+            exc.file, exc.line = config.query_location(exc.watchlist or "", exc.query, exc.column)
         raise
 
 
@@ -73,6 +73,11 @@ def build_app(config: Config, *, store: Store | None = None) -> App:
     """The whole application for ``config``; opens (and migrates) the store if not given."""
     matcher = build_matcher(config)
     renderer = build_renderer(config)
+    if config.monitor.templates is not None:  # the shipped ones are tested
+        for problem in renderer.check():  # else every alert would be a dead letter
+            raise ConfigError(
+                problem.message, file=problem.file or str(config.path), line=problem.line
+            )
     app = App(
         config=config,
         store=store or open_store(config.monitor.database),

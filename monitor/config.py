@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -69,6 +69,18 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     return Path(os.path.normpath(path))
 
 
+def _existing_file(value: Path) -> Path:
+    if not value.is_file():
+        raise ValueError(f"no such file {value}")
+    return value
+
+
+def _existing_folder(value: Path) -> Path:
+    if not value.is_dir():
+        raise ValueError(f"no such folder {value}")
+    return value
+
+
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -89,6 +101,8 @@ def _check_cron(value: str) -> str:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+ExistingFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
+ExistingFolder = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_folder)]
 Name = Annotated[str, Field(pattern=_NAME, max_length=100)]
 TimeZoneName = Annotated[str, AfterValidator(_check_timezone)]
 CronSchedule = Annotated[str, AfterValidator(_check_cron)]
@@ -203,7 +217,7 @@ class SmtpChannelConfig(EmailChannelBase):
     username: str | None = None
     password: SecretStr | None = None
     timeout: Duration = timedelta(seconds=30)
-    ca_file: ConfigPath | None = None
+    ca_file: ExistingFile | None = None
 
     @model_validator(mode="after")
     def _one_tls_mode(self) -> SmtpChannelConfig:
@@ -287,7 +301,7 @@ class MonitorConfig(Strict):
     channels: dict[Name, ChannelConfig] = Field(default_factory=dict)
     digests: list[DigestConfig] = Field(default_factory=list)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
-    templates: ConfigPath | None = None
+    templates: ExistingFolder | None = None
     retention: Duration | None = timedelta(days=180)
     summary: bool = True
     http: HttpConfig | None = None
@@ -318,6 +332,16 @@ class Config:
     watchlist_files: tuple[Path, ...] = ()
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+
+    def query_location(self, name: str, query: str, column: int) -> tuple[str, int | None]:
+        """(file, line) of ``column`` of watch-list ``name``'s query: the line of its
+        ``query:`` key, or for a query of several lines (a YAML ``|`` block, whose text
+        starts on the line after the key) the line holding that column."""
+        file, line = self.query_lines.get(name) or self.watchlist_location(name)
+        if line is not None and "\n" in query:
+            line += query.count("\n", 0, max(column - 1, 0)) + 1
+        return file, line
 
     def watchlist_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where watch-list ``name`` is defined."""
@@ -360,20 +384,27 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     terms: dict[str, list[str]] = dict(monitor.terms)
     files: list[Path] = []
     line_of: dict[str, tuple[str, int | None]] = {}
+    query_lines: dict[str, tuple[str, int | None]] = {}
     term_lines = _term_lines(monitor.terms, path, located)
     if isinstance(monitor.watchlists, str):
         for file in _watchlist_files(monitor.watchlists, path, located):
             files.append(file)
-            loaded, file_terms, lines, file_term_lines = load_watchlist_file(file, env)
+            loaded, file_terms, lines, file_term_lines, file_query_lines = load_watchlist_file(
+                file, env
+            )
             watchlists.extend(loaded)
             line_of.update(lines)
+            query_lines.update(file_query_lines)
             _merge_terms(terms, file_terms, file)
             term_lines.update(file_term_lines)
     else:
         watchlists = list(monitor.watchlists)
         for i, watchlist in enumerate(watchlists):
             line_of[watchlist.name] = (str(path), located.line_of(("watchlists", i)))
-    config = Config(path, monitor, tuple(watchlists), terms, tuple(files), line_of, term_lines)
+        query_lines = _query_lines(watchlists, path, located)
+    config = Config(
+        path, monitor, tuple(watchlists), terms, tuple(files), line_of, term_lines, query_lines
+    )
     _check_references(config, located)
     return config
 
@@ -383,11 +414,11 @@ Lines = dict[str, tuple[str, int | None]]  # name -> (file, line)
 
 def load_watchlist_file(
     file: Path, env: Mapping[str, str] | None = None
-) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines]:
-    """Watch-lists and term sets of one file, with the line of each."""
+) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines, Lines]:
+    """Watch-lists and term sets of one file, with the line of each (and of each query)."""
     located = load_yaml(file, env)
     if located.data is None:
-        return [], {}, {}, {}
+        return [], {}, {}, {}, {}
     if isinstance(located.data, list):
         located.data = {"watchlists": located.data}
         located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
@@ -401,7 +432,18 @@ def load_watchlist_file(
         dict(parsed.terms),
         lines,
         _term_lines(parsed.terms, file, located),
+        _query_lines(parsed.watchlists, file, located),
     )
+
+
+def _query_lines(
+    watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml
+) -> dict[str, tuple[str, int | None]]:
+    """(file, line of the ``query:`` key) of each watch-list of ``file``."""
+    return {
+        w.name: (str(file), located.line_of(("watchlists", i, "query")))
+        for i, w in enumerate(watchlists)
+    }
 
 
 def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> list[Path]:

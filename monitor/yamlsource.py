@@ -56,6 +56,13 @@ def load_yaml(path: Path, env: Mapping[str, str] | None = None) -> LocatedYaml:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            file=str(path),
+            line=line,
+        ) from exc
     return parse_yaml(text, str(path), env)
 
 

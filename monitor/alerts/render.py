@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
-from monitor.errors import RenderError
+from monitor.errors import ConfigError, RenderError
 from monitor.model import Message, StoredItem
 from monitor.text import cap
 
@@ -116,16 +116,23 @@ class Renderer:
         env.filters["web_url"] = web_url
         return env
 
-    def check(self) -> list[str]:
-        """Every template loads and compiles (used by `monitor check`)."""
-        from jinja2 import TemplateError
+    def check(self) -> list[ConfigError]:
+        """Every template loads and compiles (`monitor check`, and the start of a run
+        with a ``templates`` folder); a syntax error names the template's file and line."""
+        from jinja2 import TemplateError, TemplateSyntaxError
 
         problems = []
         for name in TEMPLATE_NAMES:
             try:
                 self.env.get_template(name)
+            except TemplateSyntaxError as exc:
+                problems.append(
+                    ConfigError(
+                        f"template {name}: {exc.message}", file=exc.filename, line=exc.lineno
+                    )
+                )
             except TemplateError as exc:
-                problems.append(f"template {name}: {exc}")
+                problems.append(ConfigError(f"template {name}: {exc}"))
         return problems
 
     def localtime(self, moment: datetime) -> str:

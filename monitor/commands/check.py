@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
             file, line = config.watchlist_location(name)
             problems.append(ConfigError(failure, file=file, line=line).located())
     renderer = build_renderer(config)
-    problems.extend(f"{config.path}: {p}" for p in renderer.check())
+    problems.extend(
+        ConfigError(p.message, file=p.file or str(config.path), line=p.line).located()
+        for p in renderer.check()
+    )
     for name, channel in config.monitor.channels.items():
         try:
             build_channel(name, channel, renderer).close()

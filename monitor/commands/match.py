@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -53,13 +55,16 @@ def run(args: argparse.Namespace) -> int:
     index = build_matcher(config)
     if args.jsonl is not None:
         if args.jsonl == "-":
-            return _backtest(index, sys.stdin, "<stdin>", only)
-        with open(args.jsonl, encoding="utf-8") as lines:
+            with _reading("<stdin>"):
+                return _backtest(index, sys.stdin, "<stdin>", only)
+        with _reading(args.jsonl), open(args.jsonl, encoding="utf-8") as lines:
             return _backtest(index, lines, args.jsonl, only)
     if args.file is not None:
-        text = args.file.read_text(encoding="utf-8")
+        with _reading(str(args.file)):
+            text = args.file.read_text(encoding="utf-8")
     elif args.text == "-":
-        text = sys.stdin.read()
+        with _reading("<stdin>"):
+            text = sys.stdin.read()
     else:
         text = args.text
     hits = index.match(text_document(text), only)
@@ -68,6 +73,19 @@ def run(args: argparse.Namespace) -> int:
     if not hits:
         print("no watch-list matches")
     return 0 if hits else 1
+
+
+@contextmanager
+def _reading(name: str) -> Iterator[None]:
+    """An input that cannot be read (missing, a folder, not UTF-8) is named, exit 2."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read: not UTF-8 text ({exc.reason})", file=name) from exc
+    except BrokenPipeError:  # stdout's reader went away: not the input's fault
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from exc
 
 
 def selected_watchlists(config: Config, names: list[str] | None) -> frozenset[str] | None:

@@ -109,6 +109,17 @@ def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
     assert "invalid YAML" in caught.value.message
 
 
+@pytest.mark.parametrize("name", ["monitor.yaml", "watchlists.yaml"])
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, BASE)
+    (tmp_path / name).write_bytes(
+        "# caf\u00e9\n".encode("latin-1") + (tmp_path / name).read_bytes()
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{tmp_path / name}:1: cannot read: not UTF-8 text" in caught.value.located()
+
+
 def test_unknown_channel_in_a_watchlist_names_its_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, BASE, WATCHLISTS + "- name: other\n  query: x\n  channels: [nope]\n")
     with pytest.raises(ConfigError) as caught:
@@ -145,3 +156,48 @@ def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
     text = BASE.replace("channels:", "  - {name: docs, type: folder, path: x}\nchannels:")
     with pytest.raises(ConfigError, match="source 'docs' is defined twice"):
         load_config(write(tmp_path, text))
+
+
+def test_a_query_error_names_the_line_of_the_query_and_of_its_mistake(tmp_path: Path) -> None:
+    from monitor.app import build_matcher
+
+    watchlists = (
+        "- name: one\n"
+        "  description: on one line\n"
+        "  query: GSOMIA AND (Japan\n"
+        "- name: block\n"
+        "  channels: [box]\n"
+        "  query: |\n"
+        "    GSOMIA\n"
+        "    AND NEAR(a b\n"
+    )
+    path = write(tmp_path, BASE, watchlists)
+    with pytest.raises(ConfigError) as caught:
+        build_matcher(load_config(path))
+    assert caught.value.located().startswith(f"{tmp_path / 'watchlists.yaml'}:3: watch-list 'one'")
+    path = write(tmp_path, BASE, watchlists.replace("(Japan", "Japan"))
+    with pytest.raises(ConfigError) as caught:
+        build_matcher(load_config(path))
+    assert caught.value.located().startswith(
+        f"{tmp_path / 'watchlists.yaml'}:8: watch-list 'block'"
+    )
+
+
+def test_a_missing_templates_folder_or_ca_file_names_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "templates: my-templates\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:9: templates: no such folder {tmp_path / 'my-templates'}" == (
+        caught.value.located()
+    )
+    (tmp_path / "my-templates").mkdir()
+    assert tmp_path / "my-templates" == load_config(path).monitor.templates
+    smtp = "  desk: {type: smtp, host: localhost, ca_file: ca.pem, to: [desk@example.org]}\n"
+    path = write(tmp_path, BASE + smtp)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert f"{path}:9: channels.desk.ca_file: no such file {tmp_path / 'ca.pem'}" == (
+        caught.value.located()
+    )
+    (tmp_path / "ca.pem").write_text("")
+    load_config(path)

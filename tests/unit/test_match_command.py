@@ -140,3 +140,42 @@ def test_replay_dry_run_lists_stored_items_that_match(
     title = "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact"
     assert ["scm", title] == line.split("\t")[1:]
     assert "1 stored items match (dry run: nothing enqueued)\n" == captured.err
+
+
+@pytest.mark.parametrize("option", ["--file", "--jsonl"])
+def test_a_missing_input_file_is_named_not_a_traceback(
+    default_config: Path, tmp_path: Path, option: str
+) -> None:
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(ConfigError, match=r"nope\.txt: cannot read: No such file or directory"):
+        match(default_config, option, str(missing))
+
+
+@pytest.mark.parametrize("option", ["--file", "--jsonl"])
+def test_an_input_file_that_is_not_utf8_is_named_not_a_traceback(
+    default_config: Path, tmp_path: Path, option: str
+) -> None:
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b'{"id": 1, "title": "caf\xe9", "body": "x"}\n')
+    with pytest.raises(ConfigError, match=r"latin\.txt: cannot read: not UTF-8 text"):
+        match(default_config, option, str(latin))
+
+
+def test_a_missing_input_file_exits_2_with_one_line(default_config: Path, tmp_path: Path) -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "match",
+            "-c",
+            str(default_config),
+            "--file",
+            str(tmp_path / "nope.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert 2 == run.returncode
+    assert f"{tmp_path / 'nope.txt'}: cannot read: No such file or directory\n" == run.stderr

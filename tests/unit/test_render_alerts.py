@@ -200,3 +200,20 @@ def test_a_term_is_marked_as_the_hit_found_it_not_inside_other_words() -> None:
     snippet = "SCMP says the SCM met; scm tools; Korean Korea; 지소미아를 GSOMIA破棄"
     marked = highlight(snippet, ["SCM", "Korea", "지소미아", "GSOMIA"])
     assert ["SCM", "Korea", "지소미아", "GSOMIA"] == re.findall("<mark>(.*?)</mark>", marked)
+
+
+def test_a_broken_override_names_its_file_and_line_and_stops_the_start(tmp_path: Path) -> None:
+    from monitor.app import build_app
+    from monitor.config import load_config
+    from monitor.errors import ConfigError
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "instant.txt.j2").write_text("{{ item.title }}\n{{ broken\n")
+    [problem] = Renderer(templates=templates).check()
+    assert f"{templates / 'instant.txt.j2'}:2: template instant.txt.j2: " in problem.located()
+    config = tmp_path / "monitor.yaml"
+    config.write_text("database: sqlite:///db.sqlite\nwatchlists: []\ntemplates: templates\n")
+    with pytest.raises(ConfigError, match=r"instant\.txt\.j2:2: template instant\.txt\.j2"):
+        build_app(load_config(config))  # not a daemon whose every alert is a dead letter
+    assert not (tmp_path / "db.sqlite").exists()
