@@ -269,7 +269,8 @@ class DigestConfig(Strict):
     schedule: CronSchedule
     timezone: TimeZoneName | None = None
     channels: Annotated[list[Name], Field(min_length=1)]
-    watchlists: list[Name] = Field(default_factory=list)  # empty: every watch-list
+    # Empty: the watch-lists whose ``alert`` is ``digest`` or ``both`` (Config.covered_by).
+    watchlists: list[Name] = Field(default_factory=list)
     max_items: Annotated[int, Field(gt=0)] = 50
     send_empty: bool = False
 
@@ -342,6 +343,11 @@ class Config:
         if line is not None and "\n" in query:
             line += query.count("\n", 0, max(column - 1, 0)) + 1
         return file, line
+
+    def covered_by(self, digest: DigestConfig) -> list[str]:
+        """The watch-lists whose matches ``digest`` collects: those it names, whatever
+        their ``alert``, or else those that ask for digests (``alert: digest`` or ``both``)."""
+        return digest.watchlists or [w.name for w in self.watchlists if w.alert != "instant"]
 
     def watchlist_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where watch-list ``name`` is defined."""
@@ -555,6 +561,12 @@ def _check_references(config: Config, located: LocatedYaml) -> None:
             if name not in seen:
                 path = ("digests", i, "watchlists", j)
                 raise located.error(f"{dotted(path)}: unknown watch-list {name!r}", path)
+        if not config.covered_by(digest):
+            raise located.error(
+                f"digests[{i}]: digest {digest.name!r} would collect no watch-list: name them "
+                "in its watchlists, or give them alert: digest or both",
+                ("digests", i),
+            )
     for j, channel in enumerate(monitor.on_source_error):
         if channel not in monitor.channels:
             path = ("on_source_error", j)

@@ -56,7 +56,7 @@ def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
     """
     now = now or utc_now()
     config = digest_config(app, name)
-    covered = config.watchlists or [w.name for w in app.config.watchlists]
+    covered = app.config.covered_by(config)
 
     def build(start: datetime, end: datetime) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         records = app.store.matches_between(start - LATE_COMMIT, end, covered, not_in_digest=name)

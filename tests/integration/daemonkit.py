@@ -28,7 +28,7 @@ database: sqlite:///var/monitor.db
 sources:
   - {name: inbox, type: folder, path: docs, every: 1s}
 watchlists:
-  - {name: pact, query: pact, channels: [box]}
+  - {name: pact, query: pact, alert: both, channels: [box]}
 channels:
   box: {type: maildir, path: mail, to: [desk@example.org]}
 delivery: {every: 1s}

@@ -201,3 +201,38 @@ def test_a_missing_templates_folder_or_ca_file_names_its_line(tmp_path: Path) ->
     )
     (tmp_path / "ca.pem").write_text("")
     load_config(path)
+
+
+DIGEST_WATCHLISTS = """\
+- {name: pact, query: GSOMIA, channels: [box]}
+- {name: talks, query: SCM, alert: both, channels: [box]}
+- {name: costs, query: '"cost sharing"', alert: digest}
+"""
+
+
+def test_a_digest_without_a_list_collects_the_watchlists_that_ask_for_digests(
+    tmp_path: Path,
+) -> None:
+    digests = """\
+digests:
+  - {name: all, schedule: "0 7 * * *", channels: [box]}
+  - {name: named, schedule: "0 7 * * *", channels: [box], watchlists: [pact]}
+watchlists: watchlists.yaml
+"""
+    config = load_config(write(tmp_path, BASE + digests, DIGEST_WATCHLISTS))
+    collected = {d.name: config.covered_by(d) for d in config.monitor.digests}
+    # alert: instant (the default) keeps a watch-list out, unless a digest names it
+    assert {"all": ["talks", "costs"], "named": ["pact"]} == collected
+
+
+def test_a_digest_that_would_collect_nothing_is_refused_at_its_line(tmp_path: Path) -> None:
+    digests = """\
+watchlists: watchlists.yaml
+digests:
+  - {name: morning, schedule: "0 7 * * *", channels: [box]}
+"""
+    path = write(tmp_path, BASE + digests)  # the one watch-list alerts instantly only
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), 11) == (caught.value.file, caught.value.line)
+    assert "digest 'morning' would collect no watch-list" in str(caught.value)
