@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from monitor.commands._common import iso, load, print_json, since_arg
+from monitor.errors import ConfigError
 from monitor.store import open_store
 from monitor.text import utc_now
 
@@ -22,8 +23,10 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     store = open_store(config.monitor.database)
     since = utc_now() - args.since if args.since else None
+    found = 0
     try:
         for item in store.items(source=args.source, since=since, limit=args.limit):
+            found += 1
             if args.json:
                 print_json(
                     {
@@ -41,4 +44,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{iso(item.published)}  {item.source:<16} {item.title}")
     finally:
         store.close()
+    configured = {source.name for source in config.monitor.sources}
+    if args.source and not found and args.source not in configured:
+        # A removed source's items stay listed by name; a typo is not left silent.
+        known = ", ".join(sorted(configured))
+        raise ConfigError(f"unknown source {args.source!r} (known: {known})")
     return 0

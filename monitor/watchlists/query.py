@@ -328,7 +328,7 @@ class _Parser:
         node = self.parse_or()
         self.skip_space()
         if self.peek() != ")":
-            raise self.error(f"expected ')' to close the '(' at {self.where(start)}")
+            raise self.error(f"expected ')' to close the '(' of {self.where(start)}")
         self.pos += 1
         self.depth -= 1
         return node
@@ -467,7 +467,7 @@ class _Parser:
                     raise self.error("expected ')' after NEAR's distance")
                 break
             if not char:
-                raise self.error(f"expected ')' to close the NEAR( at {self.where(start)}")
+                raise self.error(f"expected ')' to close the NEAR( of {self.where(start)}")
             groups.append(self.near_group())
         if len(groups) < 2:
             raise self.error("NEAR needs at least two terms, as in NEAR(a b, 5)", start)

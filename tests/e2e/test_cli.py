@@ -112,6 +112,10 @@ def test_items_and_status_json(default_config: Path) -> None:
     assert {"source", "guid", "url", "title", "published"} <= set(items[0])
     assert "2019-11-14T06:48:00Z" == items[0]["published"]
     assert "seeds" == items[0]["source"]
+    assert 1 == len(monitor("items", "--source", "seeds", cwd=root).stdout.splitlines())
+    typo = monitor("items", "--source", "seedz", cwd=root)
+    assert (2, "") == (typo.returncode, typo.stdout)
+    assert "unknown source 'seedz' (known: seeds)" in typo.stderr
     status = json.loads(monitor("status", "--json", cwd=root).stdout)
     [source] = status["sources"]
     assert ("seeds", True, None, 1) == (

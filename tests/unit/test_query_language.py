@@ -167,7 +167,7 @@ def test_source_field_is_searched_only_when_named() -> None:
     [
         ("a AND", 6, "expected a term, found the end of the query"),
         ("a OR OR b", 6, "expected a term, found 'OR'"),
-        ("(a OR b", 8, "expected ')' to close the '(' at column 1"),
+        ("(a OR b", 8, "expected ')' to close the '(' of column 1 at column 8"),
         ("a)", 2, "unexpected ')' with no '(' before it"),
         ("()", 2, "empty parentheses"),
         ('"cost sharing', 1, "unterminated phrase"),
@@ -223,7 +223,7 @@ def test_errors_name_the_watchlist_column_and_what_was_expected(
             "the end of the query at line 2, column 14\n    OR (japan AND\n                 ^",
         ),
         ("a\n\tb OR\n  c)", "no '(' before it at line 3, column 4\n      c)\n       ^"),
-        ("a\n(b OR\n  c", "the '(' at line 2, column 1 at line 3, column 4\n      c\n       ^"),
+        ("a\n(b OR\n  c", "the '(' of line 2, column 1 at line 3, column 4\n      c\n       ^"),
         # tabs are copied into the caret's padding, wide characters take two cells
         ("\tgsomia OR OR", "found 'OR' at column 12\n    \tgsomia OR OR\n    \t          ^"),
         ("한국 OR OR", "found 'OR' at column 7\n    한국 OR OR\n            ^"),
