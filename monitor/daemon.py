@@ -210,7 +210,7 @@ class Daemon:
             self._heartbeat,
             ("heartbeat", self.heartbeat_seconds),
             partial(IntervalTrigger, seconds=self.heartbeat_seconds),
-            None,  # the first beat follows READY=1
+            None,  # WATCHDOG=1 only after READY=1 (see _heartbeat)
             executor="heartbeat",
         )
         jobs["probe"] = _JobSpec(
@@ -283,7 +283,8 @@ class Daemon:
     def _heartbeat(self) -> None:
         self._beat = time.monotonic()
         HEARTBEAT.set_to_current_time()
-        systemd.watchdog()
+        if self._ready:  # a beat due before READY=1 went out (a slow start) waits for it
+            systemd.watchdog()
 
     def _probe(self) -> None:
         """Whether the database answers; a job of its own, so that a connection hanging on
@@ -418,8 +419,8 @@ class Daemon:
         self.scheduler.start()
         if self._server is not None:
             self._server.start()
-        self._ready = True
         systemd.ready(self._status_line())
+        self._ready = True
         log.info(
             "daemon_started",
             sources=len(self.app.sources),
