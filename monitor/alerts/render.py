@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, cached_property, lru_cache
 from itertools import chain, cycle
 from pathlib import Path
@@ -80,6 +80,34 @@ class DigestView:
         return sum(len(s.stories) + s.more for s in self.sections)
 
 
+SAMPLE_ITEM = StoredItem(
+    id=1,
+    story_id=1,
+    source="sample",
+    key="guid:sample",
+    title="Seoul and Tokyo extend GSOMIA",
+    body="Seoul and Tokyo agreed on Friday to extend GSOMIA, their intelligence pact.",
+    published=datetime(2026, 1, 1, tzinfo=UTC),
+    fetched_at=datetime(2026, 1, 1, tzinfo=UTC),
+    url="https://example.org/gsomia",
+    html="<p>Seoul and Tokyo agreed on Friday to extend <b>GSOMIA</b>.</p>",
+    author="Desk",
+)
+SAMPLE_ALERT = AlertView(
+    "sample-watchlist",
+    "What `monitor check` renders the templates with",
+    SAMPLE_ITEM,
+    {
+        "clause": "GSOMIA",
+        "terms": ["GSOMIA"],
+        "snippets": ["Seoul and Tokyo agreed on Friday to extend GSOMIA, their"],
+        "spans": [["title", 23, 29, "GSOMIA"]],
+        "loose": [],
+    },
+    also_reported_by=("another-outlet",),
+)
+
+
 class Renderer:
     """Renders Messages; built once by the composition root."""
 
@@ -118,7 +146,9 @@ class Renderer:
 
     def check(self) -> list[ConfigError]:
         """Every template loads and compiles (`monitor check`, and the start of a run
-        with a ``templates`` folder); a syntax error names the template's file and line."""
+        with a ``templates`` folder); a syntax error names the template's file and line.
+        Then a sample alert and digest are rendered: a name the templates do not have
+        (``{{ item.titel }}``) fails only when rendering, and would fail every alert."""
         from jinja2 import TemplateError, TemplateSyntaxError
 
         problems = []
@@ -133,7 +163,28 @@ class Renderer:
                 )
             except TemplateError as exc:
                 problems.append(ConfigError(f"template {name}: {exc}"))
+        if problems:
+            return problems
+        folder = None if self.templates is None else str(self.templates)
+        for render in (self._sample_alert, self._sample_digest):
+            try:
+                render()
+            except RenderError as exc:
+                problems.append(ConfigError(f"{exc} (rendering a sample)", file=folder))
         return problems
+
+    def _sample_alert(self) -> Message:
+        return self.render_alert(SAMPLE_ALERT, "sample.check")
+
+    def _sample_digest(self) -> Message:
+        sample = DigestView(
+            "sample",
+            SAMPLE_ITEM.fetched_at,
+            SAMPLE_ITEM.fetched_at,
+            (DigestSection(SAMPLE_ALERT.watchlist, (SAMPLE_ALERT,), more=1),),
+            quiet=("quiet-watchlist",),
+        )
+        return self.render_digest(sample, "sample.check")
 
     def localtime(self, moment: datetime) -> str:
         local = moment.astimezone(self.zone)

@@ -217,3 +217,26 @@ def test_a_broken_override_names_its_file_and_line_and_stops_the_start(tmp_path:
     with pytest.raises(ConfigError, match=r"instant\.txt\.j2:2: template instant\.txt\.j2"):
         build_app(load_config(config))  # not a daemon whose every alert is a dead letter
     assert not (tmp_path / "db.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("instant.html.j2", "<p>{{ item.titel }}</p>\n"),
+        ("digest.txt.j2", "{% for s in digest.sections %}{{ s.stories[0].item.nope }}{% endfor %}"),
+    ],
+)
+def test_an_override_naming_what_alerts_lack_fails_the_check_not_every_alert(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / name).write_text(text)
+    [problem] = Renderer(templates=templates).check()
+    assert problem.file == str(templates)
+    assert f"template {name}: " in str(problem)
+    assert "(rendering a sample)" in str(problem)
+
+
+def test_the_shipped_templates_render_the_sample() -> None:
+    assert [] == Renderer().check()
