@@ -81,6 +81,28 @@ def _existing_folder(value: Path) -> Path:
     return value
 
 
+# The databases the store is built and tested for, with the drivers it installs.
+DATABASES = {"sqlite": "pysqlite", "postgresql": "psycopg"}
+DATABASE_FORMS = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/NAME"
+
+
+def _check_database_url(value: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"not a database URL; expected {DATABASE_FORMS}") from None
+    # The URL itself is not repeated in these messages: it may hold a password.
+    backend = url.get_backend_name()
+    if backend not in DATABASES:
+        raise ValueError(f"{backend!r} is not supported; expected {DATABASE_FORMS}")
+    driver = url.get_driver_name()  # the backend's default when the URL names none
+    if DATABASES[backend] != driver:
+        raise ValueError(f"{backend}+{driver} is not supported; expected {DATABASE_FORMS}")
+
+
 def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -312,7 +334,10 @@ class MonitorConfig(Strict):
     @field_validator("database")
     @classmethod
     def _resolve_sqlite(cls, value: str, info: ValidationInfo) -> str:
-        """A relative SQLite path is relative to the config file, like every other path."""
+        """A relative SQLite path is relative to the config file, like every other path;
+        a database the store cannot open (another kind, a driver not installed) is a
+        config error here, not a failure of the first command that connects."""
+        _check_database_url(value)
         prefix = "sqlite:///"
         base = (info.context or {}).get("base")
         if value.startswith(prefix) and base is not None:

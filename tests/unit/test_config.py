@@ -236,3 +236,24 @@ digests:
         load_config(path)
     assert (str(path), 11) == (caught.value.file, caught.value.line)
     assert "digest 'morning' would collect no watch-list" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgres://monitor:hunter2@db/news", "'postgres' is not supported"),
+        ("mysql://monitor:hunter2@db/news", "'mysql' is not supported"),
+        ("postgresql+psycopg2://monitor:hunter2@db/news", "postgresql+psycopg2 is not supported"),
+        ("hunter2", "not a database URL"),
+    ],
+)
+def test_a_database_the_store_cannot_open_is_refused_at_load(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    path = write(tmp_path, f"database: '{url}'\nsources: []\nwatchlists: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), 1) == (caught.value.file, caught.value.line)
+    assert said in str(caught.value)
+    assert "postgresql+psycopg://USER" in str(caught.value)  # the form that works
+    assert "hunter2" not in str(caught.value)
