@@ -39,13 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="PATH",
         help='back-test an archive of {"id", "title", "body"} lines (- for stdin)',
     )
-    parser.add_argument(
-        "-w",
-        "--watchlist",
-        action="append",
-        metavar="NAME",
-        help="only this watch-list (repeat for more)",
-    )
+    add_watchlist_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -86,6 +80,17 @@ def _reading(name: str) -> Iterator[None]:
         raise
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", file=name) from exc
+
+
+def add_watchlist_option(parser: argparse.ArgumentParser) -> None:
+    """``-w NAME``, repeatable; read back with ``selected_watchlists``."""
+    parser.add_argument(
+        "-w",
+        "--watchlist",
+        action="append",
+        metavar="NAME",
+        help="only this watch-list (repeat for more)",
+    )
 
 
 def selected_watchlists(config: Config, names: list[str] | None) -> frozenset[str] | None:

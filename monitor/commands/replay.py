@@ -11,7 +11,7 @@ from typing import cast
 from monitor.alerts.route import plan_matches
 from monitor.app import build_matcher
 from monitor.commands._common import load, since_arg
-from monitor.commands.match import selected_watchlists
+from monitor.commands.match import add_watchlist_option, selected_watchlists
 from monitor.dedup import content_hash, fingerprint
 from monitor.model import Document, Item, StoredItem
 from monitor.store import open_store
@@ -34,9 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--since", type=since_arg, required=True, help="items fetched this recently (7d)"
     )
-    parser.add_argument(
-        "-w", "--watchlist", action="append", metavar="NAME", help="only this watch-list"
-    )
+    add_watchlist_option(parser)
     parser.add_argument("--dry-run", action="store_true", help="list what matches; enqueue nothing")
     parser.set_defaults(func=run)
 
