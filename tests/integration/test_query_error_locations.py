@@ -1,4 +1,4 @@
-"""A query error names the file and line of the watch-list, or the term set, it is in,
+"""A query error names the file and line of the query (its `query:` key), or of the term set,
 whichever command loads the watch-lists: `check`, `match` and `run` alike."""
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def test_an_error_in_a_term_set_names_its_file_and_line(
 
 
 @pytest.mark.parametrize("command", [["check"], ["match", "GSOMIA talks"], ["run", "--once"]])
-def test_an_error_in_a_query_names_its_watchlists_file_and_line(
+def test_an_error_in_a_query_names_the_file_and_line_of_the_query(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
     path = _config(tmp_path, WATCHLISTS.replace("'\"unterminated'", "Japan"))
     assert 2 == main([*command, "-c", str(path)])
-    assert f"{tmp_path / 'wl.yaml'}:6: watch-list 'pact':" in capsys.readouterr().err
+    assert f"{tmp_path / 'wl.yaml'}:7: watch-list 'pact':" in capsys.readouterr().err
