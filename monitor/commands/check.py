@@ -7,6 +7,7 @@ import sys
 
 from monitor.app import build_channel, build_matcher, build_renderer
 from monitor.commands._common import load
+from monitor.config import FolderSourceConfig
 from monitor.errors import ConfigError
 from monitor.watchlists import run_examples
 
@@ -43,6 +44,13 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         return 2
     monitor = config.monitor
+    for source in monitor.sources:
+        if isinstance(source, FolderSourceConfig) and not source.path.is_dir():
+            # Not an error: a mount may come later; until then its polls fail, and say so.
+            print(
+                f"{config.path}: warning: source {source.name!r}: no folder {source.path}",
+                file=sys.stderr,
+            )
     print(
         f"{config.path}: OK ({len(monitor.sources)} sources, {len(config.watchlists)} "
         f"watch-lists, {len(monitor.channels)} channels, {len(monitor.digests)} digests)"

@@ -93,6 +93,16 @@ def test_check_accepts_the_default_and_names_file_and_line_of_a_broken_one(
     assert 2 == bad.returncode
     assert f"{broken}:10: sources[0].every: not a duration: 'often'" in bad.stderr
     assert "Traceback" not in bad.stderr
+    assert "warning" not in ok.stderr
+
+
+def test_check_warns_of_a_source_folder_that_is_not_there(default_config: Path) -> None:
+    moved = default_config.with_name("moved.yaml")
+    moved.write_text(default_config.read_text().replace("path: ../seeds", "path: ../nowhere"))
+    checked = monitor("check", "-c", str(moved), cwd=default_config.parent.parent)
+    assert 0 == checked.returncode  # a mount may come later
+    nowhere = default_config.parent.parent / "nowhere"
+    assert f"{moved}: warning: source 'seeds': no folder {nowhere}\n" == checked.stderr
 
 
 def test_check_reports_invalid_yaml_without_a_traceback(default_config: Path) -> None:
