@@ -11,6 +11,11 @@ from daemonkit import CONFIG, DaemonRun, wait_for
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.alerts.digest import run_digest
+from monitor.app import build_app
+from monitor.config import load_config
+from monitor.text import utc_now
+
 JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat", "probe"}
 
 
@@ -148,6 +153,32 @@ def test_reload_applies_added_removed_and_changed_jobs_and_keeps_the_rest(
         )
         assert run.daemon.reload()
         assert JOBS - {"source:inbox"} == {job.id for job in scheduler.get_jobs()}
+
+
+def test_a_digest_firing_missed_while_down_runs_at_start(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "monitor.yaml").write_text(CONFIG)
+    app = build_app(load_config(tmp_path / "monitor.yaml"))
+    down_since = utc_now() - timedelta(days=2)  # the last digest, then the daemon stopped
+    try:
+        run_digest(app, "morning", now=down_since)
+    finally:
+        app.close()
+    with DaemonRun(tmp_path) as run:
+        store = run.daemon.app.store
+        # The 07:00 firings it was down for are not skipped until tomorrow's: one runs now.
+        wait_for(
+            lambda: store.digest_windows()["morning"][0] > down_since,
+            "the missed digest to close its window",
+        )
+        assert run.daemon.scheduler.get_job("digest:morning").next_run_time > utc_now()
+
+
+def test_a_digest_that_never_ran_waits_for_its_schedule(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        job = run.daemon.scheduler.get_job("digest:morning")
+        assert job.next_run_time.hour == 7
+        assert "morning" not in run.daemon.app.store.digest_windows()
 
 
 def test_an_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Path) -> None:
