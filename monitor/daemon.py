@@ -47,12 +47,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import undefined
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import systemd
+from monitor.alerts.cron import DigestTrigger
 from monitor.alerts.digest import next_run, run_digest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App, build_app
@@ -199,7 +199,7 @@ class Daemon:
             jobs[f"digest:{digest.name}"] = _JobSpec(
                 self._digest,
                 ("digest", digest.schedule, zone),
-                partial(CronTrigger.from_crontab, digest.schedule, timezone=zone),
+                partial(DigestTrigger, digest.schedule, zone),
                 now if missed else None,
                 args=(digest.name,),
                 executor="outbox",

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import shutil
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from daemonkit import CONFIG, DaemonRun, wait_for
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.alerts.digest import run_digest
+from monitor.alerts.digest import next_run, run_digest
 from monitor.app import build_app
 from monitor.config import load_config
+from monitor.daemon import Daemon
 from monitor.text import utc_now
 
 JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat", "probe"}
@@ -179,6 +180,48 @@ def test_a_digest_that_never_ran_waits_for_its_schedule(tmp_path: Path) -> None:
         job = run.daemon.scheduler.get_job("digest:morning")
         assert job.next_run_time.hour == 7
         assert "morning" not in run.daemon.app.store.digest_windows()
+
+
+def firings(daemon: Daemon, job_id: str, start: datetime, end: datetime) -> list[datetime]:
+    """When the daemon's job fires between ``start`` and ``end`` (UTC), as the scheduler
+    asks its trigger: each time from the previous firing, a moment after it ran."""
+    trigger = daemon._wanted_jobs(daemon.app)[job_id].trigger()
+    fired: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire.astimezone(UTC) < end:
+        fired.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(milliseconds=5))
+    return fired
+
+
+def test_a_daily_digest_fires_once_on_the_days_the_clocks_change(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        CONFIG.replace("digests:\n", "timezone: America/New_York\ndigests:\n").replace(
+            '- {name: morning, schedule: "0 7 * * *", channels: [box]}',
+            '- {name: early, schedule: "30 1 * * *", channels: [box]}\n'
+            '  - {name: spring, schedule: "30 2 * * *", channels: [box]}\n'
+            '  - {name: hourly, schedule: "0 * * * *", channels: [box]}',
+        )
+    )
+    daemon = Daemon(load_config(path))
+    try:
+        # 3 November 2024: 01:30 happens twice in New York (EDT, then EST). Cron sends a
+        # daily digest once, at the first; an hourly one fires in both hours.
+        fall = datetime(2024, 11, 3, tzinfo=UTC), datetime(2024, 11, 3, 12, tzinfo=UTC)
+        assert [datetime(2024, 11, 3, 5, 30, tzinfo=UTC)] == firings(daemon, "digest:early", *fall)
+        assert 12 == len(firings(daemon, "digest:hourly", *fall))
+        after = datetime(2024, 11, 3, 5, 31, tzinfo=UTC)
+        nxt = next_run(daemon.app.config.monitor.digests[0], "America/New_York", after)
+        assert datetime(2024, 11, 4, 6, 30, tzinfo=UTC) == nxt
+        # 10 March 2024: 02:30 does not happen; the digest goes at 03:30 EDT, once.
+        spring = datetime(2024, 3, 10, tzinfo=UTC), datetime(2024, 3, 11, tzinfo=UTC)
+        assert [datetime(2024, 3, 10, 7, 30, tzinfo=UTC)] == firings(
+            daemon, "digest:spring", *spring
+        )
+    finally:
+        daemon.app.close()
 
 
 def test_an_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Path) -> None:
