@@ -47,13 +47,13 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import undefined
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import systemd
-from monitor.alerts.digest import run_digest
+from monitor.alerts.cron import DigestTrigger
+from monitor.alerts.digest import next_run, run_digest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App, build_app
 from monitor.config import Config, HttpConfig, SourceConfig, load_config
@@ -189,13 +189,18 @@ class Daemon:
             now,
             executor="outbox",
         )
+        windows = app.store.digest_windows() if config.digests else {}
         for digest in config.digests:
             zone = digest.timezone or config.timezone
+            # A firing missed while the daemon was down (its window ended before a
+            # firing that has passed) runs now, once, not at the next firing a day later.
+            window = windows.get(digest.name)
+            missed = window is not None and next_run(digest, config.timezone, window[0]) <= now
             jobs[f"digest:{digest.name}"] = _JobSpec(
                 self._digest,
                 ("digest", digest.schedule, zone),
-                partial(CronTrigger.from_crontab, digest.schedule, timezone=zone),
-                None,
+                partial(DigestTrigger, digest.schedule, zone),
+                now if missed else None,
                 args=(digest.name,),
                 executor="outbox",
             )

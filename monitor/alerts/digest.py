@@ -40,12 +40,12 @@ def digest_config(app: App, name: str) -> DigestConfig:
 def next_run(digest: DigestConfig, default_timezone: str, now: datetime) -> datetime:
     """When ``digest``'s schedule fires next after ``now``, in UTC."""
     # Imported here: a poll that sends nothing never needs APScheduler's cron parser.
-    from apscheduler.triggers.cron import CronTrigger
+    from monitor.alerts.cron import DigestTrigger
 
-    trigger = CronTrigger.from_crontab(
-        digest.schedule, timezone=digest.timezone or default_timezone
-    )
-    fire: datetime = trigger.get_next_fire_time(None, now)
+    trigger = DigestTrigger(digest.schedule, digest.timezone or default_timezone)
+    fire = trigger.get_next_fire_time(None, now)
+    if fire is None:  # a crontab schedule has no end date
+        raise ValueError(f"schedule {digest.schedule!r} never fires")
     return fire.astimezone(UTC)
 
 

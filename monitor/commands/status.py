@@ -11,8 +11,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-
+from monitor.alerts.cron import DigestTrigger
 from monitor.commands._common import iso, load, print_json
 from monitor.config import Config
 from monitor.health import is_stale
@@ -62,7 +61,7 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
     digests = []
     for digest in config.monitor.digests:
         zone = digest.timezone or config.monitor.timezone
-        trigger = CronTrigger.from_crontab(digest.schedule, timezone=zone)
+        trigger = DigestTrigger(digest.schedule, zone)
         next_run = trigger.get_next_fire_time(None, now)
         window_end = windows[digest.name][0] if digest.name in windows else None
         digests.append(

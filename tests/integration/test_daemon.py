@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import shutil
 import socket
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from daemonkit import CONFIG, DaemonRun, wait_for
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+
+from monitor.alerts.digest import next_run, run_digest
+from monitor.app import build_app
+from monitor.config import load_config
+from monitor.daemon import Daemon
+from monitor.text import utc_now
 
 JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat", "probe"}
 
@@ -148,6 +154,74 @@ def test_reload_applies_added_removed_and_changed_jobs_and_keeps_the_rest(
         )
         assert run.daemon.reload()
         assert JOBS - {"source:inbox"} == {job.id for job in scheduler.get_jobs()}
+
+
+def test_a_digest_firing_missed_while_down_runs_at_start(tmp_path: Path) -> None:
+    (tmp_path / "var").mkdir()
+    (tmp_path / "monitor.yaml").write_text(CONFIG)
+    app = build_app(load_config(tmp_path / "monitor.yaml"))
+    down_since = utc_now() - timedelta(days=2)  # the last digest, then the daemon stopped
+    try:
+        run_digest(app, "morning", now=down_since)
+    finally:
+        app.close()
+    with DaemonRun(tmp_path) as run:
+        store = run.daemon.app.store
+        # The 07:00 firings it was down for are not skipped until tomorrow's: one runs now.
+        wait_for(
+            lambda: store.digest_windows()["morning"][0] > down_since,
+            "the missed digest to close its window",
+        )
+        assert run.daemon.scheduler.get_job("digest:morning").next_run_time > utc_now()
+
+
+def test_a_digest_that_never_ran_waits_for_its_schedule(tmp_path: Path) -> None:
+    with DaemonRun(tmp_path) as run:
+        job = run.daemon.scheduler.get_job("digest:morning")
+        assert job.next_run_time.hour == 7
+        assert "morning" not in run.daemon.app.store.digest_windows()
+
+
+def firings(daemon: Daemon, job_id: str, start: datetime, end: datetime) -> list[datetime]:
+    """When the daemon's job fires between ``start`` and ``end`` (UTC), as the scheduler
+    asks its trigger: each time from the previous firing, a moment after it ran."""
+    trigger = daemon._wanted_jobs(daemon.app)[job_id].trigger()
+    fired: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire.astimezone(UTC) < end:
+        fired.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(milliseconds=5))
+    return fired
+
+
+def test_a_daily_digest_fires_once_on_the_days_the_clocks_change(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        CONFIG.replace("digests:\n", "timezone: America/New_York\ndigests:\n").replace(
+            '- {name: morning, schedule: "0 7 * * *", channels: [box]}',
+            '- {name: early, schedule: "30 1 * * *", channels: [box]}\n'
+            '  - {name: spring, schedule: "30 2 * * *", channels: [box]}\n'
+            '  - {name: hourly, schedule: "0 * * * *", channels: [box]}',
+        )
+    )
+    daemon = Daemon(load_config(path))
+    try:
+        # 3 November 2024: 01:30 happens twice in New York (EDT, then EST). Cron sends a
+        # daily digest once, at the first; an hourly one fires in both hours.
+        fall = datetime(2024, 11, 3, tzinfo=UTC), datetime(2024, 11, 3, 12, tzinfo=UTC)
+        assert [datetime(2024, 11, 3, 5, 30, tzinfo=UTC)] == firings(daemon, "digest:early", *fall)
+        assert 12 == len(firings(daemon, "digest:hourly", *fall))
+        after = datetime(2024, 11, 3, 5, 31, tzinfo=UTC)
+        nxt = next_run(daemon.app.config.monitor.digests[0], "America/New_York", after)
+        assert datetime(2024, 11, 4, 6, 30, tzinfo=UTC) == nxt
+        # 10 March 2024: 02:30 does not happen; the digest goes at 03:30 EDT, once.
+        spring = datetime(2024, 3, 10, tzinfo=UTC), datetime(2024, 3, 11, tzinfo=UTC)
+        assert [datetime(2024, 3, 10, 7, 30, tzinfo=UTC)] == firings(
+            daemon, "digest:spring", *spring
+        )
+    finally:
+        daemon.app.close()
 
 
 def test_an_invalid_config_is_refused_and_the_old_one_keeps_running(tmp_path: Path) -> None:

@@ -1,0 +1,48 @@
+"""Digest schedules: APScheduler's cron trigger with cron's rule for the repeated hour.
+
+When the clocks go back, a wall-clock time happens twice (01:30 EDT, then 01:30 EST).
+APScheduler fires at both; cron runs a job at fixed times (neither minute nor hour a
+``*`` field) once, at the first, and a job with ``*`` in those fields as usual. A daily
+``30 1 * * *`` digest so goes out once that day, not twice an hour apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+
+
+class DigestTrigger(CronTrigger):  # type: ignore[misc]
+    """A crontab schedule in ``timezone`` that skips the second pass of a repeated hour
+    when it fires at fixed times."""
+
+    def __init__(self, schedule: str, timezone: str) -> None:
+        minute, hour, day, month, day_of_week = schedule.split()
+        super().__init__(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=day_of_week,
+            timezone=timezone,
+        )
+        self.fixed_times = not minute.startswith("*") and not hour.startswith("*")
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        if fire is None or not self.fixed_times or not _second_pass(fire):
+            return fire
+        # From the end of the repeated hour: a minute at a time, because APScheduler's
+        # arithmetic inside the second pass can come back to the same time.
+        after = fire
+        while _second_pass(after):
+            after = (after.astimezone(UTC) + timedelta(minutes=1)).astimezone(fire.tzinfo)
+        return self.get_next_fire_time(None, after.replace(second=0, microsecond=0))
+
+
+def _second_pass(moment: datetime) -> bool:
+    """Whether ``moment`` (local, aware) is the second time its wall-clock time happens."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
