@@ -99,6 +99,9 @@ class _JobSpec:
     first_run: datetime | None  # None: when the trigger first fires
     args: tuple[Any, ...] = ()
     executor: str = "default"
+    # How late a run may start: seconds, None (however late), or undefined (the
+    # scheduler's default, 300 s).
+    misfire_grace_time: Any = undefined
 
 
 class Daemon:
@@ -159,6 +162,7 @@ class Daemon:
                 args=spec.args,
                 id=job_id,
                 executor=spec.executor,
+                misfire_grace_time=spec.misfire_grace_time,
                 # None would add the job paused: "undefined" lets the trigger decide.
                 next_run_time=spec.first_run or undefined,
                 replace_existing=True,
@@ -203,6 +207,8 @@ class Daemon:
                 now if missed else None,
                 args=(digest.name,),
                 executor="outbox",
+                # Late behind a long drain is better than skipped until the next firing.
+                misfire_grace_time=None,
             )
         jobs["housekeeping"] = _JobSpec(
             self._housekeeping,

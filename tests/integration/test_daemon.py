@@ -146,6 +146,9 @@ def test_reload_applies_added_removed_and_changed_jobs_and_keeps_the_rest(
         assert JOBS | {"source:more"} == {job.id for job in scheduler.get_jobs()}
         assert housekeeping_next == scheduler.get_job("housekeeping").next_run_time
         assert digest_next + timedelta(hours=1) == scheduler.get_job("digest:morning").next_run_time
+        # A digest runs however late (behind a long drain), a poll not more than 300 s
+        assert None is scheduler.get_job("digest:morning").misfire_grace_time
+        assert 300 == scheduler.get_job("housekeeping").misfire_grace_time
         (tmp_path / "more" / "pact.txt").write_text("More\n\nAnother pact.")
         wait_for(run.mails, "an alert from the added source")
 
