@@ -77,7 +77,10 @@ class DigestView:
 
     @property
     def total(self) -> int:
-        return sum(len(s.stories) + s.more for s in self.sections)
+        """Stories in the digest: one that several watch-lists matched counts once
+        (those held back by ``max_items`` count as their sections say)."""
+        shown = {alert.item.story_id for s in self.sections for alert in s.stories}
+        return len(shown) + sum(s.more for s in self.sections)
 
 
 SAMPLE_ITEM = StoredItem(

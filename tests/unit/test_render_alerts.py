@@ -240,3 +240,16 @@ def test_an_override_naming_what_alerts_lack_fails_the_check_not_every_alert(
 
 def test_the_shipped_templates_render_the_sample() -> None:
     assert [] == Renderer().check()
+
+
+def test_a_story_in_two_sections_counts_once_in_the_subject() -> None:
+    both = stored_item("GSOMIA talk at the SCM", story_id=7)
+    other = stored_item("SCM ends", item_id=2, story_id=8)
+    digest = digest_view(
+        [
+            DigestSection("gsomia", (alert_view(both),)),
+            DigestSection("scm", (alert_view(both, watchlist="scm"), alert_view(other)), more=2),
+        ]
+    )
+    subject = RENDERER.render_digest(digest, "d").subject
+    assert "[morning] 4 stories: gsomia (1), scm (4)" == subject  # 2 shown, 2 held back
