@@ -195,6 +195,26 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
 
 
+def display_url(url: str) -> str:
+    """``url`` as logs, errors and ``monitor status`` may show it: without the
+    ``user:password@`` of its authority, each query value masked (``?token=***``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(an invalid URL)"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=***" if "=" in pair else "***"
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
 # --- dates ------------------------------------------------------------------------------
 
 
