@@ -261,3 +261,20 @@ def test_a_charset_that_decodes_is_believed() -> None:
     declared = b"<?xml version='1.0' encoding='iso-8859-15'?>" + document
     [entry] = parse_feed(declared, "f")
     assert "Größere Änderungen à Paris" == entry.title
+
+
+def _json_feed(*items: dict[str, object]) -> bytes:
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+
+
+def test_json_fields_of_the_wrong_type_cost_only_those_fields() -> None:
+    document = _json_feed(
+        {"id": "1", "title": "Bad url", "url": {"href": "https://a.example/"}},
+        {"id": "2", "title": "Bad external_url", "url": 7, "external_url": ["x"]},
+        {"id": "3", "title": "Bad author", "authors": [{"name": 5}], "author": {"name": []}},
+        {"id": "4", "title": "Good", "url": "https://a.example/4", "authors": [{"name": "Kim"}]},
+    )
+    entries = parse_feed(document, "feed.json")
+
+    assert [None, None, None, "https://a.example/4"] == [entry.link for entry in entries]
+    assert [None, None, None, "Kim"] == [entry.author for entry in entries]
