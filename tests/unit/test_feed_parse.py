@@ -278,3 +278,19 @@ def test_json_fields_of_the_wrong_type_cost_only_those_fields() -> None:
 
     assert [None, None, None, "https://a.example/4"] == [entry.link for entry in entries]
     assert [None, None, None, "Kim"] == [entry.author for entry in entries]
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["0001-01-01T00:00:00+04:00", "9999-12-31T23:00:00-04:00"],
+    ids=["year-1-east", "year-9999-west"],
+)
+def test_a_date_beyond_the_datetime_range_in_utc_is_no_date(date: str) -> None:
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        f"<entry><id>a</id><title>Atom</title><updated>{date}</updated></entry></feed>"
+    ).encode()
+    json_feed = _json_feed({"id": "j", "title": "JSON", "date_published": date})
+    entries = parse_feed(atom, "feed.atom") + parse_feed(json_feed, "feed.json")
+
+    assert [("Atom", None), ("JSON", None)] == [(e.title, e.published) for e in entries]
