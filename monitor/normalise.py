@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.dedup import Identity, content_hash, fingerprint, item_key
@@ -23,8 +25,30 @@ MAX_HTML = 400_000
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
+# A lone surrogate (a JSON Feed's unpaired "\ud800" escape) encodes in no charset: no
+# database driver, URL quoting or mail would take it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _unencodable(text: str | None) -> bool:
+    return text is not None and not text.isascii() and _SURROGATE.search(text) is not None
+
+
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:
     """The stored and matched form of ``entry``."""
+    if any(map(_unencodable, (entry.title, entry.content, entry.guid, entry.link, entry.author))):
+        entry = replace(
+            entry,
+            title=_encodable(entry.title),
+            content=_encodable(entry.content),
+            guid=entry.guid and _encodable(entry.guid),
+            link=entry.link and _encodable(entry.link),
+            author=entry.author and _encodable(entry.author),
+        )
     body = html_to_text(entry.content) if entry.content_is_html else entry.content
     body = cap(body, MAX_BODY)
     title = cap(one_line(entry.title), MAX_TITLE) or cap(one_line(body[:200]), 200) or "(untitled)"
