@@ -178,3 +178,30 @@ def test_an_email_dated_beyond_the_datetime_range_takes_the_file_time() -> None:
 
     assert entry is not None
     assert MTIME == entry.published
+
+
+def test_a_link_out_of_the_folder_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "private").mkdir()
+    outside = write(tmp_path / "private", "secret.txt", "Private title\n\nOnly the daemon reads.")
+    folder_path = tmp_path / "news"
+    folder_path.mkdir()
+    write(folder_path, "inside.txt", "Inside title\n\nA document.")
+    (folder_path / "passwd.txt").symlink_to("/etc/passwd")
+    (folder_path / "secret.txt").symlink_to(outside)
+    (folder_path / "alias.txt").symlink_to(folder_path / "inside.txt")
+
+    result = FolderSource("f", folder_path).fetch({})
+
+    assert ["alias.txt", "inside.txt"] == sorted(str(e.origin) for e in result.entries)
+    assert ["alias.txt", "inside.txt"] == sorted(result.cursor["files"])
+
+
+def test_the_size_cap_counts_what_is_read_not_what_the_file_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file in /proc says it has 0 bytes, and has any number."""
+    monkeypatch.setattr(folder, "MAX_FILE_BYTES", 100)
+    path = write(tmp_path, "a.txt", "Title\n\n" + "long body " * 50)
+
+    with pytest.raises(SourceError, match="larger than 100 bytes"):
+        FolderSource("f", tmp_path)._read(path, "a.txt", 0.0, 0)
