@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -162,3 +163,22 @@ def test_feed_html_takes_the_regex_path() -> None:
     markup = '<p>One &amp; <a href="https://x.example/?a=1&amp;b=2">two</a><br/></p><P>Three'
     assert "\n\nOne & two\n\n\n\n\n\n\n\nThree" == _simple_html_text(markup)
     assert _simple_html_text("<p>x</p><!-- note -->") is None
+
+
+def test_a_marked_section_htmlparser_cannot_read_is_text() -> None:
+    """_markupbase raises AssertionError at "<![x": one such entry failed its feed's polls."""
+    assert "Pact\n\n<![x" == html_to_text("<p>Pact</p><![x")
+    assert "Pact" in html_to_text("<p>Pact</p><![bogus[ a ]]><p>more</p>")
+
+
+@pytest.mark.parametrize(
+    "markup",
+    ["<a b='" * 50_000, "<a" * 100_000, "<![CDATA[ >]>" * 40_000, "<p>x</p>" + "<!--" * 50_000],
+    ids=["open-quote", "open-tag", "open-cdata", "open-comment"],
+)
+def test_unclosed_markup_is_read_in_linear_time(markup: str) -> None:
+    """HTMLParser searched to the end of the document again for each of these (minutes
+    for a few hundred kilobytes); a feed sets the pace of its own poll."""
+    started = time.perf_counter()
+    html_to_text(markup)
+    assert time.perf_counter() - started < 5
