@@ -182,3 +182,21 @@ def test_unclosed_markup_is_read_in_linear_time(markup: str) -> None:
     started = time.perf_counter()
     html_to_text(markup)
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("markup", ["<ul><li>" * 40_000, "<div>" * 80_000], ids=["lists", "divs"])
+def test_html_nested_too_deep_to_sanitise_in_good_time_is_kept_as_text(markup: str) -> None:
+    entry = Entry(title="Deep", content=markup + "GSOMIA", content_is_html=True)
+    started = time.perf_counter()
+    item = normalise_entry("s", entry, identity="auto", now=NOW)
+
+    assert time.perf_counter() - started < 5  # was half a minute and more
+    assert (None, "GSOMIA") == (item.html, item.body)
+
+
+def test_many_void_and_closed_elements_are_still_sanitised() -> None:
+    markup = "<p>line<br>" * 5_000 + "<ul><li>a<li>b</ul>" * 5_000 + "<b>x</b>" * 5_000
+    item = normalise_entry(
+        "s", Entry(title="t", content=markup, content_is_html=True), identity="auto", now=NOW
+    )
+    assert item.html is not None
