@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.dedup import Identity, content_hash, fingerprint, item_key
@@ -18,13 +21,46 @@ from monitor.text import (
 )
 
 MAX_HTML = 400_000
+# The sanitiser's tree builder takes time quadratic in the depth of nesting: 40,000
+# "<ul><li>" (320 KB) took half a minute. HTML nested deeper than this is kept as text
+# only: no article nests so deep.
+MAX_NESTING = 2_000
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+# Elements that never hold others (void), or that the next of their kind closes.
+_FLAT = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr", "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th",
+    "thead", "tbody", "tfoot", "rb", "rt", "rtc", "rp",
+})  # fmt: skip
 # A date more than a day in the future is a feed's mistake; it would sort above
 # everything for ever, so the fetch time stands in for it.
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
+# A lone surrogate (a JSON Feed's unpaired "\ud800" escape) encodes in no charset: no
+# database driver, URL quoting or mail would take it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text)
+
+
+def _unencodable(text: str | None) -> bool:
+    return text is not None and not text.isascii() and _SURROGATE.search(text) is not None
+
+
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:
     """The stored and matched form of ``entry``."""
+    if any(map(_unencodable, (entry.title, entry.content, entry.guid, entry.link, entry.author))):
+        entry = replace(
+            entry,
+            title=_encodable(entry.title),
+            content=_encodable(entry.content),
+            guid=entry.guid and _encodable(entry.guid),
+            link=entry.link and _encodable(entry.link),
+            author=entry.author and _encodable(entry.author),
+        )
     body = html_to_text(entry.content) if entry.content_is_html else entry.content
     body = cap(body, MAX_BODY)
     title = cap(one_line(entry.title), MAX_TITLE) or cap(one_line(body[:200]), 200) or "(untitled)"
@@ -42,6 +78,35 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         fingerprint=fingerprint(title, body, key),
         content_hash=content_hash(title, body),
         url=url,
-        html=sanitize_html(entry.content[:MAX_HTML]) if entry.content_is_html else None,
+        html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
         author=cap(one_line(entry.author), 200) if entry.author else None,
     )
+
+
+def _sanitized(markup: str) -> str | None:
+    """``markup`` sanitised, or None when it nests too deep to sanitise in good time."""
+    # No deeper than its count of tags: most bodies need no closer look.
+    if markup.count("<") > MAX_NESTING and _nesting(markup) > MAX_NESTING:
+        return None
+    return sanitize_html(markup)
+
+
+def _nesting(markup: str) -> int:
+    """How deep elements nest in ``markup``, about: an end tag closes up to the open
+    element it names, and is ignored when none is open (as a browser does)."""
+    stack: list[str] = []
+    open_names: Counter[str] = Counter()
+    deepest = 0
+    for closing, tag in _TAG.findall(markup):
+        name = tag.lower()
+        if name in _FLAT:
+            continue
+        if not closing:
+            stack.append(name)
+            open_names[name] += 1
+            deepest = max(deepest, len(stack))
+        elif open_names[name]:
+            while (top := stack.pop()) != name:
+                open_names[top] -= 1
+            open_names[name] -= 1
+    return deepest

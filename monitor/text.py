@@ -26,6 +26,11 @@ _SKIP_TAGS = frozenset({"script", "style", "head", "template", "noscript"})
 _SPACES = re.compile(r"[\t\f\v\u00a0][ \t\f\v\u00a0]*| [ \t\f\v\u00a0]+")
 _RUN_MARKS = ("  ", "\t", "\f", "\v", "\u00a0")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*")
+# How _markupbase ends a marked section of each kind ("<![CDATA[...]]>", "<![if x]>").
+_SECTION_CLOSES = {
+    **dict.fromkeys(("temp", "cdata", "ignore", "include", "rcdata"), re.compile(r"]\s*]\s*>")),
+    **dict.fromkeys(("if", "else", "endif"), re.compile(r"]\s*>")),
+}
 
 
 class _TextExtractor(HTMLParser):
@@ -35,6 +40,8 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping = 0
+        self._searched: str | None = None  # the rawdata _unclosed is about
+        self._unclosed: dict[re.Pattern[str], int] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TAGS:
@@ -52,16 +59,61 @@ class _TextExtractor(HTMLParser):
         if not self._skipping:
             self.parts.append(data)
 
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
+        """_markupbase's, remembering where a search for a section's end failed.
+
+        A "<![CDATA[" that nothing closes is searched to the end of the document, and
+        at close() so is each "<![" after it: a megabyte of them took minutes. None can
+        close where the same search from an earlier place found nothing.
+        """
+        name, j = self._scan_name(i + 3, i)  # type: ignore[attr-defined]
+        if j < 0:
+            return int(j)
+        close = _SECTION_CLOSES.get(name)
+        if close is None:
+            raise AssertionError(f"unknown status keyword {name!r} in marked section")
+        if self._searched is not self.rawdata:
+            self._searched, self._unclosed = self.rawdata, {}
+        if i >= self._unclosed.get(close, len(self.rawdata) + 1):
+            return -1
+        found = close.search(self.rawdata, i + 3)
+        if found is None:
+            self._unclosed[close] = min(i, self._unclosed.get(close, i))
+            return -1
+        return found.end()
+
 
 def html_to_text(markup: str) -> str:
     """Visible text of an HTML fragment, paragraphs kept as blank-line breaks."""
     text = _simple_html_text(markup)
     if text is None:
-        extractor = _TextExtractor()
-        extractor.feed(markup)
-        extractor.close()
-        text = "".join(extractor.parts)
+        text = _parsed_html_text(markup)
     return tidy_text(text)
+
+
+def _parsed_html_text(markup: str) -> str:
+    """What _TextExtractor collects from ``markup``, at a cost linear in its length.
+
+    After the last ">" no tag can end, yet HTMLParser (before Python 3.11.13, 3.12.11,
+    CVE-2025-6069) scans to the end of the document for every "<" there: 100 KB of
+    "<a b='" took a minute. Each such "<" is text as HTMLParser reads it, so it goes in
+    as "&lt;". A marked section it cannot read ("<![x") raises AssertionError from
+    _markupbase: those are taken as text too.
+    """
+    end = markup.rfind(">") + 1
+    if "<" in markup[end:]:
+        markup = markup[:end] + markup[end:].replace("<", "&lt;")
+    try:
+        return _extract(markup)
+    except AssertionError:
+        return _extract(markup.replace("<![", "&lt;!["))
+
+
+def _extract(markup: str) -> str:
+    extractor = _TextExtractor()
+    extractor.feed(markup)
+    extractor.close()
+    return "".join(extractor.parts)
 
 
 # Tags HTMLParser reads the same way as this regex does: a name of letters, digits and
@@ -193,6 +245,26 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
     kept = [(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)]
     path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
     return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+
+
+def display_url(url: str) -> str:
+    """``url`` as logs, errors and ``monitor status`` may show it: without the
+    ``user:password@`` of its authority, each query value masked (``?token=***``)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "(an invalid URL)"
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}=***" if "=" in pair else "***"
+        for pair in parts.query.split("&")
+        if pair
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 # --- dates ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ memory) by delivery key, so a retry after a partial failure goes only to the oth
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,10 @@ from monitor.errors import ConfigError, TransientDeliveryError
 from monitor.model import Message
 
 REMEMBERED = 10_000  # delivery keys whose partial success we keep
+# Mentions in chat services' syntax: Discord's @everyone, @here, <@user>, <@&role>;
+# Slack's <!channel>, <!here>, <@user>, <#channel>.
+# Apprise's Discord service reads "@123" and "@&456" as mentions too, brackets or not.
+_MENTION = re.compile(r"@(?=(?:everyone|here)\b|&?[0-9])|<(?=[@!#])", re.IGNORECASE)
 
 
 class AppriseChannel:
@@ -46,8 +51,8 @@ class AppriseChannel:
             if index in done:
                 continue
             accepted = service.notify(
-                body=message.text,
-                title=header_value(message.subject),
+                body=defuse_mentions(message.text),
+                title=defuse_mentions(header_value(message.subject)),
                 body_format=self._text_format,
             )
             if accepted:
@@ -65,3 +70,10 @@ class AppriseChannel:
 
     def close(self) -> None:
         """Apprise keeps nothing open between notifications."""
+
+
+def defuse_mentions(text: str) -> str:
+    """``text`` with a zero-width space inside each mention: Apprise passes text to a
+    chat service as it is (its Discord service even allows the mentions it finds), so
+    a feed's "@everyone" would ping everyone."""
+    return _MENTION.sub(lambda found: found.group() + "\u200b", text)

@@ -78,8 +78,10 @@ def build_email(
     headers = [
         _header(policy, "From", header_value(sender), address=True),
         _header(policy, "To", ", ".join(header_value(address) for address in to), address=True),
+        # A title that holds an encoded word ("=?utf-8?q?=0D=0ABcc:...?=") is encoded
+        # whole: the policy's parser would decode it, CR/LF and all, into the header.
         _header(policy, "Subject", subject)
-        if subject.isascii()
+        if subject.isascii() and "=?" not in subject
         else policy.fold_binary("Subject", encoded_words(subject, "Subject")),
         _header(policy, "Date", format_datetime(date or datetime.now(UTC))),
         _header(policy, "Message-ID", message_id(message.delivery_key, domain)),

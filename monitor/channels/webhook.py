@@ -331,16 +331,25 @@ def _text_block(text: str, **style: Any) -> dict[str, Any]:
     return {"type": "TextBlock", "text": text, "wrap": True, **style}
 
 
+def _teams_text(text: str) -> str:
+    """Text a TextBlock's Markdown cannot make a link of: no "[...](...)"."""
+    return text.replace("[", "(").replace("]", ")")
+
+
 def teams_body(view: ChatView) -> dict[str, Any]:
-    body = [_text_block(view.title, weight="Bolder", size="Medium")]
+    # Every text from a feed (the subject holds its title, the notes its snippets) loses
+    # its brackets: "[your bank](http://evil)" in a snippet would be a live link.
+    body = [_text_block(_teams_text(view.title), weight="Bolder", size="Medium")]
     for section in view.sections:
         if section.heading:
             body.append(_text_block(section.heading, weight="Bolder", spacing="Medium"))
         for item in section.links:
-            title = item.title.replace("[", "(").replace("]", ")")
+            title = _teams_text(item.title)
             body.append(_text_block(f"[{title}]({_safe_url(item.url)})" if item.url else title))
-            body.append(_text_block(item.detail, isSubtle=True, size="Small", spacing="None"))
-        body.extend(_text_block(note, isSubtle=True) for note in section.notes)
+            body.append(
+                _text_block(_teams_text(item.detail), isSubtle=True, size="Small", spacing="None")
+            )
+        body.extend(_text_block(_teams_text(note), isSubtle=True) for note in section.notes)
     card = {
         "$schema": ADAPTIVE_CARD_SCHEMA,
         "type": "AdaptiveCard",

@@ -78,14 +78,14 @@ def parse_date_line(line: str) -> datetime | None:
                 int(match["minute"] or 0),
                 tzinfo=timezone(offset),
             )
-        except ValueError:
+            return local.astimezone(UTC)
+        except (ValueError, OverflowError):  # 1 January 0001 (UTC +04:00): before year 1
             return None
-        return local.astimezone(UTC)
     iso = _ISO_DATE_LINE.match(line)
     if iso:
         try:
             return to_utc(datetime.fromisoformat(iso.group(1).replace("Z", "+00:00")))
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 
@@ -180,7 +180,7 @@ def parse_email_document(raw: bytes, fallback_date: datetime, origin: str) -> En
     if message.get("Date"):
         try:
             published = to_utc(parsedate_to_datetime(str(message["Date"])))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             published = fallback_date
     part = message.get_body(preferencelist=("plain", "html"))
     content = part.get_content() if part is not None else ""

@@ -22,7 +22,7 @@ from monitor.errors import SourceError
 from monitor.model import FetchResult
 from monitor.sources.feedparse import parse_feed
 from monitor.sources.http import HttpPool, Limits, max_age, retry_after
-from monitor.text import utc_now
+from monitor.text import display_url, utc_now
 
 log = structlog.get_logger("monitor.sources.feed")
 
@@ -52,14 +52,20 @@ class FeedSource:
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         restarted = "configured" in cursor and cursor["configured"] != self.config.url
         if restarted:
-            log.info("feed_url_changed", old_url=cursor["configured"], new_url=self.config.url)
+            log.info(
+                "feed_url_changed",
+                old_url=display_url(cursor["configured"]),
+                new_url=display_url(self.config.url),
+            )
         if cursor.get("configured") != self.config.url:
             cursor = {}
         url = str(cursor.get("url") or self.config.url)
         now = utc_now()
         response = self.pool.get(url, {**_conditional(cursor), **self.config.headers}, self.limits)
         if response.moved_to:
-            log.warning("feed_moved", old_url=url, new_url=response.moved_to)
+            log.warning(
+                "feed_moved", old_url=display_url(url), new_url=display_url(response.moved_to)
+            )
         next_cursor = {"configured": self.config.url, "url": response.moved_to or url}
         floor = max_age(response.headers)
         not_before = now + timedelta(seconds=floor) if floor else None
@@ -72,16 +78,16 @@ class FeedSource:
         if response.status in THROTTLED:
             wait = retry_after(response.headers, now)
             raise SourceError(
-                f"feed: HTTP {response.status} from {response.url}"
+                f"feed: HTTP {response.status} from {display_url(response.url)}"
                 + (f", retry after {wait:g}s" if wait is not None else ""),
                 retry_after=wait,
             )
         if not 200 <= response.status < 300:
-            raise SourceError(f"feed: HTTP {response.status} from {response.url}")
+            raise SourceError(f"feed: HTTP {response.status} from {display_url(response.url)}")
         with CPU_WORK:
             entries = parse_feed(
                 response.body,
-                response.url,
+                display_url(response.url),
                 content_type=response.headers.get("content-type"),
                 base_url=response.url,
             )

@@ -185,14 +185,25 @@ def _json_item(item: dict[str, Any], origin: str) -> Entry:
     html = item.get("content_html")
     text = item.get("content_text") or item.get("summary") or ""
     authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-    author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
+    if not isinstance(authors, list):
+        authors = []
+    # Only strings are text: a feed's {"url": {...}} or {"name": 5} is no link, no author.
+    author = next(
+        (a["name"] for a in authors if isinstance(a, dict) and _string(a.get("name"))), None
+    )
+    link = next((url for url in (item.get("url"), item.get("external_url")) if _string(url)), None)
     return Entry(
         title=one_line(str(item.get("title") or "")),
         content=str(html if html else text),
         content_is_html=bool(html),
         guid=str(item["id"]) if item.get("id") is not None else None,
-        link=item.get("url") or item.get("external_url") or None,
+        link=link,
         published=iso_date(item.get("date_published") or item.get("date_modified")),
         author=author,
         origin=origin,
     )
+
+
+def _string(value: Any) -> bool:
+    """A non-empty string (JSON gives any type where a feed should have put text)."""
+    return isinstance(value, str) and bool(value)

@@ -6,10 +6,12 @@ remembers each file's size and modification time, so an unchanged file is not re
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import structlog
@@ -115,5 +117,22 @@ class FolderSource:
     def _read(self, file: Path, relative: str, mtime: float, size: int) -> list[Entry]:
         if size > MAX_FILE_BYTES:
             raise SourceError(f"larger than {MAX_FILE_BYTES} bytes")
+        # A link to a file elsewhere (/etc/passwd, /proc/self/environ) would have the
+        # daemon publish what only it can read: links stay inside the folder.
+        if file.is_symlink() and not file.resolve().is_relative_to(self.path.resolve()):
+            raise SourceError("a symbolic link to a file outside the folder")
         parse = PARSERS[file.suffix.lower()]
-        return parse(file.read_bytes(), datetime.fromtimestamp(mtime, UTC), relative)
+        return parse(_read_at_most(file), datetime.fromtimestamp(mtime, UTC), relative)
+
+
+def _read_at_most(file: Path) -> bytes:
+    """The file's bytes, up to the cap whatever its size said (a file in /proc says 0),
+    from a regular file only (a FIFO put in its place would block the poll)."""
+    descriptor = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise SourceError("not a regular file")
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise SourceError(f"larger than {MAX_FILE_BYTES} bytes")
+    return raw

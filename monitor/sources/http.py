@@ -29,6 +29,7 @@ import httpx
 
 from monitor.errors import SourceError
 from monitor.sources.deadline import DeadlineTransport, deadline
+from monitor.text import display_url
 
 USER_AGENT = "news-monitor/0.1 (feed monitor; honours 304, Retry-After and max-age)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -127,7 +128,7 @@ class HttpPool:
             permanent = permanent and response.status in PERMANENT_REDIRECTS
             moved_to = target if permanent else moved_to
             if target in seen:
-                raise SourceError(f"http: redirect loop at {target}")
+                raise SourceError(f"http: redirect loop at {display_url(target)}")
             seen.add(target)
             url = target
         raise SourceError(f"http: more than {limits.max_redirects} redirects")
@@ -161,7 +162,9 @@ class HttpPool:
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline_at:
                 raise _total_timeout(url, limits) from exc
-            raise SourceError(f"http: timed out ({type(exc).__name__}) on {url}") from exc
+            raise SourceError(
+                f"http: timed out ({type(exc).__name__}) on {display_url(url)}"
+            ) from exc
         except httpx.HTTPError as exc:
             raise SourceError(f"http: {type(exc).__name__}: {exc}") from exc
         finally:
@@ -214,7 +217,7 @@ def _host(url: str) -> str:
 def _total_timeout(url: str, limits: Limits) -> SourceError:
     return SourceError(
         f"http: timed out: no complete answer within the total timeout"
-        f" ({limits.total_timeout:g}s) from {url}"
+        f" ({limits.total_timeout:g}s) from {display_url(url)}"
     )
 
 

@@ -7,6 +7,7 @@ import email
 import email.policy
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -144,3 +145,28 @@ def test_korean_stays_readable_and_the_subject_is_rfc2047(
     assert KOREAN in html
     generic, _ = hooks_for(hooks, KOREAN)
     assert KOREAN == generic["item"]["title"]
+
+
+def test_lone_surrogates_in_a_json_feed_are_stored_as_replacement_characters(
+    tmp_path: Path,
+) -> None:
+    news = tmp_path / "news"
+    news.mkdir()
+    # Valid JSON: a \ud800 escape with no pair decodes to a lone surrogate, which no
+    # database driver encodes; one such entry failed the whole poll.
+    (news / "broken.json").write_bytes(
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+        b'{"id": "s\\ud800", "title": "GSOMIA \\udc00 extended", "url": "https://a.example/\\ud800",'
+        b' "authors": [{"name": "Kim \\udfff"}], "content_html": "<p>GSOMIA \\ud800 body</p>"},'
+        b'{"id": "ok", "title": "GSOMIA fine", "content_text": "GSOMIA"}]}'
+    )
+    channels = {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
+    with open_app(write_config(tmp_path, channels=channels)) as app:
+        outcome = poll_source(app, "news")
+        report = deliver_due(app)
+        items = sorted(app.store.items(), key=lambda item: item.title)
+
+    assert (True, 2) == (outcome.ok, outcome.new)
+    assert (2, 0) == (report.sent, report.failed)
+    assert ["GSOMIA fine", "GSOMIA \ufffd extended"] == [item.title for item in items]
+    assert ("guid:s\ufffd", "Kim \ufffd") == (items[1].key, items[1].author)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -61,3 +62,25 @@ def test_a_url_apprise_does_not_know_fails_at_load_without_echoing_it() -> None:
     with pytest.raises(ConfigError, match=r"urls\[0\]") as raised:
         AppriseChannel("push", ["nosuchservice://token-abc123"])
     assert "token-abc123" not in str(raised.value)
+
+
+def test_feed_text_cannot_mention_everyone_through_a_chat_service(
+    receiver: WebhookReceiver,
+) -> None:
+    """Apprise's Discord service lets Discord ping whatever the text mentions (and with
+    format=markdown allows the mentions it finds): a title saying @everyone would."""
+    channel = AppriseChannel("push", [json_url(receiver)])
+    channel.send(
+        Message(
+            "s1.gsomia.push",
+            "[gsomia] @everyone @here <!channel> <@123> <@&456>",
+            "Pact @everyone signed, <!here> and <@!789>, mail desk@example.org\n",
+            "",
+        )
+    )
+
+    [hook] = receiver.received()
+    body = hook.json()
+    for text in (body["title"], body["message"]):
+        assert re.search(r"@(?:everyone|here)\b|<[@!]|@&?[0-9]", text) is None
+    assert "desk@example.org" in body["message"]

@@ -11,7 +11,11 @@ import pytest
 from monitor.errors import SourceError
 from monitor.model import Entry
 from monitor.sources import folder
-from monitor.sources.documents import parse_date_line, parse_text_document
+from monitor.sources.documents import (
+    parse_date_line,
+    parse_email_document,
+    parse_text_document,
+)
 from monitor.sources.folder import FolderSource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +34,9 @@ MTIME = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
         ("Top U.S. military officer met", None),
         ("# 31 Foo 2019 10:00", None),
         ("# 31 February 2019 10:00", None),
+        ("# 1 January 0001 00:00 (UTC +04:00)", None),  # before year 1 in UTC
+        ("# 31 December 9999 23:00 (UTC -04:00)", None),  # after year 9999 in UTC
+        ("# 0001-01-01T00:00:00+04:00", None),
     ],
 )
 def test_date_lines(line: str, expected: datetime | None) -> None:
@@ -163,3 +170,38 @@ def test_only_broken_files_changed_is_an_error_and_they_are_retried(tmp_path: Pa
     result = FolderSource("f", tmp_path).fetch({})
     assert ["Good"] == [e.title for e in result.entries]
     assert "bad.rss" not in result.cursor["files"]
+
+
+def test_an_email_dated_beyond_the_datetime_range_takes_the_file_time() -> None:
+    raw = b"Subject: Pact signed\r\nDate: Fri, 31 Dec 9999 23:00:00 -0400\r\n\r\nThe pact.\r\n"
+    entry = parse_email_document(raw, MTIME, "old.eml")
+
+    assert entry is not None
+    assert MTIME == entry.published
+
+
+def test_a_link_out_of_the_folder_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "private").mkdir()
+    outside = write(tmp_path / "private", "secret.txt", "Private title\n\nOnly the daemon reads.")
+    folder_path = tmp_path / "news"
+    folder_path.mkdir()
+    write(folder_path, "inside.txt", "Inside title\n\nA document.")
+    (folder_path / "passwd.txt").symlink_to("/etc/passwd")
+    (folder_path / "secret.txt").symlink_to(outside)
+    (folder_path / "alias.txt").symlink_to(folder_path / "inside.txt")
+
+    result = FolderSource("f", folder_path).fetch({})
+
+    assert ["alias.txt", "inside.txt"] == sorted(str(e.origin) for e in result.entries)
+    assert ["alias.txt", "inside.txt"] == sorted(result.cursor["files"])
+
+
+def test_the_size_cap_counts_what_is_read_not_what_the_file_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file in /proc says it has 0 bytes, and has any number."""
+    monkeypatch.setattr(folder, "MAX_FILE_BYTES", 100)
+    path = write(tmp_path, "a.txt", "Title\n\n" + "long body " * 50)
+
+    with pytest.raises(SourceError, match="larger than 100 bytes"):
+        FolderSource("f", tmp_path)._read(path, "a.txt", 0.0, 0)

@@ -172,6 +172,40 @@ def test_a_permanent_redirect_is_remembered_in_the_cursor() -> None:
     assert "http://feeds.test/feed" == result.cursor["configured"]
 
 
+CREDENTIALED = "http://reader:hunter2-pass@feeds.test/feed?token=s3cr3t-tok&format=rss"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda _request: httpx.Response(500),
+        lambda _request: httpx.Response(429),
+        lambda _request: httpx.Response(200, content=b"not a feed at all"),
+        lambda _request: httpx.Response(
+            302, headers={"Location": "/feed?token=s3cr3t-tok&format=rss"}
+        ),
+    ],
+    ids=["500", "429", "not-a-feed", "redirect-loop"],
+)
+def test_a_feed_url_s_credentials_stay_out_of_its_errors(answer: Answer) -> None:
+    with pytest.raises(SourceError) as raised:
+        _source(_pool({"/feed": answer}), CREDENTIALED).fetch({})
+    message = str(raised.value)
+    assert "feeds.test/feed" in message
+    assert "hunter2-pass" not in message
+    assert "s3cr3t-tok" not in message
+
+
+def test_a_timeout_names_the_feed_without_its_credentials() -> None:
+    def slow(_request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow")
+
+    with pytest.raises(SourceError, match="timed out") as raised:
+        _source(_pool({"/feed": slow}), CREDENTIALED).fetch({})
+    assert "hunter2-pass" not in str(raised.value)
+    assert "s3cr3t-tok" not in str(raised.value)
+
+
 def test_a_host_turn_serves_its_threads_next_request_and_no_other_thread() -> None:
     """While one thread holds the host's only slot, another is refused after its short
     wait; the holder's request to that host goes through on the turn (no self-deadlock)

@@ -261,3 +261,36 @@ def test_a_charset_that_decodes_is_believed() -> None:
     declared = b"<?xml version='1.0' encoding='iso-8859-15'?>" + document
     [entry] = parse_feed(declared, "f")
     assert "Größere Änderungen à Paris" == entry.title
+
+
+def _json_feed(*items: dict[str, object]) -> bytes:
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": items}).encode()
+
+
+def test_json_fields_of_the_wrong_type_cost_only_those_fields() -> None:
+    document = _json_feed(
+        {"id": "1", "title": "Bad url", "url": {"href": "https://a.example/"}},
+        {"id": "2", "title": "Bad external_url", "url": 7, "external_url": ["x"]},
+        {"id": "3", "title": "Bad author", "authors": [{"name": 5}], "author": {"name": []}},
+        {"id": "4", "title": "Good", "url": "https://a.example/4", "authors": [{"name": "Kim"}]},
+    )
+    entries = parse_feed(document, "feed.json")
+
+    assert [None, None, None, "https://a.example/4"] == [entry.link for entry in entries]
+    assert [None, None, None, "Kim"] == [entry.author for entry in entries]
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["0001-01-01T00:00:00+04:00", "9999-12-31T23:00:00-04:00"],
+    ids=["year-1-east", "year-9999-west"],
+)
+def test_a_date_beyond_the_datetime_range_in_utc_is_no_date(date: str) -> None:
+    atom = (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        f"<entry><id>a</id><title>Atom</title><updated>{date}</updated></entry></feed>"
+    ).encode()
+    json_feed = _json_feed({"id": "j", "title": "JSON", "date_published": date})
+    entries = parse_feed(atom, "feed.atom") + parse_feed(json_feed, "feed.json")
+
+    assert [("Atom", None), ("JSON", None)] == [(e.title, e.published) for e in entries]

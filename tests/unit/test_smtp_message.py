@@ -87,6 +87,30 @@ def test_any_line_break_character_in_a_title_becomes_a_space() -> None:
     assert "[gsomia] Pact news from Seoul" == mail["Subject"]
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "=?utf-8?q?Pact=0D=0ABcc:_victim@example.org=0D=0A=0D=0Aforged?=",
+        "Pact =?utf-8?b?DQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?= news",
+        "=?utf-8?b?AG51bA==?=",
+    ],
+)
+def test_an_encoded_word_in_a_title_stays_literal_text(title: str) -> None:
+    raw = build_email(
+        Message("s1.gsomia.desk", title, "body", "<p>body</p>"),
+        sender=SENDER,
+        to=["desk@example.org"],
+    )
+    mail = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
+
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in head
+    assert b"\x00" not in head
+    assert mail["Bcc"] is None
+    assert title == mail["Subject"]
+    assert ["desk@example.org"] == [str(a) for a in mail["To"].addresses]
+
+
 def test_a_megabyte_title_is_capped_in_the_subject() -> None:
     mail = mail_for("[gsomia] " + "x" * 1_000_000)
 
@@ -111,7 +135,7 @@ def reference_email(message: Message, sender: str, to: list[str], date: datetime
     mail["From"] = header_value(sender)
     mail["To"] = ", ".join(header_value(address) for address in to)
     subject = header_value(message.subject)
-    if subject.isascii():
+    if subject.isascii() and "=?" not in subject:
         mail["Subject"] = subject
     else:
         mail.set_raw("Subject", encoded_words(subject, "Subject"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -162,3 +163,40 @@ def test_feed_html_takes_the_regex_path() -> None:
     markup = '<p>One &amp; <a href="https://x.example/?a=1&amp;b=2">two</a><br/></p><P>Three'
     assert "\n\nOne & two\n\n\n\n\n\n\n\nThree" == _simple_html_text(markup)
     assert _simple_html_text("<p>x</p><!-- note -->") is None
+
+
+def test_a_marked_section_htmlparser_cannot_read_is_text() -> None:
+    """_markupbase raises AssertionError at "<![x": one such entry failed its feed's polls."""
+    assert "Pact\n\n<![x" == html_to_text("<p>Pact</p><![x")
+    assert "Pact" in html_to_text("<p>Pact</p><![bogus[ a ]]><p>more</p>")
+
+
+@pytest.mark.parametrize(
+    "markup",
+    ["<a b='" * 50_000, "<a" * 100_000, "<![CDATA[ >]>" * 40_000, "<p>x</p>" + "<!--" * 50_000],
+    ids=["open-quote", "open-tag", "open-cdata", "open-comment"],
+)
+def test_unclosed_markup_is_read_in_linear_time(markup: str) -> None:
+    """HTMLParser searched to the end of the document again for each of these (minutes
+    for a few hundred kilobytes); a feed sets the pace of its own poll."""
+    started = time.perf_counter()
+    html_to_text(markup)
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("markup", ["<ul><li>" * 40_000, "<div>" * 80_000], ids=["lists", "divs"])
+def test_html_nested_too_deep_to_sanitise_in_good_time_is_kept_as_text(markup: str) -> None:
+    entry = Entry(title="Deep", content=markup + "GSOMIA", content_is_html=True)
+    started = time.perf_counter()
+    item = normalise_entry("s", entry, identity="auto", now=NOW)
+
+    assert time.perf_counter() - started < 5  # was half a minute and more
+    assert (None, "GSOMIA") == (item.html, item.body)
+
+
+def test_many_void_and_closed_elements_are_still_sanitised() -> None:
+    markup = "<p>line<br>" * 5_000 + "<ul><li>a<li>b</ul>" * 5_000 + "<b>x</b>" * 5_000
+    item = normalise_entry(
+        "s", Entry(title="t", content=markup, content_is_html=True), identity="auto", now=NOW
+    )
+    assert item.html is not None

@@ -189,6 +189,21 @@ def test_teams_body_is_an_adaptive_card_message() -> None:
     assert any(text.startswith("yonhap · 2019-11-14 15:48 KST") for text in texts)
 
 
+def test_teams_links_only_the_story_whatever_its_text_says() -> None:
+    view = alert_view(
+        stored_item("Pact [Click here](http://evil.example/a) signed"),
+        snippets=["GSOMIA, as [your bank](http://evil.example/login) says"],
+    )
+    body = body_of(webhook(format="teams"), RENDERER.render_alert(view, "s1.gsomia.chat"))
+
+    texts = [block["text"] for block in body["attachments"][0]["content"]["body"]]
+    links = [text for text in texts if "](" in text]
+    assert [
+        "[Pact (Click here)(http://evil.example/a) signed](https://news.example.org/2019/11/14/seoul-talks)"
+    ] == links
+    assert any("(your bank)(http://evil.example/login)" in text for text in texts)
+
+
 def test_custom_body_from_a_template() -> None:
     template = '{"title": {{ payload.item.title | tojson }}, "id": {{ payload.id | tojson }}}'
     channel = webhook(format="custom", body_template=template)
