@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -391,7 +392,18 @@ class Config:
                 if value is not None:
                     found.append(value.get_secret_value())
             found.extend(url.get_secret_value() for url in getattr(channel, "urls", []))
-        return found
+            if isinstance(channel, WebhookChannelConfig):
+                found.append(channel.url)  # a chat service's hook URL is its credential
+        # Passwords inside URLs: a feed's (https://user:pass@host/feed), the database's.
+        from sqlalchemy.engine import make_url
+
+        found.extend(
+            _url_password(source.url)
+            for source in self.monitor.sources
+            if isinstance(source, FeedSourceConfig)
+        )
+        found.append(make_url(self.monitor.database).password or "")
+        return [value for value in found if value]
 
     def watchlist(self, name: str) -> WatchlistConfig:
         """The watch-list called ``name``."""
@@ -399,6 +411,13 @@ class Config:
             if watchlist.name == name:
                 return watchlist
         raise KeyError(name)
+
+
+def _url_password(url: str) -> str:
+    try:
+        return urlsplit(url).password or ""
+    except ValueError:  # not a URL one could fetch either
+        return ""
 
 
 def default_config_path() -> Path:

@@ -121,3 +121,25 @@ def test_short_values_are_not_registered_as_secrets(capsys: pytest.CaptureFixtur
     configure_logging("json", "INFO")
     structlog.get_logger().info("abcdef")
     assert "abcdef" == lines(capsys)[0]["event"]
+
+
+def test_passwords_inside_urls_and_hook_urls_are_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = "https://reader:feed-pass-77@127.0.0.1/feed"
+    database = "postgresql+psycopg://monitor:db-pass-88@127.0.0.1/news"
+    hook = "http://127.0.0.1:9/services/T000/B000/hook-token-99"
+    (tmp_path / "monitor.yaml").write_text(
+        f"database: '{database}'\n"
+        f"sources: [{{name: wire, type: feed, url: '{feed}'}}]\n"
+        "watchlists: []\n"
+        f"channels: {{chat: {{type: webhook, url: '{hook}'}}}}\n"
+    )
+    load(argparse.Namespace(config=tmp_path / "monitor.yaml"))
+    configure_logging("json", "INFO")
+    structlog.get_logger().error("poll_failed", error=f"HTTP 500 from {feed}", via=hook)
+    logging.getLogger("sqlalchemy").error("cannot connect to %s", database)
+    output = capsys.readouterr().err
+    assert 2 == len(output.splitlines())
+    for secret in ("feed-pass-77", "db-pass-88", "hook-token-99"):
+        assert secret not in output
