@@ -38,16 +38,17 @@ FUTURE_TOLERANCE = timedelta(days=1)
 
 
 # A lone surrogate (a JSON Feed's unpaired "\ud800" escape) encodes in no charset: no
-# database driver, URL quoting or mail would take it.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# database driver, URL quoting or mail would take it. PostgreSQL takes no NUL in text;
+# replaced here, the text matched (and quoted in snippets) is the text stored.
+_UNENCODABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 def _encodable(text: str) -> str:
-    return _SURROGATE.sub("\ufffd", text)
+    return _UNENCODABLE.sub("\ufffd", text)
 
 
 def _unencodable(text: str | None) -> bool:
-    return text is not None and not text.isascii() and _SURROGATE.search(text) is not None
+    return text is not None and _UNENCODABLE.search(text) is not None
 
 
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:

@@ -170,3 +170,23 @@ def test_lone_surrogates_in_a_json_feed_are_stored_as_replacement_characters(
     assert (2, 0) == (report.sent, report.failed)
     assert ["GSOMIA fine", "GSOMIA \ufffd extended"] == [item.title for item in items]
     assert ("guid:s\ufffd", "Kim \ufffd") == (items[1].key, items[1].author)
+
+
+def test_a_nul_is_replaced_alike_in_the_stored_text_and_the_alert(tmp_path: Path) -> None:
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "nul.json").write_bytes(
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "n",'
+        b' "title": "GSOMIA \\u0000 extended", "content_text": "Seoul keeps GSOMIA\\u0000 alive"}]}'
+    )
+    channels = {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
+    with open_app(write_config(tmp_path, channels=channels)) as app:
+        assert 1 == poll_source(app, "news").new
+        assert 1 == deliver_due(app).sent
+        [item] = app.store.items()
+    assert ("GSOMIA \ufffd extended", "Seoul keeps GSOMIA\ufffd alive") == (item.title, item.body)
+    [mail] = (tmp_path / "mail" / "new").iterdir()
+    message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+    text = cast(EmailMessage, message.get_body(("plain",))).get_content()
+    assert "\x00" not in text
+    assert "Seoul keeps GSOMIA\ufffd alive" in text  # the snippet, as stored
