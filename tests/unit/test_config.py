@@ -132,7 +132,7 @@ def test_unknown_channel_in_a_watchlist_names_its_file_and_line(tmp_path: Path) 
 def test_environment_references_expand_and_missing_ones_fail(tmp_path: Path) -> None:
     text = BASE + "  hook: {type: webhook, url: 'http://127.0.0.1:9/h', secret: '${HOOK_SECRET}'}\n"
     config = load_config(write(tmp_path, text), env={"HOOK_SECRET": "whsec_abc"})
-    assert ["whsec_abc"] == config.secrets()
+    assert ["whsec_abc", "http://127.0.0.1:9/h"] == config.secrets()  # a hook URL is one too
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text), env={})
     assert 9 == caught.value.line
