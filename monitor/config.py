@@ -113,10 +113,10 @@ def _check_timezone(value: str) -> str:
 
 
 def _check_cron(value: str) -> str:
-    from apscheduler.triggers.cron import CronTrigger
+    from monitor.alerts.cron import DigestTrigger  # the trigger the daemon will build
 
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
+        DigestTrigger(value, "UTC")
     except ValueError as exc:
         raise ValueError(f"not a cron schedule {value!r}: {exc}") from exc
     return value

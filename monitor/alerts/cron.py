@@ -18,7 +18,10 @@ class DigestTrigger(CronTrigger):  # type: ignore[misc]
     when it fires at fixed times."""
 
     def __init__(self, schedule: str, timezone: str) -> None:
-        minute, hour, day, month, day_of_week = schedule.split()
+        fields = schedule.split()
+        if len(fields) != 5:
+            raise ValueError(f"5 fields (minute hour day month weekday), not {len(fields)}")
+        minute, hour, day, month, day_of_week = fields
         super().__init__(
             minute=minute,
             hour=hour,

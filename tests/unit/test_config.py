@@ -257,3 +257,21 @@ def test_a_database_the_store_cannot_open_is_refused_at_load(
     assert said in str(caught.value)
     assert "postgresql+psycopg://USER" in str(caught.value)  # the form that works
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "said"),
+    [
+        ("0 7 * *", "5 fields (minute hour day month weekday), not 4"),
+        ("0 7 * * * *", "5 fields (minute hour day month weekday), not 6"),
+        ("0 25 * * *", "not a cron schedule '0 25 * * *'"),
+    ],
+)
+def test_a_digest_schedule_that_is_not_cron_is_refused_at_its_line(
+    tmp_path: Path, schedule: str, said: str
+) -> None:
+    digests = f"watchlists: watchlists.yaml\ndigests:\n  - name: m\n    schedule: '{schedule}'\n"
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, BASE + digests + "    channels: [box]\n"))
+    assert (12, "digests[0].schedule") == (caught.value.line, str(caught.value).split(": ")[1])
+    assert said in str(caught.value)
