@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,21 +175,20 @@ def test_a_marked_section_htmlparser_cannot_read_is_text() -> None:
     ["<a b='" * 50_000, "<a" * 100_000, "<![CDATA[ >]>" * 40_000, "<p>x</p>" + "<!--" * 50_000],
     ids=["open-quote", "open-tag", "open-cdata", "open-comment"],
 )
+@pytest.mark.timeout(60)  # a guard against the hang, not a speed goal (they take < 1 s)
 def test_unclosed_markup_is_read_in_linear_time(markup: str) -> None:
     """HTMLParser searched to the end of the document again for each of these (minutes
-    for a few hundred kilobytes); a feed sets the pace of its own poll."""
-    started = time.perf_counter()
-    html_to_text(markup)
-    assert time.perf_counter() - started < 5
+    for a few hundred kilobytes); a feed sets the pace of its own poll. What no tag
+    closes is text, kept whole."""
+    kept = markup.removeprefix("<p>x</p>")
+    assert ("x\n\n" if kept != markup else "") + kept == html_to_text(markup)
 
 
 @pytest.mark.parametrize("markup", ["<ul><li>" * 40_000, "<div>" * 80_000], ids=["lists", "divs"])
 def test_html_nested_too_deep_to_sanitise_in_good_time_is_kept_as_text(markup: str) -> None:
     entry = Entry(title="Deep", content=markup + "GSOMIA", content_is_html=True)
-    started = time.perf_counter()
     item = normalise_entry("s", entry, identity="auto", now=NOW)
-
-    assert time.perf_counter() - started < 5  # was half a minute and more
+    # No sanitised HTML: the sanitiser took half a minute and more on these.
     assert (None, "GSOMIA") == (item.html, item.body)
 
 
