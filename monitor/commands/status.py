@@ -8,10 +8,10 @@ schedule. A table for a person; ``--json`` for scripts and monitoring.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.alerts.cron import DigestTrigger
+from monitor.alerts.digest import next_run
 from monitor.commands._common import iso, load, print_json
 from monitor.config import Config
 from monitor.health import is_stale
@@ -61,8 +61,6 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
     digests = []
     for digest in config.monitor.digests:
         zone = digest.timezone or config.monitor.timezone
-        trigger = DigestTrigger(digest.schedule, zone)
-        next_run = trigger.get_next_fire_time(None, now)
         window_end = windows[digest.name][0] if digest.name in windows else None
         digests.append(
             {
@@ -70,7 +68,7 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
                 "schedule": digest.schedule,
                 "timezone": zone,
                 "last_window_end": iso(window_end),
-                "next_run": iso(next_run.astimezone(UTC) if next_run else None),
+                "next_run": iso(next_run(digest, config.monitor.timezone, now)),
             }
         )
     return {
