@@ -449,9 +449,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             term_lines.update(file_term_lines)
     else:
         watchlists = list(monitor.watchlists)
-        for i, watchlist in enumerate(watchlists):
-            line_of[watchlist.name] = (str(path), located.line_of(("watchlists", i)))
-        query_lines = _query_lines(watchlists, path, located)
+        line_of = _watchlist_lines(watchlists, path, located)
+        query_lines = _watchlist_lines(watchlists, path, located, "query")
     config = Config(
         path, monitor, tuple(watchlists), terms, tuple(files), line_of, term_lines, query_lines
     )
@@ -473,25 +472,22 @@ def load_watchlist_file(
         located.data = {"watchlists": located.data}
         located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
     parsed = validate(WatchlistFileConfig, located, base=file.parent)
-    lines = {
-        w.name: (str(file), located.line_of(("watchlists", i)))
-        for i, w in enumerate(parsed.watchlists)
-    }
+    lines = _watchlist_lines(parsed.watchlists, file, located)
     return (
         list(parsed.watchlists),
         dict(parsed.terms),
         lines,
         _term_lines(parsed.terms, file, located),
-        _query_lines(parsed.watchlists, file, located),
+        _watchlist_lines(parsed.watchlists, file, located, "query"),
     )
 
 
-def _query_lines(
-    watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml
-) -> dict[str, tuple[str, int | None]]:
-    """(file, line of the ``query:`` key) of each watch-list of ``file``."""
+def _watchlist_lines(
+    watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml, *key: str
+) -> Lines:
+    """(file, line) of each watch-list of ``file``, or of its ``key`` (``query``)."""
     return {
-        w.name: (str(file), located.line_of(("watchlists", i, "query")))
+        w.name: (str(file), located.line_of(("watchlists", i, *key)))
         for i, w in enumerate(watchlists)
     }
 
