@@ -69,15 +69,21 @@ def build_renderer(config: Config) -> Renderer:
     return Renderer(timezone=config.monitor.timezone, templates=config.monitor.templates)
 
 
+def template_problems(config: Config, renderer: Renderer) -> list[ConfigError]:
+    """``renderer.check()``, each problem located in its template or else in the config."""
+    return [
+        ConfigError(p.message, file=p.file or str(config.path), line=p.line)
+        for p in renderer.check()
+    ]
+
+
 def build_app(config: Config, *, store: Store | None = None) -> App:
     """The whole application for ``config``; opens (and migrates) the store if not given."""
     matcher = build_matcher(config)
     renderer = build_renderer(config)
     if config.monitor.templates is not None:  # the shipped ones are tested
-        for problem in renderer.check():  # else every alert would be a dead letter
-            raise ConfigError(
-                problem.message, file=problem.file or str(config.path), line=problem.line
-            )
+        for problem in template_problems(config, renderer):  # else every alert a dead letter
+            raise problem
     app = App(
         config=config,
         store=store or open_store(config.monitor.database),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitor.app import build_channel, build_matcher, build_renderer
+from monitor.app import build_channel, build_matcher, build_renderer, template_problems
 from monitor.commands._common import load
 from monitor.config import FolderSourceConfig
 from monitor.errors import ConfigError
@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
             file, line = config.watchlist_location(name)
             problems.append(ConfigError(failure, file=file, line=line).located())
     renderer = build_renderer(config)
-    problems.extend(
-        ConfigError(p.message, file=p.file or str(config.path), line=p.line).located()
-        for p in renderer.check()
-    )
+    problems.extend(problem.located() for problem in template_problems(config, renderer))
     for name, channel in config.monitor.channels.items():
         try:
             build_channel(name, channel, renderer).close()
