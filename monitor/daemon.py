@@ -68,6 +68,7 @@ from monitor.observability import (
     Health,
     StatusServer,
     job_kind,
+    record_deliveries,
     record_poll,
 )
 from monitor.pipeline import POLL_WORKERS, poll_source
@@ -272,6 +273,7 @@ class Daemon:
         with structlog.contextvars.bound_contextvars(job="deliver"):
             while not self._stop.is_set():
                 report = deliver_due(app)
+                record_deliveries(report)
                 if report.handled < app.config.monitor.delivery.batch:
                     break
 
@@ -279,7 +281,7 @@ class Daemon:
         app = self.app
         with structlog.contextvars.bound_contextvars(job=f"digest:{name}"):
             run_digest(app, name)
-            deliver_due(app)
+            record_deliveries(deliver_due(app))
 
     def _housekeeping(self) -> None:
         """Retention, then SQLite upkeep."""

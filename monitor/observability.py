@@ -34,6 +34,7 @@ from monitor.errors import MonitorError
 from monitor.text import utc_now
 
 if TYPE_CHECKING:
+    from monitor.alerts.outbox import DeliveryReport
     from monitor.pipeline import PollOutcome
     from monitor.store import Store
 
@@ -95,11 +96,12 @@ def record_poll(outcome: PollOutcome, seconds: float) -> None:
         MATCHES.labels(watchlist).inc()
 
 
-def record_delivery(channel: str, outcome: str) -> None:
-    """One delivery attempt's outcome: sent, retried or dead."""
-    DELIVERIES.labels(channel, outcome).inc()
-    if outcome != "sent":
-        ERRORS.labels("delivery").inc()
+def record_deliveries(report: DeliveryReport) -> None:
+    """The outcome of each delivery attempt in ``report``: sent, retried or dead."""
+    for (channel, outcome), attempts in report.attempts.items():
+        DELIVERIES.labels(channel, outcome).inc(attempts)
+        if outcome != "sent":
+            ERRORS.labels("delivery").inc(attempts)
 
 
 class StoreCollector:

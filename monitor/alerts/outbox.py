@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
 
@@ -43,7 +45,6 @@ from monitor.errors import (
 )
 from monitor.health_alerts import health_message
 from monitor.model import Message
-from monitor.observability import record_delivery
 from monitor.store.repo import DeliveryJob, MatchRecord, Store
 from monitor.text import utc_now
 
@@ -61,6 +62,8 @@ class DeliveryReport:
     dead: int = 0
     held: int = 0  # by quiet hours or a rate cap: not a failure
     errors: list[str] = field(default_factory=list)
+    # (channel, outcome) of each attempt, for the daemon's metrics
+    attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def failed(self) -> int:
@@ -71,12 +74,23 @@ class DeliveryReport:
         """Deliveries this run took a decision on (a batch short of full drained the due)."""
         return self.sent + self.retried + self.dead + self.held
 
+    def attempted(self, channel: str, outcome: Literal["sent", "retried", "dead"]) -> None:
+        """Count one delivery attempt on ``channel`` and its outcome."""
+        self.attempts[(channel, outcome)] += 1
+        if outcome == "sent":
+            self.sent += 1
+        elif outcome == "retried":
+            self.retried += 1
+        else:
+            self.dead += 1
+
     def add(self, other: DeliveryReport) -> None:
         self.sent += other.sent
         self.retried += other.retried
         self.dead += other.dead
         self.held += other.held
         self.errors.extend(other.errors)
+        self.attempts.update(other.attempts)
 
 
 def retry_delay(
@@ -268,8 +282,7 @@ def _deliver_one(
         channel.send(message)
     except (PermanentDeliveryError, RenderError) as exc:
         app.store.mark_dead(job, app.owner, error=str(exc))
-        report.dead += 1
-        record_delivery(job.channel, "dead")
+        report.attempted(job.channel, "dead")
         report.errors.append(f"{job.key}: {exc}")
         log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
         return None
@@ -281,8 +294,7 @@ def _deliver_one(
         return _retry_or_bury(app, job, report, now, repr(exc), None, settings.max_attempts)
     sent.add(job)
     noise.record_sent(job)
-    report.sent += 1
-    record_delivery(job.channel, "sent")
+    report.attempted(job.channel, "sent")
     log.info("delivery_sent", attempts=job.attempts + 1)
     return None
 
@@ -302,8 +314,7 @@ def _retry_or_bury(
         app.store.mark_dead(
             job, app.owner, error=f"gave up after {job.attempts + 1} attempts: {error}"
         )
-        report.dead += 1
-        record_delivery(job.channel, "dead")
+        report.attempted(job.channel, "dead")
         report.errors.append(f"{job.key}: {error}")
         log.error("delivery_dead", error=error, attempts=job.attempts + 1)
         return None
@@ -311,8 +322,7 @@ def _retry_or_bury(
         job.attempts, base=settings.retry_base, cap=settings.retry_max, retry_after=retry_after
     )
     app.store.mark_retry(job, app.owner, error=error, due_at=now + delay)
-    report.retried += 1
-    record_delivery(job.channel, "retried")
+    report.attempted(job.channel, "retried")
     report.errors.append(f"{job.key}: {error}")
     log.warning(
         "delivery_failed",

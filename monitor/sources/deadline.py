@@ -22,6 +22,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from monitor.sources.tls import FeedTLSContext
+
 _DEADLINE: ContextVar[float | None] = ContextVar("http_deadline", default=None)
 # httpcore._backends.base.SOCKET_OPTION, which httpcore does not export.
 _SocketOption = (
@@ -108,8 +110,8 @@ class DeadlineTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
-        # One TLS context for both pools: loading the CA certificates is most of its cost.
-        ssl_context = httpx.create_ssl_context()
+        # One TLS context for both pools (see monitor.sources.tls).
+        ssl_context = FeedTLSContext(ssl.PROTOCOL_TLS_CLIENT)
         super().__init__(verify=ssl_context, limits=limits)
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import ssl
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -157,10 +158,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class FeedServer(BackgroundServer):
-    """``with FeedServer() as server: server.routes["/a"] = Feed(b"...")``."""
+    """``with FeedServer() as server: server.routes["/a"] = Feed(b"...")``; over HTTPS
+    with ``tls`` (a server-side context)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._http: _Server = _Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._http.socket = tls.wrap_socket(self._http.socket, server_side=True)
+        self._scheme = "http" if tls is None else "https"
         self._http.routes = {}
         self._http.seen = []
         self._http.stopping = threading.Event()
@@ -175,7 +180,7 @@ class FeedServer(BackgroundServer):
         return self._http.seen
 
     def url(self, path: str) -> str:
-        return f"{self.base_url()}{path}"
+        return f"{self._scheme}{self.base_url().removeprefix('http')}{path}"
 
     def stopping(self) -> None:
         self._http.stopping.set()

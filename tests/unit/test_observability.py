@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.observability import StoreCollector, job_kind, record_delivery, record_poll
+from monitor.alerts.outbox import DeliveryReport
+from monitor.observability import StoreCollector, job_kind, record_deliveries, record_poll
 from monitor.pipeline import PollOutcome
 from monitor.store.repo import SourceState
 
@@ -48,11 +50,17 @@ def test_a_failed_poll_is_an_error_and_a_skipped_one_is_not_timed() -> None:
 
 
 @pytest.mark.parametrize(("outcome", "error"), [("sent", 0), ("retried", 1), ("dead", 1)])
-def test_deliveries_by_channel_and_outcome(outcome: str, error: int) -> None:
+def test_deliveries_by_channel_and_outcome(
+    outcome: Literal["sent", "retried", "dead"], error: int
+) -> None:
     errors = sample("monitor_errors_total", kind="delivery")
-    record_delivery("unit-box", outcome)
-    assert 1 == sample("monitor_deliveries_total", channel="unit-box", outcome=outcome)
-    assert errors + error == sample("monitor_errors_total", kind="delivery")
+    report = DeliveryReport()
+    report.attempted("unit-box", outcome)
+    report.attempted("unit-box", outcome)
+    report.attempted("unit-other", "sent")
+    record_deliveries(report)
+    assert 2 == sample("monitor_deliveries_total", channel="unit-box", outcome=outcome)
+    assert errors + 2 * error == sample("monitor_errors_total", kind="delivery")
 
 
 @pytest.mark.parametrize(
