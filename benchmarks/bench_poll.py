@@ -11,9 +11,11 @@ the same feeds again (every answer a 304).
 Measured, each pass in a child process (wall time, user+system CPU and peak RSS from
 wait4; and the server process's CPU meanwhile, from /proc), in this same run:
 
-- news-monitor: `monitor run --once --log-level WARNING` (polls as the daemon does,
-  POLL_WORKERS at a time over one HTTP pool, then drains the outbox), with a catch-all
-  watch-list mailing every item to the sink, and ingest only (no watch-list);
+- news-monitor: `monitor run --once --log-level WARNING` (polls as the daemon does, up
+  to POLL_WORKERS at a time over one HTTP pool, then drains the outbox), with a
+  catch-all watch-list mailing every item to the sink, and ingest only (no watch-list);
+  installed by this script (this checkout, `pip install .`, as deploy/ installs it) into
+  a venv of its own under the work folder, as the peers are;
 - rss2email 3.14 (SMTP to the sink) and feed2exec 0.23 (Maildir), installed by this
   script into their own venv under the work folder (pip, from PyPI);
 - feedparser alone parsing the same 200 files with its defaults.
@@ -270,6 +272,20 @@ def feed2exec_config(run: Path, peers: Path, urls: list[str]) -> list[str]:
     ]
 
 
+def install_monitor(work: Path) -> Path:
+    """This checkout installed into a venv of its own (its dependencies the first time),
+    so it runs with what its own install brings, no test or development packages."""
+    venv = work / "monitor-venv"
+    pip = [str(venv / "bin" / "pip"), "install", "-q"]
+    if not (venv / "bin" / "monitor").exists():
+        print(f"installing news-monitor into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, str(ROOT)], check=True)
+    else:  # the code as it is now
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(ROOT)], check=True)
+    return venv / "bin"
+
+
 def install_peers(work: Path) -> Path:
     venv = work / "peers-venv"
     if not (venv / "bin" / "feed2exec").exists():
@@ -351,17 +367,14 @@ def benchmark(work: Path, repeat: int, skip_peers: bool) -> int:
         if not (work / f"feeds-{dataset}").exists():
             write_feeds(work / f"feeds-{dataset}", feeds, per_feed, texts)
     peers = None if skip_peers else install_peers(work)
-    # pip compiles an installed package's bytecode (the peers' too); an editable install's
-    # is written on first import, unless PYTHONDONTWRITEBYTECODE is set, when every run
-    # would compile the whole package again. Compile it, as an install would.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "monitor")], check=True)
+    installed = install_monitor(work)
     me = [sys.executable, str(Path(__file__).resolve())]
     server = subprocess.Popen([*me, "--serve", "--work", str(work)])
     try:
         while not (work / "ports.json").exists():
             time.sleep(0.05)
         ports = json.loads((work / "ports.json").read_text())
-        rows = run_all(work, repeat, peers, me, ports, server.pid)
+        rows = run_all(work, repeat, installed, peers, me, ports, server.pid)
     finally:
         server.terminate()
         server.wait()
@@ -372,6 +385,7 @@ def benchmark(work: Path, repeat: int, skip_peers: bool) -> int:
 def run_all(
     work: Path,
     repeat: int,
+    installed: Path,
     peers: Path | None,
     me: list[str],
     ports: dict[str, int],
@@ -388,7 +402,7 @@ def run_all(
 
         return prepare
 
-    monitor = [sys.executable, "-m", "monitor"]
+    monitor = [str(installed / "monitor")]
     rows = [
         cold_and_warm("news-monitor mail", "200x50", work, repeat, ours("200x50", True), server),
         cold_and_warm("news-monitor ingest", "200x50", work, repeat, ours("200x50", False), server),

@@ -16,11 +16,11 @@ from monitor.app import App
 from monitor.commands._common import load, load_app
 from monitor.health import backing_off, held_until
 from monitor.leases import BatchedLeases
+from monitor.pacing import WINDOW, PacedPolls, Pacer
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 from monitor.text import utc_now
 
 MAX_DELIVERY_ROUNDS = 1000
-DELIVERY_PAUSE = 1.0  # seconds between looks at the outbox while sources are polled
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,9 +72,10 @@ def run_daemon(args: argparse.Namespace) -> int:
 def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], DeliveryReport]:
     """Every source polled now, whatever its interval (unless ``force``, not one a
     server asked to wait or one backing off after failures: run from cron, this must be
-    as polite as the daemon), as the daemon polls: POLL_WORKERS at a time (slow servers
-    overlap) while alerts go out (a mail server's answers are waited for while the next
-    feeds parse); then the outbox drained of what is due.
+    as polite as the daemon), as the daemon polls: up to POLL_WORKERS at a time, as many
+    as the pass needs to overlap slow servers (monitor.pacing), while alerts go out (a
+    mail server's answers are waited for while the next feeds parse); then the outbox
+    drained of what is due.
 
     The outbox is looked at when a poll has queued alerts (each poll says so as it
     ends), not on every poll's end: waiting on hundreds of futures at once, again after
@@ -88,36 +89,36 @@ def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], Deliv
     held = {} if force else held_sources(app)
     order = [name for name in hosts_in_turn(app) if name not in held]
     leases = BatchedLeases(app, order)
+    ended = count(1)
+
+    def poll(name: str) -> PollOutcome:
+        return poll_source(app, name, force=True, leases=leases)
+
+    def poll_ended(done: Future[PollOutcome]) -> None:
+        if next(ended) == len(order):
+            all_polled.set()
+            look.set()  # to stop waiting; the drain below takes the rest
+        elif done.exception() is None and done.result().deliveries:
+            look.set()
+
     try:
         with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
-            polls = {
-                name: pool.submit(poll_source, app, name, force=True, leases=leases)
-                for name in order
-            }
-            ended = count(1)
-
-            def poll_ended(poll: Future[PollOutcome]) -> None:
-                if next(ended) == len(polls):
-                    all_polled.set()
-                    look.set()  # to stop waiting; the drain below takes the rest
-                elif poll.exception() is None and poll.result().deliveries:
-                    look.set()
-
-            for poll in polls.values():
-                poll.add_done_callback(poll_ended)
-            if not polls:
+            polls = PacedPolls(pool, poll, order, Pacer(POLL_WORKERS), poll_ended)
+            polls.top_up()
+            if not order:
                 all_polled.set()
             while not all_polled.is_set():
-                if look.wait(DELIVERY_PAUSE):
+                if look.wait(WINDOW):
                     look.clear()
                     batch = deliver_due(app)
                     report.add(batch)
                     if batch.handled:  # some went out: more may be due
                         look.set()
+                polls.top_up()
     finally:
         leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))
-    outcomes = {name: poll.result() for name, poll in polls.items()} | held
+    outcomes = {name: poll.result() for name, poll in polls.futures.items()} | held
     return [outcomes[name] for name in app.sources], report
 
 

@@ -141,7 +141,8 @@ class HttpPool:
             raise _total_timeout(url, limits)
         # Each is cut to the time left by the network backend (deadline.py).
         timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout, pool=remaining)
-        host = _host(url)
+        target = httpx.URL(url)  # parsed once, for the host and the request
+        host = _host(target)
         slot = self._host_slot(host)
         held = self._held()
         if host in held:
@@ -151,7 +152,7 @@ class HttpPool:
         try:
             with (
                 deadline(deadline_at),
-                self.client.stream("GET", url, headers=headers, timeout=timeout) as response,
+                self.client.stream("GET", target, headers=headers, timeout=timeout) as response,
             ):
                 body = b""
                 if 200 <= response.status_code < 300:
@@ -179,7 +180,7 @@ class HttpPool:
         while other hosts' polls wait for a poller; the source is polled a little later.
         The request ends the turn, so the slot is held as long as the request, no longer.
         """
-        host = _host(url)
+        host = _host(httpx.URL(url))
         held = self._held()
         if host in held:
             yield True
@@ -210,8 +211,8 @@ class HttpPool:
             return slot
 
 
-def _host(url: str) -> str:
-    return httpx.URL(url).netloc.decode("ascii", "replace")
+def _host(url: httpx.URL) -> str:
+    return url.netloc.decode("ascii", "replace")
 
 
 def _total_timeout(url: str, limits: Limits) -> SourceError:

@@ -1,0 +1,105 @@
+"""How many of a pass's polls run at once: more only while the pass waits more than it works.
+
+Pollers are threads of one interpreter and take turns at its lock. Where feeds answer at
+once (a server nearby, a 304 Not Modified), a poll is mostly Python work and a second
+poller only queues for the lock: over 200 feeds served from the same machine, one poller
+did a pass in less time, CPU and memory than ten. Where feeds are far away, a poll is
+mostly a wait for the network, and pollers side by side overlap those waits.
+
+So a pass (``PacedPolls``) starts one poll at a time, and each WINDOW in which the
+process used the CPU for less than BUSY of the time while every poller was at work, it
+doubles the polls it keeps running, up to its most: a pass over distant feeds reaches ten
+pollers within a few windows, one over a nearby server stays at one or two.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+WINDOW = 0.02  # seconds of a pass between looks at how busy it kept the CPU
+BUSY = 0.5  # below this share of a window on the CPU, the pass is mostly waiting
+
+
+class Pacer:
+    """The number of polls to keep running, doubled after each window spent waiting.
+
+    ``clock`` and ``cpu`` are the wall clock and the process's CPU time, in seconds.
+    """
+
+    def __init__(
+        self,
+        most: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.process_time,
+    ) -> None:
+        self.width = 1
+        self._most = most
+        self._clock = clock
+        self._cpu = cpu
+        self._since = (clock(), cpu())
+
+    def look(self, running: int) -> int:
+        """The width now, with ``running`` polls running; a window that ended while all
+        ``width`` of them ran and the CPU was mostly idle widens it."""
+        now, used = self._clock(), self._cpu()
+        elapsed = now - self._since[0]
+        if elapsed < WINDOW:
+            return self.width
+        busy = (used - self._since[1]) / elapsed
+        self._since = (now, used)
+        if busy < BUSY and running >= self.width:
+            self.width = min(self._most, self.width * 2)
+        return self.width
+
+
+class PacedPolls(Generic[T]):
+    """``work(name)`` for each of ``names``, started in order on ``executor``, as many at
+    once as ``pacer`` says; ``on_end`` is called with each future as it ends.
+
+    ``top_up()`` starts what the width allows: at the start, as each poll ends, and when
+    the caller looks in between (every WINDOW, so a pass stuck on slow feeds widens).
+    """
+
+    def __init__(
+        self,
+        executor: Executor,
+        work: Callable[[str], T],
+        names: Sequence[str],
+        pacer: Pacer,
+        on_end: Callable[[Future[T]], None],
+    ) -> None:
+        self.futures: dict[str, Future[T]] = {}
+        self._executor = executor
+        self._work = work
+        self._pending = deque(names)
+        self._pacer = pacer
+        self._on_end = on_end
+        self._running = 0
+        self._lock = threading.Lock()
+
+    def top_up(self) -> None:
+        with self._lock:
+            width = self._pacer.look(self._running)
+            starting = []
+            while self._pending and self._running < width:
+                starting.append(self._pending.popleft())
+                self._running += 1
+        for name in starting:
+            future = self._executor.submit(self._work, name)
+            with self._lock:
+                self.futures[name] = future
+            future.add_done_callback(self._ended)
+
+    def _ended(self, future: Future[T]) -> None:
+        with self._lock:
+            self._running -= 1
+        self._on_end(future)
+        self.top_up()

@@ -1,0 +1,157 @@
+"""How many polls a pass runs at once: one while the CPU is busy, doubling while it waits."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from monitor.pacing import BUSY, WINDOW, PacedPolls, Pacer
+
+A_WINDOW = WINDOW * 1.001  # a window on a float clock, not a rounding short of one
+
+
+class FakeTime:
+    """A wall clock and a process CPU clock that move only when told."""
+
+    def __init__(self) -> None:
+        self.wall = 100.0
+        self.cpu = 5.0
+
+    def clock(self) -> float:
+        return self.wall
+
+    def cpu_time(self) -> float:
+        return self.cpu
+
+    def spend(self, seconds: float, busy: float) -> None:
+        """``seconds`` pass, ``busy`` of them on the CPU."""
+        self.wall += seconds
+        self.cpu += seconds * busy
+
+
+def pacer(time: FakeTime, most: int = 10) -> Pacer:
+    return Pacer(most, clock=time.clock, cpu=time.cpu_time)
+
+
+def test_a_pass_that_keeps_the_cpu_busy_stays_at_one_poll() -> None:
+    time = FakeTime()
+    pace = pacer(time)
+    widths = []
+    for _ in range(20):
+        time.spend(A_WINDOW, busy=0.9)
+        widths.append(pace.look(running=pace.width))
+    assert [1] * 20 == widths
+
+
+def test_a_waiting_pass_doubles_its_polls_each_window_up_to_the_most() -> None:
+    time = FakeTime()
+    pace = pacer(time, most=10)
+    widths = []
+    for _ in range(6):
+        time.spend(A_WINDOW, busy=0.05)
+        widths.append(pace.look(running=pace.width))
+    assert [2, 4, 8, 10, 10, 10] == widths
+
+
+@pytest.mark.parametrize("busy", [BUSY + 0.001, 0.9])
+def test_half_the_time_on_the_cpu_or_more_is_busy_enough(busy: float) -> None:
+    time = FakeTime()
+    pace = pacer(time)
+    time.spend(A_WINDOW, busy=busy)
+    assert 1 == pace.look(running=1)
+
+
+def test_nothing_widens_before_a_window_has_passed() -> None:
+    time = FakeTime()
+    pace = pacer(time)
+    time.spend(WINDOW / 2, busy=0.0)
+    assert 1 == pace.look(running=1)
+    time.spend(A_WINDOW / 2, busy=0.0)  # the whole window was idle: now it widens
+    assert 2 == pace.look(running=1)
+
+
+def test_idle_pollers_are_no_reason_to_add_more() -> None:
+    """The end of a pass (fewer polls left than the width) is idle but not waiting."""
+    time = FakeTime()
+    pace = pacer(time)
+    time.spend(A_WINDOW, busy=0.0)
+    assert 2 == pace.look(running=1)
+    time.spend(A_WINDOW, busy=0.0)
+    assert 2 == pace.look(running=1)
+
+
+def test_polls_start_in_order_one_at_a_time_while_the_cpu_is_busy() -> None:
+    time = FakeTime()
+    names = [f"s{n}" for n in range(8)]
+    started: list[str] = []
+    running = 0
+    most_at_once = 0
+    guard = threading.Lock()
+    ended: list[str] = []
+    all_ended = threading.Event()
+
+    def work(name: str) -> str:
+        nonlocal running, most_at_once
+        with guard:
+            running += 1
+            most_at_once = max(most_at_once, running)
+            started.append(name)
+        time.spend(A_WINDOW, busy=1.0)  # a poll that is all CPU
+        with guard:
+            running -= 1
+        return name.upper()
+
+    def on_end(future: Future[str]) -> None:
+        ended.append(future.result())
+        if len(ended) == len(names):
+            all_ended.set()
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time), on_end)
+        polls.top_up()
+        assert all_ended.wait(30)
+    assert names == started
+    assert 1 == most_at_once
+    assert {name: name.upper() for name in names} == {
+        name: future.result() for name, future in polls.futures.items()
+    }
+
+
+def test_polls_waiting_on_the_network_get_company_each_window() -> None:
+    """Looks between poll ends (the pass's loop calls top_up every WINDOW) widen a pass
+    whose polls are all stuck waiting."""
+    time = FakeTime()
+    names = [f"s{n}" for n in range(12)]
+    release = threading.Event()
+    started: list[str] = []
+    guard = threading.Lock()
+    ended = iter(range(1, len(names) + 1))
+    all_ended = threading.Event()
+
+    def work(name: str) -> None:
+        with guard:
+            started.append(name)
+        release.wait(30)
+
+    def on_end(_future: Future[None]) -> None:
+        if next(ended) == len(names):
+            all_ended.set()
+
+    def started_after_a_window() -> int:
+        time.spend(A_WINDOW, busy=0.0)
+        polls.top_up()
+        return len(polls.futures)
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time, most=10), on_end)
+        polls.top_up()
+        try:
+            counts = [started_after_a_window() for _ in range(5)]
+        finally:
+            release.set()
+        assert all_ended.wait(30)
+    assert [2, 4, 8, 10, 10] == counts  # the polls started by each look
+    assert names == started  # the two left over ran as others ended
+    assert all(future.done() for future in polls.futures.values())
