@@ -355,22 +355,25 @@ class Store:
     def save_source_states(
         self, states: Sequence[SourceState], *, owner: str | None = None
     ) -> None:
-        """``save_source_state`` for several sources, in one transaction (by name, the
-        order ``claim_sources`` locks them in)."""
-        with self.engine.begin() as connection:
-            for state in sorted(states, key=lambda state: state.name):
-                self._upsert_source(connection, state, owner)
+        """``save_source_state`` for several sources, in one transaction and one
+        statement run for each (by name, the order ``claim_sources`` locks them in)."""
+        if states:
+            with self.engine.begin() as connection:
+                self._upsert_sources(connection, sorted(states, key=lambda s: s.name), owner)
 
-    def _upsert_source(self, connection: Connection, state: SourceState, owner: str | None) -> None:
-        """Write a source's state, which ends the poll's lease. With ``owner``, only while
-        ``owner`` holds the lease: a poll that outlived its lease and was taken over must
-        not overwrite the newer poll's cursor."""
-        values = {**_state_values(state), "lease_owner": None, "lease_until": None}
+    def _upsert_sources(
+        self, connection: Connection, states: Sequence[SourceState], owner: str | None
+    ) -> None:
+        """Write sources' states, which ends their polls' leases. With ``owner``, only
+        while ``owner`` holds the lease: a poll that outlived its lease and was taken over
+        must not overwrite the newer poll's cursor."""
         anyone, only_owner = _upsert_source_statements(self.engine.dialect.name)
+        ended = {"lease_owner": None, "lease_until": None}
         if owner is None:
-            connection.execute(anyone, values)
+            connection.execute(anyone, [{**_state_values(s), **ended} for s in states])
         else:
-            connection.execute(only_owner, {**values, "b_owner": owner})
+            lessee = {**ended, "b_owner": owner}
+            connection.execute(only_owner, [{**_state_values(s), **lessee} for s in states])
 
     def claim_source(
         self, name: str, owner: str, *, now: datetime, until: datetime, force: bool = False
@@ -497,7 +500,7 @@ class Store:
             if result.new:
                 cadence = next_cadence(state.cadence, state.last_new_item, now)
                 state = replace(state, last_new_item=now, cadence=cadence)
-            self._upsert_source(connection, state, owner)
+            self._upsert_sources(connection, [state], owner)
         return result
 
     def _store_items(
