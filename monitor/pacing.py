@@ -98,11 +98,6 @@ class PacedPolls(Generic[T]):
                 self.futures[name] = future
             future.add_done_callback(self._ended)
 
-    def stop(self) -> None:
-        """Start no more (a pass cut short): the polls running end, the rest never start."""
-        with self._lock:
-            self._pending.clear()
-
     def _ended(self, future: Future[T]) -> None:
         with self._lock:
             self._running -= 1

@@ -104,20 +104,17 @@ def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], Deliv
     try:
         with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
             polls = PacedPolls(pool, poll, order, Pacer(POLL_WORKERS), poll_ended)
-            try:
+            polls.top_up()
+            if not order:
+                all_polled.set()
+            while not all_polled.is_set():
+                if look.wait(WINDOW):
+                    look.clear()
+                    batch = deliver_due(app)
+                    report.add(batch)
+                    if batch.handled:  # some went out: more may be due
+                        look.set()
                 polls.top_up()
-                if not order:
-                    all_polled.set()
-                while not all_polled.is_set():
-                    if look.wait(WINDOW):
-                        look.clear()
-                        batch = deliver_due(app)
-                        report.add(batch)
-                        if batch.handled:  # some went out: more may be due
-                            look.set()
-                    polls.top_up()
-            finally:
-                polls.stop()  # cut short (Ctrl-C, a failing delivery): no more polls start
     finally:
         leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))

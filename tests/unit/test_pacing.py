@@ -155,23 +155,3 @@ def test_polls_waiting_on_the_network_get_company_each_window() -> None:
     assert [2, 4, 8, 10, 10] == counts  # the polls started by each look
     assert names == started  # the two left over ran as others ended
     assert all(future.done() for future in polls.futures.values())
-
-
-def test_a_stopped_pass_starts_no_more_polls() -> None:
-    """Cut short (Ctrl-C in `run --once`), the polls running end and no others start:
-    the pool's shutdown then waits for a few polls, not the whole pass."""
-    time = FakeTime()
-    started: list[str] = []
-    release = threading.Event()
-
-    def work(name: str) -> None:
-        started.append(name)
-        release.wait(30)
-
-    with ThreadPoolExecutor(10) as executor:
-        polls = PacedPolls(executor, work, ["a", "b", "c"], pacer(time), lambda _f: None)
-        polls.top_up()
-        polls.stop()
-        release.set()
-    assert ["a"] == started
-    assert ["a"] == list(polls.futures)
