@@ -54,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor import systemd
 from monitor.alerts.cron import DigestTrigger
 from monitor.alerts.digest import next_run, run_digest
-from monitor.alerts.outbox import deliver_due
+from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App, build_app
 from monitor.config import Config, HttpConfig, SourceConfig, load_config
 from monitor.errors import MonitorError
@@ -272,8 +272,7 @@ class Daemon:
         app = self.app
         with structlog.contextvars.bound_contextvars(job="deliver"):
             while not self._stop.is_set():
-                report = deliver_due(app)
-                record_deliveries(report)
+                report = _deliver_batch(app)
                 if report.handled < app.config.monitor.delivery.batch:
                     break
 
@@ -281,7 +280,7 @@ class Daemon:
         app = self.app
         with structlog.contextvars.bound_contextvars(job=f"digest:{name}"):
             run_digest(app, name)
-            record_deliveries(deliver_due(app))
+            _deliver_batch(app)
 
     def _housekeeping(self) -> None:
         """Retention, then SQLite upkeep."""
@@ -479,6 +478,17 @@ class Daemon:
             self._server.close()
         if not self.abandoned:
             self.app.close()
+
+
+def _deliver_batch(app: App) -> DeliveryReport:
+    """One batch of due deliveries, each attempt's outcome counted in the metrics: those
+    made before an error too (the batch's report is filled as it goes)."""
+    report = DeliveryReport()
+    try:
+        deliver_due(app, report=report)
+    finally:
+        record_deliveries(report)
+    return report
 
 
 def _jittered(when: datetime, source: SourceConfig) -> datetime:

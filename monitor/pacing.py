@@ -64,8 +64,10 @@ class PacedPolls(Generic[T]):
     """``work(name)`` for each of ``names``, started in order on ``executor``, as many at
     once as ``pacer`` says; ``on_end`` is called with each future as it ends.
 
-    ``top_up()`` starts what the width allows: at the start, as each poll ends, and when
-    the caller looks in between (every WINDOW, so a pass stuck on slow feeds widens).
+    ``top_up()`` starts what the width allows: as each poll ends, and every WINDOW in
+    between, from ``pace()`` on a thread of its own (so a pass stuck on slow feeds widens
+    even while its caller waits on something else, a mail server slow to answer).
+    ``start_all()`` starts every poll left at once, as a pass cut short must.
     """
 
     def __init__(
@@ -84,18 +86,42 @@ class PacedPolls(Generic[T]):
         self._on_end = on_end
         self._running = 0
         self._lock = threading.Lock()
+        self._all_started = threading.Event()
+
+    def pace(self) -> None:
+        """``top_up()`` now and every WINDOW until every poll has started."""
+        self.top_up()
+        while not self._all_started.wait(WINDOW):
+            self.top_up()
 
     def top_up(self) -> None:
         with self._lock:
-            width = self._pacer.look(self._running)
-            starting = []
-            while self._pending and self._running < width:
-                starting.append(self._pending.popleft())
-                self._running += 1
-        for name in starting:
-            future = self._executor.submit(self._work, name)
-            with self._lock:
-                self.futures[name] = future
+            started = self._start(self._pacer.look(self._running))
+        self._watch(started)
+
+    def start_all(self) -> None:
+        """Every poll not started yet, started now (the executor queues them)."""
+        with self._lock:
+            started = self._start(len(self._pending) + self._running)
+        self._watch(started)
+
+    def _start(self, width: int) -> list[Future[T]]:
+        """The next polls submitted, while fewer than ``width`` run. Called under
+        ``_lock``: a poll taken from the queue is submitted before anyone else looks,
+        so none is left unsubmitted by the executor's shutdown after ``start_all``."""
+        started = []
+        while self._pending and self._running < width:
+            name = self._pending.popleft()
+            future = self.futures[name] = self._executor.submit(self._work, name)
+            self._running += 1
+            started.append(future)
+        if not self._pending:
+            self._all_started.set()
+        return started
+
+    def _watch(self, started: list[Future[T]]) -> None:
+        # Not under _lock: the callback of a poll already ended runs here and now.
+        for future in started:
             future.add_done_callback(self._ended)
 
     def _ended(self, future: Future[T]) -> None:

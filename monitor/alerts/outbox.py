@@ -210,11 +210,14 @@ class _SentRecords:
             self.app.store.mark_sent_many(jobs, self.app.owner, now=self.now)
 
 
-def deliver_due(app: App, *, now: datetime | None = None) -> DeliveryReport:
-    """Send one batch of due deliveries; returns what happened to each."""
+def deliver_due(
+    app: App, *, now: datetime | None = None, report: DeliveryReport | None = None
+) -> DeliveryReport:
+    """Send one batch of due deliveries; returns what happened to each, in ``report``
+    when given (which then holds the attempts made before an error, too)."""
     now = now or utc_now()
     settings = app.config.monitor.delivery
-    report = DeliveryReport()
+    report = DeliveryReport() if report is None else report
     jobs = app.store.claim_deliveries(
         app.owner, now=now, lease=settings.lease, limit=settings.batch
     )

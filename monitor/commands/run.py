@@ -16,11 +16,12 @@ from monitor.app import App
 from monitor.commands._common import load, load_app
 from monitor.health import backing_off, held_until
 from monitor.leases import BatchedLeases
-from monitor.pacing import WINDOW, PacedPolls, Pacer
+from monitor.pacing import PacedPolls, Pacer
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 from monitor.text import utc_now
 
 MAX_DELIVERY_ROUNDS = 1000
+DELIVERY_PAUSE = 1.0  # seconds between looks at the outbox while sources are polled
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,17 +105,26 @@ def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], Deliv
     try:
         with ThreadPoolExecutor(POLL_WORKERS, thread_name_prefix="poll") as pool:
             polls = PacedPolls(pool, poll, order, Pacer(POLL_WORKERS), poll_ended)
-            polls.top_up()
+            # Widens the pass even while this thread waits on a channel slow to answer.
+            pacing = threading.Thread(target=polls.pace, name="poll-pacing", daemon=True)
+            pacing.start()
             if not order:
                 all_polled.set()
-            while not all_polled.is_set():
-                if look.wait(WINDOW):
-                    look.clear()
-                    batch = deliver_due(app)
-                    report.add(batch)
-                    if batch.handled:  # some went out: more may be due
-                        look.set()
-                polls.top_up()
+            try:
+                while not all_polled.is_set():
+                    if look.wait(DELIVERY_PAUSE):
+                        look.clear()
+                        batch = deliver_due(app)
+                        report.add(batch)
+                        if batch.handled:  # some went out: more may be due
+                            look.set()
+            except BaseException:
+                # Every poll left starts, and ends before the error goes up: a source
+                # leased in a batch ahead (monitor.leases) is never left unpolled.
+                polls.start_all()
+                raise
+            finally:
+                pacing.join()
     finally:
         leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import sys
 import threading
 from typing import Any
 
@@ -26,6 +27,12 @@ class FeedTLSContext(ssl.SSLContext):
 
     _loaded = False
     _load_lock = threading.Lock()
+
+    def __init__(self, protocol: int = ssl.PROTOCOL_TLS_CLIENT) -> None:
+        super().__init__()  # the protocol is SSLContext.__new__'s
+        # The verification ssl.create_default_context() sets up since Python 3.13.
+        if sys.version_info >= (3, 13):
+            self.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
 
     def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
         self._load_trust()

@@ -7,6 +7,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from daemonkit import CONFIG, DaemonRun, wait_for
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,6 +16,9 @@ from monitor.alerts.digest import next_run, run_digest
 from monitor.app import build_app
 from monitor.config import load_config
 from monitor.daemon import Daemon
+from monitor.errors import TransientDeliveryError
+from monitor.model import Message
+from monitor.pipeline import poll_source
 from monitor.text import utc_now
 
 JOBS = {"source:inbox", "deliver", "digest:morning", "housekeeping", "heartbeat", "probe"}
@@ -248,3 +252,43 @@ def test_a_reload_to_a_busy_port_is_refused_and_the_endpoint_stays(tmp_path: Pat
         assert not run.daemon.reload()
         assert address == run.daemon.http_address
         assert 200 == run.get("/readyz").status_code
+
+
+def test_deliveries_made_before_an_error_still_reach_the_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the outbox's database fails halfway through (here as the second alert's
+    retry is written) raises out of the deliver job; the alert that went out before it
+    still counts as sent."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "one.txt").write_text("Pact\n\nThe pact holds.")
+    (tmp_path / "docs" / "two.txt").write_text("Pact again\n\nThe pact still holds.")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG)
+    daemon = Daemon(load_config(path))
+    app = daemon.app
+    channel = app.channels["box"]
+    send = channel.send
+    sends: list[Message] = []
+
+    def second_fails(message: Message) -> None:
+        sends.append(message)
+        if len(sends) > 1:
+            raise TransientDeliveryError("the mail server is busy")
+        send(message)
+
+    def database_gone(*_: object, **__: object) -> None:
+        raise RuntimeError("the database went away")
+
+    labels = frozenset({("channel", "box"), ("outcome", "sent")})
+    before = _counted("monitor_deliveries_total", labels)
+    try:
+        assert 2 == poll_source(app, "inbox").deliveries
+        monkeypatch.setattr(channel, "send", second_fails)
+        monkeypatch.setattr(app.store, "mark_retry", database_gone)
+        with pytest.raises(RuntimeError, match="went away"):
+            daemon._deliver()
+    finally:
+        app.close()
+    assert 2 == len(sends)
+    assert before + 1 == _counted("monitor_deliveries_total", labels)

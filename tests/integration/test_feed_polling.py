@@ -269,6 +269,78 @@ def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path)
     assert 2 == report.sent
 
 
+def test_run_once_widens_while_a_slow_channel_holds_the_deliveries(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alerts an earlier run left due go out first, while the first polls run: a channel
+    slow to answer must not hold the pass at one poll. Here it answers only once the
+    three feeds are in flight together, and each feed answers only then too."""
+    met = threading.Event()
+    all_asked = threading.Barrier(3, action=met.set, timeout=5)
+
+    def rendezvous(feed: Feed) -> Route:
+        def answer(handler: Handler) -> None:
+            try:
+                all_asked.wait()
+            except threading.BrokenBarrierError:
+                handler.answer(503, b"", {})
+                return
+            feed(handler)
+
+        return answer
+
+    server.routes["/early"] = Feed(rss(STORY))
+    names = ("a", "b", "c")
+    for name in names:
+        server.routes[f"/{name}"] = rendezvous(Feed(rss((name, "Quiet day", "Nothing."))))
+    sources = [{"name": name, "url": server.url(f"/{name}")} for name in ("early", *names)]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    channel = app.channels["box"]
+    send = channel.send
+
+    def slow_send(message: Any) -> None:
+        met.wait(5)
+        send(message)
+
+    monkeypatch.setattr(channel, "send", slow_send)
+    try:
+        assert 1 == poll_source(app, "early").deliveries  # due when the pass starts
+        outcomes, report = run_once(app)
+    finally:
+        app.close()
+    assert [("early", True), ("a", True), ("b", True), ("c", True)] == [
+        (o.source, o.ok) for o in outcomes
+    ]
+    assert 1 == report.sent
+
+
+def test_a_pass_cut_short_by_an_error_still_polls_every_source(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when every poll was submitted at once: an error in the pass's loop (here the
+    outbox's database) goes up once every source's poll has ended, so none is left
+    leased to this process without being polled (the next pass would skip it)."""
+    import monitor.commands.run as run_module
+
+    def broken(app: App, **_: Any) -> None:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(run_module, "deliver_due", broken)
+    names = [f"f{n}" for n in range(12)]
+    for name in names:
+        server.routes[f"/{name}"] = Feed(rss((name, "Quiet day", "Nothing.")))
+    sources = [{"name": name, "url": server.url(f"/{name}")} for name in names]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        with pytest.raises(RuntimeError, match="went away"):
+            run_once(app)
+        attempted = {s.name for s in app.store.source_states() if s.last_attempt is not None}
+    finally:
+        app.close()
+    assert sorted(f"/{name}" for name in names) == sorted(seen.path for seen in server.seen)
+    assert set(names) == attempted
+
+
 def test_run_once_with_no_sources_still_ends(tmp_path: Path) -> None:
     """No poll ever ends to say the polling is over: the pass must see that there were
     none, drain the outbox and return, not wait for ever."""

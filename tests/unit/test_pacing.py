@@ -120,8 +120,8 @@ def test_polls_start_in_order_one_at_a_time_while_the_cpu_is_busy() -> None:
 
 
 def test_polls_waiting_on_the_network_get_company_each_window() -> None:
-    """Looks between poll ends (the pass's loop calls top_up every WINDOW) widen a pass
-    whose polls are all stuck waiting."""
+    """Looks between poll ends (``pace`` calls top_up every WINDOW) widen a pass whose
+    polls are all stuck waiting."""
     time = FakeTime()
     names = [f"s{n}" for n in range(12)]
     release = threading.Event()
@@ -155,3 +155,25 @@ def test_polls_waiting_on_the_network_get_company_each_window() -> None:
     assert [2, 4, 8, 10, 10] == counts  # the polls started by each look
     assert names == started  # the two left over ran as others ended
     assert all(future.done() for future in polls.futures.values())
+
+
+def test_start_all_starts_every_poll_left_before_the_executor_shuts_down() -> None:
+    """A pass cut short (an error, Ctrl-C) starts what is left and leaves the executor:
+    polls ending during its shutdown start nothing more, and none is lost."""
+    time = FakeTime()
+    names = [f"s{n}" for n in range(12)]
+    release = threading.Event()
+    ended: list[str] = []
+
+    def work(name: str) -> str:
+        release.wait(30)
+        return name
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time), lambda f: ended.append(f.result()))
+        polls.top_up()
+        assert 1 == len(polls.futures)  # busy or not, one to begin with
+        polls.start_all()
+        release.set()
+    assert names == sorted(polls.futures, key=names.index)
+    assert sorted(names) == sorted(ended)
