@@ -240,25 +240,29 @@ def test_a_feed_given_another_url_is_backfilled_as_a_new_one(
     assert ["feed_url_changed"] == [e["event"] for e in logs if e["event"] == "feed_url_changed"]
 
 
+def rendezvous(asked: threading.Barrier, feed: Feed) -> Route:
+    """``feed``, answered once every party of ``asked`` has its request in flight (a
+    503 if they never all come)."""
+
+    def answer(handler: Handler) -> None:
+        try:
+            asked.wait()
+        except threading.BrokenBarrierError:
+            handler.answer(503, b"", {})
+            return
+        feed(handler)
+
+    return answer
+
+
 def test_run_once_polls_sources_side_by_side(server: FeedServer, tmp_path: Path) -> None:
     """`run --once` polls as the daemon does, several at a time: each of these servers
     answers only once the other's request is in flight too, so one after the other would
     fail both (the first waits for a second request that never comes)."""
     both_asked = threading.Barrier(2, timeout=10)
-
-    def rendezvous(feed: Feed) -> Route:
-        def answer(handler: Handler) -> None:
-            try:
-                both_asked.wait()
-            except threading.BrokenBarrierError:
-                handler.answer(503, b"", {})
-                return
-            feed(handler)
-
-        return answer
-
-    server.routes["/a"] = rendezvous(Feed(rss(("a1", "Pact extended", "GSOMIA stays."))))
-    server.routes["/b"] = rendezvous(Feed(rss(("b1", "Talks resume", "GSOMIA talks."))))
+    pact = Feed(rss(("a1", "Pact extended", "GSOMIA stays.")))
+    server.routes["/a"] = rendezvous(both_asked, pact)
+    server.routes["/b"] = rendezvous(both_asked, Feed(rss(("b1", "Talks resume", "GSOMIA talks."))))
     sources = [{"name": "a", "url": server.url("/a")}, {"name": "b", "url": server.url("/b")}]
     app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
     try:
@@ -277,22 +281,12 @@ def test_run_once_widens_while_a_slow_channel_holds_the_deliveries(
     three feeds are in flight together, and each feed answers only then too."""
     met = threading.Event()
     all_asked = threading.Barrier(3, action=met.set, timeout=5)
-
-    def rendezvous(feed: Feed) -> Route:
-        def answer(handler: Handler) -> None:
-            try:
-                all_asked.wait()
-            except threading.BrokenBarrierError:
-                handler.answer(503, b"", {})
-                return
-            feed(handler)
-
-        return answer
-
     server.routes["/early"] = Feed(rss(STORY))
     names = ("a", "b", "c")
     for name in names:
-        server.routes[f"/{name}"] = rendezvous(Feed(rss((name, "Quiet day", "Nothing."))))
+        server.routes[f"/{name}"] = rendezvous(
+            all_asked, Feed(rss((name, "Quiet day", "Nothing.")))
+        )
     sources = [{"name": name, "url": server.url(f"/{name}")} for name in ("early", *names)]
     app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
     channel = app.channels["box"]
