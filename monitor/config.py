@@ -445,7 +445,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             watchlists.extend(loaded)
             line_of.update(lines)
             query_lines.update(file_query_lines)
-            _merge_terms(terms, file_terms, file)
+            _merge_terms(terms, file_terms, file_term_lines)
             term_lines.update(file_term_lines)
     else:
         watchlists = list(monitor.watchlists)
@@ -508,10 +508,11 @@ def _term_lines(
     return {name: (str(file), located.line_of(("terms", name))) for name in terms}
 
 
-def _merge_terms(terms: dict[str, list[str]], new: TermSets, file: Path) -> None:
+def _merge_terms(terms: dict[str, list[str]], new: TermSets, lines: Lines) -> None:
     for name, values in new.items():
         if name in terms:
-            raise ConfigError(f"term set {name!r} is defined twice", file=str(file))
+            file, line = lines[name]
+            raise ConfigError(f"term set {name!r} is defined twice", file=file, line=line)
         terms[name] = values
 
 

@@ -336,10 +336,7 @@ class _Parser:
     def parse_field(self, prefix: re.Match[str]) -> Node:
         name = prefix.group(1)
         if name not in FIELDS:
-            raise self.error(
-                f"unknown field {name!r}: expected one of {', '.join(FIELDS)} "
-                "(quote the word if the colon is part of it)"
-            )
+            raise self.unknown_field(name)
         self.nest(self.pos)
         self.pos = prefix.end()
         if self.peek() == "-" or self.at_keyword("NOT"):
@@ -351,6 +348,12 @@ class _Parser:
         node = self.parse_primary()
         self.depth -= 1
         return with_fields(node, (name,))
+
+    def unknown_field(self, name: str) -> QueryError:
+        return self.error(
+            f"unknown field {name!r}: expected one of {', '.join(FIELDS)} "
+            "(quote the word if the colon is part of it)"
+        )
 
     def parse_term(self, *, in_near: bool = False) -> Phrase:
         """A word or phrase, with optional ``=`` (case-sensitive) and ``*`` (prefix)."""
@@ -380,6 +383,16 @@ class _Parser:
 
     def parse_word(self, cased: bool, *, in_near: bool) -> tuple[Word, ...]:
         start = self.pos
+        prefix = _FIELD_PREFIX.match(self.text, start)
+        if prefix:
+            # A word followed by a colon is a field everywhere; read here as a phrase
+            # ("title gsomia"), NEAR(title:gsomia x) or =title:SCM would never match.
+            name = prefix.group(1)
+            if name not in FIELDS:
+                raise self.unknown_field(name)
+            if in_near:
+                raise self.error(f"{name}: scopes the whole NEAR, as in {name}:NEAR(a b)")
+            raise self.error(f"{name}: put the field before '=', as in {name}:=SCM")
         end = self.bare_run(start, _WORD_END | {","} if in_near else _WORD_END)
         if end == start:
             raise self.error(f"expected a word after '=', found {self.describe_here()}")

@@ -158,6 +158,18 @@ def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
         load_config(write(tmp_path, text))
 
 
+def test_a_term_set_defined_in_two_files_is_refused_at_its_second_line(tmp_path: Path) -> None:
+    # Term sets from monitor.yaml and every watch-list file share one set of names.
+    text = BASE + "terms:\n  korea: [Korea]\n"
+    watchlists = (
+        "terms:\n  japan: [Japan]\n  korea: [Seoul]\nwatchlists:\n  - {name: a, query: x}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text, watchlists))
+    assert "term set 'korea' is defined twice" == caught.value.message
+    assert (str(tmp_path / "watchlists.yaml"), 3) == (caught.value.file, caught.value.line)
+
+
 def test_a_query_error_names_the_line_of_the_query_and_of_its_mistake(tmp_path: Path) -> None:
     from monitor.app import build_matcher
 

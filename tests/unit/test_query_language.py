@@ -180,6 +180,12 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("NEAR(@pact-ish a)", 6, "unknown term set '@pact-ish'"),
         ("titel:gsomia", 1, "unknown field 'titel'"),
         ("Korea: talks", 1, "unknown field 'Korea'"),
+        # a word followed by a colon is a field inside NEAR and after '=' too: read as
+        # the phrase "title gsomia" it would never match
+        ("NEAR(title:gsomia japan)", 6, "title: scopes the whole NEAR, as in title:NEAR(a b)"),
+        ("NEAR(gsomia Korea: talks)", 13, "unknown field 'Korea'"),
+        ("=title:SCM", 2, "title: put the field before '=', as in title:=SCM"),
+        ("=Korea:SCM", 2, "unknown field 'Korea'"),
         ("gsomia title:", 14, "expected a term, found the end of the query"),
         ("title:-japan", 7, "title: scopes a term, a phrase, NEAR or a group"),
         ("title: NOT japan", 8, "title: scopes a term, a phrase, NEAR or a group"),
