@@ -96,6 +96,10 @@ def poll_source(
         if items:
             ingested = app.store.ingest(items, new_state, route, now=now, owner=app.owner)
         else:
+            if new_state.last_new_item is None:
+                # Never any news: silent since it was first polled fine (so it can go
+                # stale, see monitor.health.is_stale).
+                new_state = replace(new_state, last_new_item=now)
             leases.settle(new_state)
             ingested = IngestResult()
         if state.health not in ("healthy", "new"):

@@ -71,7 +71,7 @@ class SourceState:
     failures: int = 0
     last_attempt: datetime | None = None
     last_success: datetime | None = None
-    last_new_item: datetime | None = None
+    last_new_item: datetime | None = None  # last news; a source with none: its first good poll
     cadence: float | None = None  # usual seconds between polls that bring news
     last_error: str | None = None
     last_error_at: datetime | None = None
