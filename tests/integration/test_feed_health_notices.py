@@ -158,3 +158,47 @@ def test_a_feed_that_never_brings_an_item_goes_stale_after_its_max_silence(
     assert [[], [], ["source_stale"], ["source_fresh_again"]] == events
     assert ["healthy", "healthy", "stale", "healthy"] == shown
     assert ["stale", "fresh"] == [job.payload["change"] for job in jobs]
+
+
+def test_a_poll_cut_short_before_its_notice_is_written_loses_neither(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies (here: the store raises) as the poll that makes a source failing,
+    then the one that makes it recover, queues its notice: the source's new health is
+    written with its notice or not at all, so the next poll queues the notice instead."""
+    server.routes["/feed"] = status(500)
+    config = {
+        "database": f"sqlite:///{tmp_path}/db.sqlite",
+        "sources": [{"type": "feed", "name": "wire", "url": server.url("/feed"), "every": "1m"}],
+        "channels": {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@x"]}},
+        "on_source_error": ["box"],
+        "watchlists": [],
+    }
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    app = build_app(load_config(path))
+    enqueue = app.store._enqueue
+
+    def dies_at_a_notice(connection: object, **fields: object) -> int:
+        if fields["kind"] == "health":
+            raise RuntimeError("killed")
+        return enqueue(connection, **fields)  # type: ignore[arg-type]
+
+    try:
+        now = utc_now()
+        for step in range(8):
+            if step == 4:
+                server.routes["/feed"] = Feed(rss(("a", "Back", "The feed answers again.")))
+            dies = step in (2, 4)
+            with monkeypatch.context() as patch:
+                if dies:
+                    patch.setattr(app.store, "_enqueue", dies_at_a_notice)
+                try:
+                    poll_source(app, "wire", now=now, force=True)
+                except RuntimeError:
+                    assert dies
+            now += timedelta(minutes=2)  # past the lease a poll that died left
+        jobs = app.store.claim_deliveries(app.owner, now=now, lease=timedelta(minutes=1), limit=9)
+    finally:
+        app.close()
+    assert ["failing", "recovered"] == [job.payload["change"] for job in jobs]
