@@ -8,8 +8,10 @@ source (one or two failures) is shown in ``monitor status`` but notifies no one,
 flaky feed does not flood a channel. Notices go through the outbox like alerts
 (kind ``health``), keyed per source and change, so a retried poll enqueues none twice.
 
-Wiring: the pipeline calls ``notify_health_change`` with the state before and after a
-poll; the delivery worker renders a ``health`` job with ``health_message``.
+Wiring: the pipeline asks ``health_notices`` (and ``notices``) with the state before
+and after a poll and writes them with the source's new state, in one transaction, so a
+process killed in between loses no notice; the delivery worker renders a ``health`` job
+with ``health_message``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.model import Message
-from monitor.store.repo import SourceState, Store
+from monitor.store.repo import Notice, SourceState, Store
 
 
 def health_change(old: SourceState, new: SourceState) -> str | None:
@@ -36,11 +38,10 @@ def notify_health_change(
     store: Store, channels: Sequence[str], old: SourceState, new: SourceState, *, now: datetime
 ) -> int:
     """Enqueue a notice for each channel if the change deserves one; how many."""
-    change = health_change(old, new)
-    if change is None:
-        return 0
-    failures = new.failures if change == "failing" else old.failures
-    return notify(store, channels, change, new, now=now, failures=failures)
+    return sum(
+        store.enqueue_notice(key=n.key, kind=n.kind, channel=n.channel, payload=n.payload, now=now)
+        for n in health_notices(channels, old, new, now=now)
+    )
 
 
 def notify(
@@ -54,8 +55,33 @@ def notify(
 ) -> int:
     """Enqueue a notice of ``change`` (failing, recovered, stale, fresh) of ``state``'s
     source for each channel; how many."""
-    if not channels:
-        return 0
+    return sum(
+        store.enqueue_notice(key=n.key, kind=n.kind, channel=n.channel, payload=n.payload, now=now)
+        for n in notices(channels, change, state, now=now, failures=failures)
+    )
+
+
+def health_notices(
+    channels: Sequence[str], old: SourceState, new: SourceState, *, now: datetime
+) -> list[Notice]:
+    """The notices (one per channel) that ``old`` -> ``new`` deserves, if any."""
+    change = health_change(old, new)
+    if change is None:
+        return []
+    failures = new.failures if change == "failing" else old.failures
+    return notices(channels, change, new, now=now, failures=failures)
+
+
+def notices(
+    channels: Sequence[str],
+    change: str,
+    state: SourceState,
+    *,
+    now: datetime,
+    failures: int = 0,
+) -> list[Notice]:
+    """A notice of ``change`` of ``state``'s source for each of ``channels``, to queue
+    with the source's state (Store.save_source_state, Store.ingest)."""
     payload: dict[str, Any] = {
         "source": state.name,
         "change": change,
@@ -66,12 +92,7 @@ def notify(
         "last_news": state.last_new_item.isoformat() if state.last_new_item else None,
     }
     key = f"health.{state.name}.{change}.{now.isoformat()}"
-    return sum(
-        store.enqueue_notice(
-            key=f"{key}.{channel}", kind="health", channel=channel, payload=payload, now=now
-        )
-        for channel in channels
-    )
+    return [Notice(f"{key}.{channel}", "health", channel, payload) for channel in channels]
 
 
 def health_message(delivery_key: str, payload: dict[str, Any]) -> Message:

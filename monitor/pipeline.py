@@ -17,11 +17,11 @@ from monitor.config import SourceConfig
 from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
 from monitor.health import record_failure, record_success, silence_limit, staleness_change
-from monitor.health_alerts import notify, notify_health_change
+from monitor.health_alerts import health_notices, notices
 from monitor.leases import Leases
 from monitor.model import Document, Item
 from monitor.normalise import normalise_entry
-from monitor.store.repo import IngestedItem, IngestResult, PlannedMatch, SourceState
+from monitor.store.repo import IngestedItem, IngestResult, Notice, PlannedMatch, SourceState
 from monitor.text import utc_now
 
 log = structlog.get_logger("monitor.pipeline")
@@ -93,17 +93,39 @@ def poll_source(
             silent = alerting is not None and item.key not in alerting
             return plan_matches(ingested, hits, app.watchlists, silent=silent)
 
+        def tell(outcome: IngestResult) -> list[Notice]:
+            """The notices this poll calls for, written with the source's new state."""
+            channels = app.config.monitor.on_source_error
+            found = health_notices(channels, state, new_state, now=now)
+            change = staleness_change(
+                state,
+                brought_news=outcome.new > 0,
+                now=now,
+                every=config.every,
+                max_silence=config.max_silence,
+            )
+            if change is not None:
+                found += notices(channels, change, new_state, now=now)
+            return found
+
         if items:
-            ingested = app.store.ingest(items, new_state, route, now=now, owner=app.owner)
+            ingested = app.store.ingest(
+                items, new_state, route, now=now, owner=app.owner, notices=tell
+            )
         else:
-            leases.settle(new_state)
+            if new_state.last_new_item is None:
+                # Never any news: silent since it was first polled fine (so it can go
+                # stale, see monitor.health.is_stale).
+                new_state = replace(new_state, last_new_item=now)
             ingested = IngestResult()
+            told = tell(ingested)
+            if told:
+                app.store.save_source_state(new_state, owner=app.owner, notices=told, now=now)
+            else:
+                leases.settle(new_state)
         if state.health not in ("healthy", "new"):
             log.info("source_recovered", after_failures=state.failures)
-        notify_health_change(
-            app.store, app.config.monitor.on_source_error, state, new_state, now=now
-        )
-        _note_staleness(app, config, state, new_state, brought_news=ingested.new > 0, now=now)
+        _log_staleness(config, state, brought_news=ingested.new > 0, now=now)
         log.info(
             "source_polled",
             entries=len(items),
@@ -123,17 +145,11 @@ def poll_source(
         )
 
 
-def _note_staleness(
-    app: App,
-    config: SourceConfig,
-    old: SourceState,
-    new: SourceState,
-    *,
-    brought_news: bool,
-    now: datetime,
+def _log_staleness(
+    config: SourceConfig, old: SourceState, *, brought_news: bool, now: datetime
 ) -> None:
-    """Log, and notify the on_source_error channels, when a source goes stale or a stale
-    one has news again (see monitor.health.staleness_change)."""
+    """Log when a source goes stale or a stale one has news again (see
+    monitor.health.staleness_change); the poll queued the notices with its state."""
     change = staleness_change(
         old, brought_news=brought_news, now=now, every=config.every, max_silence=config.max_silence
     )
@@ -149,7 +165,6 @@ def _note_staleness(
         )
     else:
         log.info("source_fresh_again")
-    notify(app.store, app.config.monitor.on_source_error, change, new, now=now)
 
 
 def _alerting_keys(items: list[Item], backfill: int | None) -> set[str] | None:
@@ -166,8 +181,8 @@ def _failed(
     config = app.source_configs[name]
     not_before = now + timedelta(seconds=retry_after) if retry_after else None
     new_state = record_failure(state, error, now=now, every=config.every, not_before=not_before)
-    app.store.save_source_state(new_state, owner=app.owner)
-    notify_health_change(app.store, app.config.monitor.on_source_error, state, new_state, now=now)
+    told = health_notices(app.config.monitor.on_source_error, state, new_state, now=now)
+    app.store.save_source_state(new_state, owner=app.owner, notices=told, now=now)
     event = "source_failed" if new_state.health != state.health else "source_still_failing"
     log.warning(
         event,

@@ -52,6 +52,7 @@ from monitor.store.schema import (
 )
 from monitor.store.storyindex import assign_stories
 from monitor.store.writelock import serialize_writers
+from monitor.text import utc_now
 
 ItemStatus = Literal["new", "updated", "unchanged"]
 
@@ -71,7 +72,7 @@ class SourceState:
     failures: int = 0
     last_attempt: datetime | None = None
     last_success: datetime | None = None
-    last_new_item: datetime | None = None
+    last_new_item: datetime | None = None  # last news; a source with none: its first good poll
     cadence: float | None = None  # usual seconds between polls that bring news
     last_error: str | None = None
     last_error_at: datetime | None = None
@@ -79,6 +80,17 @@ class SourceState:
     not_before: datetime | None = None  # a server's floor (Retry-After, max-age)
     url: str | None = None
     items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message that belongs to no match (a source's health notice), queued with the
+    source's state it tells of, in the same transaction."""
+
+    key: str
+    kind: str
+    channel: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,9 +360,22 @@ class Store:
         with self.engine.connect() as connection:
             return [_source_state(row._mapping) for row in connection.execute(query)]
 
-    def save_source_state(self, state: SourceState, *, owner: str | None = None) -> None:
-        """Write a source's cursor and health (one upsert), ending ``owner``'s lease."""
-        self.save_source_states([state], owner=owner)
+    def save_source_state(
+        self,
+        state: SourceState,
+        *,
+        owner: str | None = None,
+        notices: Sequence[Notice] = (),
+        now: datetime | None = None,
+    ) -> None:
+        """Write a source's cursor and health (one upsert), ending ``owner``'s lease, and
+        queue ``notices`` (due ``now``) in the same transaction."""
+        if not notices:
+            self.save_source_states([state], owner=owner)
+            return
+        with self.engine.begin() as connection:
+            self._upsert_sources(connection, [state], owner)
+            self._enqueue_notices(connection, notices, now or utc_now())
 
     def save_source_states(
         self, states: Sequence[SourceState], *, owner: str | None = None
@@ -449,10 +474,11 @@ class Store:
         *,
         now: datetime,
         owner: str | None = None,
+        notices: Callable[[IngestResult], Sequence[Notice]] | None = None,
     ) -> IngestResult:
-        """Store new and changed items, their matches and deliveries, and the source's
-        new state (ending ``owner``'s lease), in ONE transaction: a crash leaves all of it
-        or none of it.
+        """Store new and changed items, their matches and deliveries, the source's new
+        state (ending ``owner``'s lease) and the ``notices`` its outcome calls for, in ONE
+        transaction: a crash leaves all of it or none of it.
 
         Items are stored in fingerprint order, so polls carrying the same stories (copies
         in several outlets, polled by several instances) lock them in one order. A
@@ -467,20 +493,20 @@ class Store:
         with self._cpu_work if items else nullcontext():
             for _ in range(INGEST_ATTEMPTS - 1):
                 try:
-                    return self._ingest_once(items, state, route, now=now, owner=owner)
+                    return self._ingest_once(items, state, route, now, owner, notices)
                 except DBAPIError as exc:
                     if getattr(exc.orig, "sqlstate", None) not in ("40P01", "40001"):
                         raise
-            return self._ingest_once(items, state, route, now=now, owner=owner)
+            return self._ingest_once(items, state, route, now, owner, notices)
 
     def _ingest_once(
         self,
         items: Sequence[Item],
         state: SourceState,
         route: Router,
-        *,
         now: datetime,
         owner: str | None,
+        notices: Callable[[IngestResult], Sequence[Notice]] | None,
     ) -> IngestResult:
         result = IngestResult()
         ordered = sorted(items, key=lambda item: item.fingerprint)
@@ -501,6 +527,8 @@ class Store:
                 cadence = next_cadence(state.cadence, state.last_new_item, now)
                 state = replace(state, last_new_item=now, cadence=cadence)
             self._upsert_sources(connection, [state], owner)
+            if notices is not None:
+                self._enqueue_notices(connection, notices(result), now)
         return result
 
     def _store_items(
@@ -632,18 +660,26 @@ class Store:
         """Queue a message that belongs to no match (a source's health notice); 1 if
         queued, 0 if ``key`` was queued before."""
         with self.engine.begin() as connection:
-            return self._enqueue(
+            return self._enqueue_notices(connection, [Notice(key, kind, channel, payload)], now)
+
+    def _enqueue_notices(
+        self, connection: Connection, notices: Sequence[Notice], now: datetime
+    ) -> int:
+        return sum(
+            self._enqueue(
                 connection,
-                key=key,
-                kind=kind,
-                channel=channel,
+                key=notice.key,
+                kind=notice.kind,
+                channel=notice.channel,
                 recipient="",
                 watchlist=None,
                 match_id=None,
-                payload=payload,
+                payload=notice.payload,
                 now=now,
                 due_at=now,
             )
+            for notice in notices
+        )
 
     def _enqueue(self, connection: Connection, **fields: Any) -> int:
         """Insert one delivery (see ``_delivery_values`` for the fields); 1 if new, 0 if

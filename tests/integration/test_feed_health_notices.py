@@ -13,6 +13,7 @@ from feedserver import Feed, FeedServer, feed_app, rss, serve, status
 from structlog.testing import capture_logs
 
 from monitor.app import build_app
+from monitor.commands.status import collect_status
 from monitor.config import load_config
 from monitor.health_alerts import health_change, health_message, notify_health_change
 from monitor.pipeline import poll_source
@@ -115,3 +116,89 @@ def test_a_feed_silent_too_long_is_noticed_once_and_again_when_news_returns(
     assert "[news-monitor] source wire is stale" == stale.subject
     assert "nothing new since" in stale.text
     assert "[news-monitor] source wire has news again" == fresh.subject
+
+
+def test_a_feed_that_never_brings_an_item_goes_stale_after_its_max_silence(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A feed that answers but has never had an entry is as silent as one whose news
+    stopped: stale once it has been watched for longer than its max_silence (shown in
+    `monitor status`, logged, told to on_source_error), fresh when its first story comes."""
+    server.routes["/feed"] = Feed(rss(), etag='"0"')
+    config = {
+        "database": f"sqlite:///{tmp_path}/db.sqlite",
+        "sources": [
+            {"type": "feed", "name": "wire", "url": server.url("/feed"), "max_silence": "1d"}
+        ],
+        "channels": {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@x"]}},
+        "on_source_error": ["box"],
+        "watchlists": [],
+    }
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    loaded = load_config(path)
+    app = build_app(loaded)
+    events, shown = [], []
+    try:
+        now = utc_now()
+        for day in range(4):
+            if day == 3:
+                server.routes["/feed"] = Feed(rss(("a", "First", "News at last.")), etag='"1"')
+            at = now + timedelta(days=day, hours=1)
+            with capture_logs() as logs:
+                poll_source(app, "wire", now=at, force=True)
+            events.append(
+                [e["event"] for e in logs if "stale" in e["event"] or "fresh" in e["event"]]
+            )
+            shown.append(collect_status(loaded, app.store, now=at)["sources"][0]["health"])
+        later = now + timedelta(days=6)
+        jobs = app.store.claim_deliveries(app.owner, now=later, lease=timedelta(minutes=1), limit=9)
+    finally:
+        app.close()
+    assert [[], [], ["source_stale"], ["source_fresh_again"]] == events
+    assert ["healthy", "healthy", "stale", "healthy"] == shown
+    assert ["stale", "fresh"] == [job.payload["change"] for job in jobs]
+
+
+def test_a_poll_cut_short_before_its_notice_is_written_loses_neither(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies (here: the store raises) as the poll that makes a source failing,
+    then the one that makes it recover, queues its notice: the source's new health is
+    written with its notice or not at all, so the next poll queues the notice instead."""
+    server.routes["/feed"] = status(500)
+    config = {
+        "database": f"sqlite:///{tmp_path}/db.sqlite",
+        "sources": [{"type": "feed", "name": "wire", "url": server.url("/feed"), "every": "1m"}],
+        "channels": {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@x"]}},
+        "on_source_error": ["box"],
+        "watchlists": [],
+    }
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    app = build_app(load_config(path))
+    enqueue = app.store._enqueue
+
+    def dies_at_a_notice(connection: object, **fields: object) -> int:
+        if fields["kind"] == "health":
+            raise RuntimeError("killed")
+        return enqueue(connection, **fields)  # type: ignore[arg-type]
+
+    try:
+        now = utc_now()
+        for step in range(8):
+            if step == 4:
+                server.routes["/feed"] = Feed(rss(("a", "Back", "The feed answers again.")))
+            dies = step in (2, 4)
+            with monkeypatch.context() as patch:
+                if dies:
+                    patch.setattr(app.store, "_enqueue", dies_at_a_notice)
+                try:
+                    poll_source(app, "wire", now=now, force=True)
+                except RuntimeError:
+                    assert dies
+            now += timedelta(minutes=2)  # past the lease a poll that died left
+        jobs = app.store.claim_deliveries(app.owner, now=now, lease=timedelta(minutes=1), limit=9)
+    finally:
+        app.close()
+    assert ["failing", "recovered"] == [job.payload["change"] for job in jobs]
