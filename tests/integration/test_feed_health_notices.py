@@ -77,13 +77,8 @@ def test_a_failing_feed_and_its_recovery_queue_one_notice_each(
 WATCHED = ("source_stale", "source_fresh")
 
 
-def test_a_feed_silent_too_long_is_noticed_once_and_again_when_news_returns(
-    server: FeedServer, tmp_path: Path
-) -> None:
-    """A feed that answers (304 after 304) but brings nothing for longer than its
-    max_silence: one warning and one notice when it goes stale, none while it stays
-    so, and one more when it has news again."""
-    server.routes["/feed"] = Feed(rss(("a", "First", "The first story.")), etag='"1"')
+def _wire_config(server: FeedServer, tmp_path: Path) -> Path:
+    """A config of one feed, ``wire`` (at /feed, max_silence 1d), telling a Maildir."""
     config = {
         "database": f"sqlite:///{tmp_path}/db.sqlite",
         "sources": [
@@ -95,7 +90,17 @@ def test_a_feed_silent_too_long_is_noticed_once_and_again_when_news_returns(
     }
     path = tmp_path / "monitor.yaml"
     path.write_text(json.dumps(config))
-    app = build_app(load_config(path))
+    return path
+
+
+def test_a_feed_silent_too_long_is_noticed_once_and_again_when_news_returns(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A feed that answers (304 after 304) but brings nothing for longer than its
+    max_silence: one warning and one notice when it goes stale, none while it stays
+    so, and one more when it has news again."""
+    server.routes["/feed"] = Feed(rss(("a", "First", "The first story.")), etag='"1"')
+    app = build_app(load_config(_wire_config(server, tmp_path)))
     events = []
     try:
         now = utc_now()
@@ -125,18 +130,7 @@ def test_a_feed_that_never_brings_an_item_goes_stale_after_its_max_silence(
     stopped: stale once it has been watched for longer than its max_silence (shown in
     `monitor status`, logged, told to on_source_error), fresh when its first story comes."""
     server.routes["/feed"] = Feed(rss(), etag='"0"')
-    config = {
-        "database": f"sqlite:///{tmp_path}/db.sqlite",
-        "sources": [
-            {"type": "feed", "name": "wire", "url": server.url("/feed"), "max_silence": "1d"}
-        ],
-        "channels": {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@x"]}},
-        "on_source_error": ["box"],
-        "watchlists": [],
-    }
-    path = tmp_path / "monitor.yaml"
-    path.write_text(json.dumps(config))
-    loaded = load_config(path)
+    loaded = load_config(_wire_config(server, tmp_path))
     app = build_app(loaded)
     events, shown = [], []
     try:
