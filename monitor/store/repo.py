@@ -587,31 +587,37 @@ class Store:
         result: IngestResult,
     ) -> None:
         """Insert the matches (one per story, watch-list and revision: the first planned
-        wins, the unique key drops the rest and what an earlier poll matched) and the
-        deliveries of those that are new, counting both into ``result``."""
-        rows: dict[tuple[int, str, str], dict[str, Any]] = {}
+        that alerts wins, else the first, as a copy of the story outside a new source's
+        backfill must not silence the one inside it; the unique key drops the rest and
+        what an earlier poll matched) and the deliveries of those that are new, counting
+        both into ``result``."""
+        chosen: dict[tuple[int, str, str], tuple[IngestedItem, PlannedMatch]] = {}
         for ingested, plan in planned:
-            rows.setdefault(
-                (ingested.story_id, plan.watchlist, plan.revision),
-                {
-                    "item_id": ingested.item_id,
-                    "story_id": ingested.story_id,
-                    "watchlist": plan.watchlist,
-                    "revision": plan.revision,
-                    "matched_at": now,
-                    "hits": plan.hits,
-                    "silent": int(plan.silent),
-                },
-            )
-        if not rows:
+            unique = (ingested.story_id, plan.watchlist, plan.revision)
+            held = chosen.get(unique)
+            if held is None or (held[1].silent and not plan.silent):
+                chosen[unique] = (ingested, plan)
+        if not chosen:
             return
+        rows = [
+            {
+                "item_id": ingested.item_id,
+                "story_id": ingested.story_id,
+                "watchlist": plan.watchlist,
+                "revision": plan.revision,
+                "matched_at": now,
+                "hits": plan.hits,
+                "silent": int(plan.silent),
+            }
+            for ingested, plan in chosen.values()
+        ]
         added = {
             (row.story_id, row.watchlist, row.revision): int(row.id)
-            for row in connection.execute(self._statements.insert_matches, list(rows.values()))
+            for row in connection.execute(self._statements.insert_matches, rows)
         }
         deliveries: dict[str, dict[str, Any]] = {}
-        for ingested, plan in planned:
-            match_id = added.pop((ingested.story_id, plan.watchlist, plan.revision), None)
+        for unique, (ingested, plan) in chosen.items():
+            match_id = added.get(unique)
             if match_id is None:
                 continue
             result.matches += 1

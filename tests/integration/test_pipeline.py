@@ -129,6 +129,39 @@ def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
         app.close()
 
 
+def test_backfill_alerts_a_story_whose_newest_copy_is_in_the_window(tmp_path: Path) -> None:
+    """A new source carrying a story twice ("UPDATE 1" under a new title, the original
+    outside the backfill window): the story alerts with its newest copy, whichever copy
+    the store takes first (items are stored in fingerprint order)."""
+    from monitor.dedup import fingerprint
+
+    app = make_app(tmp_path, backfill=", backfill: 1")
+    try:
+        base = (
+            "Seoul said on Friday it would keep GSOMIA, its military intelligence-sharing "
+            "pact with Tokyo, hours before the deadline, after weeks of pressure from "
+            "Washington, which had warned that ending it would help North Korea and China"
+        )
+        # The original's fingerprint sorts first, so the store plans its (silent) match
+        # before the update's.
+        tail = next(
+            f" {n}."
+            for n in range(100)
+            if fingerprint("", base + f" {n}.", "") < fingerprint("", f"SEOUL - {base} {n}.", "")
+        )
+        (tmp_path / "wire" / "old.txt").write_text(
+            f"Pact kept\n# 22 November 2019 09:00 (UTC +00:00)\n\n{base}{tail}\n"
+        )
+        (tmp_path / "wire" / "new.txt").write_text(
+            f"UPDATE 1-Pact kept\n# 22 November 2019 12:00 (UTC +00:00)\n\nSEOUL - {base}{tail}\n"
+        )
+        outcome = poll_source(app, "wire")
+        assert (2, 1) == (outcome.new, len({item.story_id for item in app.store.items()}))
+        assert ["[pact] UPDATE 1-Pact kept"] == subjects(mails(app, tmp_path))
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
