@@ -900,9 +900,7 @@ class Store:
                 for story, item, source in connection.execute(_STORY_SOURCES, {"ids": chunk}):
                     carried.setdefault(int(story), []).append((int(item), str(source)))
         return {
-            (story, except_item): sorted(
-                {source for item, source in carried.get(story, ()) if item != except_item}
-            )
+            (story, except_item): _other_sources(carried.get(story, []), except_item)
             for story, except_item in stories
         }
 
@@ -1163,6 +1161,13 @@ def _upsert_source_statements(dialect: str) -> tuple[Insert, Insert]:
 
 
 T = TypeVar("T")
+
+
+def _other_sources(carried: list[tuple[int, str]], item_id: int) -> list[str]:
+    """The sources of a story's items other than item ``item_id``'s own source: one that
+    carried the story twice (a wire's "UPDATE 1") is not another outlet."""
+    own = {source for item, source in carried if item == item_id}
+    return sorted({source for _, source in carried} - own)
 
 
 def _chunks(values: Sequence[T]) -> Iterator[list[T]]:

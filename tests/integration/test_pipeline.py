@@ -92,6 +92,25 @@ def test_copy_in_another_source_does_not_alert_again_and_is_credited(
     assert "Also reported by: paper" in text.get_content()
 
 
+def test_also_reported_by_names_other_outlets_only(app: App, tmp_path: Path) -> None:
+    """A source carrying a story twice (a wire's "UPDATE 1" under a new title) is not
+    another outlet of its own alert."""
+    body = (
+        "Seoul said on Friday it would keep GSOMIA, its military intelligence-sharing pact "
+        "with Tokyo, hours before the deadline."
+    )
+    doc(tmp_path / "wire", "a.txt", "Pact extended", body)
+    doc(tmp_path / "wire", "b.txt", "UPDATE 1-Pact extended", body)
+    doc(tmp_path / "paper", "copy.txt", "Pact extended (wire copy)", body)
+    poll_source(app, "wire")
+    poll_source(app, "paper")
+    [message] = mails(app, tmp_path)
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None
+    credited = [line for line in text.get_content().splitlines() if "reported by" in line]
+    assert ["Also reported by: paper"] == credited
+
+
 def test_broken_source_is_recorded_and_others_go_on(app: App, tmp_path: Path) -> None:
     (tmp_path / "paper").rmdir()
     doc(tmp_path / "wire", "a.txt", "Pact", "GSOMIA")
