@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.model import Message
-from monitor.store.repo import Notice, SourceState, Store
+from monitor.store.repo import Notice, SourceState
 
 
 def health_change(old: SourceState, new: SourceState) -> str | None:
@@ -32,33 +32,6 @@ def health_change(old: SourceState, new: SourceState) -> str | None:
     if old.health == "failing" and new.health == "healthy":
         return "recovered"
     return None
-
-
-def notify_health_change(
-    store: Store, channels: Sequence[str], old: SourceState, new: SourceState, *, now: datetime
-) -> int:
-    """Enqueue a notice for each channel if the change deserves one; how many."""
-    return sum(
-        store.enqueue_notice(key=n.key, kind=n.kind, channel=n.channel, payload=n.payload, now=now)
-        for n in health_notices(channels, old, new, now=now)
-    )
-
-
-def notify(
-    store: Store,
-    channels: Sequence[str],
-    change: str,
-    state: SourceState,
-    *,
-    now: datetime,
-    failures: int = 0,
-) -> int:
-    """Enqueue a notice of ``change`` (failing, recovered, stale, fresh) of ``state``'s
-    source for each channel; how many."""
-    return sum(
-        store.enqueue_notice(key=n.key, kind=n.kind, channel=n.channel, payload=n.payload, now=now)
-        for n in notices(channels, change, state, now=now, failures=failures)
-    )
 
 
 def health_notices(

@@ -93,17 +93,20 @@ def poll_source(
             silent = alerting is not None and item.key not in alerting
             return plan_matches(ingested, hits, app.watchlists, silent=silent)
 
-        def tell(outcome: IngestResult) -> list[Notice]:
-            """The notices this poll calls for, written with the source's new state."""
-            channels = app.config.monitor.on_source_error
-            found = health_notices(channels, state, new_state, now=now)
-            change = staleness_change(
+        def staleness(outcome: IngestResult) -> str | None:
+            return staleness_change(
                 state,
                 brought_news=outcome.new > 0,
                 now=now,
                 every=config.every,
                 max_silence=config.max_silence,
             )
+
+        def tell(outcome: IngestResult) -> list[Notice]:
+            """The notices this poll calls for, written with the source's new state."""
+            channels = app.config.monitor.on_source_error
+            found = health_notices(channels, state, new_state, now=now)
+            change = staleness(outcome)
             if change is not None:
                 found += notices(channels, change, new_state, now=now)
             return found
@@ -125,7 +128,7 @@ def poll_source(
                 leases.settle(new_state)
         if state.health not in ("healthy", "new"):
             log.info("source_recovered", after_failures=state.failures)
-        _log_staleness(config, state, brought_news=ingested.new > 0, now=now)
+        _log_staleness(config, state, staleness(ingested), now=now)
         log.info(
             "source_polled",
             entries=len(items),
@@ -146,13 +149,10 @@ def poll_source(
 
 
 def _log_staleness(
-    config: SourceConfig, old: SourceState, *, brought_news: bool, now: datetime
+    config: SourceConfig, old: SourceState, change: str | None, *, now: datetime
 ) -> None:
-    """Log when a source goes stale or a stale one has news again (see
+    """Log ``change`` when a source went stale or a stale one has news again (see
     monitor.health.staleness_change); the poll queued the notices with its state."""
-    change = staleness_change(
-        old, brought_news=brought_news, now=now, every=config.every, max_silence=config.max_silence
-    )
     if change is None:
         return
     if change == "stale":

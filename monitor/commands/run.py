@@ -128,7 +128,7 @@ def run_once(app: App, *, force: bool = False) -> tuple[list[PollOutcome], Deliv
     finally:
         leases.flush()  # the quiet polls' states not yet written
     report.add(drain_outbox(app))
-    outcomes = {name: poll.result() for name, poll in polls.futures.items()} | held
+    outcomes = {name: future.result() for name, future in polls.futures.items()} | held
     return [outcomes[name] for name in app.sources], report
 
 

@@ -660,17 +660,11 @@ class Store:
             self._add_matches(connection, list(planned), now, result)
         return result
 
-    def enqueue_notice(
-        self, *, key: str, kind: str, channel: str, payload: dict[str, Any], now: datetime
-    ) -> int:
-        """Queue a message that belongs to no match (a source's health notice); 1 if
-        queued, 0 if ``key`` was queued before."""
-        with self.engine.begin() as connection:
-            return self._enqueue_notices(connection, [Notice(key, kind, channel, payload)], now)
-
     def _enqueue_notices(
         self, connection: Connection, notices: Sequence[Notice], now: datetime
     ) -> int:
+        """Queue messages that belong to no match (sources' health notices); how many
+        were new (a key queued before is not queued again)."""
         return sum(
             self._enqueue(
                 connection,
