@@ -939,8 +939,8 @@ class Store:
 
         Overflow (instant alerts a rate cap held for a digest, kind ``overflow``) waiting
         on ``overflow_channels`` is taken in the same transaction: each such channel's
-        delivery lists those match ids under ``"overflow"``, and is enqueued even when
-        ``build`` had nothing to send.
+        delivery lists those match ids under ``"overflow"`` (less any this digest carried
+        in an earlier window), and is enqueued even when ``build`` had nothing to send.
 
         When anything is enqueued, the match ids under ``payload["matches"]`` are recorded
         as carried by this digest (``DigestMatchRow``), in the same transaction, so that
@@ -972,7 +972,9 @@ class Store:
             )
             if moved.rowcount == 0:  # our lease ran out and another instance took over
                 return 0
-            overflow = self._take_overflow(connection, overflow_channels, now=end)
+            overflow = _not_carried(
+                connection, name, self._take_overflow(connection, overflow_channels, now=end)
+            )
             targets, payload = build(start, end) or ([], {})
             named = {channel for channel, _ in targets}
             targets += [(channel, "") for channel in overflow if channel not in named]
@@ -1023,6 +1025,29 @@ class Store:
         for channel, match_id in sorted(rows, key=lambda row: (row.channel, row.match_id)):
             taken.setdefault(channel, []).append(int(match_id))
         return taken
+
+
+def _not_carried(
+    connection: Connection, digest: str, overflow: dict[str, list[int]]
+) -> dict[str, list[int]]:
+    """``overflow`` less the matches ``digest`` carried in an earlier window.
+
+    A match of an ``alert: both`` watch-list is in the digest of its window; when its
+    instant alert is held back after that window closed (quiet hours, a slow outbox), the
+    reader has seen the story already, and the next digest must not show it again.
+    """
+    wanted = sorted({match_id for ids in overflow.values() for match_id in ids})
+    carried: set[int] = set()
+    for chunk in _chunks(wanted):
+        carried.update(
+            connection.scalars(
+                select(digest_matches_t.c.match_id).where(
+                    digest_matches_t.c.digest == digest, digest_matches_t.c.match_id.in_(chunk)
+                )
+            )
+        )
+    kept = {channel: [i for i in ids if i not in carried] for channel, ids in overflow.items()}
+    return {channel: ids for channel, ids in kept.items() if ids}
 
 
 # Parameters per IN list of the ingest's lookups.

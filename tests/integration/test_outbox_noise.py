@@ -43,11 +43,13 @@ def desk(server: SmtpServer, **settings: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def polled(folder: Path, **config: Any) -> Iterator[App]:
+def polled(
+    folder: Path, watchlists: list[dict[str, Any]] = WATCHLISTS, **config: Any
+) -> Iterator[App]:
     """An App whose outbox holds one gsomia alert per title, for the ``desk`` channel."""
     for n, title in enumerate(TITLES):
         write_document(folder / "news", f"story-{n}", title, f"{title}. Report number {n}: " * 3)
-    with open_app(write_config(folder, watchlists=WATCHLISTS, **config)) as app:
+    with open_app(write_config(folder, watchlists=watchlists, **config)) as app:
         assert len(TITLES) == poll_source(app, "news").deliveries
         yield app
 
@@ -113,3 +115,30 @@ def test_without_a_digest_the_overflow_waits_for_room_in_the_hour(
 
     assert [(1, 2), (0, 0), (1, 1), (1, 0)] == [(r.sent, r.held) for r in reports]
     assert sorted(f"[gsomia] {title}" for title in TITLES) == sorted(subjects(mail))
+
+
+def test_an_overflow_the_digest_already_carried_is_not_shown_again(
+    tmp_path: Path, mail: SmtpServer
+) -> None:
+    # gsomia alerts at once and in the digest; its instant alerts are capped only after
+    # the digest that carried its stories closed, so they roll into the next one.
+    watchlists = [{**WATCHLISTS[0], "alert": "both"}, WATCHLISTS[1]]
+    digest = {"name": "evening", "schedule": "0 22 * * *", "channels": ["desk"]}
+    config = {
+        "channels": {"desk": desk(mail, max_per_hour=1)},
+        "digests": [digest],
+        "watchlists": watchlists,
+    }
+    with polled(tmp_path, **config) as app:
+        now = utc_now()
+        assert 1 == run_digest(app, "evening", now=now + timedelta(minutes=1))
+        capped = deliver_due(app, now=now + timedelta(minutes=2))
+        next_digest = run_digest(app, "evening", now=now + timedelta(days=1))
+        afterwards = deliver_due(app, now=now + timedelta(days=2))
+
+    assert (2, 2) == (capped.sent, capped.held)  # the digest and one instant alert
+    assert 0 == next_digest
+    assert (0, 0, 0) == (afterwards.sent, afterwards.held, afterwards.failed)
+    summary = next(m for m in mail.received() if "[evening]" in str(m.message["Subject"]))
+    assert "[evening] 3 stories: gsomia (3)" == summary.message["Subject"]
+    assert 2 == len(mail.received())
