@@ -181,6 +181,36 @@ def test_backfill_alerts_a_story_whose_newest_copy_is_in_the_window(tmp_path: Pa
         app.close()
 
 
+def test_a_story_stored_silently_by_backfill_is_known_to_other_sources(tmp_path: Path) -> None:
+    """Backfill declares a new source's older entries old news: a copy of one of them that
+    another source carries later is a copy of a known story, and does not alert."""
+    app = make_app(tmp_path, backfill=", backfill: 1")
+    try:
+        old = (
+            "Seoul said on Friday it would keep GSOMIA, its military intelligence-sharing "
+            "pact with Tokyo, hours before the deadline, after weeks of pressure from "
+            "Washington, which had warned that ending it would help North Korea and China."
+        )
+        new = "Defence ministers met in Bangkok on Sunday and spoke of GSOMIA and of missiles."
+        for name, title, day, body in (
+            ("old", "Pact kept", 22, old),
+            ("new", "Ministers meet", 24, new),
+        ):
+            (tmp_path / "wire" / f"{name}.txt").write_text(
+                f"{title}\n# {day} November 2019 09:00 (UTC +00:00)\n\n{body}\n"
+            )
+        assert 2 == poll_source(app, "wire").new
+        assert ["[pact] Ministers meet"] == subjects(mails(app, tmp_path))
+
+        doc(tmp_path / "paper", "copy.txt", "Seoul keeps the pact", old)
+        outcome = poll_source(app, "paper")
+        assert (1, 0) == (outcome.new, outcome.matches)  # the story has its match
+        assert 2 == len({item.story_id for item in app.store.items()})  # grouped with old
+        assert 1 == len(mails(app, tmp_path))
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize(
     ("policy", "expected"),
     [
