@@ -60,8 +60,8 @@ class FeedSource:
         if cursor.get("configured") != self.config.url:
             cursor = {}
         url = str(cursor.get("url") or self.config.url)
-        now = utc_now()
         response = self.pool.get(url, {**_conditional(cursor), **self.config.headers}, self.limits)
+        now = utc_now()  # max-age and Retry-After count from the answer
         if response.moved_to:
             log.warning(
                 "feed_moved", old_url=display_url(url), new_url=display_url(response.moved_to)
