@@ -126,6 +126,31 @@ def test_a_permanent_redirect_moves_the_feed_for_later_polls(
     assert ["/feed", "/new-home", "/new-home"] == [seen.path for seen in server.seen]
 
 
+def test_a_moved_feed_is_never_sent_the_validators_of_its_old_url(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The validators belong to the URL that issued them: the new home's first request
+    is unconditional, its next one carries only what the new home answered with."""
+    server.routes["/feed"] = Feed(rss(STORY), etag='"old"')
+    with FeedServer() as new_home:
+        new_home.routes["/feed"] = Feed(rss(STORY), etag='"new"', last_modified=None)
+        app = _app(tmp_path, server)
+        try:
+            poll_source(app, "wire")
+            server.routes["/feed"] = redirect(301, new_home.url("/feed"))
+            poll_source(app, "wire", force=True)
+            poll_source(app, "wire", force=True)
+            cursor = app.store.source_state("wire").cursor
+        finally:
+            app.close()
+    conditional = ("If-None-Match", "If-Modified-Since")
+    asked = [{k: v for k, v in seen.headers.items() if k in conditional} for seen in new_home.seen]
+    assert [{}, {"If-None-Match": '"new"'}] == asked
+    assert {"url": new_home.url("/feed"), "etag": '"new"'} == {
+        key: value for key, value in cursor.items() if key != "configured"
+    }
+
+
 def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     server: FeedServer, tmp_path: Path
 ) -> None:
