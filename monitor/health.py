@@ -2,9 +2,11 @@
 
 healthy -> degraded (1-2 failures in a row) -> failing (3 or more). A failing source is
 never given up: it is probed with exponential backoff plus jitter up to a cap, and one
-success returns it to its interval. A source that succeeds but brings nothing new for
-longer than ``max_silence`` (default: 10 intervals, at least a day, or five times its
-usual cadence if longer) is "stale".
+success returns it to its interval. The next poll, regular or backed off, is counted
+from when a poll finished, not from when it started: a poll that hung for its whole
+timeout must not spend its backoff hanging. A source that succeeds but brings nothing
+new for longer than ``max_silence`` (default: 10 intervals, at least a day, or five
+times its usual cadence if longer) is "stale".
 """
 
 from __future__ import annotations
@@ -54,9 +56,11 @@ def record_success(
     *,
     now: datetime,
     every: timedelta,
+    finished: datetime | None = None,
     not_before: datetime | None = None,
 ) -> SourceState:
-    """State after a good poll; ``not_before`` is a server's floor (Retry-After, max-age)."""
+    """State after a good poll that started at ``now`` and ended at ``finished`` (default
+    ``now``); ``not_before`` is a server's floor (Retry-After, max-age)."""
     return replace(
         state,
         cursor=cursor,
@@ -64,7 +68,7 @@ def record_success(
         failures=0,
         last_attempt=now,
         last_success=now,
-        next_poll=_floored(now + every, not_before),
+        next_poll=_floored((finished or now) + every, not_before),
         not_before=not_before,
     )
 
@@ -75,19 +79,22 @@ def record_failure(
     *,
     now: datetime,
     every: timedelta,
+    finished: datetime | None = None,
     not_before: datetime | None = None,
     rng: random.Random | None = None,
 ) -> SourceState:
-    """State after a failed poll: health steps down, the next try backs off."""
+    """State after a failed poll that started at ``now`` and failed at ``finished``
+    (default ``now``): health steps down, the next try backs off from the failure."""
     failures = state.failures + 1
+    failed_at = finished or now
     return replace(
         state,
         health=health_for(failures),
         failures=failures,
         last_attempt=now,
         last_error=error[:MAX_ERROR_TEXT],
-        last_error_at=now,
-        next_poll=_floored(now + backoff(failures, every, rng=rng), not_before),
+        last_error_at=failed_at,
+        next_poll=_floored(failed_at + backoff(failures, every, rng=rng), not_before),
         not_before=not_before,
     )
 

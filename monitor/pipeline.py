@@ -6,6 +6,7 @@ The daemon, `monitor run --once` and the tests all call ``poll_source``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -59,6 +60,7 @@ def poll_source(
     (by default, a transaction each; see monitor.leases).
     """
     now = now or utc_now()
+    clock = time.monotonic()  # with ``now``: when the fetch ended (_finished)
     config = app.source_configs[name]
     source = app.sources[name]
     leases = leases or Leases(app)
@@ -69,13 +71,18 @@ def poll_source(
         try:
             result = source.fetch(state.cursor)
         except SourceError as exc:
-            return _failed(app, name, state, str(exc), now, exc.retry_after)
+            return _failed(app, name, state, str(exc), now, clock, exc.retry_after)
         except Exception as exc:
             log.exception("source_crashed")
-            return _failed(app, name, state, f"unexpected error: {exc!r}", now, None)
+            return _failed(app, name, state, f"unexpected error: {exc!r}", now, clock, None)
         first_poll = state.last_success is None or result.restarted
         new_state = record_success(
-            state, result.cursor, now=now, every=config.every, not_before=result.not_before
+            state,
+            result.cursor,
+            now=now,
+            finished=_finished(now, clock),
+            every=config.every,
+            not_before=result.not_before,
         )
         if isinstance(result.cursor.get("url"), str):  # a feed that moved permanently
             new_state = replace(new_state, url=result.cursor["url"])
@@ -175,12 +182,30 @@ def _alerting_keys(items: list[Item], backfill: int | None) -> set[str] | None:
     return {item.key for item in newest}
 
 
+def _finished(started: datetime, clock: float) -> datetime:
+    """When a poll begun at ``started`` (``clock`` on the monotonic clock) ended: the
+    next poll is counted from it (monitor.health). Elapsed time is added to ``started``
+    rather than read off the wall clock, so a poll given its ``now`` stays on that time."""
+    return started + timedelta(seconds=time.monotonic() - clock)
+
+
 def _failed(
-    app: App, name: str, state: SourceState, error: str, now: datetime, retry_after: float | None
+    app: App,
+    name: str,
+    state: SourceState,
+    error: str,
+    now: datetime,
+    clock: float,
+    retry_after: float | None,
 ) -> PollOutcome:
+    """Record a poll begun at ``now`` (``clock``) that failed just now; the backoff and a
+    server's Retry-After count from the failure."""
+    failed_at = _finished(now, clock)
     config = app.source_configs[name]
-    not_before = now + timedelta(seconds=retry_after) if retry_after else None
-    new_state = record_failure(state, error, now=now, every=config.every, not_before=not_before)
+    not_before = failed_at + timedelta(seconds=retry_after) if retry_after else None
+    new_state = record_failure(
+        state, error, now=now, finished=failed_at, every=config.every, not_before=not_before
+    )
     told = health_notices(app.config.monitor.on_source_error, state, new_state, now=now)
     app.store.save_source_state(new_state, owner=app.owner, notices=told, now=now)
     event = "source_failed" if new_state.health != state.health else "source_still_failing"

@@ -100,7 +100,7 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
     """The status for a person: times relative to ``now``."""
     rows = [("SOURCE", "HEALTH", "ITEMS", "LAST SUCCESS", "NEXT POLL", "LAST ERROR")]
     for s in status["sources"]:
-        error = (s["last_error"] or "").replace("\n", " ")
+        error = _current_error(s)
         rows.append(
             (
                 s["name"],
@@ -139,6 +139,15 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
             f"next {ago(digest['next_run'], now)}"
         )
     return "\n".join(lines).rstrip()
+
+
+def _current_error(source: dict[str, Any]) -> str:
+    """The error a source's last poll failed with, on one line; none once a poll has
+    succeeded since: an old error beside a healthy source misleads (--json keeps it,
+    with ``last_error_at``)."""
+    if not source["failures"]:
+        return ""
+    return str(source["last_error"] or "").replace("\n", " ")
 
 
 def ago(moment: str | None, now: datetime, *, never: str = "-") -> str:

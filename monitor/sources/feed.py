@@ -21,7 +21,7 @@ from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
 from monitor.model import FetchResult
 from monitor.sources.feedparse import parse_feed
-from monitor.sources.http import HttpPool, Limits, max_age, retry_after
+from monitor.sources.http import HttpPool, Limits, Response, max_age, retry_after
 from monitor.text import display_url, utc_now
 
 log = structlog.get_logger("monitor.sources.feed")
@@ -60,8 +60,10 @@ class FeedSource:
         if cursor.get("configured") != self.config.url:
             cursor = {}
         url = str(cursor.get("url") or self.config.url)
-        now = utc_now()
-        response = self.pool.get(url, {**_conditional(cursor), **self.config.headers}, self.limits)
+        response = self.pool.get(
+            url, self.config.headers, self.limits, validators=_conditional(cursor)
+        )
+        now = utc_now()  # max-age and Retry-After count from the answer
         if response.moved_to:
             log.warning(
                 "feed_moved", old_url=display_url(url), new_url=display_url(response.moved_to)
@@ -71,10 +73,7 @@ class FeedSource:
         not_before = now + timedelta(seconds=floor) if floor else None
         if response.status == 304:
             log.info("feed_not_modified")
-            validators: dict[str, Any] = {
-                key: cursor[key] for key in ("etag", "last_modified") if key in cursor
-            }
-            return FetchResult([], {**next_cursor, **validators}, True, not_before)
+            return FetchResult([], {**next_cursor, **_kept(cursor, response)}, True, not_before)
         if response.status in THROTTLED:
             wait = retry_after(response.headers, now)
             raise SourceError(
@@ -109,6 +108,14 @@ def _conditional(cursor: dict[str, Any]) -> dict[str, str]:
     if cursor.get("last_modified"):
         headers["If-Modified-Since"] = str(cursor["last_modified"])
     return headers
+
+
+def _kept(cursor: dict[str, Any], response: Response) -> dict[str, Any]:
+    """The validators after a 304: the cursor's, unless the feed moved (they were its
+    old URL's), then only those its new URL answered with."""
+    if response.moved_to:
+        return _validators(response.headers)
+    return {key: cursor[key] for key in ("etag", "last_modified") if key in cursor}
 
 
 def _validators(headers: httpx.Headers) -> dict[str, str]:

@@ -10,7 +10,9 @@ Limits, all enforced here: connect timeout, read timeout (per network read), a t
 deadline over connecting, the headers and the body alike (deadline.py: a server that
 drips its headers still ends at it), a size cap on the *decoded* body (so a gzip or
 brotli bomb is cut off too), and a bounded number of redirects, followed by hand so a
-permanent one (301/308) can be reported and a loop named as such.
+permanent one (301/308) can be reported and a loop named as such. A conditional GET's
+validators belong to the URL that issued them: they follow temporary redirects, never a
+permanent one (the feed moved; its new home has not issued them).
 """
 
 from __future__ import annotations
@@ -105,18 +107,28 @@ class HttpPool:
     def close(self) -> None:
         self.client.close()
 
-    def get(self, url: str, headers: Mapping[str, str], limits: Limits) -> Response:
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        limits: Limits,
+        *,
+        validators: Mapping[str, str] | None = None,
+    ) -> Response:
         """GET ``url``, following at most ``limits.max_redirects`` redirects.
 
-        Any status comes back as a Response; transport failures, limits and redirect
-        trouble raise SourceError (with the httpx error chained).
+        ``validators`` (If-None-Match, If-Modified-Since) are those ``url`` issued:
+        dropped at a permanent redirect, as ``headers`` are not. Any status comes back as
+        a Response; transport failures, limits and redirect trouble raise SourceError
+        (with the httpx error chained).
         """
         deadline_at = time.monotonic() + limits.total_timeout
         seen = {url}
         moved_to: str | None = None
         permanent = True
+        sent = {**(validators or {}), **headers}
         for _hop in range(limits.max_redirects + 1):
-            response = self._get_once(url, headers, limits, deadline_at)
+            response = self._get_once(url, sent, limits, deadline_at)
             if response.status not in REDIRECTS:
                 return Response(
                     response.url, response.status, response.headers, response.body, moved_to
@@ -126,7 +138,8 @@ class HttpPool:
                 raise SourceError(f"http: {response.status} redirect without a Location")
             target = str(httpx.URL(url).join(location))
             permanent = permanent and response.status in PERMANENT_REDIRECTS
-            moved_to = target if permanent else moved_to
+            if permanent:  # the feed moved: its old URL's validators stay behind
+                moved_to, sent = target, dict(headers)
             if target in seen:
                 raise SourceError(f"http: redirect loop at {display_url(target)}")
             seen.add(target)

@@ -68,6 +68,36 @@ def test_status_shows_a_failing_source_and_dead_letters(default_config: Path) ->
     assert "monitor deliveries retry --dead" in table
 
 
+def test_a_recovered_source_shows_no_error_in_the_table_and_when_it_was_in_json(
+    default_config: Path,
+) -> None:
+    """The table's LAST ERROR is the error a source is failing with now; --json keeps
+    the last error with its time, to be read against ``last_success``."""
+    root = default_config.parent.parent
+    config = default_config.read_text().replace(
+        "    every: 1m\n", "    every: 1m\n  - {name: gone, type: folder, path: ../nowhere}\n"
+    )
+    default_config.write_text(config)
+    assert 1 == monitor("run", "--once", cwd=root).returncode
+    failing = monitor("status", cwd=root).stdout
+    (root / "nowhere").mkdir()
+    assert 0 == monitor("run", "--once", "--force", cwd=root).returncode
+    recovered = monitor("status", cwd=root).stdout
+    status = json.loads(monitor("status", "--json", cwd=root).stdout)
+    gone = next(s for s in status["sources"] if s["name"] == "gone")
+
+    def row(table: str) -> str:
+        return next(line for line in table.splitlines() if line.startswith("gone "))
+
+    assert "degraded (1x)" in row(failing)
+    assert "nowhere is not a readable folder" in row(failing)
+    assert ["gone", "healthy", "0"] == row(recovered).split()[:3]
+    assert "nowhere" not in row(recovered)
+    assert (True, "healthy", 0) == (gone["healthy"], gone["health"], gone["failures"])
+    assert "nowhere is not a readable folder" in gone["last_error"]
+    assert gone["last_error_at"] < gone["last_success"]
+
+
 def test_db_upgrade_and_a_database_newer_than_the_code_is_refused(default_config: Path) -> None:
     root = default_config.parent.parent
     upgraded = monitor("db", "upgrade", cwd=root)

@@ -11,7 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feedserver import Feed, FeedServer, Handler, Route, feed_app, redirect, rss, serve, status
+from feedserver import (
+    Feed,
+    FeedServer,
+    Handler,
+    Route,
+    feed_app,
+    hang,
+    redirect,
+    rss,
+    serve,
+    status,
+)
 from structlog.testing import capture_logs
 
 from monitor.app import App
@@ -115,6 +126,31 @@ def test_a_permanent_redirect_moves_the_feed_for_later_polls(
     assert ["/feed", "/new-home", "/new-home"] == [seen.path for seen in server.seen]
 
 
+def test_a_moved_feed_is_never_sent_the_validators_of_its_old_url(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The validators belong to the URL that issued them: the new home's first request
+    is unconditional, its next one carries only what the new home answered with."""
+    server.routes["/feed"] = Feed(rss(STORY), etag='"old"')
+    with FeedServer() as new_home:
+        new_home.routes["/feed"] = Feed(rss(STORY), etag='"new"', last_modified=None)
+        app = _app(tmp_path, server)
+        try:
+            poll_source(app, "wire")
+            server.routes["/feed"] = redirect(301, new_home.url("/feed"))
+            poll_source(app, "wire", force=True)
+            poll_source(app, "wire", force=True)
+            cursor = app.store.source_state("wire").cursor
+        finally:
+            app.close()
+    conditional = ("If-None-Match", "If-Modified-Since")
+    asked = [{k: v for k, v in seen.headers.items() if k in conditional} for seen in new_home.seen]
+    assert [{}, {"If-None-Match": '"new"'}] == asked
+    assert {"url": new_home.url("/feed"), "etag": '"new"'} == {
+        key: value for key, value in cursor.items() if key != "configured"
+    }
+
+
 def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -133,6 +169,51 @@ def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     assert cached.next_poll - utc_now() > timedelta(seconds=5300)
     assert too_soon.skipped
     assert 2 == len(server.seen)
+
+
+def test_a_poll_that_hung_backs_off_from_when_it_failed(server: FeedServer, tmp_path: Path) -> None:
+    """A 1 s backoff after a 2 s hang: counted from the poll's start, it would be over
+    before the failure was recorded."""
+    server.routes["/feed"] = hang
+    app = _app(tmp_path, server, every="1s", timeout="2s")
+    try:
+        started = utc_now()
+        outcome = poll_source(app, "wire", now=started)
+        state = app.store.source_state("wire")
+    finally:
+        app.close()
+    assert not outcome.ok
+    assert state.next_poll is not None
+    assert state.last_error_at is not None
+    # The failure came after the 2 s timeout; the backoff (1 s, -20% jitter) after it.
+    assert state.next_poll - started >= timedelta(seconds=2 + 0.8)
+    assert state.next_poll - state.last_error_at >= timedelta(seconds=0.8)
+    assert state.last_error_at - started >= timedelta(seconds=2)
+    assert started == state.last_attempt, "the attempt is when the poll started"
+    assert outcome.next_poll == state.next_poll
+
+
+def test_the_next_regular_poll_counts_from_when_a_slow_poll_ended(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    feed = Feed(rss(STORY))
+
+    def slow(handler: Handler) -> None:
+        time.sleep(1.5)
+        feed(handler)
+
+    server.routes["/feed"] = slow
+    app = _app(tmp_path, server, every="1s")
+    try:
+        started = utc_now()
+        outcome = poll_source(app, "wire", now=started)
+        state = app.store.source_state("wire")
+    finally:
+        app.close()
+    assert outcome.ok
+    assert started == state.last_success
+    assert state.next_poll is not None
+    assert state.next_poll - started >= timedelta(seconds=2.5)
 
 
 def test_run_once_waits_as_servers_ask_unless_forced(server: FeedServer, tmp_path: Path) -> None:

@@ -84,6 +84,24 @@ def test_only_a_leading_run_of_permanent_redirects_moves_the_feed(
 
 
 @pytest.mark.parametrize(
+    ("first", "validated"),
+    [(301, False), (308, False), (302, True), (307, True)],
+)
+def test_validators_follow_a_temporary_redirect_but_not_a_permanent_one(
+    first: int, validated: bool
+) -> None:
+    asked: list[httpx.Headers] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers)
+        return _ok(request)
+
+    pool = _pool({"/a": _to(first, "/b"), "/b": feed})
+    pool.get("http://feeds.test/a", {"X-Key": "k"}, Limits(), validators={"If-None-Match": '"a"'})
+    assert (validated, "k") == ("If-None-Match" in asked[0], asked[0]["X-Key"])
+
+
+@pytest.mark.parametrize(
     ("hops", "message"),
     [
         ({"/a": _to(302, "/b"), "/b": _to(302, "/a")}, "redirect loop"),
@@ -163,6 +181,22 @@ def test_throttling_carries_retry_after(code: int) -> None:
     with pytest.raises(SourceError, match=f"HTTP {code}") as raised:
         _source(_pool({"/feed": throttled})).fetch({})
     assert 120.0 == raised.value.retry_after
+
+
+def test_a_304_from_a_moved_feed_keeps_only_the_validators_of_its_new_url() -> None:
+    """A server that answers 304 without being asked (or to a configured header): the
+    cursor's validators were the old URL's and are not carried over to the new one."""
+
+    def not_modified(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(304, headers={"ETag": '"new"'})
+
+    source = _source(_pool({"/feed": _to(301, "/moved"), "/moved": not_modified}))
+    cursor = {"configured": "http://feeds.test/feed", "etag": '"old"', "last_modified": "x"}
+    result = source.fetch(cursor)
+    assert result.not_modified
+    assert {"url": "http://feeds.test/moved", "etag": '"new"'} == {
+        key: value for key, value in result.cursor.items() if key != "configured"
+    }
 
 
 def test_a_permanent_redirect_is_remembered_in_the_cursor() -> None:

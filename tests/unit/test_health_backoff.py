@@ -88,6 +88,21 @@ def test_a_server_floor_outranks_a_shorter_schedule() -> None:
     assert (floor, floor, NOW + EVERY) == (failed.next_poll, fine.next_poll, early.next_poll)
 
 
+def test_the_next_poll_counts_from_when_the_poll_ended() -> None:
+    state = SourceState("feed", {})
+    ended = NOW + timedelta(seconds=30)  # a read timeout
+    failed = record_failure(
+        state, "timed out", now=NOW, finished=ended, every=EVERY, rng=Midpoint()
+    )
+    fine = record_success(state, {}, now=NOW, finished=ended, every=EVERY)
+    assert (NOW, ended, ended + EVERY) == (
+        failed.last_attempt,
+        failed.last_error_at,
+        failed.next_poll,
+    )
+    assert (NOW, NOW, ended + EVERY) == (fine.last_attempt, fine.last_success, fine.next_poll)
+
+
 def test_a_long_error_is_cut() -> None:
     state = record_failure(SourceState("feed", {}), "x" * 5000, now=NOW, every=EVERY)
     assert 500 == len(state.last_error or "")
