@@ -36,6 +36,9 @@ from monitor.text import display_url
 USER_AGENT = "news-monitor/0.1 (feed monitor; honours 304, Retry-After and max-age)"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT_REDIRECTS = frozenset({301, 308})
+# Configured headers a redirect to another origin does not receive (httpx drops
+# Authorization the same way when it follows redirects itself).
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 # A server's request to wait (Retry-After, max-age) is honoured up to this long, so a
 # wrong header can delay a source but never silence it.
 MAX_SERVER_DELAY = 24 * 3600.0
@@ -118,7 +121,9 @@ class HttpPool:
         """GET ``url``, following at most ``limits.max_redirects`` redirects.
 
         ``validators`` (If-None-Match, If-Modified-Since) are those ``url`` issued:
-        dropped at a permanent redirect, as ``headers`` are not. Any status comes back as
+        dropped at a permanent redirect, as ``headers`` are not; but credentials among
+        ``headers`` (CREDENTIAL_HEADERS) go no further than a redirect to another origin,
+        as a browser's would not. Any status comes back as
         a Response; transport failures, limits and redirect trouble raise SourceError
         (with the httpx error chained).
         """
@@ -126,9 +131,9 @@ class HttpPool:
         seen = {url}
         moved_to: str | None = None
         permanent = True
-        sent = {**(validators or {}), **headers}
+        carried, own = dict(validators or {}), dict(headers)
         for _hop in range(limits.max_redirects + 1):
-            response = self._get_once(url, sent, limits, deadline_at)
+            response = self._get_once(url, {**carried, **own}, limits, deadline_at)
             if response.status not in REDIRECTS:
                 return Response(
                     response.url, response.status, response.headers, response.body, moved_to
@@ -136,10 +141,14 @@ class HttpPool:
             location = response.headers.get("location")
             if not location:
                 raise SourceError(f"http: {response.status} redirect without a Location")
-            target = str(httpx.URL(url).join(location))
+            here = httpx.URL(url)
+            target_url = here.join(location)
+            target = str(target_url)
             permanent = permanent and response.status in PERMANENT_REDIRECTS
             if permanent:  # the feed moved: its old URL's validators stay behind
-                moved_to, sent = target, dict(headers)
+                moved_to, carried = target, {}
+            if not _same_origin(here, target_url):
+                own = _without_credentials(own)
             if target in seen:
                 raise SourceError(f"http: redirect loop at {display_url(target)}")
             seen.add(target)
@@ -226,6 +235,19 @@ class HttpPool:
 
 def _host(url: httpx.URL) -> str:
     return url.netloc.decode("ascii", "replace")
+
+
+def _same_origin(here: httpx.URL, there: httpx.URL) -> bool:
+    """Whether a redirect stays with the same server: scheme, host and port, or moves
+    from http to https on the same host (an upgrade, not another party)."""
+    upgrade = (here.scheme, here.port, there.scheme, there.port) == ("http", None, "https", None)
+    return here.host == there.host and (
+        upgrade or (here.scheme, here.port) == (there.scheme, there.port)
+    )
+
+
+def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
 def _total_timeout(url: str, limits: Limits) -> SourceError:

@@ -126,6 +126,26 @@ def test_a_permanent_redirect_moves_the_feed_for_later_polls(
     assert ["/feed", "/new-home", "/new-home"] == [seen.path for seen in server.seen]
 
 
+def test_a_redirect_to_another_server_is_not_sent_the_configured_credentials(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    headers = {"Authorization": "Bearer secret-token", "X-Desk": "seoul"}
+    with FeedServer() as elsewhere:
+        elsewhere.routes["/feed"] = Feed(rss(STORY))
+        server.routes["/feed"] = redirect(302, elsewhere.url("/feed"))
+        app = _app(tmp_path, server, headers=headers)
+        try:
+            assert poll_source(app, "wire").ok
+        finally:
+            app.close()
+    (first,), (second,) = server.seen, elsewhere.seen
+    assert ("Bearer secret-token", "seoul") == (
+        first.headers["Authorization"],
+        first.headers["X-Desk"],
+    )
+    assert (None, "seoul") == (second.headers.get("Authorization"), second.headers["X-Desk"])
+
+
 def test_a_moved_feed_is_never_sent_the_validators_of_its_old_url(
     server: FeedServer, tmp_path: Path
 ) -> None:

@@ -102,6 +102,45 @@ def test_validators_follow_a_temporary_redirect_but_not_a_permanent_one(
 
 
 @pytest.mark.parametrize(
+    ("location", "kept"),
+    [
+        ("/b", True),
+        ("https://feeds.test/b", True),  # an upgrade to https on the same host
+        ("http://cdn.test/b", False),
+        ("http://feeds.test:8080/b", False),
+        ("https://feeds.test:8443/b", False),
+    ],
+)
+def test_credentials_go_no_further_than_a_redirect_to_another_origin(
+    location: str, kept: bool
+) -> None:
+    asked: list[httpx.Headers] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers)
+        return _ok(request)
+
+    pool = _pool({"/a": _to(302, location), "/b": feed})
+    secrets = {"Authorization": "Bearer t", "Cookie": "s=1", "Proxy-Authorization": "Basic x"}
+    pool.get("http://feeds.test/a", {**secrets, "X-Key": "k"}, Limits())
+    assert "k" == asked[0]["X-Key"]
+    assert [kept] * 3 == [name in asked[0] for name in secrets]
+
+
+def test_credentials_dropped_on_the_way_stay_dropped_on_the_way_back() -> None:
+    asked: list[httpx.Headers] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers)
+        return _ok(request)
+
+    routes = {"/a": _to(302, "http://cdn.test/c"), "/c": _to(302, "http://feeds.test/b")}
+    _pool({**routes, "/b": feed}).get("http://feeds.test/a", {"Authorization": "t"}, Limits())
+    assert ["feeds.test"] == [headers["Host"] for headers in asked]
+    assert "Authorization" not in asked[0]
+
+
+@pytest.mark.parametrize(
     ("hops", "message"),
     [
         ({"/a": _to(302, "/b"), "/b": _to(302, "/a")}, "redirect loop"),
