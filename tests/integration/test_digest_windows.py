@@ -229,3 +229,15 @@ def test_a_match_committed_after_its_window_closed_comes_in_the_next(
 
     [digest] = [m.message for m in mail.received()]
     assert "[morning] 3 stories: gsomia (2), cost-sharing (1)" == digest["Subject"]
+
+
+@pytest.mark.parametrize(("hours_ago", "sent"), [(26, 0), (22, 1)])
+def test_a_new_digests_first_window_reaches_a_day_back(
+    tmp_path: Path, mail: SmtpServer, clock: Clock, database: str | None, hours_ago: int, sent: int
+) -> None:
+    """A day, and the hour every window looks back for late commits (LATE_COMMIT)."""
+    with open_app(configure(tmp_path, mail, database)) as app:
+        for source in ("yonhap", "reuters"):
+            then = clock.now - timedelta(hours=hours_ago)
+            assert poll_source(app, source, now=then, force=True).ok
+        assert sent == digest_now(app, clock)
