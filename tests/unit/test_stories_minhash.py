@@ -23,7 +23,7 @@ OTHER = (
 
 
 def signature(title: str, body: str) -> Signature | None:
-    return stories.signatures([(title, body)])[0]
+    return stories.signatures([(title, body)])[0].signature
 
 
 def best_match(sig: Signature, candidates: list[tuple[int, object]]) -> int | None:
