@@ -31,8 +31,7 @@ from __future__ import annotations
 import math
 import operator
 import zlib
-from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -124,7 +123,8 @@ class Reading:
 
 
 def signatures(
-    texts: Sequence[tuple[str, str]], boilerplate: Collection[int] = ()
+    texts: Sequence[tuple[str, str]],
+    boilerplate: np.ndarray[Any, np.dtype[np.uint64]] | None = None,
 ) -> list[Reading]:
     """The reading of each (title, body) of one source, its shingles in ``boilerplate``
     (see ``recurring``) dropped first; computed together, a poll's items in a few numpy
@@ -135,7 +135,7 @@ def signatures(
 
     h = _hashing()  # numpy is loaded with a poll's first new items, however short
     words = [_words(title, body) for title, body in texts]
-    common = np.fromiter(boilerplate, dtype=np.uint64, count=len(boilerplate))
+    common = np.empty(0, dtype=np.uint64) if boilerplate is None else boilerplate
     found = [Reading(None)] * len(words)
     for batch in _batches(words):
         titles = [len(_words(texts[at][0], "")) for at in batch]
@@ -145,19 +145,20 @@ def signatures(
     return found
 
 
-def recurring(texts: Sequence[tuple[str, str]]) -> frozenset[int]:
+def recurring(texts: Sequence[tuple[str, str]]) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """A source's boilerplate, from its recent items' (title, body), this poll's
     included: the shingles found in at least RECUR of them and RECUR_SHARE of all (a
     footer, a subscribe line), and every shingle of a body under REPEATED_BODY_WORDS
     words that it carries under more than one title (a paywall notice)."""
+    import numpy as np
+
     h = _hashing()
     # A body carried twice (a feed repeating an entry) is one text, not a template.
     distinct = {tuple(_words("", body)): (title, body) for title, body in texts}
     words = [_words(title, body) for title, body in distinct.values()]
     needed = max(RECUR, math.ceil(RECUR_SHARE * len(words)))
-    counts = Counter(chain.from_iterable(_shingle_sets(h, words)))
-    common = {shingle for shingle, count in counts.items() if count >= needed}
-    return frozenset(common.union(*_shingle_sets(h, _repeated_bodies(texts))))
+    values, found_in = np.unique(_distinct_shingles(h, words), return_counts=True)
+    return np.union1d(values[found_in >= needed], _distinct_shingles(h, _repeated_bodies(texts)))
 
 
 def _words(title: str, body: str) -> list[bytes]:
@@ -174,17 +175,23 @@ def _repeated_bodies(texts: Sequence[tuple[str, str]]) -> list[list[bytes]]:
     return [list(body) for body, under in titles.items() if len(under) > 1]
 
 
-def _shingle_sets(h: _Hashing, words: list[list[bytes]]) -> list[set[int]]:
-    """Each item's distinct shingle hashes (none for an item under three words)."""
+def _distinct_shingles(
+    h: _Hashing, words: list[list[bytes]]
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """Each item's shingle hashes, each once per item (none of an item under three
+    words), all items' one after another."""
+    import numpy as np
+
     long_enough = [item_words for item_words in words if len(item_words) >= 3]
     if not long_enough:
-        return []
+        return np.empty(0, dtype=np.uint64)
     shingles, counts = _shingles(h, long_enough)
-    ends = counts.cumsum().tolist()
-    values = shingles.tolist()
-    return [
-        set(values[end - count : end]) for end, count in zip(ends, counts.tolist(), strict=True)
-    ]
+    item = np.repeat(np.arange(len(counts)), counts)
+    order = np.lexsort((shingles, item))
+    shingles, item = shingles[order], item[order]
+    first = np.ones(len(shingles), dtype=bool)
+    first[1:] = (shingles[1:] != shingles[:-1]) | (item[1:] != item[:-1])
+    return shingles[first]
 
 
 def _batches(words: list[list[bytes]]) -> Iterator[list[int]]:
