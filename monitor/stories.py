@@ -16,6 +16,17 @@ values in 12 bands at 0.5 found 97% and merged one pair of strangers). Items wit
 fewer than ``MIN_WORDS`` words are left to the exact fingerprint: too short to tell a
 copy from a coincidence.
 
+A source's boilerplate is dropped before the signature is computed: a footer
+(subscribe, copyright, newsletter lines) or a paywall notice under every headline would
+otherwise make two different stories of one outlet look like copies, and the second would
+never alert. ``recurring`` finds it in the source's ``RECENT`` newest stored items and
+the poll's own: the shingles at least ``RECUR`` of them, and ``RECUR_SHARE`` of all,
+repeat, and the shingles of a short body carried under two titles. A copy in another
+outlet still joins (each outlet's boilerplate is its own, dropped from its own items),
+and so does a wire's ``UPDATE 1``: two versions of one story do not make a template.
+An item whose body is left with less than a story's worth of words binds its title (see
+``Reading``).
+
 The hashing is ours rather than datasketch's on purpose: signatures are stored, and a
 library upgrade that changes its permutation scheme (datasketch 2.0 did) would silently
 make old and new signatures incomparable. ``SCHEME`` names this one; stored signatures
@@ -244,11 +255,7 @@ def _read(
     shingles, counts = _shingles(h, words)
     kept = ~np.isin(shingles, boilerplate)
     starts = counts.cumsum() - counts
-    # A shingle starting in the body's words is the body's own.
-    in_body = np.arange(len(shingles)) - np.repeat(starts, counts) >= np.repeat(titles, counts)
-    body_kept = np.add.reduceat(kept & in_body, starts)
-    body_dropped = np.add.reduceat(~kept & in_body, starts)
-    template = (body_dropped > 0) & (body_kept < dedup.STORY_WORDS - 2)
+    template = _template_bodies(kept, counts, starts, titles)
     left = np.add.reduceat(kept, starts)
     enough = left >= MIN_WORDS - 2
     computed = iter(_minhash(h, shingles[kept & np.repeat(enough, counts)], left[enough]))
@@ -256,6 +263,23 @@ def _read(
         Reading(next(computed) if signed else None, bool(bound))
         for signed, bound in zip(enough.tolist(), template.tolist(), strict=True)
     ]
+
+
+def _template_bodies(
+    kept: np.ndarray[Any, np.dtype[np.bool_]],
+    counts: np.ndarray[Any, np.dtype[np.intp]],
+    starts: np.ndarray[Any, np.dtype[np.intp]],
+    titles: list[int],
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which items lost some of their body's shingles to boilerplate and kept fewer than
+    a body of STORY_WORDS words has: what is left is too short to name a story."""
+    import numpy as np
+
+    # A shingle starting in the body's words is the body's own.
+    in_body = np.arange(len(kept)) - np.repeat(starts, counts) >= np.repeat(titles, counts)
+    body_kept = np.add.reduceat(kept & in_body, starts)
+    body_dropped = np.add.reduceat(~kept & in_body, starts)
+    return (body_dropped > 0) & (body_kept < dedup.STORY_WORDS - 2)
 
 
 def _minhash(

@@ -3,10 +3,12 @@ else the most similar recent story found through MinHash LSH bands (a syndicated
 see monitor.stories), else a new story with its signature and bands.
 
 This runs once per poll inside the ingest transaction, for all of the poll's new items
-at once: their signatures in one numpy pass, one query for the exact fingerprints, one
-for the stories sharing a band, one for those candidates' signatures (the band hashes and
-story ids passed as one list parameter, see ``in_values``), one multi-row insert for the
-new stories and one executemany for their bands (see ``monitor.store.bulk``). Per item,
+at once: one query for its source's recent items (where its boilerplate is found, see
+``monitor.stories``), their signatures in one numpy pass, one query for the exact
+fingerprints, one for the stories sharing a band, one for those candidates' signatures
+(the band hashes and story ids passed as one list parameter, see ``in_values``), one
+multi-row insert for the new stories and one executemany for their bands (see
+``monitor.store.bulk``). Per item,
 that was three statements for a new story; SQLAlchemy spends about 0.1 ms on each before
 SQLite does anything, more than SQLite itself.
 
