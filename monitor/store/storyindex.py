@@ -77,10 +77,16 @@ def _statements(dialect: str) -> _Statements:
         by_fingerprint=select(stories_t.c.id, stories_t.c.fingerprint).where(
             in_values(stories_t.c.fingerprint, "fingerprints", dialect)
         ),
-        recent=select(items_t.c.title, items_t.c.body)
-        .where(items_t.c.source == bindparam("source"))
-        .order_by(items_t.c.id.desc())
-        .limit(bindparam("limit")),
+        # The ids first: sorting them needs the (source, key) index alone, where sorting
+        # the rows would read every body the source has.
+        recent=select(items_t.c.title, items_t.c.body).where(
+            items_t.c.id.in_(
+                select(items_t.c.id)
+                .where(items_t.c.source == bindparam("source"))
+                .order_by(items_t.c.id.desc())
+                .limit(bindparam("limit"))
+            )
+        ),
         # The newest MAX_CANDIDATES stories of each band: enough to find each item's
         # newest MAX_CANDIDATES over all its bands (a story among those is among its
         # band's newest).
