@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from itertools import chain
+from itertools import chain, combinations
 from typing import TYPE_CHECKING, Any
 
 from monitor import dedup
@@ -160,7 +160,8 @@ def recurring(texts: Sequence[tuple[str, str]]) -> np.ndarray[Any, np.dtype[np.u
     """A source's boilerplate, from its recent items' (title, body), this poll's
     included: the shingles found in at least RECUR of them and RECUR_SHARE of all (a
     footer, a subscribe line), and every shingle of a body under REPEATED_BODY_WORDS
-    words that it carries under more than one title (a paywall notice)."""
+    words that it carries under two headlines neither of which holds the other's words
+    (a paywall notice; a wire's "UPDATE 1-" of a brief is the same story)."""
     import numpy as np
 
     h = _hashing()
@@ -177,13 +178,23 @@ def _words(title: str, body: str) -> list[bytes]:
 
 
 def _repeated_bodies(texts: Sequence[tuple[str, str]]) -> list[list[bytes]]:
-    """The words of each short body found under more than one title."""
-    titles: dict[tuple[bytes, ...], set[tuple[bytes, ...]]] = {}
+    """The words of each short body found under two titles that are not one story's."""
+    titles: dict[tuple[bytes, ...], set[frozenset[bytes]]] = {}
     for title, body in texts:
         body_words = tuple(_words("", body))
         if len(body_words) < REPEATED_BODY_WORDS:
-            titles.setdefault(body_words, set()).add(tuple(_words(title, "")))
-    return [list(body) for body, under in titles.items() if len(under) > 1]
+            titles.setdefault(body_words, set()).add(_headline(title))
+    return [
+        list(body)
+        for body, under in titles.items()
+        if any(not (one <= other or other <= one) for one, other in combinations(under, 2))
+    ]
+
+
+def _headline(title: str) -> frozenset[bytes]:
+    """A title's words but numbers: one story's headlines differ by an added "UPDATE 1"
+    or a new count ("kills 3", "kills 5"), two stories' by words."""
+    return frozenset(word for word in _words(title, "") if not word.isdigit())
 
 
 def _distinct_shingles(
