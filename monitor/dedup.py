@@ -68,10 +68,15 @@ def fingerprint(title: str, body: str, key: str) -> str:
     """Same story, same fingerprint: the normalised body when it is long enough to name
     a story; else the title and body of this item (``key``, its identity in its
     source), so that items with a template body or none never pass for each other."""
-    body_words = _joined_words(body)
     if _length_in_words(body) >= STORY_WORDS:
-        return "fp:" + _digest(body_words)
-    return "fp:" + _digest(_joined_words(title), body_words, key)
+        return "fp:" + _digest(_joined_words(body))
+    return item_fingerprint(title, body, key)
+
+
+def item_fingerprint(title: str, body: str, key: str) -> str:
+    """The fingerprint of this item alone, for a body that does not name a story: too
+    short, or (see ``monitor.store.storyindex``) little but its source's boilerplate."""
+    return "fp:" + _digest(_joined_words(title), _joined_words(body), key)
 
 
 def _length_in_words(text: str) -> int:

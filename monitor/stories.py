@@ -16,6 +16,17 @@ values in 12 bands at 0.5 found 97% and merged one pair of strangers). Items wit
 fewer than ``MIN_WORDS`` words are left to the exact fingerprint: too short to tell a
 copy from a coincidence.
 
+A source's boilerplate is dropped before the signature is computed: a footer
+(subscribe, copyright, newsletter lines) or a paywall notice under every headline would
+otherwise make two different stories of one outlet look like copies, and the second would
+never alert. ``recurring`` finds it in the source's ``RECENT`` newest stored items and
+the poll's own: the shingles at least ``RECUR`` of them, and ``RECUR_SHARE`` of all,
+repeat, and the shingles of a short body carried under two titles. A copy in another
+outlet still joins (each outlet's boilerplate is its own, dropped from its own items),
+and so does a wire's ``UPDATE 1``: two versions of one story do not make a template.
+An item whose body is left with less than a story's worth of words binds its title (see
+``Reading``).
+
 The hashing is ours rather than datasketch's on purpose: signatures are stored, and a
 library upgrade that changes its permutation scheme (datasketch 2.0 did) would silently
 make old and new signatures incomparable. ``SCHEME`` names this one; stored signatures
@@ -28,15 +39,17 @@ one article at a time took 80.
 
 from __future__ import annotations
 
+import math
 import operator
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from itertools import chain
+from itertools import chain, combinations
 from typing import TYPE_CHECKING, Any
 
+from monitor import dedup
 from monitor.words import utf8_words
 
 if TYPE_CHECKING:
@@ -51,6 +64,14 @@ MIN_WORDS = 12
 # Copies of a story arrive within days; a look further back only finds recurring
 # templates ("Daily market report"), which are not the same story.
 WINDOW = timedelta(days=7)
+# A source's recent items read back to find its boilerplate (see ``recurring``): a
+# shingle in at least RECUR of them, and RECUR_SHARE of all, is its template, not news
+# (the few updates of one story do not reach a quarter of a busy feed's items).
+RECENT = 40
+RECUR = 3
+RECUR_SHARE = 0.25
+# A body this short, carried under two titles by one source, is a paywall notice.
+REPEATED_BODY_WORDS = 40
 # A band shared by very many stories is boilerplate; the newest few are enough.
 MAX_CANDIDATES = 50
 # Words hashed together (a poll of 50 articles is one batch): each array then stays
@@ -101,19 +122,98 @@ class Signature:
         return [SCHEME, *self.values]
 
 
-def signatures(texts: Sequence[tuple[str, str]]) -> list[Signature | None]:
-    """The signature of each (title, body), None for one with too few words to compare;
-    computed together, a poll's items in a few numpy passes, where numpy's cost per call
-    was most of the time of an item hashed alone."""
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the story index needs of an item: its signature (None when too little of its
+    text is left to compare), and whether its body, its source's boilerplate dropped, is
+    too short to name a story on its own (its exact fingerprint must then bind its title,
+    as a short body's does, see ``monitor.dedup``)."""
+
+    signature: Signature | None
+    template_body: bool = False
+
+
+def signatures(
+    texts: Sequence[tuple[str, str]],
+    boilerplate: np.ndarray[Any, np.dtype[np.uint64]] | None = None,
+) -> list[Reading]:
+    """The reading of each (title, body) of one source, its shingles in ``boilerplate``
+    (see ``recurring``) dropped first; computed together, a poll's items in a few numpy
+    passes, where numpy's cost per call was most of the time of an item hashed alone."""
     if not texts:
         return []
+    import numpy as np
+
     h = _hashing()  # numpy is loaded with a poll's first new items, however short
-    words = [utf8_words(f"{title}\n{body}".casefold()) for title, body in texts]
-    found: list[Signature | None] = [None] * len(words)
+    words = [_words(title, body) for title, body in texts]
+    common = np.empty(0, dtype=np.uint64) if boilerplate is None else boilerplate
+    found = [Reading(None)] * len(words)
     for batch in _batches(words):
-        for at, computed in zip(batch, _minhash(h, [words[at] for at in batch]), strict=True):
-            found[at] = computed
+        titles = [len(_words(texts[at][0], "")) for at in batch]
+        readings = _read(h, [words[at] for at in batch], titles, common)
+        for at, reading in zip(batch, readings, strict=True):
+            found[at] = reading
     return found
+
+
+def recurring(texts: Sequence[tuple[str, str]]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """A source's boilerplate, from its recent items' (title, body), this poll's
+    included: the shingles found in at least RECUR of them and RECUR_SHARE of all (a
+    footer, a subscribe line), and every shingle of a body under REPEATED_BODY_WORDS
+    words that it carries under two headlines neither of which holds the other's words
+    (a paywall notice; a wire's "UPDATE 1-" of a brief is the same story)."""
+    import numpy as np
+
+    h = _hashing()
+    # A body carried twice (a feed repeating an entry) is one text, not a template.
+    distinct = {tuple(_words("", body)): (title, body) for title, body in texts}
+    words = [_words(title, body) for title, body in distinct.values()]
+    needed = max(RECUR, math.ceil(RECUR_SHARE * len(words)))
+    values, found_in = np.unique(_distinct_shingles(h, words), return_counts=True)
+    return np.union1d(values[found_in >= needed], _distinct_shingles(h, _repeated_bodies(texts)))
+
+
+def _words(title: str, body: str) -> list[bytes]:
+    return utf8_words(f"{title}\n{body}".casefold())
+
+
+def _repeated_bodies(texts: Sequence[tuple[str, str]]) -> list[list[bytes]]:
+    """The words of each short body found under two titles that are not one story's."""
+    titles: dict[tuple[bytes, ...], set[frozenset[bytes]]] = {}
+    for title, body in texts:
+        body_words = tuple(_words("", body))
+        if len(body_words) < REPEATED_BODY_WORDS:
+            titles.setdefault(body_words, set()).add(_headline(title))
+    return [
+        list(body)
+        for body, under in titles.items()
+        if any(not (one <= other or other <= one) for one, other in combinations(under, 2))
+    ]
+
+
+def _headline(title: str) -> frozenset[bytes]:
+    """A title's words but numbers: one story's headlines differ by an added "UPDATE 1"
+    or a new count ("kills 3", "kills 5"), two stories' by words."""
+    return frozenset(word for word in _words(title, "") if not word.isdigit())
+
+
+def _distinct_shingles(
+    h: _Hashing, words: list[list[bytes]]
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """Each item's shingle hashes, each once per item (none of an item under three
+    words), all items' one after another."""
+    import numpy as np
+
+    long_enough = [item_words for item_words in words if len(item_words) >= 3]
+    if not long_enough:
+        return np.empty(0, dtype=np.uint64)
+    shingles, counts = _shingles(h, long_enough)
+    item = np.repeat(np.arange(len(counts)), counts)
+    order = np.lexsort((shingles, item))
+    shingles, item = shingles[order], item[order]
+    first = np.ones(len(shingles), dtype=bool)
+    first[1:] = (shingles[1:] != shingles[:-1]) | (item[1:] != item[:-1])
+    return shingles[first]
 
 
 def _batches(words: list[list[bytes]]) -> Iterator[list[int]]:
@@ -132,9 +232,11 @@ def _batches(words: list[list[bytes]]) -> Iterator[list[int]]:
         yield batch
 
 
-def _minhash(h: _Hashing, words: list[list[bytes]]) -> list[Signature]:
-    """The signatures of items of at least MIN_WORDS words each, in one array: the
-    shingles of every item one after another, each item's minimum taken over its own."""
+def _shingles(
+    h: _Hashing, words: list[list[bytes]]
+) -> tuple[np.ndarray[Any, np.dtype[np.uint64]], np.ndarray[Any, np.dtype[np.intp]]]:
+    """The shingle hashes of items of at least three words each, in one array (the
+    shingles of every item one after another), and how many each item has."""
     import numpy as np
 
     lengths = np.fromiter(map(len, words), dtype=np.intp, count=len(words))
@@ -147,11 +249,65 @@ def _minhash(h: _Hashing, words: list[list[bytes]]) -> list[Signature]:
     inside = np.ones(len(hashes), dtype=bool)
     inside[ends - 1] = False
     inside[ends - 2] = False
-    shingles = shingles[inside[:-2]]
-    starts = ends - lengths - 2 * np.arange(len(words))  # each item's first shingle
+    return shingles[inside[:-2]], lengths - 2
+
+
+def _read(
+    h: _Hashing,
+    words: list[list[bytes]],
+    titles: list[int],
+    boilerplate: np.ndarray[Any, np.dtype[np.uint64]],
+) -> list[Reading]:
+    """The readings of items of at least MIN_WORDS words each (``titles``: how many of
+    them are the title's): their shingles in ``boilerplate`` dropped, an item left with
+    fewer than MIN_WORDS - 2 gets no signature."""
+    import numpy as np
+
+    shingles, counts = _shingles(h, words)
+    kept = ~np.isin(shingles, boilerplate)
+    starts = counts.cumsum() - counts
+    template = _template_bodies(kept, counts, starts, titles)
+    left = np.add.reduceat(kept, starts)
+    enough = left >= MIN_WORDS - 2
+    computed = iter(_minhash(h, shingles[kept & np.repeat(enough, counts)], left[enough]))
+    return [
+        Reading(next(computed) if signed else None, bool(bound))
+        for signed, bound in zip(enough.tolist(), template.tolist(), strict=True)
+    ]
+
+
+def _template_bodies(
+    kept: np.ndarray[Any, np.dtype[np.bool_]],
+    counts: np.ndarray[Any, np.dtype[np.intp]],
+    starts: np.ndarray[Any, np.dtype[np.intp]],
+    titles: list[int],
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which items lost some of their body's shingles to boilerplate and kept fewer than
+    a body of STORY_WORDS words has: what is left is too short to name a story."""
+    import numpy as np
+
+    # A shingle starting in the body's words is the body's own.
+    in_body = np.arange(len(kept)) - np.repeat(starts, counts) >= np.repeat(titles, counts)
+    body_kept = np.add.reduceat(kept & in_body, starts)
+    body_dropped = np.add.reduceat(~kept & in_body, starts)
+    return (body_dropped > 0) & (body_kept < dedup.STORY_WORDS - 2)
+
+
+def _minhash(
+    h: _Hashing,
+    shingles: np.ndarray[Any, np.dtype[np.uint64]],
+    counts: np.ndarray[Any, np.dtype[np.intp]],
+) -> list[Signature]:
+    """The signatures of items of at least one shingle each, from their shingles one
+    after another, each item's minimum taken over its own."""
+    import numpy as np
+
+    if not len(counts):
+        return []
+    starts = counts.cumsum() - counts  # each item's first shingle
     # One permutation at a time: a 2-D array of them all, several MB, would be kept by
     # the allocator of each polling thread once freed.
-    minima = np.empty((len(words), NUM_PERM), dtype=np.uint64)
+    minima = np.empty((len(counts), NUM_PERM), dtype=np.uint64)
     permuted = np.empty_like(shingles)
     for at in range(NUM_PERM):
         np.multiply(shingles, h.multipliers[at], out=permuted)
@@ -159,7 +315,7 @@ def _minhash(h: _Hashing, words: list[list[bytes]]) -> list[Signature]:
         minima[:, at] = np.minimum.reduceat(permuted, starts)
     # The top 32 bits of the minimum are the minimum of the top 32 bits.
     values = minima >> np.uint64(32)
-    rows = values.reshape(len(words), BANDS, ROWS)
+    rows = values.reshape(len(counts), BANDS, ROWS)
     bands = (rows * h.band_mix[:ROWS]).sum(axis=2) + h.band_ids * h.band_mix[ROWS]
     return [
         Signature(tuple(item_values), tuple(item_bands))

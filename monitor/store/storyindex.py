@@ -3,10 +3,12 @@ else the most similar recent story found through MinHash LSH bands (a syndicated
 see monitor.stories), else a new story with its signature and bands.
 
 This runs once per poll inside the ingest transaction, for all of the poll's new items
-at once: their signatures in one numpy pass, one query for the exact fingerprints, one
-for the stories sharing a band, one for those candidates' signatures (the band hashes and
-story ids passed as one list parameter, see ``in_values``), one multi-row insert for the
-new stories and one executemany for their bands (see ``monitor.store.bulk``). Per item,
+at once: one query for its source's recent items (where its boilerplate is found, see
+``monitor.stories``), their signatures in one numpy pass, one query for the exact
+fingerprints, one for the stories sharing a band, one for those candidates' signatures
+(the band hashes and story ids passed as one list parameter, see ``in_values``), one
+multi-row insert for the new stories and one executemany for their bands (see
+``monitor.store.bulk``). Per item,
 that was three statements for a new story; SQLAlchemy spends about 0.1 ms on each before
 SQLite does anything, more than SQLite itself.
 
@@ -18,7 +20,7 @@ are candidates too, as the newest ones).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -27,10 +29,11 @@ from sqlalchemy import Connection, Insert, Select, bindparam, func, select
 
 from monitor import stories
 from monitor.cpu import CPU_WORK
+from monitor.dedup import item_fingerprint
 from monitor.model import Item
 from monitor.store.bulk import insert_many
 from monitor.store.dialects import in_values, insert_for
-from monitor.store.schema import bands_t, stories_t
+from monitor.store.schema import bands_t, items_t, stories_t
 
 # Parameters per IN list: well under SQLite's and PostgreSQL's limits, and large enough
 # that a poll of a few hundred items is one statement.
@@ -49,6 +52,7 @@ class _Statements:
     parameter each) and the inserts, built once per dialect."""
 
     by_fingerprint: Select[Any]
+    recent: Select[Any]
     band_stories: Select[Any]
     signatures: Select[Any]
     insert_stories: Insert
@@ -72,6 +76,16 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(
         by_fingerprint=select(stories_t.c.id, stories_t.c.fingerprint).where(
             in_values(stories_t.c.fingerprint, "fingerprints", dialect)
+        ),
+        # The ids first: sorting them needs the (source, key) index alone, where sorting
+        # the rows would read every body the source has.
+        recent=select(items_t.c.title, items_t.c.body).where(
+            items_t.c.id.in_(
+                select(items_t.c.id)
+                .where(items_t.c.source == bindparam("source"))
+                .order_by(items_t.c.id.desc())
+                .limit(bindparam("limit"))
+            )
         ),
         # The newest MAX_CANDIDATES stories of each band: enough to find each item's
         # newest MAX_CANDIDATES over all its bands (a story among those is among its
@@ -100,9 +114,15 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     creating stories for the first copies."""
     if not items:
         return []
-    with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
-        signatures = stories.signatures([(item.title, item.body) for item in items])
     statements = _statements(connection.dialect.name)
+    readings = _readings(connection, statements, items)
+    items = [
+        replace(item, fingerprint=item_fingerprint(item.title, item.body, item.key))
+        if reading.template_body
+        else item
+        for item, reading in zip(items, readings, strict=True)
+    ]
+    signatures = [reading.signature for reading in readings]
     exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
     wanted = {
         band
@@ -138,6 +158,26 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         return chosen
     real = _create(connection, statements, created, now)
     return [real[story - _PROVISIONAL] if story >= _PROVISIONAL else story for story in chosen]
+
+
+def _readings(
+    connection: Connection, statements: _Statements, items: Sequence[Item]
+) -> list[stories.Reading]:
+    """Each item's reading (see ``monitor.stories``), its source's boilerplate dropped:
+    the shingles its RECENT newest stored items and this poll's repeat."""
+    by_source: dict[str, list[int]] = {}
+    for at, item in enumerate(items):
+        by_source.setdefault(item.source, []).append(at)
+    readings: dict[int, stories.Reading] = {}
+    for source, indices in by_source.items():
+        texts = [(items[at].title, items[at].body) for at in indices]
+        recent = connection.execute(
+            statements.recent, {"source": source, "limit": stories.RECENT}
+        ).all()
+        with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
+            boilerplate = stories.recurring([*map(tuple, recent), *texts])
+            readings.update(zip(indices, stories.signatures(texts, boilerplate), strict=True))
+    return [readings[at] for at in range(len(items))]
 
 
 def _existing(

@@ -216,3 +216,148 @@ def test_stories_reuters_sent_twice_are_one_and_same_headlines_are_not(
     assert len(different) > 20
     assert sum(map(together, resent)) >= 0.95 * len(resent)
     assert [] == [(a["id"], b["id"]) for a, b in different if together((a, b))]
+
+
+FOOTER = (
+    "Subscribe to the Northgate Courier newsletter for the morning's top stories in your "
+    "inbox every weekday. Copyright 2026 Northgate Courier Media. All rights reserved. This "
+    "material may not be published, broadcast, rewritten or redistributed without "
+    "permission. Follow us on social media and download our app for breaking news alerts "
+    "and local weather updates."
+)
+FERRY = (
+    "The ferry from the harbour to the islands will stop running on Sundays from next "
+    "month, the operator said, blaming a shortage of crew. Residents said the change "
+    "would cut them off at weekends."
+)
+MARKET = (
+    "Stallholders at the fish market voted to move to the new hall by the harbour after "
+    "the council promised lower rents. The old building will be turned into flats."
+)
+COURIER = [
+    (
+        "c1",
+        "School roof repaired",
+        "Builders finished the new roof of the primary school a "
+        "week early, and pupils return on Monday after the half-term break.",
+    ),
+    (
+        "c2",
+        "Library opens late",
+        "The central library will stay open until nine on "
+        "Thursdays from this week, a trial the council will review in the spring.",
+    ),
+]
+
+
+def _poll_each(server: FeedServer, app_path: Path, polls: list[tuple[str, bytes]]) -> list[int]:
+    """Serve each (source, feed) in turn and poll it: the deliveries of each poll."""
+    sources = [{"name": name, "url": server.url(f"/{name}")} for name in dict(polls)]
+    app = feed_app(app_path, sources, [{"name": "harbour", "query": "harbour OR GSOMIA"}])
+    try:
+        delivered = []
+        for version, (name, feed) in enumerate(polls):
+            server.routes[f"/{name}"] = Feed(feed, etag=f'"v{version}"')
+            delivered.append(poll_source(app, name, force=True).deliveries)
+        return delivered
+    finally:
+        app.close()
+
+
+def _story_ids(tmp_path: Path) -> dict[str, int]:
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    try:
+        return {f"{i.source}:{i.key.removeprefix('guid:')}": i.story_id for i in store.items()}
+    finally:
+        store.close()
+
+
+def test_stories_sharing_a_source_footer_are_not_one_story(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A local paper's items all end with the same long footer, longer than the news in
+    them: two different harbour stories, one polled after the other, both alert."""
+    first = rss(
+        *[(guid, title, f"{body} {FOOTER}") for guid, title, body in COURIER],
+        ("c3", "Ferry to stop on Sundays", f"{FERRY} {FOOTER}"),
+    )
+    second = rss(("c4", "Fish market moves to the harbour", f"{MARKET} {FOOTER}"))
+    delivered = _poll_each(server, tmp_path, [("courier", first), ("courier", second)])
+    story = _story_ids(tmp_path)
+    assert 4 == len(set(story.values()))
+    assert [1, 1] == delivered
+
+
+@pytest.mark.parametrize(
+    "paywall",
+    [
+        pytest.param(
+            "This article is for subscribers only. Subscribe to read the full article, or "
+            "sign in if you already have an account with us.",
+            id="long-enough-to-name-a-story",
+        ),
+        pytest.param(
+            "Subscribe to read the full article. Already a subscriber? Sign in to keep reading.",
+            id="short",
+        ),
+    ],
+)
+def test_stories_under_one_paywall_body_are_not_one_story(
+    server: FeedServer, tmp_path: Path, paywall: str
+) -> None:
+    """A paywalled feed gives the same notice as every body: the headlines differ, so
+    the items are different stories, and both alert."""
+    feed = rss(
+        ("p1", "Harbour dredging contract awarded", paywall),
+        ("p2", "Harbour master resigns", paywall),
+    )
+    delivered = _poll_each(server, tmp_path, [("gazette", feed)])
+    assert 2 == len(set(_story_ids(tmp_path).values()))
+    assert [2] == delivered
+
+
+def _outlet(name: str, footer: str, story: tuple[str, str]) -> bytes:
+    """An outlet's feed: its own items and a copy of ``story``, each with its footer."""
+    items = [(f"{name}{guid}", title, f"{body} {footer}") for guid, title, body in COURIER]
+    return rss(*items, (f"{name}-copy", story[0], f"{story[1]} {footer}"))
+
+
+def test_one_story_carried_with_two_outlets_footers_is_one_story(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Two outlets each end their items with their own footer; the copies of one wire
+    story under each outlet's headline are one story, and alert once."""
+    polls = [
+        ("courier", _outlet("c", FOOTER, ("Seoul keeps GSOMIA", WIRE))),
+        (
+            "herald",
+            _outlet(
+                "h",
+                "Read more at the Daily Herald. Sign up for our free morning briefing and "
+                "never miss a story. Daily Herald, all rights reserved.",
+                ("South Korea reverses course on Japan pact", f"SEOUL (Agencies) - {WIRE}"),
+            ),
+        ),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert story["courier:c-copy"] == story["herald:h-copy"]
+    assert [1, 0] == delivered
+
+
+def test_a_wire_update_of_a_story_is_the_same_story(server: FeedServer, tmp_path: Path) -> None:
+    """The wire sends a story, then an "UPDATE 1" with a new first paragraph, under its
+    usual sign-off: the update joins the story and does not alert again."""
+    sign_off = "(Reporting by the Seoul bureau; Editing by the Asia desk)"
+    update = (
+        "Japan welcomed the decision and said it hoped to improve ties, which have been "
+        f"strained by a dispute over wartime labour and trade curbs. {WIRE} {sign_off}"
+    )
+    polls = [
+        ("wire", rss(("w1", "Seoul keeps GSOMIA", f"{WIRE} {sign_off}"))),
+        ("wire", rss(("w2", "UPDATE 1-Seoul keeps GSOMIA, Tokyo welcomes move", update))),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] == story["wire:w2"]
+    assert [1, 0] == delivered

@@ -45,12 +45,26 @@ def test_a_batch_gives_each_item_its_own_signature(
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stories, "BATCH_WORDS", batch_words)
-        assert [reference(title, body) for title, body in texts] == stories.signatures(texts)
+        computed = [reading.signature for reading in stories.signatures(texts)]
+        assert [reference(title, body) for title, body in texts] == computed
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=TEXTS, recurring=TEXTS)
+def test_a_batch_drops_each_item_the_same_boilerplate_it_would_alone(
+    texts: list[tuple[str, str]], recurring: list[tuple[str, str]]
+) -> None:
+    boilerplate = stories.recurring(recurring)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stories, "BATCH_WORDS", 40)
+        together = stories.signatures(texts, boilerplate)
+    assert [stories.signatures([text], boilerplate)[0] for text in texts] == together
 
 
 def test_the_poll_path_finds_the_same_matches() -> None:
     body = " ".join(WORDS * 3)
-    one, two = stories.signatures([("A", body), ("B", body + " more words here")])
+    texts = [("A", body), ("B", body + " more words here")]
+    one, two = (reading.signature for reading in stories.signatures(texts))
     assert one is not None
     assert two is not None
     assert two.values == stories.stored_values(two.stored())

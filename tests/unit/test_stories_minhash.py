@@ -23,7 +23,7 @@ OTHER = (
 
 
 def signature(title: str, body: str) -> Signature | None:
-    return stories.signatures([(title, body)])[0]
+    return stories.signatures([(title, body)])[0].signature
 
 
 def best_match(sig: Signature, candidates: list[tuple[int, object]]) -> int | None:
@@ -85,3 +85,41 @@ def test_the_scheme_is_stable_across_processes_and_versions() -> None:
 
 GOLDEN_VALUES = (35911106, 68999373, 158665253, 36502883)
 GOLDEN_BANDS = (220165199866859110, 5033814175548859625)
+
+
+FOOTER = (
+    "Sign up for our weekday newsletter and get the morning's headlines in your inbox. "
+    "Copyright 2026 Valley Tribune. All rights reserved. No part of this article may be "
+    "reproduced without written permission from the publisher."
+)
+BRIEF = "Subscribe to read the full article. Already a subscriber? Sign in to keep reading."
+
+
+def test_a_footer_a_source_repeats_is_dropped_before_comparing() -> None:
+    """Two short stories under one long footer look alike until the source's other items
+    show the footer is its template."""
+    texts = [
+        ("Exports rise", f"Exports rose again in March, helped by chips. {FOOTER}"),
+        ("Floods close bridges", f"Two bridges were shut as the river rose. {FOOTER}"),
+        ("Mayor reelected", f"The mayor won a third term by a wide margin. {FOOTER}"),
+    ]
+    one, two = (reading.signature for reading in stories.signatures(texts[:2]))
+    assert one is not None
+    assert two is not None
+    assert stories.similarity(one.values, two.values) >= stories.THRESHOLD
+    boilerplate = stories.recurring(texts)
+    one, two = (reading.signature for reading in stories.signatures(texts[:2], boilerplate))
+    assert one is not None
+    assert two is not None
+    assert stories.similarity(one.values, two.values) < 0.2
+
+
+@pytest.mark.parametrize(
+    ("second", "template"),
+    [("UPDATE 1-Exports rise 5 pct", False), ("Floods close bridges", True)],
+)
+def test_a_short_body_is_a_template_under_two_stories_headlines(
+    second: str, template: bool
+) -> None:
+    boilerplate = stories.recurring([("Exports rise 3 pct", BRIEF), (second, BRIEF)])
+    assert template == bool(len(boilerplate))
