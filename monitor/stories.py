@@ -133,57 +133,69 @@ class Reading:
     template_body: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Words:
+    """An item's words as ``utf8_words`` makes them, case folded: its title's and its
+    body's, each read once for both ``recurring`` and ``signatures``."""
+
+    title: list[bytes]
+    body: list[bytes]
+
+    @classmethod
+    def of(cls, title: str, body: str) -> Words:
+        return cls(utf8_words(title.casefold()), utf8_words(body.casefold()))
+
+    @property
+    def all(self) -> list[bytes]:
+        return self.title + self.body
+
+
 def signatures(
-    texts: Sequence[tuple[str, str]],
+    texts: Sequence[Words],
     boilerplate: np.ndarray[Any, np.dtype[np.uint64]] | None = None,
 ) -> list[Reading]:
-    """The reading of each (title, body) of one source, its shingles in ``boilerplate``
-    (see ``recurring``) dropped first; computed together, a poll's items in a few numpy
+    """The reading of each item of one source, its shingles in ``boilerplate`` (see
+    ``recurring``) dropped first; computed together, a poll's items in a few numpy
     passes, where numpy's cost per call was most of the time of an item hashed alone."""
     if not texts:
         return []
     import numpy as np
 
     h = _hashing()  # numpy is loaded with a poll's first new items, however short
-    words = [_words(title, body) for title, body in texts]
+    words = [text.all for text in texts]
     common = np.empty(0, dtype=np.uint64) if boilerplate is None else boilerplate
     found = [Reading(None)] * len(words)
     for batch in _batches(words):
-        titles = [len(_words(texts[at][0], "")) for at in batch]
+        titles = [len(texts[at].title) for at in batch]
         readings = _read(h, [words[at] for at in batch], titles, common)
         for at, reading in zip(batch, readings, strict=True):
             found[at] = reading
     return found
 
 
-def recurring(texts: Sequence[tuple[str, str]]) -> np.ndarray[Any, np.dtype[np.uint64]]:
-    """A source's boilerplate, from its recent items' (title, body), this poll's
-    included: the shingles found in at least RECUR of them and RECUR_SHARE of all (a
-    footer, a subscribe line), and every shingle of a body under REPEATED_BODY_WORDS
-    words that it carries under two headlines neither of which holds the other's words
-    (a paywall notice; a wire's "UPDATE 1-" of a brief is the same story)."""
+def recurring(texts: Sequence[Words]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """A source's boilerplate, from its recent items, this poll's included: the
+    shingles found in at least RECUR of them and RECUR_SHARE of all (a footer, a
+    subscribe line), and every shingle of a body under REPEATED_BODY_WORDS words that it
+    carries under two headlines neither of which holds the other's words (a paywall
+    notice; a wire's "UPDATE 1-" of a brief is the same story)."""
     import numpy as np
 
     h = _hashing()
     # A body carried twice (a feed repeating an entry) is one text, not a template.
-    distinct = {tuple(_words("", body)): (title, body) for title, body in texts}
-    words = [_words(title, body) for title, body in distinct.values()]
+    distinct = {tuple(text.body): text for text in texts}
+    words = [text.all for text in distinct.values()]
     needed = max(RECUR, math.ceil(RECUR_SHARE * len(words)))
-    values, found_in = np.unique(_distinct_shingles(h, words), return_counts=True)
-    return np.union1d(values[found_in >= needed], _distinct_shingles(h, _repeated_bodies(texts)))
+    values, found_in = _spread(h, words)
+    return np.union1d(values[found_in >= needed], _spread(h, _repeated_bodies(texts))[0])
 
 
-def _words(title: str, body: str) -> list[bytes]:
-    return utf8_words(f"{title}\n{body}".casefold())
-
-
-def _repeated_bodies(texts: Sequence[tuple[str, str]]) -> list[list[bytes]]:
+def _repeated_bodies(texts: Sequence[Words]) -> list[list[bytes]]:
     """The words of each short body found under two titles that are not one story's."""
     titles: dict[tuple[bytes, ...], set[frozenset[bytes]]] = {}
-    for title, body in texts:
-        body_words = tuple(_words("", body))
-        if len(body_words) < REPEATED_BODY_WORDS:
-            titles.setdefault(body_words, set()).add(_headline(title))
+    for text in texts:
+        if len(text.body) < REPEATED_BODY_WORDS:
+            titles.setdefault(tuple(text.body), set()).add(_headline(text.title))
     return [
         list(body)
         for body, under in titles.items()
@@ -191,29 +203,32 @@ def _repeated_bodies(texts: Sequence[tuple[str, str]]) -> list[list[bytes]]:
     ]
 
 
-def _headline(title: str) -> frozenset[bytes]:
+def _headline(title: list[bytes]) -> frozenset[bytes]:
     """A title's words but numbers: one story's headlines differ by an added "UPDATE 1"
     or a new count ("kills 3", "kills 5"), two stories' by words."""
-    return frozenset(word for word in _words(title, "") if not word.isdigit())
+    return frozenset(word for word in title if not word.isdigit())
 
 
-def _distinct_shingles(
+def _spread(
     h: _Hashing, words: list[list[bytes]]
-) -> np.ndarray[Any, np.dtype[np.uint64]]:
-    """Each item's shingle hashes, each once per item (none of an item under three
-    words), all items' one after another."""
+) -> tuple[np.ndarray[Any, np.dtype[np.uint64]], np.ndarray[Any, np.dtype[np.intp]]]:
+    """The shingle hashes of the items (none of an item under three words), sorted and
+    each once, and how many of the items have each."""
     import numpy as np
 
     long_enough = [item_words for item_words in words if len(item_words) >= 3]
     if not long_enough:
-        return np.empty(0, dtype=np.uint64)
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
     shingles, counts = _shingles(h, long_enough)
     item = np.repeat(np.arange(len(counts)), counts)
-    order = np.lexsort((shingles, item))
+    # A stable sort keeps each shingle's items in order: an item's repeats are neighbours.
+    order = np.argsort(shingles, kind="stable")
     shingles, item = shingles[order], item[order]
-    first = np.ones(len(shingles), dtype=bool)
-    first[1:] = (shingles[1:] != shingles[:-1]) | (item[1:] != item[:-1])
-    return shingles[first]
+    once = np.ones(len(shingles), dtype=bool)
+    once[1:] = (shingles[1:] != shingles[:-1]) | (item[1:] != item[:-1])
+    shingles = shingles[once]
+    starts = np.flatnonzero(np.r_[True, shingles[1:] != shingles[:-1]])
+    return shingles[starts], np.diff(np.r_[starts, len(shingles)])
 
 
 def _batches(words: list[list[bytes]]) -> Iterator[list[int]]:

@@ -170,12 +170,13 @@ def _readings(
         by_source.setdefault(item.source, []).append(at)
     readings: dict[int, stories.Reading] = {}
     for source, indices in by_source.items():
-        texts = [(items[at].title, items[at].body) for at in indices]
         recent = connection.execute(
             statements.recent, {"source": source, "limit": stories.RECENT}
         ).all()
         with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
-            boilerplate = stories.recurring([*map(tuple, recent), *texts])
+            texts = [stories.Words.of(items[at].title, items[at].body) for at in indices]
+            known = [stories.Words.of(title, body) for title, body in recent]
+            boilerplate = stories.recurring([*known, *texts])
             readings.update(zip(indices, stories.signatures(texts, boilerplate), strict=True))
     return [readings[at] for at in range(len(items))]
 

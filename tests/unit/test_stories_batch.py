@@ -23,6 +23,10 @@ TEXTS = st.lists(
 )
 
 
+def read(texts: list[tuple[str, str]]) -> list[stories.Words]:
+    return [stories.Words.of(title, body) for title, body in texts]
+
+
 def reference(title: str, body: str) -> stories.Signature | None:
     """One item's signature as first written, one numpy pass per item."""
     words = re.findall(r"\w+", f"{title}\n{body}".casefold())
@@ -45,7 +49,7 @@ def test_a_batch_gives_each_item_its_own_signature(
 ) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stories, "BATCH_WORDS", batch_words)
-        computed = [reading.signature for reading in stories.signatures(texts)]
+        computed = [reading.signature for reading in stories.signatures(read(texts))]
         assert [reference(title, body) for title, body in texts] == computed
 
 
@@ -54,17 +58,17 @@ def test_a_batch_gives_each_item_its_own_signature(
 def test_a_batch_drops_each_item_the_same_boilerplate_it_would_alone(
     texts: list[tuple[str, str]], recurring: list[tuple[str, str]]
 ) -> None:
-    boilerplate = stories.recurring(recurring)
+    boilerplate = stories.recurring(read(recurring))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(stories, "BATCH_WORDS", 40)
-        together = stories.signatures(texts, boilerplate)
-    assert [stories.signatures([text], boilerplate)[0] for text in texts] == together
+        together = stories.signatures(read(texts), boilerplate)
+    assert [stories.signatures(read([text]), boilerplate)[0] for text in texts] == together
 
 
 def test_the_poll_path_finds_the_same_matches() -> None:
     body = " ".join(WORDS * 3)
     texts = [("A", body), ("B", body + " more words here")]
-    one, two = (reading.signature for reading in stories.signatures(texts))
+    one, two = (reading.signature for reading in stories.signatures(read(texts)))
     assert one is not None
     assert two is not None
     assert two.values == stories.stored_values(two.stored())

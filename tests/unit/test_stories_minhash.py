@@ -22,8 +22,12 @@ OTHER = (
 )
 
 
+def read(texts: list[tuple[str, str]]) -> list[stories.Words]:
+    return [stories.Words.of(title, body) for title, body in texts]
+
+
 def signature(title: str, body: str) -> Signature | None:
-    return stories.signatures([(title, body)])[0].signature
+    return stories.signatures(read([(title, body)]))[0].signature
 
 
 def best_match(sig: Signature, candidates: list[tuple[int, object]]) -> int | None:
@@ -103,12 +107,12 @@ def test_a_footer_a_source_repeats_is_dropped_before_comparing() -> None:
         ("Floods close bridges", f"Two bridges were shut as the river rose. {FOOTER}"),
         ("Mayor reelected", f"The mayor won a third term by a wide margin. {FOOTER}"),
     ]
-    one, two = (reading.signature for reading in stories.signatures(texts[:2]))
+    one, two = (reading.signature for reading in stories.signatures(read(texts[:2])))
     assert one is not None
     assert two is not None
     assert stories.similarity(one.values, two.values) >= stories.THRESHOLD
-    boilerplate = stories.recurring(texts)
-    one, two = (reading.signature for reading in stories.signatures(texts[:2], boilerplate))
+    boilerplate = stories.recurring(read(texts))
+    one, two = (reading.signature for reading in stories.signatures(read(texts[:2]), boilerplate))
     assert one is not None
     assert two is not None
     assert stories.similarity(one.values, two.values) < 0.2
@@ -121,5 +125,5 @@ def test_a_footer_a_source_repeats_is_dropped_before_comparing() -> None:
 def test_a_short_body_is_a_template_under_two_stories_headlines(
     second: str, template: bool
 ) -> None:
-    boilerplate = stories.recurring([("Exports rise 3 pct", BRIEF), (second, BRIEF)])
+    boilerplate = stories.recurring(read([("Exports rise 3 pct", BRIEF), (second, BRIEF)]))
     assert template == bool(len(boilerplate))
