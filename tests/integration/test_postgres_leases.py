@@ -31,6 +31,7 @@ from monitor.store.repo import DIGEST_LEASE, SourceState
 INSTANCES = 4
 SOURCES = 12
 EVERY = timedelta(minutes=1)
+SLACK = timedelta(seconds=10)
 MINUTE = timedelta(minutes=1)
 
 
@@ -241,14 +242,17 @@ def test_each_due_source_is_fetched_once_per_interval_across_instances(
     assert everything == Counter(poll_everything(apps, NOW)) == fetches
     assert [] == poll_everything(apps, NOW + EVERY / 2)  # none is due again yet
     fetches.clear()
+    # A poll's next one counts from when it ended: after NOW in this simulated time by
+    # as long as the real poll took, which is well under SLACK.
+    next_interval = NOW + EVERY + SLACK
     # instance 0 takes news-0 at the next interval and dies before writing the poll
     assert apps[0].store.claim_source(
-        "news-0", "instance-0", now=NOW + EVERY, until=NOW + EVERY * 2
+        "news-0", "instance-0", now=next_interval, until=next_interval + EVERY
     )
     survivors = apps[1:]
-    assert everything.keys() - {"news-0"} == set(poll_everything(survivors, NOW + EVERY))
-    assert [] == poll_everything(survivors, NOW + EVERY * 1.5)  # news-0 is still leased
-    after = NOW + EVERY * 2 + timedelta(seconds=1)
+    assert everything.keys() - {"news-0"} == set(poll_everything(survivors, next_interval))
+    assert [] == poll_everything(survivors, next_interval + EVERY / 2)  # news-0 still leased
+    after = next_interval + EVERY + SLACK
     assert everything == Counter(poll_everything(survivors, after))
     assert {name: 2 for name in everything} | {"news-0": 1} == fetches
 
