@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from structlog.testing import capture_logs
 
 from monitor.app import App
 from monitor.commands.run import run_once
-from monitor.pipeline import poll_source
+from monitor.pipeline import PollOutcome, poll_source
+from monitor.store.repo import SourceState
 from monitor.text import utc_now
 
 STORY = ("s1", "Pact extended", "Seoul keeps GSOMIA for now.")
@@ -191,17 +192,21 @@ def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     assert 2 == len(server.seen)
 
 
+def _poll_once(app: App) -> tuple[datetime, PollOutcome, SourceState]:
+    """One poll of ``wire`` at the time it starts, its outcome and the state it left."""
+    try:
+        started = utc_now()
+        outcome = poll_source(app, "wire", now=started)
+        return started, outcome, app.store.source_state("wire")
+    finally:
+        app.close()
+
+
 def test_a_poll_that_hung_backs_off_from_when_it_failed(server: FeedServer, tmp_path: Path) -> None:
     """A 1 s backoff after a 2 s hang: counted from the poll's start, it would be over
     before the failure was recorded."""
     server.routes["/feed"] = hang
-    app = _app(tmp_path, server, every="1s", timeout="2s")
-    try:
-        started = utc_now()
-        outcome = poll_source(app, "wire", now=started)
-        state = app.store.source_state("wire")
-    finally:
-        app.close()
+    started, outcome, state = _poll_once(_app(tmp_path, server, every="1s", timeout="2s"))
     assert not outcome.ok
     assert state.next_poll is not None
     assert state.last_error_at is not None
@@ -223,13 +228,7 @@ def test_the_next_regular_poll_counts_from_when_a_slow_poll_ended(
         feed(handler)
 
     server.routes["/feed"] = slow
-    app = _app(tmp_path, server, every="1s")
-    try:
-        started = utc_now()
-        outcome = poll_source(app, "wire", now=started)
-        state = app.store.source_state("wire")
-    finally:
-        app.close()
+    started, outcome, state = _poll_once(_app(tmp_path, server, every="1s"))
     assert outcome.ok
     assert started == state.last_success
     assert state.next_poll is not None

@@ -50,6 +50,17 @@ def test_max_age(value: str, expected: float | None) -> None:
     assert expected == max_age(httpx.Headers({"Cache-Control": value}))
 
 
+def _recorder() -> tuple[list[httpx.Headers], Answer]:
+    """A feed that answers 200 and keeps the headers of each request it is sent."""
+    asked: list[httpx.Headers] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers)
+        return _ok(request)
+
+    return asked, feed
+
+
 def _pool(routes: dict[str, Answer]) -> HttpPool:
     def handle(request: httpx.Request) -> httpx.Response:
         answer = routes.get(request.url.path)
@@ -90,12 +101,7 @@ def test_only_a_leading_run_of_permanent_redirects_moves_the_feed(
 def test_validators_follow_a_temporary_redirect_but_not_a_permanent_one(
     first: int, validated: bool
 ) -> None:
-    asked: list[httpx.Headers] = []
-
-    def feed(request: httpx.Request) -> httpx.Response:
-        asked.append(request.headers)
-        return _ok(request)
-
+    asked, feed = _recorder()
     pool = _pool({"/a": _to(first, "/b"), "/b": feed})
     pool.get("http://feeds.test/a", {"X-Key": "k"}, Limits(), validators={"If-None-Match": '"a"'})
     assert (validated, "k") == ("If-None-Match" in asked[0], asked[0]["X-Key"])
@@ -114,12 +120,7 @@ def test_validators_follow_a_temporary_redirect_but_not_a_permanent_one(
 def test_credentials_go_no_further_than_a_redirect_to_another_origin(
     location: str, kept: bool
 ) -> None:
-    asked: list[httpx.Headers] = []
-
-    def feed(request: httpx.Request) -> httpx.Response:
-        asked.append(request.headers)
-        return _ok(request)
-
+    asked, feed = _recorder()
     pool = _pool({"/a": _to(302, location), "/b": feed})
     secrets = {"Authorization": "Bearer t", "Cookie": "s=1", "Proxy-Authorization": "Basic x"}
     pool.get("http://feeds.test/a", {**secrets, "X-Key": "k"}, Limits())
@@ -128,12 +129,7 @@ def test_credentials_go_no_further_than_a_redirect_to_another_origin(
 
 
 def test_credentials_dropped_on_the_way_stay_dropped_on_the_way_back() -> None:
-    asked: list[httpx.Headers] = []
-
-    def feed(request: httpx.Request) -> httpx.Response:
-        asked.append(request.headers)
-        return _ok(request)
-
+    asked, feed = _recorder()
     routes = {"/a": _to(302, "http://cdn.test/c"), "/c": _to(302, "http://feeds.test/b")}
     _pool({**routes, "/b": feed}).get("http://feeds.test/a", {"Authorization": "t"}, Limits())
     assert ["feeds.test"] == [headers["Host"] for headers in asked]
