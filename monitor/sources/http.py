@@ -12,7 +12,9 @@ drips its headers still ends at it), a size cap on the *decoded* body (so a gzip
 brotli bomb is cut off too), and a bounded number of redirects, followed by hand so a
 permanent one (301/308) can be reported and a loop named as such. A conditional GET's
 validators belong to the URL that issued them: they follow temporary redirects, never a
-permanent one (the feed moved; its new home has not issued them).
+permanent one (the feed moved; its new home has not issued them). Credentials among a
+feed's configured headers stay with its server: a redirect to another origin is sent the
+other headers only.
 """
 
 from __future__ import annotations
