@@ -40,7 +40,7 @@ def _app_with_own_pool(tmp_path: Path, url: str) -> tuple[App, HttpPool]:
 
 
 def _trusted_cas(pool: HttpPool) -> int:
-    context = pool.client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    context = pool.transport._pool._ssl_context  # type: ignore[attr-defined]
     return int(context.cert_store_stats()["x509_ca"])
 
 

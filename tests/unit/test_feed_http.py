@@ -136,6 +136,54 @@ def test_credentials_dropped_on_the_way_stay_dropped_on_the_way_back() -> None:
     assert "Authorization" not in asked[0]
 
 
+def _asking(asked: list[httpx.Headers], answer: Answer = _ok) -> Answer:
+    def record(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers)
+        return answer(request)
+
+    return record
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer t"}], ids=["alone", "over-a-configured-one"]
+)
+def test_a_url_s_user_and_password_go_as_basic_auth(headers: dict[str, str]) -> None:
+    """As httpx.Client sends them: percent-decoded, UTF-8, replacing a configured
+    Authorization header; and never in the Host header."""
+    asked: list[httpx.Headers] = []
+    _pool({"/feed": _asking(asked)}).get("http://r:p%C3%A9ss@feeds.test/feed", headers, Limits())
+    assert ("Basic cjpww6lzcw==", "feeds.test") == (asked[0]["Authorization"], asked[0]["Host"])
+
+
+def test_a_request_carries_the_default_headers_under_the_configured_ones() -> None:
+    asked: list[httpx.Headers] = []
+    pool = _pool({"/feed": _asking(asked)})
+    pool.get(
+        "http://feeds.test/feed",
+        {"user-agent": "desk/1", "Accept": "application/rss+xml"},
+        Limits(),
+    )
+    sent = asked[0]
+    assert ("desk/1", "application/rss+xml") == (sent["User-Agent"], sent["Accept"])
+    assert ("gzip, deflate, br", "keep-alive") == (sent["Accept-Encoding"], sent["Connection"])
+    assert [1, 1] == [len(sent.get_list(name)) for name in ("User-Agent", "Accept")]
+
+
+def test_cookies_follow_a_poll_s_redirects_and_go_no_further() -> None:
+    """A site that sets a cookie and redirects to check it gets it back on that chain;
+    the next poll, of this feed or another on the site, starts without it."""
+    asked: list[httpx.Headers] = []
+    check = {"Location": "/feed", "Set-Cookie": "seen=1; Path=/"}
+    routes = {
+        "/a": lambda _request: httpx.Response(302, headers=check),
+        "/feed": _asking(asked, lambda _r: httpx.Response(200, headers={"Set-Cookie": "s=2"})),
+    }
+    pool = _pool(routes)
+    pool.get("http://feeds.test/a", {}, Limits())
+    pool.get("http://feeds.test/feed", {}, Limits())
+    assert ["seen=1", None] == [headers.get("Cookie") for headers in asked]
+
+
 @pytest.mark.parametrize(
     ("hops", "message"),
     [
