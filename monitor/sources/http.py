@@ -161,6 +161,10 @@ class HttpPool:
                 raise SourceError(f"http: {response.status} redirect without a Location")
             here = httpx.URL(url)
             target_url = here.join(location)
+            if here.userinfo and not target_url.userinfo and _same_origin(here, target_url):
+                # An absolute Location on the same server (a trailing slash, an upgrade to
+                # https) is still the feed the user:password was given for.
+                target_url = target_url.copy_with(userinfo=here.userinfo)
             target = str(target_url)
             permanent = permanent and response.status in PERMANENT_REDIRECTS
             if permanent:  # the feed moved: its old URL's validators stay behind

@@ -1,0 +1,48 @@
+"""Review: a feed's URL credentials (user:password@) along a redirect to its own server."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from feedserver import Feed, FeedServer, Handler, feed_app, redirect, rss, serve
+
+from monitor.pipeline import poll_source
+
+BASIC = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    yield from serve()
+
+
+def _private(feed: Feed):  # type: ignore[no-untyped-def]
+    def route(handler: Handler) -> None:
+        if handler.headers.get("Authorization") != BASIC:
+            handler.answer(401, b"", {"WWW-Authenticate": 'Basic realm="feed"'})
+        else:
+            feed(handler)
+
+    return route
+
+
+@pytest.mark.parametrize("code", [302, 301])
+def test_url_credentials_follow_a_redirect_to_the_same_server(
+    server: FeedServer, tmp_path: Path, code: int
+) -> None:
+    """http://user:pw@host/feed answered with an absolute Location on the same host (a
+    trailing slash, a new path): the feed is still the user's, and stays readable."""
+    server.routes["/feed/"] = _private(Feed(rss(("g1", "GSOMIA kept", "Seoul keeps it."))))
+    server.routes["/feed"] = redirect(code, server.url("/feed/"))
+    url = server.url("/feed").replace("http://", "http://reader:s3cret@")
+    app = feed_app(tmp_path, [{"name": "private", "url": url}], [])
+    try:
+        first = poll_source(app, "private", force=True)
+        second = poll_source(app, "private", force=True)
+    finally:
+        app.close()
+    assert (first.ok, first.error) == (True, None)
+    assert (second.ok, second.error) == (True, None)
