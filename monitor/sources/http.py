@@ -80,7 +80,8 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """A response read to the end: final URL, status, headers and decoded body.
+    """A response read to the end: final URL (without user:password), status, headers and
+    decoded body.
 
     ``moved_to`` is where an unbroken chain of permanent redirects from the requested URL
     ended (the feed's new home), else None.
@@ -207,7 +208,10 @@ class HttpPool:
                     body = _read_capped(response, limits)
                 else:
                     _drain(response)
-                return Response(str(target), response.status_code, response.headers, body)
+                # Without user:password: the URL is a base for the feed's relative links
+                # (item links and GUIDs go out in alerts) and is shown in errors.
+                final = str(target.copy_with(userinfo=b"") if target.userinfo else target)
+                return Response(final, response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline_at:
                 raise _total_timeout(url, limits) from exc

@@ -46,3 +46,25 @@ def test_url_credentials_follow_a_redirect_to_the_same_server(
         app.close()
     assert (first.ok, first.error) == (True, None)
     assert (second.ok, second.error) == (True, None)
+
+
+def test_url_credentials_never_reach_an_item_link(server: FeedServer, tmp_path: Path) -> None:
+    """An item's relative link and GUID are resolved against the feed's URL without
+    user:password: both go out in alerts."""
+    body = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><item><guid>g1</guid>"
+        b"<title>GSOMIA kept</title><link>/story/1</link>"
+        b"<description>Seoul keeps it.</description></item></channel></rss>"
+    )
+    server.routes["/feed"] = _private(Feed(body))
+    url = server.url("/feed").replace("http://", "http://reader:s3cret@")
+    app = feed_app(tmp_path, [{"name": "private", "url": url}], [])
+    try:
+        outcome = poll_source(app, "private", force=True)
+        links = [item.url for item in app.store.items()]
+        keys = [item.key for item in app.store.items()]
+    finally:
+        app.close()
+    assert outcome.ok, outcome.error
+    assert links == [server.url("/story/1")]
+    assert keys == ["guid:" + server.url("/g1")]  # the webhook payload's "guid"
