@@ -72,6 +72,10 @@ def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
             end=now,
             build=build,
             overflow_channels=config.channels,
+            sharing={
+                channel: [d.name for d in app.config.monitor.digests if channel in d.channels]
+                for channel in config.channels
+            },
         )
         log.info("digest_closed", deliveries=queued)
     return queued

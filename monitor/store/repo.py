@@ -930,6 +930,7 @@ class Store:
         end: datetime,
         build: Callable[[datetime, datetime], tuple[list[tuple[str, str]], dict[str, Any]] | None],
         overflow_channels: Sequence[str] = (),
+        sharing: Mapping[str, Sequence[str]] | None = None,
     ) -> int:
         """Move a digest's window to ``end`` and enqueue its deliveries in one transaction.
 
@@ -939,8 +940,9 @@ class Store:
 
         Overflow (instant alerts a rate cap held for a digest, kind ``overflow``) waiting
         on ``overflow_channels`` is taken in the same transaction: each such channel's
-        delivery lists those match ids under ``"overflow"`` (less any this digest carried
-        in an earlier window), and is enqueued even when ``build`` had nothing to send.
+        delivery lists those match ids under ``"overflow"`` (less any carried in an earlier
+        window by this digest or, ``sharing``, by the other digests sending to that
+        channel), and is enqueued even when ``build`` had nothing to send.
 
         When anything is enqueued, the match ids under ``payload["matches"]`` are recorded
         as carried by this digest (``DigestMatchRow``), in the same transaction, so that
@@ -973,7 +975,12 @@ class Store:
             if moved.rowcount == 0:  # our lease ran out and another instance took over
                 return 0
             overflow = _not_carried(
-                connection, name, self._take_overflow(connection, overflow_channels, now=end)
+                connection,
+                {
+                    channel: {name, *(sharing or {}).get(channel, ())}
+                    for channel in overflow_channels
+                },
+                self._take_overflow(connection, overflow_channels, now=end),
             )
             targets, payload = build(start, end) or ([], {})
             named = {channel for channel, _ in targets}
@@ -1028,25 +1035,30 @@ class Store:
 
 
 def _not_carried(
-    connection: Connection, digest: str, overflow: dict[str, list[int]]
+    connection: Connection, digests: Mapping[str, set[str]], overflow: dict[str, list[int]]
 ) -> dict[str, list[int]]:
-    """``overflow`` less the matches ``digest`` carried in an earlier window.
+    """``overflow`` less the matches a digest sending to their channel (``digests``, by
+    channel) carried in an earlier window.
 
     A match of an ``alert: both`` watch-list is in the digest of its window; when its
     instant alert is held back after that window closed (quiet hours, a slow outbox), the
-    reader has seen the story already, and the next digest must not show it again.
+    reader has seen the story already, and the next digest on that channel, whichever it
+    is, must not show it again.
     """
     wanted = sorted({match_id for ids in overflow.values() for match_id in ids})
-    carried: set[int] = set()
+    names = sorted({name for channel in overflow for name in digests.get(channel, ())})
+    carried: dict[int, set[str]] = {}
     for chunk in _chunks(wanted):
-        carried.update(
-            connection.scalars(
-                select(digest_matches_t.c.match_id).where(
-                    digest_matches_t.c.digest == digest, digest_matches_t.c.match_id.in_(chunk)
-                )
+        for digest, match_id in connection.execute(
+            select(digest_matches_t.c.digest, digest_matches_t.c.match_id).where(
+                digest_matches_t.c.digest.in_(names), digest_matches_t.c.match_id.in_(chunk)
             )
-        )
-    kept = {channel: [i for i in ids if i not in carried] for channel, ids in overflow.items()}
+        ):
+            carried.setdefault(int(match_id), set()).add(digest)
+    kept = {
+        channel: [i for i in ids if not carried.get(i, set()) & digests.get(channel, set())]
+        for channel, ids in overflow.items()
+    }
     return {channel: ids for channel, ids in kept.items() if ids}
 
 
