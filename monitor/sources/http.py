@@ -172,7 +172,9 @@ class HttpPool:
                 moved_to, carried = target, {}
             if not _same_origin(here, target_url):
                 own = _without_credentials(own)
-            if target in seen:
+            # Back to a URL with a cookie just set is a site checking it (a consent wall),
+            # not yet a loop; max_redirects still bounds it.
+            if target in seen and "set-cookie" not in response.headers:
                 raise SourceError(f"http: redirect loop at {display_url(target)}")
             seen.add(target)
             url = target
@@ -300,9 +302,16 @@ class _Cookies:
 
     def send(self, request: httpx.Request) -> None:
         """Add those of the kept cookies that ``request``'s URL may have, as the
-        cookie rules say (domain, path, secure); a configured Cookie header wins."""
-        if self._jar is not None:
-            self._jar.set_cookie_header(request)
+        cookie rules say (domain, path, secure), after a configured Cookie header's (the
+        jar alone would send none beside one: a site checking the cookie it set would
+        redirect for ever)."""
+        if self._jar is None:
+            return
+        configured = request.headers.pop("cookie", None)
+        self._jar.set_cookie_header(request)
+        if configured is not None:
+            kept = request.headers.get("cookie")
+            request.headers["Cookie"] = configured if kept is None else f"{configured}; {kept}"
 
 
 def _host(url: httpx.URL) -> str:

@@ -68,3 +68,29 @@ def test_url_credentials_never_reach_an_item_link(server: FeedServer, tmp_path: 
     assert outcome.ok, outcome.error
     assert links == [server.url("/story/1")]
     assert keys == ["guid:" + server.url("/g1")]  # the webhook payload's "guid"
+
+
+def test_a_configured_cookie_and_a_redirect_cookie_both_go_on(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A site that sets a cookie and redirects back to check it (a consent wall), for a
+    feed configured with a session Cookie: the check sees both."""
+    feed = Feed(rss(("g1", "GSOMIA kept", "Seoul keeps it.")))
+
+    def walled(handler: Handler) -> None:
+        cookies = handler.headers.get("Cookie") or ""
+        if "consent=yes" not in cookies:
+            handler.answer(302, b"", {"Location": "/feed", "Set-Cookie": "consent=yes; Path=/"})
+        elif "session=abc" not in cookies:
+            handler.answer(403, b"", {})
+        else:
+            feed(handler)
+
+    server.routes["/feed"] = walled
+    source = {"name": "walled", "url": server.url("/feed"), "headers": {"Cookie": "session=abc"}}
+    app = feed_app(tmp_path, [source], [])
+    try:
+        outcome = poll_source(app, "walled", force=True)
+    finally:
+        app.close()
+    assert (outcome.ok, outcome.error, outcome.new) == (True, None, 1)
