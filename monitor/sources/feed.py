@@ -61,7 +61,11 @@ class FeedSource:
             cursor = {}
         url = str(cursor.get("url") or self.config.url)
         response = self.pool.get(
-            url, self.config.headers, self.limits, validators=_conditional(cursor)
+            url,
+            self.config.headers,
+            self.limits,
+            validators=_conditional(cursor),
+            credentials_for=self.config.url,  # not the server it moved to
         )
         now = utc_now()  # max-age and Retry-After count from the answer
         if response.moved_to:

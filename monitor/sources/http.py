@@ -134,21 +134,27 @@ class HttpPool:
         limits: Limits,
         *,
         validators: Mapping[str, str] | None = None,
+        credentials_for: str | None = None,
     ) -> Response:
         """GET ``url``, following at most ``limits.max_redirects`` redirects.
 
         ``validators`` (If-None-Match, If-Modified-Since) are those ``url`` issued:
         dropped at a permanent redirect, as ``headers`` are not; but credentials among
         ``headers`` (CREDENTIAL_HEADERS) go no further than a redirect to another origin,
-        as a browser's would not. Any status comes back as
-        a Response; transport failures, limits and redirect trouble raise SourceError
-        (with the httpx error chained).
+        as a browser's would not, nor to ``url`` itself when it is another origin than
+        ``credentials_for`` (a feed's configured URL, ``url`` where it moved). Any status
+        comes back as a Response; transport failures, limits and redirect trouble raise
+        SourceError (with the httpx error chained).
         """
         deadline_at = time.monotonic() + limits.total_timeout
         seen = {url}
         moved_to: str | None = None
         permanent = True
         carried, own = dict(validators or {}), dict(headers)
+        if credentials_for is not None and not _same_origin(
+            httpx.URL(credentials_for), httpx.URL(url)
+        ):
+            own = _without_credentials(own)
         cookies = _Cookies()
         for _hop in range(limits.max_redirects + 1):
             response = self._get_once(url, {**carried, **own}, limits, deadline_at, cookies)

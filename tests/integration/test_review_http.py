@@ -94,3 +94,24 @@ def test_a_configured_cookie_and_a_redirect_cookie_both_go_on(
     finally:
         app.close()
     assert (outcome.ok, outcome.error, outcome.new) == (True, None, 1)
+
+
+def test_configured_credentials_do_not_follow_a_feed_that_moved_to_another_server(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A 301 to another server: neither that hop nor the later polls of the feed's new
+    home carry the old server's Authorization and Cookie."""
+    with FeedServer() as elsewhere:
+        moved = elsewhere.url("/feed").replace("127.0.0.1", "localhost")
+        elsewhere.routes["/feed"] = Feed(rss(("g1", "GSOMIA kept", "Seoul keeps it.")))
+        server.routes["/feed"] = redirect(301, moved)
+        headers = {"Authorization": "Bearer old-server-token", "Cookie": "session=abc"}
+        source = {"name": "moving", "url": server.url("/feed"), "headers": headers}
+        app = feed_app(tmp_path, [source], [])
+        try:
+            outcomes = [poll_source(app, "moving", force=True) for _ in range(2)]
+        finally:
+            app.close()
+        sent = [(s.headers.get("Authorization"), s.headers.get("Cookie")) for s in elsewhere.seen]
+    assert [o.ok for o in outcomes] == [True, True]
+    assert sent == [(None, None), (None, None)]
