@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from itertools import chain, combinations
+from itertools import chain, combinations, pairwise
 from typing import TYPE_CHECKING, Any
 
 from monitor import dedup
@@ -72,6 +72,8 @@ RECUR = 3
 RECUR_SHARE = 0.25
 # A body this short, carried under two titles by one source, is a paywall notice.
 REPEATED_BODY_WORDS = 40
+# Two headlines sharing this share of their words (numbers aside) are one story's.
+SAME_HEADLINE = 0.5
 # A band shared by very many stories is boilerplate; the newest few are enough.
 MAX_CANDIDATES = 50
 # Words hashed together (a poll of 50 articles is one batch): each array then stays
@@ -173,21 +175,57 @@ def signatures(
     return found
 
 
-def recurring(texts: Sequence[Words]) -> np.ndarray[Any, np.dtype[np.uint64]]:
+def recurring(
+    texts: Sequence[Words], stories: Sequence[int | None] | None = None
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """A source's boilerplate, from its recent items, this poll's included: the
-    shingles found in at least RECUR of them and RECUR_SHARE of all (a footer, a
+    shingles found in at least RECUR of its stories and RECUR_SHARE of all (a footer, a
     subscribe line), and every shingle of a body under REPEATED_BODY_WORDS words that it
-    carries under two headlines neither of which holds the other's words (a paywall
-    notice; a wire's "UPDATE 1-" of a brief is the same story)."""
+    carries under two headlines of different stories (a paywall notice).
+
+    ``stories`` gives each stored text's story (None for a new one): the versions of one
+    story (an original, its "UPDATE 1", "UPDATE 2") count as one, or a small feed's third
+    version would make the story's own text its template. New texts count as one story
+    when their headlines are one story's (see ``_one_story``)."""
     import numpy as np
 
     h = _hashing()
+    groups = _story_groups(texts, stories or [None] * len(texts))
     # A body carried twice (a feed repeating an entry) is one text, not a template.
-    distinct = {tuple(text.body): text for text in texts}
-    words = [text.all for text in distinct.values()]
-    needed = max(RECUR, math.ceil(RECUR_SHARE * len(words)))
-    values, found_in = _spread(h, words)
-    return np.union1d(values[found_in >= needed], _spread(h, _repeated_bodies(texts))[0])
+    distinct = {tuple(text.body): (text, group) for text, group in zip(texts, groups, strict=True)}
+    words = [text.all for text, _ in distinct.values()]
+    found = [group for _, group in distinct.values()]
+    needed = max(RECUR, math.ceil(RECUR_SHARE * len(set(found))))
+    values, found_in = _spread(h, words, found)
+    repeated = _repeated_bodies(texts)
+    return np.union1d(
+        values[found_in >= needed], _spread(h, repeated, list(range(len(repeated))))[0]
+    )
+
+
+def _story_groups(texts: Sequence[Words], stories: Sequence[int | None]) -> list[int]:
+    """A story number for each text: its stored story's, else that of the first new
+    text before it whose headline is the same story's, else a number of its own (so is
+    a new text without a headline: it tells nothing)."""
+    numbers: dict[int, int] = {}
+    groups: list[int] = []
+    new: list[tuple[frozenset[bytes], int]] = []
+    having: dict[bytes, list[int]] = {}  # a headline word -> the new texts with it
+    for text, story in zip(texts, stories, strict=True):
+        if story is not None:
+            groups.append(numbers.setdefault(story, len(texts) + len(numbers)))
+            continue
+        headline = _headline(text.title)
+        # Only a headline sharing a word can be the same story's.
+        candidates = sorted({at for word in headline for at in having.get(word, ())})
+        group = next(
+            (new[at][1] for at in candidates if _one_story(headline, new[at][0])), len(groups)
+        )
+        for word in headline:
+            having.setdefault(word, []).append(len(new))
+        new.append((headline, group))
+        groups.append(group)
+    return groups
 
 
 def _repeated_bodies(texts: Sequence[Words]) -> list[list[bytes]]:
@@ -199,29 +237,42 @@ def _repeated_bodies(texts: Sequence[Words]) -> list[list[bytes]]:
     return [
         list(body)
         for body, under in titles.items()
-        if any(not (one <= other or other <= one) for one, other in combinations(under, 2))
+        if any(not _one_story(one, other) for one, other in combinations(under, 2))
     ]
 
 
 def _headline(title: list[bytes]) -> frozenset[bytes]:
-    """A title's words but numbers: one story's headlines differ by an added "UPDATE 1"
-    or a new count ("kills 3", "kills 5"), two stories' by words."""
+    """A title's words but numbers."""
     return frozenset(word for word in title if not word.isdigit())
 
 
+def _one_story(one: frozenset[bytes], other: frozenset[bytes]) -> bool:
+    """Whether two headlines can be one story's: most of their words in common. One
+    story's headlines differ by an added "UPDATE 1" or a new count ("kills three",
+    "kills five", "3명", "5명"), two stories' by most words. An empty one tells nothing."""
+    if not one or not other:
+        return True
+    return len(one & other) >= SAME_HEADLINE * len(one | other)
+
+
 def _spread(
-    h: _Hashing, words: list[list[bytes]]
+    h: _Hashing, words: list[list[bytes]], groups: list[int]
 ) -> tuple[np.ndarray[Any, np.dtype[np.uint64]], np.ndarray[Any, np.dtype[np.intp]]]:
     """The shingle hashes of the items (none of an item under three words), sorted and
-    each once, and how many of the items have each."""
+    each once, and in how many of the items' ``groups`` (a number each) each is found."""
     import numpy as np
 
-    long_enough = [item_words for item_words in words if len(item_words) >= 3]
-    if not long_enough:
+    kept = [at for at, item_words in enumerate(words) if len(item_words) >= 3]
+    if not kept:
         return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.intp)
-    shingles, counts = _shingles(h, long_enough)
-    item = np.repeat(np.arange(len(counts)), counts)
-    # A stable sort keeps each shingle's items in order: an item's repeats are neighbours.
+    shingles, counts = _shingles(h, [words[at] for at in kept])
+    labels = [groups[at] for at in kept]
+    item = np.repeat(np.array(labels, dtype=np.intp), counts)
+    # The stable sort below keeps each shingle's groups in the order they come in: a
+    # group's repeats are neighbours only if its items come together (as they mostly do).
+    if len(set(labels)) != 1 + sum(a != b for a, b in pairwise(labels)):
+        by_group = np.argsort(item, kind="stable")
+        shingles, item = shingles[by_group], item[by_group]
     order = np.argsort(shingles, kind="stable")
     shingles, item = shingles[order], item[order]
     once = np.ones(len(shingles), dtype=bool)

@@ -25,11 +25,6 @@ def server() -> Iterator[FeedServer]:
     yield from serve()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: in a source of 12 or fewer items RECUR (3) binds, so three versions of "
-    "one story make its text boilerplate; the third is a new story and alerts again",
-)
 def test_a_third_update_of_a_story_in_a_small_feed_joins_it(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -103,11 +98,6 @@ BRIEF = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: _headline drops ASCII digits only; a count spelled out or with a "
-    "counter (3명) makes one story's two headlines two stories', its brief a template",
-)
 @pytest.mark.parametrize(
     ("first", "second"),
     [
