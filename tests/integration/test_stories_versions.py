@@ -1,4 +1,4 @@
-"""Review: a small wire feed's third version of one story, and copies of it elsewhere."""
+"""A small wire feed's versions of one story, briefs under an updated count, paywall notices."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ NOTICE = (
 
 @pytest.mark.xfail(
     strict=True,
-    reason="review: a notice of REPEATED_BODY_WORDS or more, under fewer than RECUR_SHARE "
-    "of a source's items, is no template: the stories share its fingerprint (pre-existing)",
+    reason="a notice of REPEATED_BODY_WORDS or more, under fewer than RECUR_SHARE "
+    "of a source's items, is no template: the stories share its fingerprint",
 )
 def test_a_longer_paywall_notice_under_a_few_headlines_does_not_make_them_one_story(
     server: FeedServer, tmp_path: Path

@@ -1,4 +1,4 @@
-"""Review: a feed's URL credentials (user:password@) along a redirect to its own server."""
+"""A feed's URL credentials (user:password@) along a redirect to its own server."""
 
 from __future__ import annotations
 
