@@ -68,6 +68,10 @@ WINDOW = timedelta(days=7)
 # shingle in at least RECUR of them, and RECUR_SHARE of all, is its template, not news
 # (the few updates of one story do not reach a quarter of a busy feed's items).
 RECENT = 40
+# Of a long body only the first and last EDGE_WORDS words are searched for its source's
+# template: a header and a footer are there, and a source of long documents (a folder of
+# reports) would otherwise have RECENT whole documents shingled again at every poll.
+EDGE_WORDS = 600
 RECUR = 3
 RECUR_SHARE = 0.25
 # A body this short, carried under two titles by one source, is a paywall notice.
@@ -193,7 +197,7 @@ def recurring(
     groups = _story_groups(texts, stories or [None] * len(texts))
     # A body carried twice (a feed repeating an entry) is one text, not a template.
     distinct = {tuple(text.body): (text, group) for text, group in zip(texts, groups, strict=True)}
-    words = [text.all for text, _ in distinct.values()]
+    words = [_edges(text) for text, _ in distinct.values()]
     found = [group for _, group in distinct.values()]
     needed = max(RECUR, math.ceil(RECUR_SHARE * len(set(found))))
     values, found_in = _spread(h, words, found)
@@ -201,6 +205,13 @@ def recurring(
     return np.union1d(
         values[found_in >= needed], _spread(h, repeated, list(range(len(repeated))))[0]
     )
+
+
+def _edges(text: Words) -> list[bytes]:
+    """A text's title, and its body or a long body's first and last EDGE_WORDS words."""
+    if len(text.body) <= 2 * EDGE_WORDS:
+        return text.all
+    return text.title + text.body[:EDGE_WORDS] + text.body[-EDGE_WORDS:]
 
 
 def _story_groups(texts: Sequence[Words], stories: Sequence[int | None]) -> list[int]:

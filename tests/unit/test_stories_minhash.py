@@ -141,3 +141,24 @@ def test_the_versions_of_one_story_count_once_towards_a_template(
         ("UPDATE 1-Exports rise", f"Exports rose again in March, helped by cars. {FOOTER}"),
     ]
     assert template == bool(len(stories.recurring(read(texts), known)))
+
+
+def test_a_footer_under_long_documents_is_found_at_their_edges() -> None:
+    """Three reports of thousands of words under one footer: it is their template, and
+    a phrase in the middle of all three (beyond the edges read) is not."""
+    middle = "the committee heard evidence from regional officials"
+    subjects = ("Harbour", "Budget", "Transport")
+
+    def template(body: str) -> set[int]:
+        texts = [(f"{subject} review", body.format(n=n)) for n, subject in enumerate(subjects)]
+        return set(stories.recurring(read(texts)).tolist())
+
+    long_body = " ".join(f"w{{n}}x{i}" for i in range(2000)) + f" {middle} "
+    long_body += " ".join(f"v{{n}}x{i}" for i in range(2000)) + f" {FOOTER}"
+    found = template(long_body)
+    footer = template(f"Item {{n}} begins {{n}}. {FOOTER}")
+    in_the_middle = template(f"Item {{n}} begins. {middle} and ends {{n}}.")
+    assert footer
+    assert footer <= found
+    assert in_the_middle
+    assert not in_the_middle & found
