@@ -187,10 +187,10 @@ def recurring(
     subscribe line), and every shingle of a body under REPEATED_BODY_WORDS words that it
     carries under two headlines of different stories (a paywall notice).
 
-    ``stories`` gives each stored text's story (None for a new one): the versions of one
-    story (an original, its "UPDATE 1", "UPDATE 2") count as one, or a small feed's third
-    version would make the story's own text its template. New texts count as one story
-    when their headlines are one story's (see ``_one_story``)."""
+    ``stories`` gives the story a text is known to be (None for a new text): texts of one
+    story count once. New texts count as one story when their headlines are one story's
+    (see ``_one_story``): the versions of a story (an original, its "UPDATE 1") that a
+    poll brings together do not make its text a template."""
     import numpy as np
 
     h = _hashing()
