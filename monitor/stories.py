@@ -179,22 +179,22 @@ def signatures(
     return found
 
 
-def recurring(
-    texts: Sequence[Words], stories: Sequence[int | None] | None = None
-) -> np.ndarray[Any, np.dtype[np.uint64]]:
+def recurring(texts: Sequence[Words], stored: int = 0) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """A source's boilerplate, from its recent items, this poll's included: the
-    shingles found in at least RECUR of its stories and RECUR_SHARE of all (a footer, a
+    shingles found in at least RECUR of them and RECUR_SHARE of all (a footer, a
     subscribe line), and every shingle of a body under REPEATED_BODY_WORDS words that it
     carries under two headlines of different stories (a paywall notice).
 
-    ``stories`` gives the story a text is known to be (None for a new text): texts of one
-    story count once. New texts count as one story when their headlines are one story's
-    (see ``_one_story``): the versions of a story (an original, its "UPDATE 1") that a
-    poll brings together do not make its text a template."""
+    The first ``stored`` texts are stored items, and count one by one: counted once per
+    story, a template that joined a new source's first items into one story would hide
+    itself for good, and every later item would join that story and never alert. The
+    new texts count once per story, by headline (see ``_one_story``): the versions of a
+    story (an original, its "UPDATE 1") that a poll brings together do not make its text
+    a template."""
     import numpy as np
 
     h = _hashing()
-    groups = _story_groups(texts, stories or [None] * len(texts))
+    groups = _story_groups(texts, stored)
     # A body carried twice (a feed repeating an entry) is one text, not a template.
     distinct = {tuple(text.body): (text, group) for text, group in zip(texts, groups, strict=True)}
     words = [_edges(text) for text, _ in distinct.values()]
@@ -214,18 +214,14 @@ def _edges(text: Words) -> list[bytes]:
     return text.title + text.body[:EDGE_WORDS] + text.body[-EDGE_WORDS:]
 
 
-def _story_groups(texts: Sequence[Words], stories: Sequence[int | None]) -> list[int]:
-    """A story number for each text: its stored story's, else that of the first new
-    text before it whose headline is the same story's, else a number of its own (so is
-    a new text without a headline: it tells nothing)."""
-    numbers: dict[int, int] = {}
-    groups: list[int] = []
+def _story_groups(texts: Sequence[Words], stored: int) -> list[int]:
+    """A story number for each text: a stored text's own, a new text that of the first
+    new text before it whose headline is the same story's, else its own (so is a new
+    text without a headline: it tells nothing)."""
+    groups = list(range(stored))
     new: list[tuple[frozenset[bytes], int]] = []
     having: dict[bytes, list[int]] = {}  # a headline word -> the new texts with it
-    for text, story in zip(texts, stories, strict=True):
-        if story is not None:
-            groups.append(numbers.setdefault(story, len(texts) + len(numbers)))
-            continue
+    for text in texts[stored:]:
         headline = _headline(text.title)
         # Only a headline sharing a word can be the same story's.
         candidates = sorted({at for word in headline for at in having.get(word, ())})

@@ -151,7 +151,7 @@ class HttpPool:
         moved_to: str | None = None
         permanent = True
         carried, own = dict(validators or {}), dict(headers)
-        if credentials_for is not None and not _same_origin(
+        if credentials_for not in (None, url) and not _same_origin(
             httpx.URL(credentials_for), httpx.URL(url)
         ):
             own = _without_credentials(own)

@@ -79,7 +79,7 @@ def _statements(dialect: str) -> _Statements:
         ),
         # The ids first: sorting them needs the (source, key) index alone, where sorting
         # the rows would read every body the source has.
-        recent=select(items_t.c.title, items_t.c.body, items_t.c.id).where(
+        recent=select(items_t.c.title, items_t.c.body).where(
             items_t.c.id.in_(
                 select(items_t.c.id)
                 .where(items_t.c.source == bindparam("source"))
@@ -175,12 +175,8 @@ def _readings(
         ).all()
         with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
             texts = [stories.Words.of(items[at].title, items[at].body) for at in indices]
-            known = [stories.Words.of(title, body) for title, body, _ in recent]
-            # Each stored item counts on its own, not once per story: a template that
-            # joined a new source's first items into one story would then hide itself for
-            # good, and every later item would join that story and never alert.
-            apart = [item_id for _, _, item_id in recent] + [None] * len(texts)
-            boilerplate = stories.recurring([*known, *texts], apart)
+            known = [stories.Words.of(title, body) for title, body in recent]
+            boilerplate = stories.recurring([*known, *texts], stored=len(known))
             readings.update(zip(indices, stories.signatures(texts, boilerplate), strict=True))
     return [readings[at] for at in range(len(items))]
 
