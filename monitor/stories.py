@@ -46,7 +46,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from itertools import chain, combinations, pairwise
+from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
 
 from monitor import dedup
@@ -74,8 +74,11 @@ RECENT = 40
 EDGE_WORDS = 600
 RECUR = 3
 RECUR_SHARE = 0.25
-# A body this short, carried under two titles by one source, is a paywall notice.
+# A body this short, carried under the headlines of two stories by one source, is a
+# paywall notice; a longer one is when carried under three (an outlet re-titling one
+# article twice does not keep every headline word apart).
 REPEATED_BODY_WORDS = 40
+REPEATED_LONG_BODY_STORIES = 3
 # Two headlines sharing this share of their words (numbers aside) are one story's.
 SAME_HEADLINE = 0.5
 # A band shared by very many stories is boilerplate; the newest few are enough.
@@ -182,8 +185,8 @@ def signatures(
 def recurring(texts: Sequence[Words], stored: int = 0) -> np.ndarray[Any, np.dtype[np.uint64]]:
     """A source's boilerplate, from its recent items, this poll's included: the
     shingles found in at least RECUR of them and RECUR_SHARE of all (a footer, a
-    subscribe line), and every shingle of a body under REPEATED_BODY_WORDS words that it
-    carries under two headlines of different stories (a paywall notice).
+    subscribe line), and every shingle of a body it carries under the headlines of
+    different stories (a paywall notice: see ``_repeated_bodies``).
 
     The first ``stored`` texts are stored items, and count one by one: counted once per
     story, a template that joined a new source's first items into one story would hide
@@ -236,16 +239,33 @@ def _story_groups(texts: Sequence[Words], stored: int) -> list[int]:
 
 
 def _repeated_bodies(texts: Sequence[Words]) -> list[list[bytes]]:
-    """The words of each short body found under two titles that are not one story's."""
-    titles: dict[tuple[bytes, ...], set[frozenset[bytes]]] = {}
-    for text in texts:
-        if len(text.body) < REPEATED_BODY_WORDS:
-            titles.setdefault(tuple(text.body), set()).add(_headline(text.title))
+    """The words of each body found under the headlines of different stories: two for a
+    body under REPEATED_BODY_WORDS words, REPEATED_LONG_BODY_STORIES for a longer one."""
+    titles: dict[tuple[bytes, ...], dict[frozenset[bytes], None]] = {}
+    for text in texts:  # headlines in the order they come: the count below is greedy
+        if len(text.body) >= 3:  # a shorter body has no shingle to drop
+            titles.setdefault(tuple(text.body), {})[_headline(text.title)] = None
     return [
         list(body)
         for body, under in titles.items()
-        if any(not _one_story(one, other) for one, other in combinations(under, 2))
+        if len(under) > 1
+        and _stories_among(
+            under, 2 if len(body) < REPEATED_BODY_WORDS else REPEATED_LONG_BODY_STORIES
+        )
     ]
+
+
+def _stories_among(headlines: Iterable[frozenset[bytes]], enough: int) -> bool:
+    """Whether ``headlines`` name at least ``enough`` stories: counted greedily, each
+    headline a new story unless it is one story's with a headline counted before, so a
+    body under a thousand headlines costs a thousand comparisons per story, not pairs."""
+    counted: list[frozenset[bytes]] = []
+    for headline in headlines:
+        if not any(_one_story(headline, other) for other in counted):
+            counted.append(headline)
+            if len(counted) >= enough:
+                return True
+    return False
 
 
 def _headline(title: list[bytes]) -> frozenset[bytes]:

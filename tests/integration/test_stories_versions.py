@@ -64,11 +64,6 @@ NOTICE = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a notice of REPEATED_BODY_WORDS or more, under fewer than RECUR_SHARE "
-    "of a source's items, is no template: the stories share its fingerprint",
-)
 def test_a_longer_paywall_notice_under_a_few_headlines_does_not_make_them_one_story(
     server: FeedServer, tmp_path: Path
 ) -> None:
@@ -95,6 +90,29 @@ def test_a_longer_paywall_notice_under_a_few_headlines_does_not_make_them_one_st
         app.close()
     assert len({stories[f"guid:{key}"] for key, _, _ in paid}) == 3, stories
     assert outcome.deliveries == 3
+
+
+def test_a_long_article_retitled_once_stays_one_story(server: FeedServer, tmp_path: Path) -> None:
+    """The same long body under two headlines that share few words (an outlet that
+    re-titled its article) is one story, not a template: one alert."""
+    app = feed_app(
+        tmp_path,
+        [{"name": "paper", "url": server.url("/paper")}],
+        [{"name": "pact", "query": "GSOMIA"}],
+    )
+    try:
+        server.routes["/paper"] = Feed(rss(("a1", "Seoul keeps GSOMIA pact", WIRE)), etag='"1"')
+        before = poll_source(app, "paper", force=True)
+        retitled = ("a2", "Washington welcomes reversal by South Korea", WIRE)
+        server.routes["/paper"] = Feed(
+            rss(("a1", "Seoul keeps GSOMIA pact", WIRE), retitled), etag='"2"'
+        )
+        after = poll_source(app, "paper", force=True)
+        stories = {item.key: item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert (before.deliveries, after.new, after.deliveries) == (1, 1, 0)
+    assert len(set(stories.values())) == 1, stories
 
 
 BRIEF = (
