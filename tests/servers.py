@@ -431,10 +431,14 @@ class WebhookReceiver(_Server):
             self.hooks.append(hook)
 
     def fail_next(
-        self, status: int, times: int = 1, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"scripted failure",
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``headers``)."""
-        self.switches.queue(Reply(status, dict(headers or {}), b"scripted failure"), times)
+        """Answer the next ``times`` requests with ``status`` (and ``headers``, ``body``)."""
+        self.switches.queue(Reply(status, dict(headers or {}), body), times)
 
     def stall(self) -> contextlib.AbstractContextManager[None]:
         """Inside this block requests wait: clients time out, nothing is accepted."""
