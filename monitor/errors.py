@@ -118,11 +118,19 @@ class DeliveryError(MonitorError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """The channel may accept the message later: retry with backoff."""
+    """The channel may accept the message later: retry with backoff.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    ``whole_channel``: the channel itself is down or slow, so the outbox defers its other
+    messages of the batch too; False when only this message (some of its recipients)
+    failed and the others may go now.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, whole_channel: bool = True
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.whole_channel = whole_channel
 
 
 class PermanentDeliveryError(DeliveryError):

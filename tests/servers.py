@@ -166,6 +166,16 @@ class _SmtpHandler:
         envelope.mail_options.extend(options)
         return "250 OK"
 
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        refusal = self.owner.refusal(address)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         reply = self.owner.switches.next_reply()
         if reply is not None:
@@ -209,6 +219,7 @@ class SmtpServer(_Server):
         self.switches = _Switches()
         self.lock = threading.Lock()
         self.mails: list[ReceivedMail] = []
+        self._refusals: dict[str, list[str]] = {}
         self._controller: Controller | None = None
 
     def start(self) -> None:
@@ -251,6 +262,17 @@ class SmtpServer(_Server):
     def fail_next(self, reply: str, times: int = 1) -> None:
         """Answer the next ``times`` messages with ``reply`` (e.g. ``451 4.3.0 busy``)."""
         self.switches.queue(reply, times)
+
+    def refuse(self, address: str, reply: str, times: int = 1) -> None:
+        """Answer the next ``times`` RCPT TO for ``address`` with ``reply`` (e.g. ``450
+        4.2.1 Mailbox busy``); the other recipients of those mails are taken."""
+        with self.lock:
+            self._refusals.setdefault(address, []).extend([reply] * times)
+
+    def refusal(self, address: str) -> str | None:
+        with self.lock:
+            replies = self._refusals.get(address)
+            return replies.pop(0) if replies else None
 
     def stall(self) -> contextlib.AbstractContextManager[None]:
         """Inside this block every MAIL FROM waits: clients time out, nothing is accepted."""
@@ -409,10 +431,14 @@ class WebhookReceiver(_Server):
             self.hooks.append(hook)
 
     def fail_next(
-        self, status: int, times: int = 1, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+        body: bytes = b"scripted failure",
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``headers``)."""
-        self.switches.queue(Reply(status, dict(headers or {}), b"scripted failure"), times)
+        """Answer the next ``times`` requests with ``status`` (and ``headers``, ``body``)."""
+        self.switches.queue(Reply(status, dict(headers or {}), body), times)
 
     def stall(self) -> contextlib.AbstractContextManager[None]:
         """Inside this block requests wait: clients time out, nothing is accepted."""

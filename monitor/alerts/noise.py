@@ -9,7 +9,8 @@ held-back alerts go.
 - ``max_per_hour``: once a channel sent that many instant alerts in the last hour, the
   next ones become ``overflow`` and wait for the next digest that sends to that channel,
   which takes them in when it closes its window (``Store.close_digest_window``). With no
-  such digest, or if it did not run, they go out as soon as the hour has room.
+  such digest, or if it did not run, they go out as soon as the hour has room, and so
+  do capped health notices, which have no match for a digest to show.
 """
 
 from __future__ import annotations
@@ -103,10 +104,11 @@ class NoiseControl:
         return self._sends[channel]
 
     def _overflow(self, job: DeliveryJob, sends: ChannelSends) -> Hold:
+        # Only an alert has a match a digest can show: a health notice waits for room.
         runs = [
             next_run(digest, self.timezone, self.now)
             for digest in self.digests
-            if job.channel in digest.channels
+            if job.channel in digest.channels and job.match_id is not None
         ]
         if runs:
             return Hold(min(runs) + DIGEST_GRACE, OVERFLOW, "rate_cap")

@@ -290,8 +290,13 @@ def _deliver_one(
         log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
         return None
     except DeliveryError as exc:
-        retry_after = exc.retry_after if isinstance(exc, TransientDeliveryError) else None
-        return _retry_or_bury(app, job, report, now, str(exc), retry_after, settings.max_attempts)
+        transient = exc if isinstance(exc, TransientDeliveryError) else None
+        retry_after = transient.retry_after if transient else None
+        retry_at = _retry_or_bury(
+            app, job, report, now, str(exc), retry_after, settings.max_attempts
+        )
+        # Some recipients refusing one message is no reason to hold the channel's others.
+        return retry_at if transient is None or transient.whole_channel else None
     except Exception as exc:
         log.exception("delivery_crashed")
         return _retry_or_bury(app, job, report, now, repr(exc), None, settings.max_attempts)

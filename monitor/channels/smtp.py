@@ -5,6 +5,11 @@ connection, one TLS handshake and one login. The server's reply decides what hap
 a delivery: 4xx, a lost connection or a timeout is transient (retry later), 5xx is
 permanent (dead letter). TLS is never downgraded: a server that does not offer STARTTLS
 when it is configured fails the delivery instead of receiving it in clear.
+
+When the server takes a mail for some recipients and refuses others, a 5xx refusal is
+final (logged; the mail counts as sent) but a 4xx one is not: the recipients that took
+it are remembered (in memory) by delivery key and the delivery is retried for the
+others only, so no one gets it twice and no one loses it to a full or busy mailbox.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import cached_property
 
@@ -27,6 +33,7 @@ log = structlog.get_logger("monitor.smtp")
 # A server may end a reused connection between messages (idle or per-connection limits,
 # often with 421); the message was not taken, so one fresh connection is worth a try.
 _RECONNECT_CODES = frozenset({421})
+REMEMBERED = 10_000  # delivery keys whose recipients that took the mail we keep
 
 
 class SmtpChannel:
@@ -37,6 +44,8 @@ class SmtpChannel:
         self.name = name
         self.config = config
         self._connection: smtplib.SMTP | None = None
+        # delivery key -> the recipients that took the mail when others refused it for now
+        self._taken: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     @property
     def where(self) -> str:
@@ -44,6 +53,11 @@ class SmtpChannel:
 
     def send(self, message: Message) -> None:
         recipients = [message.recipient] if message.recipient else list(self.config.to)
+        taken = self._taken.get(message.delivery_key, frozenset())
+        pending = [address for address in recipients if address not in taken]
+        if not pending:
+            self._taken.pop(message.delivery_key, None)
+            return
         # As smtplib's send_message decides: addresses beyond ASCII need SMTPUTF8.
         international = not all(a.isascii() for a in (self.config.sender, *recipients))
         mail = build_email(
@@ -53,13 +67,28 @@ class SmtpChannel:
             list_id=self.name,
             utf8=international,
         )
-        refused = self._send_mail(mail, recipients, international)
+        refused = self._send_mail(mail, pending, international)
         if refused:
-            # The others have the mail already: sending it again would duplicate it.
             log.warning(
                 "smtp_recipients_refused",
                 refused={address: code for address, (code, _) in refused.items()},
             )
+        # The others have the mail already: only those refused for now get it again.
+        later = {a: reply for a, reply in refused.items() if not 500 <= reply[0] < 600}
+        if not later:
+            self._taken.pop(message.delivery_key, None)
+            return
+        self._taken[message.delivery_key] = taken | {a for a in pending if a not in later}
+        self._taken.move_to_end(message.delivery_key)
+        while len(self._taken) > REMEMBERED:
+            self._taken.popitem(last=False)
+        text = "; ".join(
+            f"{address}: {code} {_text(reply)}" for address, (code, reply) in later.items()
+        )
+        raise TransientDeliveryError(
+            f"{self.where}: {len(later)} of {len(recipients)} recipients refused for now: {text}",
+            whole_channel=False,
+        )
 
     def close(self) -> None:
         connection, self._connection = self._connection, None
@@ -162,8 +191,11 @@ def delivery_error(where: str, exc: BaseException) -> DeliveryError:
         text = "; ".join(
             f"{address}: {code} {_text(reply)}" for address, (code, reply) in exc.recipients.items()
         )
-        kind = _by_code(min(codes) if codes else 0)
-        return kind(f"{where}: every recipient refused: {text}")
+        message = f"{where}: every recipient refused: {text}"
+        if codes and min(codes) >= 500:
+            return PermanentDeliveryError(message)
+        # Refused addresses, answered at once: the channel's other mails may go now.
+        return TransientDeliveryError(message, whole_channel=False)
     if isinstance(exc, smtplib.SMTPResponseException):
         kind = _by_code(exc.smtp_code)
         return kind(f"{where}: {exc.smtp_code} {_text(exc.smtp_error)}")

@@ -11,7 +11,8 @@ is a Jinja2 template from config. Timeouts, connection errors, 408, 429 and 5xx 
 transient (429/503 Retry-After is honoured); any other status is permanent.
 
 A webhook URL is often itself a secret (Slack's and Discord's are), so errors and logs
-name only its scheme and host.
+name only its scheme and host, and the start of a refusal's answer they quote has the
+URL's path and query taken out (a framework's 404 page echoes the path it was sent).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, assert_never
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 
@@ -64,6 +65,7 @@ class WebhookChannel:
         self.config = config
         self.renderer = renderer
         self.where = f"webhook {redact_url(config.url)}"
+        self._hidden = url_secrets(config.url)
         self._key = signing_key(name, config.secret.get_secret_value()) if config.secret else None
         if config.body_template is not None:
             try:
@@ -87,7 +89,8 @@ class WebhookChannel:
         if 200 <= status < 300:
             return
         detail = f"{self.where}: HTTP {status}"
-        if text := " ".join(reply.decode("utf-8", "replace").split())[:200]:
+        text = hide(" ".join(reply.decode("utf-8", "replace").split()), self._hidden)
+        if text := text[:200]:
             detail += f": {text}"
         if status in RETRY_STATUSES or status >= 500:
             wait = retry_after(response_headers, utc_now())
@@ -175,6 +178,26 @@ def redact_url(url: str) -> str:
     """``scheme://host[:port]``: the path and query of a webhook URL may hold its token."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+
+
+SECRET_PIECE = 8  # a path segment or query value this long may be a token
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What an answer quoting ``url`` must not repeat: its path and query, whole and the
+    pieces long enough to be a token; longest first, so the whole goes before its parts."""
+    parts = urlsplit(url)
+    whole = [parts.path, parts.query] if parts.path not in ("", "/") else [parts.query]
+    pieces = [*parts.path.split("/"), *(value for _, value in parse_qsl(parts.query))]
+    found = {*whole, *(piece for piece in pieces if len(piece) >= SECRET_PIECE)} - {""}
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def hide(text: str, hidden: tuple[str, ...]) -> str:
+    """``text`` with each of ``hidden`` (see ``url_secrets``) replaced by a marker."""
+    for secret in hidden:
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 def _read_at_most(response: httpx.Response, limit: int) -> bytes:

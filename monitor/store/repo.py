@@ -1022,6 +1022,7 @@ class Store:
             .where(
                 deliveries_t.c.status == "pending",
                 deliveries_t.c.kind == "overflow",
+                deliveries_t.c.match_id.is_not(None),  # a digest lists matches only
                 deliveries_t.c.channel.in_(list(channels)),
                 or_(deliveries_t.c.claimed_until.is_(None), deliveries_t.c.claimed_until < now),
             )

@@ -291,3 +291,22 @@ def test_logs_never_carry_secrets(news: Path) -> None:
     for secret in (password, token, SECRET, SECRET.removeprefix("whsec_")):
         assert secret not in logged
         assert all(secret not in error for error in report.errors)
+
+
+def test_a_mailbox_refused_for_now_gets_its_alert_later_and_holds_back_no_other(
+    news: Path, mail: SmtpServer
+) -> None:
+    desk = smtp(mail, to=["desk@example.org", "duty@example.org"])
+    with open_app(write_config(news, channels={"desk": desk})) as app:
+        assert EXPECTED == poll_source(app, "news").deliveries
+        mail.refuse("duty@example.org", "452 4.2.2 Mailbox full")
+        first = deliver_due(app)
+        retried = deliver_due(app, now=later())
+        again = deliver_due(app, now=later(4))
+
+    assert (2, 1) == (first.sent, first.retried)  # the other alerts went to both
+    assert (1, 0) == (retried.sent, retried.failed)  # to the full mailbox only
+    assert (0, 0) == (again.sent, again.failed)
+    for address in ("desk@example.org", "duty@example.org"):
+        ids = [str(m.message["Message-ID"]) for m in mail.received() if address in m.recipients]
+        assert EXPECTED == len(ids) == len(set(ids)), address

@@ -16,6 +16,7 @@ from servers import HOST, SmtpServer
 from monitor.alerts.digest import run_digest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App
+from monitor.health_alerts import notices
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
 
@@ -142,3 +143,30 @@ def test_an_overflow_the_digest_already_carried_is_not_shown_again(
     summary = next(m for m in mail.received() if "[evening]" in str(m.message["Subject"]))
     assert "[evening] 3 stories: gsomia (3)" == summary.message["Subject"]
     assert 2 == len(mail.received())
+
+
+def test_a_capped_health_notice_waits_for_room_and_the_digest_still_closes(
+    tmp_path: Path, mail: SmtpServer
+) -> None:
+    # A health notice has no match a digest could show: capped, it waits for the hour.
+    digest = {"name": "evening", "schedule": "0 22 * * *", "channels": ["desk"]}
+    config = {
+        "channels": {"desk": desk(mail, max_per_hour=1)},
+        "digests": [digest],
+        "on_source_error": ["desk"],
+    }
+    with polled(tmp_path, **config) as app:
+        now = utc_now()
+        state = app.store.source_state("news")
+        told = notices(["desk"], "failing", state, now=now)
+        app.store.save_source_state(state, notices=told, now=now)
+        capped = deliver_due(app, now=now)
+        assert 1 == run_digest(app, "evening", now=now + timedelta(minutes=1))
+        digested = deliver_due(app, now=now + timedelta(minutes=2))
+        later = deliver_due(app, now=now + timedelta(hours=2))
+
+    assert (1, 3) == (capped.sent, capped.held)
+    assert (1, 0) == (digested.sent, digested.failed)
+    assert (1, 0) == (later.sent, later.failed)
+    assert "[news-monitor] source news is failing" in subjects(mail)
+    assert 3 == len(mail.received())

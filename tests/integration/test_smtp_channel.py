@@ -209,3 +209,31 @@ def test_one_recipient_when_the_message_names_one(plain: SmtpServer) -> None:
     [mail] = plain.received()
     assert ("analyst@example.org",) == mail.recipients
     assert "analyst@example.org" == mail.message["To"]
+
+
+def test_a_recipient_refused_for_now_gets_the_mail_later_and_the_others_once(
+    plain: SmtpServer,
+) -> None:
+    channel = smtp_channel(plain)
+    plain.refuse("duty@example.org", "450 4.2.1 Mailbox busy, try later")
+    with pytest.raises(TransientDeliveryError, match=r"duty@example\.org: 450"):
+        channel.send(alert())
+    channel.send(alert())  # the outbox's retry
+    channel.close()
+
+    first, retry = plain.received()
+    assert (("desk@example.org",), ("duty@example.org",)) == (first.recipients, retry.recipients)
+    assert ["<s1.gsomia.desk@example.org>"] * 2 == plain.message_ids()
+    assert "desk@example.org, duty@example.org" == retry.message["To"]
+
+
+def test_a_recipient_refused_for_good_does_not_hold_the_others(plain: SmtpServer) -> None:
+    channel = smtp_channel(plain)
+    plain.refuse("duty@example.org", "550 5.1.1 No such user")
+    channel.send(alert(1))
+    channel.send(alert(2))
+    channel.close()
+
+    assert [("desk@example.org",), ("desk@example.org", "duty@example.org")] == [
+        mail.recipients for mail in plain.received()
+    ]

@@ -144,3 +144,25 @@ def test_a_restarted_receiver_is_reached_on_a_new_connection(receiver: WebhookRe
     channel.close()
 
     assert ["s1.gsomia.chat", "s2.gsomia.chat"] == receiver.ids()
+
+
+def test_an_answer_that_echoes_the_url_does_not_carry_its_token(receiver: WebhookReceiver) -> None:
+    # Express answers an unknown route "Cannot POST /path": a Slack-style URL's token.
+    token = "T0001/B0002/k3yInTh3Path0fTheHook"
+    channel = webhook(receiver, url=f"{receiver.url}/{token}?key=qu3ryS3cretValue")
+    path = f"/hook/{token}"
+    receiver.fail_next(404, body=f"<pre>Cannot POST {path}?key=qu3ryS3cretValue</pre>".encode())
+    receiver.fail_next(503, body=f"upstream for {receiver.url}/{token} is down".encode())
+    receiver.fail_next(400, body=b"bad hook k3yInTh3Path0fTheHook")
+
+    errors = []
+    for _ in range(3):
+        with pytest.raises((PermanentDeliveryError, TransientDeliveryError)) as raised:
+            channel.send(alert())
+        errors.append(str(raised.value))
+    channel.close()
+
+    assert ["HTTP 404", "HTTP 503", "HTTP 400"] == [e.split(": ")[1] for e in errors]
+    for error in errors:
+        assert "k3yInTh3Path0fTheHook" not in error
+        assert "qu3ryS3cretValue" not in error
