@@ -6,7 +6,10 @@ APScheduler fires at both; cron runs a job at fixed times (neither minute nor ho
 ``30 1 * * *`` digest so goes out once that day, not twice an hour apart.
 
 The weekday field is crontab's (0 or 7 is Sunday), not APScheduler's (0 is Monday): it is
-handed over as day names, so ``0 7 * * 1-5`` goes out Monday to Friday.
+handed over as day names, so ``0 7 * * 1-5`` goes out Monday to Friday. And as in cron,
+when both the day of the month and the weekday are restricted (neither field starts with
+``*``), either will do: ``0 9 1 * 1`` goes out on the 1st and on every Monday, where
+APScheduler alone would wait for a Monday the 1st.
 """
 
 from __future__ import annotations
@@ -25,20 +28,26 @@ class DigestTrigger(CronTrigger):  # type: ignore[misc]
         if len(fields) != 5:
             raise ValueError(f"5 fields (minute hour day month weekday), not {len(fields)}")
         minute, hour, day, month, day_of_week = fields
-        super().__init__(
-            minute=minute,
-            hour=hour,
-            day=day,
-            month=month,
-            day_of_week=crontab_weekdays(day_of_week),
-            timezone=timezone,
-        )
+        weekdays = crontab_weekdays(day_of_week)
+        either = not day.startswith("*") and not day_of_week.startswith("*")
+        times = {"minute": minute, "hour": hour, "month": month, "timezone": timezone}
+        # With both restricted, this trigger keeps the days of the month; the weekdays
+        # get one of their own, and the sooner of the two fires.
+        super().__init__(day=day, day_of_week="*" if either else weekdays, **times)
+        self.on_weekdays = CronTrigger(day_of_week=weekdays, **times) if either else None
         self.fixed_times = not minute.startswith("*") and not hour.startswith("*")
+
+    def _sooner(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        if self.on_weekdays is None:
+            return fire
+        other: datetime | None = self.on_weekdays.get_next_fire_time(previous_fire_time, now)
+        return other if fire is None or (other is not None and other < fire) else fire
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        fire = self._sooner(previous_fire_time, now)
         if fire is None or not self.fixed_times or not _second_pass(fire):
             return fire
         # From the end of the repeated hour: a minute at a time, because APScheduler's

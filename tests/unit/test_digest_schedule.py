@@ -43,3 +43,25 @@ def test_the_weekday_field_is_crontabs(schedule: str, fires: str) -> None:
 def test_a_weekday_crontab_does_not_know_is_refused(weekday: str) -> None:
     with pytest.raises(ValueError, match="not a cron schedule"):
         firing_day(f"0 9 * * {weekday}")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "now", "fires"),
+    [
+        ("0 9 1 * 1", SUNDAY_NOON, "Mon 02 09:00"),  # a Monday before the next 1st
+        ("0 9 1 * 1", datetime(2026, 3, 30, 12, tzinfo=UTC), "Wed 01 09:00"),  # 1 April
+        ("0 9 13 * 5", SUNDAY_NOON, "Fri 06 09:00"),  # any Friday, or any 13th
+        ("0 9 13 * 5", datetime(2026, 3, 7, 12, tzinfo=UTC), "Fri 13 09:00"),
+        ("0 9 4 * 5", SUNDAY_NOON, "Wed 04 09:00"),  # the 4th comes before the Friday
+        # A field starting with "*" counts as unrestricted: then both must match.
+        ("0 9 */10 * 1", SUNDAY_NOON, "Mon 11 09:00"),  # 11 May: a Monday on 1, 11, 21, 31
+        ("0 9 1 * */2", SUNDAY_NOON, "Sat 01 09:00"),  # 1 August: the 1st, a Saturday
+        ("0 9 * * 1", SUNDAY_NOON, "Mon 02 09:00"),
+        ("0 9 15 * *", SUNDAY_NOON, "Sun 15 09:00"),
+    ],
+)
+def test_a_day_of_the_month_and_a_weekday_fire_on_either(
+    schedule: str, now: datetime, fires: str
+) -> None:
+    """Cron's rule: when both fields are restricted, a day that matches either fires."""
+    assert fires == firing_day(schedule, now)
