@@ -7,7 +7,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 import nh3
 
@@ -205,6 +205,9 @@ _TRACKING_PARAMS = re.compile(
     re.IGNORECASE,
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Every printable ASCII character but the space: what a query may hold as written, so
+# only a character past ASCII (an IRI's) is escaped, as UTF-8, before it is read.
+_QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _REDIRECT_WRAPPERS = {
     "www.google.com": ("/url", ("url", "q")),
     "google.com": ("/url", ("url", "q")),
@@ -228,10 +231,9 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
     host = (parts.hostname or "").lower()
     if not scheme or not host:
         return url
-    query = parse_qsl(parts.query, keep_blank_values=True)
     wrapper = _REDIRECT_WRAPPERS.get(host)
     if wrapper and parts.path.startswith(wrapper[0]) and depth < 3:
-        for key, value in query:
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in wrapper[1] and value.startswith(("http://", "https://")):
                 # parse_qsl has decoded the value once, which is the wrapper's encoding;
                 # the target's own escapes (%20 in its path) must stay.
@@ -242,9 +244,26 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
         netloc = f"{parts.username}@{netloc}"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
-    kept = [(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)]
     path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(kept, doseq=True), ""))
+    return urlunsplit((scheme, netloc, path, _kept_query(parts.query), ""))
+
+
+def _kept_query(query: str) -> str:
+    """``query`` without tracking parameters, each other one spelled one way. Escapes
+    are read as bytes (Latin-1 maps each to itself), not as UTF-8: a value in EUC-KR
+    would come back as U+FFFD, and two pages as one. A bare name (``?12345``) stays
+    bare: ``?12345=`` is another query to a server that reads it whole."""
+    kept = []
+    for pair in quote(query, safe=_QUERY_SAFE).split("&"):
+        name, equals, value = pair.partition("=")
+        name = unquote_plus(name, encoding="latin-1")
+        if not pair or _TRACKING_PARAMS.match(name):
+            continue
+        spelled = quote_plus(name, encoding="latin-1")
+        if equals:
+            spelled += "=" + quote_plus(unquote_plus(value, encoding="latin-1"), encoding="latin-1")
+        kept.append(spelled)
+    return "&".join(kept)
 
 
 def display_url(url: str) -> str:

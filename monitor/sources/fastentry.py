@@ -130,21 +130,33 @@ def read_entry(
         fields.seen.add(role)
         if len(child) and role != "author":
             return None
-        if not _read(fields, role, name or "", child, names, base):
+        if not _read(fields, role, name or "", child, names, base, guess_html=id_is_link):
             return None
     return _assemble(fields, origin, id_is_link=id_is_link)
 
 
 def _read(
-    fields: _Fields, role: str, name: str, child: ET.Element, names: Namer, base: str
+    fields: _Fields,
+    role: str,
+    name: str,
+    child: ET.Element,
+    names: Namer,
+    base: str,
+    *,
+    guess_html: bool,
 ) -> bool:
-    """Store one child as feedparser's handlers would; False when unsure."""
+    """Store one child as feedparser's handlers would; False when unsure.
+
+    ``guess_html``: outside Atom, feedparser takes a text/plain field whose text looks
+    like HTML (a close tag or an entity, known tags only) for HTML, and so must we."""
     attrs = _attributes(child)
     text = child.text or ""
     if role in ("title", "summary", "content"):
         kind = StrictFeedParser.map_content_type(attrs.get("type", _DEFAULT_TYPES[name]))
         if "mode" in attrs or "src" in attrs or kind not in _TEXT_TYPES:
             return False
+        if guess_html and kind == "text/plain" and StrictFeedParser.looks_like_html(text.strip()):
+            kind = "text/html"
         value = _finish(text)
         if role == "title":
             fields.title = value

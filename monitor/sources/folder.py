@@ -18,6 +18,7 @@ import structlog
 
 from monitor.errors import SourceError
 from monitor.model import Entry, FetchResult
+from monitor.sources.charset import document_encoding
 from monitor.sources.documents import (
     parse_email_document,
     parse_html_document,
@@ -32,7 +33,11 @@ FileParser = Callable[[bytes, datetime, str], list[Entry]]
 
 def _text(parse: Callable[[str, datetime, str], Entry | None]) -> FileParser:
     def parse_file(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
-        entry = parse(raw.decode("utf-8", errors="replace"), mtime, origin)
+        # Read as a feed is (charset.py): a byte order mark (Notepad's UTF-16, or a
+        # UTF-8 one that would start the title) is no part of the text, and a file in a
+        # legacy charset (EUC-KR, windows-1252) is not UTF-8 full of U+FFFD.
+        encoding, mark = document_encoding(raw, None)
+        entry = parse(raw[mark:].decode(encoding, errors="replace"), mtime, origin)
         return [entry] if entry else []
 
     return parse_file

@@ -15,9 +15,10 @@ cookies set during a poll's redirects are sent on along that poll's chain (``_Co
 
 Limits, all enforced here: connect timeout, read timeout (per network read), a total
 deadline over connecting, the headers and the body alike (deadline.py: a server that
-drips its headers still ends at it), a size cap on the *decoded* body (so a gzip or
-brotli bomb is cut off too), and a bounded number of redirects, followed by hand so a
-permanent one (301/308) can be reported and a loop named as such. A conditional GET's
+drips its headers still ends at it), a size cap on the *decoded* body, counted as it
+is decoded (so a gzip or brotli bomb is cut off before it inflates), and a bounded
+number of redirects, followed by hand so a permanent one (301/308) can be reported and
+a loop named as such. A conditional GET's
 validators belong to the URL that issued them: they follow temporary redirects, never a
 permanent one (the feed moved; its new home has not issued them). Credentials among a
 feed's configured headers stay with its server: a redirect to another origin is sent the
@@ -29,14 +30,16 @@ from __future__ import annotations
 import re
 import threading
 import time
+import zlib
 from base64 import b64encode
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
+import brotli
 import httpx
 
 from monitor.errors import SourceError
@@ -64,6 +67,10 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"
 MAX_SERVER_DELAY = 24 * 3600.0
 # A non-2xx body up to this size is read so its connection can be reused.
 DRAIN_LIMIT = 64 * 1024
+# The most one step of decoding a body yields (about: brotli may overshoot a little).
+# The size cap is checked between steps: a few hundred bytes of brotli are gigabytes
+# decoded, and httpx decodes each network read whole.
+DECODE_STEP = 64 * 1024
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
@@ -350,7 +357,7 @@ def _read_capped(response: httpx.Response, limits: Limits) -> bytes:
         raise SourceError(f"http: body of {declared} bytes is over the {limits.max_bytes} cap")
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_bytes():
+    for chunk in _decoded(response):
         size += len(chunk)
         if size > limits.max_bytes:
             raise SourceError(f"http: body over the {limits.max_bytes} byte cap")
@@ -363,14 +370,79 @@ def _drain(response: httpx.Response) -> None:
     pool instead of being closed: polls of unchanged feeds then reuse connections. A
     larger body, or one still arriving at the deadline, is left unread and its
     connection closed: the status is the answer."""
+    if response.is_stream_consumed:  # read on arrival (httpx.MockTransport's)
+        return
     size = 0
     try:
-        for chunk in response.iter_bytes():
+        for chunk in response.iter_raw():  # undecoded: nobody reads it
             size += len(chunk)
             if size > DRAIN_LIMIT:
                 return
     except httpx.TimeoutException:
         return
+
+
+Decoder = Callable[[Iterable[bytes]], Iterator[bytes]]
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body as ``response.iter_bytes()`` decodes it (each Content-Encoding, the last
+    applied first; an unknown one passed through, as httpx does), in steps of about
+    DECODE_STEP bytes however far one network read inflates."""
+    if response.is_stream_consumed:  # read and decoded on arrival (httpx.MockTransport's)
+        return response.iter_bytes()
+    steps: Iterator[bytes] = response.iter_raw()
+    for coding in reversed(response.headers.get_list("content-encoding", split_commas=True)):
+        decoder = _DECODERS.get(coding.strip().lower())
+        if decoder is not None:
+            steps = decoder(steps)
+    return steps
+
+
+def _inflated(wbits: int, fallback: int | None = None) -> Decoder:
+    """A zlib decoder for ``wbits``; ``fallback`` is tried when the first read fails
+    (deflate: zlib-wrapped as the spec says, or raw, as httpx also accepts it)."""
+
+    def decode(chunks: Iterable[bytes]) -> Iterator[bytes]:
+        decompressor, retry, started = zlib.decompressobj(wbits), fallback, False
+        try:
+            for chunk in chunks:
+                while chunk:
+                    try:
+                        step = decompressor.decompress(chunk, DECODE_STEP)
+                    except zlib.error:
+                        if started or retry is None:
+                            raise
+                        decompressor, retry = zlib.decompressobj(retry), None
+                        continue
+                    started = True
+                    yield step
+                    chunk = decompressor.unconsumed_tail
+            yield decompressor.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(str(exc)) from exc
+
+    return decode
+
+
+def _unbrotli(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    decompressor = brotli.Decompressor()
+    try:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            yield decompressor.process(chunk, output_buffer_limit=DECODE_STEP)
+            while not decompressor.can_accept_more_data():
+                yield decompressor.process(b"", output_buffer_limit=DECODE_STEP)
+    except brotli.error as exc:
+        raise httpx.DecodingError(str(exc)) from exc
+
+
+_DECODERS: dict[str, Decoder] = {
+    "gzip": _inflated(zlib.MAX_WBITS | 16),
+    "deflate": _inflated(zlib.MAX_WBITS, fallback=-zlib.MAX_WBITS),
+    "br": _unbrotli,
+}
 
 
 def retry_after(headers: httpx.Headers, now: datetime) -> float | None:

@@ -3,9 +3,12 @@ error, while a good feed beside them is polled as usual."""
 
 from __future__ import annotations
 
+import gzip
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import brotli
 import pytest
 from feedserver import (
     Feed,
@@ -22,7 +25,9 @@ from feedserver import (
     status,
 )
 
+from monitor.errors import SourceError
 from monitor.pipeline import poll_source
+from monitor.sources.http import HttpPool, Limits
 
 GOOD = rss(("g1", "Good news", "All is well in the good feed today."))
 BOMB = b"""<?xml version="1.0"?>
@@ -150,3 +155,42 @@ def test_a_server_silent_for_the_read_timeout_fails_the_poll_before_the_total(
     error = _last_error(server, tmp_path, late, timeout="60s", read_timeout="1s")
     assert error is not None
     assert "timed out (ReadTimeout)" in error
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[str, bytes]:
+    """Bodies a few hundred kilobytes at most on the wire, hundreds of megabytes decoded."""
+    return {
+        "br": bytes(brotli.compress(b"<rss>" + b" " * (256 << 20), quality=5)),
+        "gzip": gzip.compress(b"<rss>" + b" " * (64 << 20), compresslevel=1),
+    }
+
+
+@pytest.mark.parametrize("code", [200, 404])
+@pytest.mark.parametrize("encoding", ["br", "gzip"])
+def test_a_compression_bomb_is_never_inflated_past_the_cap(
+    server: FeedServer, bombs: dict[str, bytes], encoding: str, code: int
+) -> None:
+    """The cap is counted while decoding, not after a network read's whole expansion:
+    a 400-byte brotli body is 256 MB decoded. A non-2xx body is drained undecoded."""
+
+    def bomb(handler: Handler) -> None:
+        try:
+            handler.answer(code, bombs[encoding], {"Content-Encoding": encoding})
+        except OSError:
+            return  # the client hung up at the cap, as it should
+
+    server.routes["/bomb"] = bomb
+    pool = HttpPool()
+    tracemalloc.start()
+    try:
+        if code == 200:
+            with pytest.raises(SourceError, match="over the 1048576 byte cap"):
+                pool.get(server.url("/bomb"), {}, Limits(max_bytes=1 << 20))
+        else:
+            assert code == pool.get(server.url("/bomb"), {}, Limits(max_bytes=1 << 20)).status
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        pool.close()
+    assert peak < 8 << 20

@@ -205,3 +205,29 @@ def test_the_size_cap_counts_what_is_read_not_what_the_file_says(
 
     with pytest.raises(SourceError, match="larger than 100 bytes"):
         FolderSource("f", tmp_path)._read(path, "a.txt", 0.0, 0)
+
+
+KOREAN = "한미 국방장관 회담"
+PORTUGUESE = (
+    "<title>Negociações em São Paulo</title><p>As negociações sobre o acordo comercial"
+    " continuam nesta semana, disse o ministro.</p>"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "title"),
+    [
+        ("bom.md", f"\N{BYTE ORDER MARK}# {KOREAN}\n\n본문.".encode(), KOREAN),
+        ("notepad.txt", f"\N{BYTE ORDER MARK}{KOREAN}\n\n본문.".encode("utf-16-le"), KOREAN),
+        ("euc-kr.txt", f"{KOREAN}\n\n국방부는 오늘 회담을 열었다.".encode("cp949"), KOREAN),
+        ("latin.html", PORTUGUESE.encode("cp1252"), "Negociações em São Paulo"),
+    ],
+)
+def test_text_documents_not_in_plain_utf_8_are_read_in_their_own_charset(
+    tmp_path: Path, name: str, raw: bytes, title: str
+) -> None:
+    """A byte order mark is no part of the title, and a legacy charset is found as a
+    feed's is (monitor.sources.charset), not read as UTF-8 full of U+FFFD."""
+    (tmp_path / name).write_bytes(raw)
+    [entry] = FolderSource("f", tmp_path).fetch({}).entries
+    assert title == entry.title

@@ -412,3 +412,21 @@ def test_charset_questions_give_the_feedparser_answer(charset_case: tuple[str | 
     headers = {"content-type": content_type} if content_type else {}
     assert None is _compare(body, headers)[1]
     assert "Notícias de São Paulo" == parse_feed(body, "c", content_type=content_type)[0].title
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "<summary><![CDATA[<p>A <b>bold</b> claim.</p>]]></summary>",
+        '<description type="text">&lt;p&gt;Tagged &amp;amp; escaped&lt;/p&gt;</description>',
+        "<content>Fish &amp;amp; chips</content>",
+    ],
+    ids=["summary", "typed-description", "content"],
+)
+def test_rss_text_that_looks_like_html_is_html_as_feedparser_guesses(field: str) -> None:
+    # Outside Atom, feedparser takes a text/plain field that looks like HTML for HTML.
+    document = f'<rss version="2.0"><channel><item><title>t</title>{field}</item></channel></rss>'
+    fast = fast_entries(document.encode(), "r", {})
+    assert fast is not None
+    assert feedparser_entries(document.encode(), "r", {}) == fast
+    assert fast[0].content_is_html
