@@ -105,9 +105,8 @@ def item_key(
     identity: Identity = "auto",
 ) -> str:
     """The item's identity inside its source; see the module docstring for the order."""
-    if identity == "guid" and guid:
-        return "guid:" + guid.strip()
-    if identity == "auto" and guid and guid.strip():
+    # A blank GUID names nothing: taken as one, every such item would be one item.
+    if identity in ("guid", "auto") and guid and guid.strip():
         return "guid:" + guid.strip()
     if identity in ("link", "auto") and link:
         url = canonical_url(link)  # only when it decides: most feeds have GUIDs

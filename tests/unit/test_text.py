@@ -79,6 +79,7 @@ def test_item_key_prefers_guid_then_url_then_content() -> None:
         ("g", "  ", "link", "content"),
         ("  ", "http://x.org/a", "auto", "url:http://x.org/a"),
         ("  ", None, "auto", "content"),
+        ("  ", "http://x.org/a", "guid", "content"),  # a blank GUID is no identity
         (" g ", None, "auto", "guid:g"),
         ("g", "http://x.org/a", "content", "content"),
     ],
