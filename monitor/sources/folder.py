@@ -2,11 +2,19 @@
 
 Reads .txt, .md, .html/.htm, .eml, and feed files (.xml, .rss, .atom, .json). The cursor
 remembers each file's size and modification time, so an unchanged file is not re-read.
+
+An XML feed file that ends before its root element does is still being written (copied
+into the folder as it is read) or was cut short: feedparser would read the entries it has
+so far, and one cut inside an element is an item of its own that would stay. Such a file
+is not read. Modified in the last SETTLE_SECONDS, it waits for the next poll unremarked;
+older, it is a broken file, reported as one (and retried at each poll).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,6 +35,16 @@ from monitor.sources.documents import (
 from monitor.sources.feedparse import parse_feed
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
+SETTLE_SECONDS = 60.0  # a file changed this recently may still be being written
+# An XML document's end: the root's closing tag, then only whitespace, comments and
+# processing instructions (a cache's "<!-- generated in 0.2 s -->" after </rss>).
+_CLOSING = re.compile(
+    rb"</([^<>\s]+)\s*>(?:\s|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL
+)
+_COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+_FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)")  # "<?" and "<!" start no element
+_TAIL = 64 * 1024  # bytes of a document's end in which its closing tag is looked for
+_WIDE = (b"\xff\xfe", b"\xfe\xff", b"\x00")  # UTF-16/32 byte order marks or zeros: not checked
 
 FileParser = Callable[[bytes, datetime, str], list[Entry]]
 
@@ -48,11 +66,25 @@ def _email(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
     return [entry] if entry else []
 
 
+class IncompleteDocument(SourceError):
+    """A feed file that ends inside its root element (see the module's docstring)."""
+
+
 def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
+    text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text.startswith((b"{", b"[", *_WIDE)) and not _closes_its_root(text):
+        raise IncompleteDocument("the feed document ends before its root element does")
     return [
         entry if entry.published else replace(entry, published=mtime)
         for entry in parse_feed(raw, origin)
     ]
+
+
+def _closes_its_root(document: bytes) -> bool:
+    """Whether an XML document ends with its root element's closing tag."""
+    root = _FIRST_ELEMENT.search(_COMMENT.sub(b"", document[:_TAIL]))
+    closing = _CLOSING.search(document[-_TAIL:])
+    return root is not None and closing is not None and closing.group(1) == root.group(1)
 
 
 log = structlog.get_logger("monitor.sources.folder")
@@ -97,6 +129,12 @@ class FolderSource:
                 continue
             try:
                 entries.extend(self._read(file, relative, stat.st_mtime, stat.st_size))
+            except IncompleteDocument as exc:
+                current.pop(relative)
+                if time.time() - stat.st_mtime < SETTLE_SECONDS:
+                    log.info("document_still_written", file=relative)
+                else:
+                    errors.append(f"{relative}: {exc}")
             except (OSError, SourceError) as exc:
                 errors.append(f"{relative}: {exc}")
                 current.pop(relative)

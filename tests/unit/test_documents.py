@@ -231,3 +231,35 @@ def test_text_documents_not_in_plain_utf_8_are_read_in_their_own_charset(
     (tmp_path / name).write_bytes(raw)
     [entry] = FolderSource("f", tmp_path).fetch({}).entries
     assert title == entry.title
+
+
+FEED_FILE = (
+    '<?xml version="1.0" encoding="utf-8"?>\n<!-- <old> a comment before the root -->\n'
+    '<rss version="2.0"><channel><title>Desk</title>'
+    "<item><title>Seoul keeps GSOMIA</title><guid>a1</guid>"
+    "<description>Seoul said it would keep the pact.</description></item>"
+    "<item><title>SCM opens in Seoul</title><guid>a2</guid>"
+    "<description>The defence chiefs met.</description></item>"
+    "</channel></rss>\n<!-- served from cache in 0.2 s -->\n"
+)
+
+
+@pytest.mark.parametrize("cut", ["<guid>a", "<item><title>SCM", "</item>", "</channel>"])
+def test_a_feed_file_still_being_written_waits_for_the_next_poll(tmp_path: Path, cut: str) -> None:
+    path = tmp_path / "desk.xml"
+    path.write_text(FEED_FILE[: FEED_FILE.index(cut) + len(cut)], encoding="utf-8")
+    writing = FolderSource("f", tmp_path).fetch({})
+    assert (writing.entries, writing.cursor) == ([], {"files": {}})
+
+    path.write_text(FEED_FILE, encoding="utf-8")
+    written = FolderSource("f", tmp_path).fetch(writing.cursor)
+    assert ["a1", "a2"] == [entry.guid for entry in written.entries]
+
+
+def test_a_feed_file_cut_short_long_ago_is_a_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "desk.xml"
+    path.write_text(FEED_FILE[: FEED_FILE.index("<guid>a2")], encoding="utf-8")
+    long_ago = path.stat().st_mtime - 2 * folder.SETTLE_SECONDS
+    os.utime(path, (long_ago, long_ago))
+    with pytest.raises(SourceError, match=r"desk\.xml: the feed document ends before its root"):
+        FolderSource("f", tmp_path).fetch({})
