@@ -33,6 +33,7 @@ _ROOT = re.compile(rb"<([^\s/>]+)")
 _DECLARATION_PARTS = re.compile(rb"[\"'\[\]>]|<!--|<\?")
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
+_GEO_TAGS = re.compile(rb"</?(?:gml|georss):[^>]*>")
 _JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
 
 
@@ -68,9 +69,17 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
     """Entries as feedparser reads the document (``headers`` as the server sent them)."""
     import feedparser
 
-    parsed = feedparser.parse(
-        data, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
+    def parse(document: bytes) -> Any:
+        return feedparser.parse(
+            document, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+
+    try:
+        parsed = parse(data)
+    except KeyError:
+        # feedparser's GeoRSS handler fails on GML outside a <georss:where> (KeyError
+        # 'where'). The geometry is nothing we read: the document goes again without it.
+        parsed = parse(_GEO_TAGS.sub(b"", data))
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         reason = parsed.get("bozo_exception")

@@ -294,3 +294,19 @@ def test_a_date_beyond_the_datetime_range_in_utc_is_no_date(date: str) -> None:
     entries = parse_feed(atom, "feed.atom") + parse_feed(json_feed, "feed.json")
 
     assert [("Atom", None), ("JSON", None)] == [(e.title, e.published) for e in entries]
+
+
+def test_gml_outside_a_georss_where_does_not_stop_the_feed() -> None:
+    """feedparser's GeoRSS handler raises KeyError on a stray GML element."""
+    document = (
+        b'<?xml version="1.0"?><rss version="2.0" xmlns:gml="http://www.opengis.net/gml">'
+        b"<channel><title>Desk</title><item><title>Seoul keeps GSOMIA</title>"
+        b"<gml:posList>37.5 127.0 35.7 139.7</gml:posList>"
+        b"<description>Seoul said it would keep the pact.</description></item>"
+        b"</channel></rss>"
+    )
+    [entry] = parse_feed(document, "desk")
+    assert ("Seoul keeps GSOMIA", "Seoul said it would keep the pact.") == (
+        entry.title,
+        entry.content,
+    )
