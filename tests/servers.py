@@ -359,7 +359,12 @@ class _HookHandler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         hook = ReceivedHook(self.path, headers, body, self.client_address)
-        reply = cast(Reply | None, receiver.switches.next_reply()) or receiver.verify(hook)
+        choking = receiver.choking_on
+        reply = (
+            choking[1]
+            if choking is not None and choking[0] in body
+            else cast(Reply | None, receiver.switches.next_reply()) or receiver.verify(hook)
+        )
         if 200 <= reply.status < 300:
             receiver.record(hook)
         self._reply(reply)
@@ -388,6 +393,7 @@ class WebhookReceiver(_Server):
         self.lock = threading.Lock()
         self.hooks: list[ReceivedHook] = []
         self.rejected: list[str] = []
+        self.choking_on: tuple[bytes, Reply] | None = None
         self._server: _HookServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -439,6 +445,11 @@ class WebhookReceiver(_Server):
     ) -> None:
         """Answer the next ``times`` requests with ``status`` (and ``headers``, ``body``)."""
         self.switches.queue(Reply(status, dict(headers or {}), body), times)
+
+    def choke_on(self, text: bytes, status: int = 500) -> None:
+        """Answer every request whose body holds ``text`` with ``status``, for good: a
+        receiver with a bug that one payload sets off."""
+        self.choking_on = (text, Reply(status, {}, b"internal error"))
 
     def stall(self) -> contextlib.AbstractContextManager[None]:
         """Inside this block requests wait: clients time out, nothing is accepted."""

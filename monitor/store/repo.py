@@ -693,7 +693,15 @@ class Store:
     def claim_deliveries(
         self, owner: str, *, now: datetime, lease: timedelta, limit: int
     ) -> list[DeliveryJob]:
-        """Take up to ``limit`` due deliveries for ``owner`` until ``now + lease``."""
+        """Take up to ``limit`` due deliveries for ``owner`` until ``now + lease``, the
+        fewest attempts first, then in the order they were queued.
+
+        A channel that fails as a whole puts its other deliveries off until the failed one's
+        retry (``outbox.deliver_due``); the next batch then tries one of those first. Taken
+        oldest first, a payload the receiver always fails on would be tried first every
+        time, each failure putting the channel's other alerts off again until it was buried
+        (30 attempts, a day); and in a long outage it alone would use up its attempts.
+        """
         claimable = and_(
             deliveries_t.c.status == "pending",
             deliveries_t.c.due_at <= now,
@@ -733,7 +741,7 @@ class Store:
             )
             for row in rows
         ]
-        return sorted(jobs, key=lambda job: job.id)
+        return sorted(jobs, key=lambda job: (job.attempts, job.id))
 
     def renew_claim(self, job: DeliveryJob, owner: str, *, until: datetime) -> bool:
         """Extend ``owner``'s claim on ``job`` to ``until``; False when the lease ran out

@@ -310,3 +310,18 @@ def test_a_mailbox_refused_for_now_gets_its_alert_later_and_holds_back_no_other(
     for address in ("desk@example.org", "duty@example.org"):
         ids = [str(m.message["Message-ID"]) for m in mail.received() if address in m.recipients]
         assert EXPECTED == len(ids) == len(set(ids)), address
+
+
+def test_a_payload_the_receiver_chokes_on_holds_back_no_other_alert(
+    app: App, mail: SmtpServer, hooks: WebhookReceiver
+) -> None:
+    """A 500 answers one payload whatever the time (a receiver's bug): the channel looks
+    down once, and its other alerts wait one retry, not until that one is buried."""
+    choke = b'"id":"s1.gsomia.chat"'  # the channel's first delivery
+    hooks.choke_on(choke)
+    first = deliver_due(app)
+    assert (3, 3) == (first.sent, first.retried)  # the mails; the choke, and 2 put off
+
+    second = deliver_due(app, now=later())
+    assert (2, 1) == (second.sent, second.retried), second.errors  # the others went first
+    assert [choke not in hook.body for hook in hooks.received()] == [True, True]
