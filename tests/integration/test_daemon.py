@@ -292,3 +292,16 @@ def test_deliveries_made_before_an_error_still_reach_the_metrics(
         app.close()
     assert 2 == len(sends)
     assert before + 1 == _counted("monitor_deliveries_total", labels)
+
+
+def test_a_reload_to_yaml_that_cannot_be_built_is_refused_and_the_daemon_goes_on(
+    tmp_path: Path,
+) -> None:
+    with DaemonRun(tmp_path) as run:
+        app = run.daemon.app
+        run.config_path.write_text(CONFIG + "retention: !days 7\n")
+        assert not run.daemon.reload()
+        assert app is run.daemon.app
+        run.write("pact.txt", "Pact\n\nThe pact holds.")
+        wait_for(run.mails, "an alert under the old config")
+    assert 0 == run.code
