@@ -23,8 +23,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -316,11 +318,31 @@ class HttpConfig(Strict):
     port: Annotated[int, Field(ge=0, lt=65536)] = 9464
 
 
+def _watchlists_form(value: Any) -> str | None:
+    """Which form ``watchlists:`` takes, so that a mistake in an inline list is reported
+    as that, not also as "Input should be a valid string" at the ``watchlists:`` line."""
+    if isinstance(value, str):
+        return "file"
+    if isinstance(value, list | tuple):
+        return "list"
+    return None
+
+
+WatchlistsSetting = Annotated[
+    Annotated[str, Tag("file")] | Annotated[list[WatchlistConfig], Tag("list")],
+    Discriminator(
+        _watchlists_form,
+        custom_error_type="watchlists_form",
+        custom_error_message="expected a file, a glob, or a list of watch-lists",
+    ),
+]
+
+
 class MonitorConfig(Strict):
     database: str = "sqlite:///../var/monitor.db"
     timezone: TimeZoneName = "UTC"
     sources: list[SourceConfig] = Field(default_factory=list)
-    watchlists: str | list[WatchlistConfig] = "watchlists.yaml"
+    watchlists: WatchlistsSetting = "watchlists.yaml"
     terms: TermSets = Field(default_factory=dict)
     channels: dict[Name, ChannelConfig] = Field(default_factory=dict)
     digests: list[DigestConfig] = Field(default_factory=list)

@@ -308,3 +308,23 @@ def test_a_value_yaml_cannot_build_is_a_config_error_at_its_line(
     assert str(path) == caught.value.file
     assert BASE.count("\n") + line == caught.value.line
     assert message in caught.value.message
+
+
+def test_a_mistake_in_an_inline_watchlist_is_the_first_problem_named(tmp_path: Path) -> None:
+    """Not "watchlists.str: Input should be a valid string" at the ``watchlists:`` line: an
+    inline list is not a file name that went wrong."""
+    inline = "watchlists:\n  - name: pact\n    query: GSOMIA\n    alert: sometimes\n"
+    path = write(tmp_path, BASE + inline)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert BASE.count("\n") + 4 == caught.value.line
+    assert caught.value.located().startswith(f"{path}:{caught.value.line}: watchlists[0].alert: ")
+    assert "valid string" not in caught.value.message
+
+
+def test_a_watchlists_value_that_is_neither_a_file_nor_a_list_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "watchlists: {name: pact}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert BASE.count("\n") + 1 == caught.value.line
+    assert "watchlists: " in caught.value.message
