@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -382,6 +382,8 @@ class Config:
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    # Every value a ``${NAME}`` took from the environment: secrets, whatever their key.
+    env_values: tuple[str, ...] = ()
 
     def query_location(self, name: str, query: str, column: int) -> tuple[str, int | None]:
         """(file, line) of ``column`` of watch-list ``name``'s query: the line of its
@@ -425,7 +427,8 @@ class Config:
             if isinstance(source, FeedSourceConfig)
         )
         found.append(make_url(self.monitor.database).password or "")
-        return [value for value in found if value]
+        found.extend(self.env_values)  # a token in a feed's path, a header's value...
+        return [value for value in dict.fromkeys(found) if value]
 
     def watchlist(self, name: str) -> WatchlistConfig:
         """The watch-list called ``name``."""
@@ -447,9 +450,29 @@ def default_config_path() -> Path:
     return Path(os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG)
 
 
+class _ReadEnv(Mapping[str, str]):
+    """The environment, remembering each value a ``${NAME}`` read from it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.read: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        value = self.env[name]
+        self.read[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the config at ``path`` and its watch-list files."""
     path = path or default_config_path()
+    env = _ReadEnv(os.environ if env is None else env)
     located = load_yaml(path, env)
     monitor = validate(MonitorConfig, located, base=path.parent)
     watchlists: list[WatchlistConfig] = []
@@ -474,7 +497,15 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         line_of = _watchlist_lines(watchlists, path, located)
         query_lines = _watchlist_lines(watchlists, path, located, "query")
     config = Config(
-        path, monitor, tuple(watchlists), terms, tuple(files), line_of, term_lines, query_lines
+        path,
+        monitor,
+        tuple(watchlists),
+        terms,
+        tuple(files),
+        line_of,
+        term_lines,
+        query_lines,
+        env_values=tuple(env.read.values()),
     )
     _check_references(config, located)
     return config
