@@ -428,7 +428,8 @@ class Daemon:
             server = self._server
             if http != self.app.config.monitor.http:
                 server = self._listen(http)  # before the swap: a busy port refuses it all
-        except (MonitorError, SQLAlchemyError) as exc:
+        except (MonitorError, SQLAlchemyError, OSError) as exc:
+            # OSError: a folder the new config needs cannot be made (the SQLite file's).
             if new_app is not None:
                 new_app.close()
             log.error("reload_refused", error=str(exc))

@@ -333,3 +333,18 @@ def test_a_reload_during_a_send_leaves_the_send_alone(tmp_path: Path) -> None:
         assert reloaded_in < 2, "the reload waited for a send of the old config"
         assert (2, 0, 0) == (counts["sent"], counts["pending"], counts["dead"])
     assert 0 == run.code
+
+
+def test_a_reload_to_a_database_path_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
+    """open_store makes the SQLite file's folder: a file in the way is an OSError."""
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with DaemonRun(tmp_path) as run:
+        app = run.daemon.app
+        run.config_path.write_text(
+            CONFIG.replace("sqlite:///var/monitor.db", "sqlite:///blocker/var/monitor.db")
+        )
+        assert not run.daemon.reload()
+        assert app is run.daemon.app
+        run.write("pact.txt", "Pact\n\nThe pact holds.")
+        wait_for(run.mails, "an alert under the old config")
+    assert 0 == run.code
