@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import monitor.commands
 from monitor.errors import ConfigError, MonitorError
-from monitor.logging import configure_logging
+from monitor.logging import configure_logging, masked
 from monitor.malloc import limit_arenas
 
 
@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.located(), file=sys.stderr)
         return 2
     except MonitorError as exc:
-        print(f"monitor: {exc}", file=sys.stderr)
+        print(masked(f"monitor: {exc}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
@@ -23,8 +23,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -316,11 +318,31 @@ class HttpConfig(Strict):
     port: Annotated[int, Field(ge=0, lt=65536)] = 9464
 
 
+def _watchlists_form(value: Any) -> str | None:
+    """Which form ``watchlists:`` takes, so that a mistake in an inline list is reported
+    as that, not also as "Input should be a valid string" at the ``watchlists:`` line."""
+    if isinstance(value, str):
+        return "file"
+    if isinstance(value, list | tuple):
+        return "list"
+    return None
+
+
+WatchlistsSetting = Annotated[
+    Annotated[str, Tag("file")] | Annotated[list[WatchlistConfig], Tag("list")],
+    Discriminator(
+        _watchlists_form,
+        custom_error_type="watchlists_form",
+        custom_error_message="expected a file, a glob, or a list of watch-lists",
+    ),
+]
+
+
 class MonitorConfig(Strict):
     database: str = "sqlite:///../var/monitor.db"
     timezone: TimeZoneName = "UTC"
     sources: list[SourceConfig] = Field(default_factory=list)
-    watchlists: str | list[WatchlistConfig] = "watchlists.yaml"
+    watchlists: WatchlistsSetting = "watchlists.yaml"
     terms: TermSets = Field(default_factory=dict)
     channels: dict[Name, ChannelConfig] = Field(default_factory=dict)
     digests: list[DigestConfig] = Field(default_factory=list)
@@ -360,6 +382,8 @@ class Config:
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    # Every value a ``${NAME}`` took from the environment: secrets, whatever their key.
+    env_values: tuple[str, ...] = ()
 
     def query_location(self, name: str, query: str, column: int) -> tuple[str, int | None]:
         """(file, line) of ``column`` of watch-list ``name``'s query: the line of its
@@ -403,7 +427,8 @@ class Config:
             if isinstance(source, FeedSourceConfig)
         )
         found.append(make_url(self.monitor.database).password or "")
-        return [value for value in found if value]
+        found.extend(self.env_values)  # a token in a feed's path, a header's value...
+        return [value for value in dict.fromkeys(found) if value]
 
     def watchlist(self, name: str) -> WatchlistConfig:
         """The watch-list called ``name``."""
@@ -425,9 +450,29 @@ def default_config_path() -> Path:
     return Path(os.environ.get("MONITOR_CONFIG") or DEFAULT_CONFIG)
 
 
+class _ReadEnv(Mapping[str, str]):
+    """The environment, remembering each value a ``${NAME}`` read from it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.read: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        value = self.env[name]
+        self.read[name] = value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the config at ``path`` and its watch-list files."""
     path = path or default_config_path()
+    env = _ReadEnv(os.environ if env is None else env)
     located = load_yaml(path, env)
     monitor = validate(MonitorConfig, located, base=path.parent)
     watchlists: list[WatchlistConfig] = []
@@ -452,7 +497,15 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         line_of = _watchlist_lines(watchlists, path, located)
         query_lines = _watchlist_lines(watchlists, path, located, "query")
     config = Config(
-        path, monitor, tuple(watchlists), terms, tuple(files), line_of, term_lines, query_lines
+        path,
+        monitor,
+        tuple(watchlists),
+        terms,
+        tuple(files),
+        line_of,
+        term_lines,
+        query_lines,
+        env_values=tuple(env.read.values()),
     )
     _check_references(config, located)
     return config

@@ -25,8 +25,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -140,6 +140,9 @@ class Daemon:
         self._reload = threading.Event()
         self._keys: dict[str, tuple[Any, ...]] = {}
         self._planning = threading.Lock()
+        self._apps = threading.Lock()  # guards the three below
+        self._jobs_on: dict[int, int] = {}  # id(app) -> jobs running on that App
+        self._retired: dict[int, App] = {}  # Apps a reload replaced, with jobs still on them
         self._accepting = True
         self._beat = time.monotonic()
         self._probing: float | None = None  # when the running probe started
@@ -234,10 +237,42 @@ class Daemon:
         )
         return jobs
 
+    @contextmanager
+    def _current_app(self) -> Iterator[App]:
+        """The App one job runs on. An App a reload replaced is closed when the last job
+        on it ends, not under it: closed from the reloading thread, an SMTP channel wrote
+        QUIT into a session still sending (the reload waited for that server, and the
+        send failed)."""
+        with self._apps:
+            app = self.app
+            self._jobs_on[id(app)] = self._jobs_on.get(id(app), 0) + 1
+        try:
+            yield app
+        finally:
+            with self._apps:
+                left = self._jobs_on.pop(id(app)) - 1
+                if left:
+                    self._jobs_on[id(app)] = left
+                retired = None if left else self._retired.pop(id(app), None)
+            if retired is not None:
+                retired.close()
+                log.debug("old_config_closed")
+
+    def _retire(self, app: App) -> None:
+        """Close ``app``, which a reload replaced, now or when its last job ends."""
+        with self._apps:
+            if self._jobs_on.get(id(app)):
+                self._retired[id(app)] = app
+                return
+        app.close()
+
     def _poll(self, name: str) -> datetime:
         """One poll; returns when it started (the listener measures lag with it)."""
+        with self._current_app() as app:
+            return self._poll_on(app, name)
+
+    def _poll_on(self, app: App, name: str) -> datetime:
         started = utc_now()
-        app = self.app
         if name not in app.sources:  # removed by a reload while this run was queued
             return started
         source = app.sources[name]
@@ -269,24 +304,27 @@ class Daemon:
     def _deliver(self) -> None:
         """Batches until one comes back short, so a backlog drains in one tick; a stop
         request ends it between batches."""
-        app = self.app
-        with structlog.contextvars.bound_contextvars(job="deliver"):
+        with self._current_app() as app, structlog.contextvars.bound_contextvars(job="deliver"):
             while not self._stop.is_set():
                 report = _deliver_batch(app)
                 if report.handled < app.config.monitor.delivery.batch:
                     break
 
     def _digest(self, name: str) -> None:
-        app = self.app
-        with structlog.contextvars.bound_contextvars(job=f"digest:{name}"):
+        with (
+            self._current_app() as app,
+            structlog.contextvars.bound_contextvars(job=f"digest:{name}"),
+        ):
             run_digest(app, name)
             _deliver_batch(app)
 
     def _housekeeping(self) -> None:
         """Retention, then SQLite upkeep."""
-        store = self.app.store
-        retention = self.app.config.monitor.retention
-        with structlog.contextvars.bound_contextvars(job="housekeeping"):
+        with (
+            self._current_app() as app,
+            structlog.contextvars.bound_contextvars(job="housekeeping"),
+        ):
+            store, retention = app.store, app.config.monitor.retention
             if retention is not None:
                 pruned = store.prune(utc_now() - retention)
                 log.info("retention_pruned", before_days=retention.days, **pruned)
@@ -390,14 +428,16 @@ class Daemon:
             server = self._server
             if http != self.app.config.monitor.http:
                 server = self._listen(http)  # before the swap: a busy port refuses it all
-        except (MonitorError, SQLAlchemyError) as exc:
+        except (MonitorError, SQLAlchemyError, OSError) as exc:
+            # OSError: a folder the new config needs cannot be made (the SQLite file's).
             if new_app is not None:
                 new_app.close()
             log.error("reload_refused", error=str(exc))
             systemd.ready(self._status_line())
             return False
         register_secrets(config.secrets())
-        old, self.app = self.app, new_app
+        with self._apps:
+            old, self.app = self.app, new_app
         self.schedule(wanted)
         if server is not self._server:
             if self._server is not None:
@@ -405,7 +445,7 @@ class Daemon:
             self._server = server
             if server is not None:
                 server.start()
-        old.close()
+        self._retire(old)
         log.info("config_reloaded", sources=len(new_app.sources), watchlists=len(config.watchlists))
         systemd.ready(self._status_line())
         return True

@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.app import App
+from monitor.config import FeedSourceConfig, SourceConfig
 from monitor.store.repo import SourceState
 
 # Sources leased, or quiet polls written back, per transaction in a pass. Twice the
 # pollers: the next ten are leased while the last ten poll. A process that dies holds
 # at most this many leases (plus those in flight) until they run out.
 BATCH = 20
+# After the fetch, a poll parses, matches and commits, taking its turns at the CPU
+# (monitor.cpu) behind the other pollers. A lease allows this much for that; a dead
+# instance's sources wait as long (plus a feed's timeout) for another to take them.
+AFTER_FETCH = timedelta(seconds=15)
+
+
+def lease_length(config: SourceConfig) -> timedelta:
+    """How long a source is leased: as long as a poll of it may run, else a slow fetch
+    (a feed's ``timeout`` is 30 s by default, its interval may be 10 s) outlives its
+    lease and another instance polls the source meanwhile; and at least an interval."""
+    fetch = config.timeout if isinstance(config, FeedSourceConfig) else timedelta(0)
+    return max(config.every, fetch + AFTER_FETCH)
 
 
 class Leases:
@@ -30,9 +43,9 @@ class Leases:
         self.app = app
 
     def claim(self, name: str, *, now: datetime, force: bool) -> SourceState | None:
-        """Source ``name`` leased for one interval (no instance takes a poll over while
-        it could still be running): its state, or None if another instance holds it or
-        (unless ``force``) it is not due."""
+        """Source ``name`` leased for as long as its poll may run (``lease_length``: no
+        instance takes a poll over while it could still be running): its state, or None
+        if another instance holds it or (unless ``force``) it is not due."""
         return self._claim([name], now=now, force=force).get(name)
 
     def settle(self, state: SourceState) -> None:
@@ -43,7 +56,7 @@ class Leases:
         """Write whatever ``settle`` has left to write."""
 
     def _claim(self, names: Sequence[str], *, now: datetime, force: bool) -> dict[str, SourceState]:
-        until = {name: now + self.app.source_configs[name].every for name in names}
+        until = {name: now + lease_length(self.app.source_configs[name]) for name in names}
         return self.app.store.claim_sources(until, self.app.owner, now=now, force=force)
 
 

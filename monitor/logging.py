@@ -11,11 +11,12 @@ import logging
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any, Literal, TextIO, cast
+from typing import Any, Literal, TextIO, TypeVar, cast
 
 import structlog
 
 LogFormat = Literal["auto", "json", "console"]
+T = TypeVar("T")
 MASK = "***"
 _SECRET_KEYS = re.compile(r"pass(word)?|secret|token|authorization|api[_-]?key", re.IGNORECASE)
 _secrets: set[str] = set()
@@ -24,6 +25,12 @@ _secrets: set[str] = set()
 def register_secrets(values: Iterable[str]) -> None:
     """Values to mask wherever they appear in a log line (passwords, webhook secrets)."""
     _secrets.update(v for v in values if v and len(v) >= 4)
+
+
+def masked(value: T) -> T:
+    """``value`` (text, or a document of them) with every registered secret replaced by
+    ``***``: for what commands print, which does not go through the log's processors."""
+    return cast(T, _mask(value))
 
 
 def _mask(value: Any) -> Any:

@@ -84,14 +84,31 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str]) -> LocatedYaml:
 
 
 class _Builder:
-    """Python values from composed nodes, noting each key's line on the way."""
+    """Python values from composed nodes, noting each key's line on the way.
+
+    Whatever a node cannot become (an unknown ``!tag``, ``!!int seven``, a list as a key,
+    an alias inside the very node it names) is a ConfigError at its line: anything else
+    would escape as a traceback, and on a reload would stop the daemon.
+    """
 
     def __init__(self, out: LocatedYaml, env: Mapping[str, str]) -> None:
         self.out = out
         self.env = env
         self.constructor = yaml.SafeLoader("")  # one for the whole document
+        self.building: set[int] = set()  # ids of the collections being built (aliases)
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            return self._scalar(node, path)
+        if id(node) in self.building:  # where it is used; the node's mark is its anchor's
+            raise self.out.error(f"{dotted(path)}: an alias refers to itself", path)
+        self.building.add(id(node))
+        try:
+            return self._collection(node, path)
+        finally:
+            self.building.discard(id(node))
+
+    def _collection(self, node: yaml.MappingNode | yaml.SequenceNode, path: KeyPath) -> Any:
         out = self.out
         out.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
@@ -103,7 +120,9 @@ class _Builder:
                         file=out.file,
                         line=key_node.start_mark.line + 1,
                     )
-                key = self.constructor.construct_object(key_node)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self._error(key_node, f"{dotted(path)}: a key must be a plain value")
+                key = self._construct(key_node, path)
                 if key in result:
                     raise ConfigError(
                         f"duplicate key {key!r}", file=out.file, line=key_node.start_mark.line + 1
@@ -112,12 +131,29 @@ class _Builder:
                 out.lines[child] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, child)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        value = self.constructor.construct_object(node)
+        return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+
+    def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.out.lines.setdefault(path, node.start_mark.line + 1)
+        value = self._construct(node, path)
         if isinstance(value, str) and "${" in value:
-            return _expand_env(value, self.env, out, path)
+            return _expand_env(value, self.env, self.out, path)
         return value
+
+    def _construct(self, node: yaml.Node, path: KeyPath) -> Any:
+        """The Python value of a scalar node, or a ConfigError at its line."""
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.MarkedYAMLError as exc:
+            problem = exc.problem or exc.context or "cannot be read"
+            raise self._error(node, f"{dotted(path)}: invalid YAML: {problem}") from None
+        except (ValueError, TypeError):
+            # The value's own text is not repeated: it may be an expanded secret.
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise self._error(node, f"{dotted(path)}: not a valid {tag}") from None
+
+    def _error(self, node: yaml.Node, message: str) -> ConfigError:
+        return ConfigError(message, file=self.out.file, line=node.start_mark.line + 1)
 
 
 def _expand_env(value: str, env: Mapping[str, str], out: LocatedYaml, path: KeyPath) -> str:

@@ -16,6 +16,7 @@ from monitor.app import App
 from monitor.commands._common import load, load_app
 from monitor.health import backing_off, held_until
 from monitor.leases import BatchedLeases
+from monitor.logging import masked
 from monitor.pacing import PacedPolls, Pacer
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
 from monitor.text import utc_now
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         app.close()
     if app.config.monitor.summary:
-        print(summary(outcomes, report))
+        print(masked(summary(outcomes, report)))  # its errors may name a secret
     failed = any(not outcome.ok for outcome in outcomes) or report.failed > 0
     return 1 if failed else 0
 

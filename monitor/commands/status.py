@@ -15,6 +15,7 @@ from monitor.alerts.digest import next_run
 from monitor.commands._common import iso, load, print_json
 from monitor.config import Config
 from monitor.health import is_stale
+from monitor.logging import masked
 from monitor.store import Store, open_store
 from monitor.text import utc_now
 
@@ -89,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         status = collect_status(config, store, now=now)
     finally:
         store.close()
+    # Errors were stored as they happened: a token in a feed's URL may be in them.
+    status = masked(status)
     if args.json:
         print_json(status)
     else:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 from test_cli import monitor
 
 
@@ -110,3 +113,39 @@ def test_db_upgrade_and_a_database_newer_than_the_code_is_refused(default_config
         assert 1 == refused.returncode, command
         assert "newer than this version of news-monitor" in refused.stderr
         assert "Traceback" not in refused.stderr
+
+
+class _NotFound(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_error(404)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_value_from_the_environment_is_in_no_log_summary_or_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed's token in its URL's path (``${FEED_TOKEN}``): the 404's error names the URL."""
+    token = "tok-5f3a9c1e77"
+    monkeypatch.setenv("FEED_TOKEN", token)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/private/${{FEED_TOKEN}}/rss.xml"
+    (tmp_path / "monitor.yaml").write_text(
+        "database: sqlite:///monitor.db\nwatchlists: []\n"
+        f"sources:\n  - {{name: private, type: feed, url: '{url}'}}\n"
+    )
+    config = ("-c", str(tmp_path / "monitor.yaml"))
+    try:
+        once = monitor("run", "--once", "--log-format", "json", *config, cwd=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert 1 == once.returncode
+    assert "HTTP 404" in once.stdout
+    table = monitor("status", *config, cwd=tmp_path)
+    document = monitor("status", "--json", *config, cwd=tmp_path)
+    assert "HTTP 404" in json.loads(document.stdout)["sources"][0]["last_error"]
+    for output in (once.stdout, once.stderr, table.stdout, document.stdout):
+        assert token not in output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from daemonkit import CONFIG, DaemonRun, wait_for
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from servers import SmtpServer
 
 from monitor.alerts.digest import next_run, run_digest
 from monitor.app import build_app
@@ -292,3 +294,57 @@ def test_deliveries_made_before_an_error_still_reach_the_metrics(
         app.close()
     assert 2 == len(sends)
     assert before + 1 == _counted("monitor_deliveries_total", labels)
+
+
+def test_a_reload_to_yaml_that_cannot_be_built_is_refused_and_the_daemon_goes_on(
+    tmp_path: Path,
+) -> None:
+    with DaemonRun(tmp_path) as run:
+        app = run.daemon.app
+        run.config_path.write_text(CONFIG + "retention: !days 7\n")
+        assert not run.daemon.reload()
+        assert app is run.daemon.app
+        run.write("pact.txt", "Pact\n\nThe pact holds.")
+        wait_for(run.mails, "an alert under the old config")
+    assert 0 == run.code
+
+
+def test_a_reload_during_a_send_leaves_the_send_alone(tmp_path: Path) -> None:
+    """The old config's channels close when its last job ends, not under a send still
+    using them: a QUIT written into the session from the reloading thread waited for a
+    stalled server, and the send it cut short was marked for a retry or dead."""
+    with SmtpServer() as smtp:
+        smtp_config = CONFIG.replace(
+            "box: {type: maildir, path: mail, to: [desk@example.org]}",
+            f"box: {{type: smtp, host: 127.0.0.1, port: {smtp.port}, to: [desk@example.org]}}",
+        )
+        with DaemonRun(tmp_path, smtp_config) as run:
+            run.write("pact-1.txt", "Pact one\n\nThe first pact holds.")
+            wait_for(lambda: len(smtp.received()) == 1, "the first alert")  # a session open
+            with smtp.stall():
+                run.write("pact-2.txt", "Pact two\n\nA second pact, on trade.")
+                time.sleep(3)  # the second alert's MAIL FROM waits at the server
+                run.config_path.write_text(smtp_config.replace("every: 1s}", "every: 2s}", 1))
+                started = time.monotonic()
+                assert run.daemon.reload()
+                reloaded_in = time.monotonic() - started
+            wait_for(lambda: len(smtp.received()) == 2, "the second alert")
+            counts = run.daemon.app.store.outbox_counts(now=utc_now())
+        assert reloaded_in < 2, "the reload waited for a send of the old config"
+        assert (2, 0, 0) == (counts["sent"], counts["pending"], counts["dead"])
+    assert 0 == run.code
+
+
+def test_a_reload_to_a_database_path_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
+    """open_store makes the SQLite file's folder: a file in the way is an OSError."""
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with DaemonRun(tmp_path) as run:
+        app = run.daemon.app
+        run.config_path.write_text(
+            CONFIG.replace("sqlite:///var/monitor.db", "sqlite:///blocker/var/monitor.db")
+        )
+        assert not run.daemon.reload()
+        assert app is run.daemon.app
+        run.write("pact.txt", "Pact\n\nThe pact holds.")
+        wait_for(run.mails, "an alert under the old config")
+    assert 0 == run.code

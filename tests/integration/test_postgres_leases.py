@@ -6,8 +6,10 @@ dead instance's lease runs out so that another takes its work over."""
 from __future__ import annotations
 
 import email
+import json
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import waiting
+from feedserver import FeedServer, drip_headers, rss
 from pg import race
 from samples import write_config, write_document
 from test_store import NOW, alert_all, item
@@ -273,3 +277,28 @@ def test_each_alert_is_delivered_once_by_racing_instances(
     mails = sorted((tmp_path / "mail" / "new").iterdir())
     ids = {email.message_from_bytes(mail.read_bytes())["Message-ID"] for mail in mails}
     assert (SOURCES, SOURCES) == (len(mails), len(ids))
+
+
+def test_a_poll_slower_than_its_interval_keeps_its_source_from_other_instances(
+    database: str, tmp_path: Path
+) -> None:
+    """``every: 1s``, while a fetch may take its ``timeout`` (30 s by default): the lease
+    must last as long as the poll may, or a second instance fetches the source meanwhile."""
+    with FeedServer() as server:
+        server.routes["/wire.xml"] = drip_headers(8, 0.5, rss(("g1", "GSOMIA", "Talks.")))
+        source = {"name": "wire", "type": "feed", "url": server.url("/wire.xml"), "every": "1s"}
+        config = tmp_path / "monitor.yaml"
+        config.write_text(json.dumps({"database": database, "sources": [source], "watchlists": []}))
+        apps = [build_app(load_config(config)) for _ in range(2)]
+        apps[0].owner, apps[1].owner = "slow", "other"
+        try:
+            slow = threading.Thread(target=poll_source, args=(apps[0], "wire"))
+            slow.start()
+            waiting.wait_until(lambda: server.seen, "the slow poll to reach the server", 30)
+            time.sleep(2)  # the 1 s interval is long over; the fetch (4 s) is not
+            assert poll_source(apps[1], "wire").skipped
+            slow.join()
+            assert 1 == len(server.seen)
+        finally:
+            for app in apps:
+                app.close()

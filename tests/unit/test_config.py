@@ -287,3 +287,44 @@ def test_a_digest_schedule_that_is_not_cron_is_refused_at_its_line(
         load_config(write(tmp_path, BASE + digests + "    channels: [box]\n"))
     assert (12, "digests[0].schedule") == (caught.value.line, str(caught.value).split(": ")[1])
     assert said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("added", "line", "message"),
+    [
+        ("retention: !days 7\n", 1, "retention: invalid YAML: could not determine a constructor"),
+        ("retention: !!int seven\n", 1, "retention: not a valid !!int"),
+        ("? [a, b]\n: 1\n", 1, "a key must be a plain value"),
+        ("terms: &loop\n  x: [*loop]\n", 2, "terms.x[0]: an alias refers to itself"),
+    ],
+)
+def test_a_value_yaml_cannot_build_is_a_config_error_at_its_line(
+    tmp_path: Path, added: str, line: int, message: str
+) -> None:
+    """Not a traceback (exit 1), and on a reload not the daemon's end."""
+    path = write(tmp_path, BASE + added)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) == caught.value.file
+    assert BASE.count("\n") + line == caught.value.line
+    assert message in caught.value.message
+
+
+def test_a_mistake_in_an_inline_watchlist_is_the_first_problem_named(tmp_path: Path) -> None:
+    """Not "watchlists.str: Input should be a valid string" at the ``watchlists:`` line: an
+    inline list is not a file name that went wrong."""
+    inline = "watchlists:\n  - name: pact\n    query: GSOMIA\n    alert: sometimes\n"
+    path = write(tmp_path, BASE + inline)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert BASE.count("\n") + 4 == caught.value.line
+    assert caught.value.located().startswith(f"{path}:{caught.value.line}: watchlists[0].alert: ")
+    assert "valid string" not in caught.value.message
+
+
+def test_a_watchlists_value_that_is_neither_a_file_nor_a_list_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "watchlists: {name: pact}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert BASE.count("\n") + 1 == caught.value.line
+    assert "watchlists: " in caught.value.message
