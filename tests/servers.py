@@ -160,8 +160,12 @@ class _SmtpHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        while self.owner.switches.stalled:
-            await asyncio.sleep(STALL_POLL)
+        self.owner.waiting += 1
+        try:
+            while self.owner.switches.stalled:
+                await asyncio.sleep(STALL_POLL)
+        finally:
+            self.owner.waiting -= 1
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 OK"
@@ -217,6 +221,7 @@ class SmtpServer(_Server):
         self.smtputf8 = smtputf8
         self.port = port or free_port()
         self.switches = _Switches()
+        self.waiting = 0  # sessions whose MAIL FROM waits for a stall to end
         self.lock = threading.Lock()
         self.mails: list[ReceivedMail] = []
         self._refusals: dict[str, list[str]] = {}
