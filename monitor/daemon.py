@@ -108,7 +108,14 @@ class _JobSpec:
 class Daemon:
     """Owns the scheduler and the current App; swaps the App on reload."""
 
-    def __init__(self, config: Config, *, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_path: Path | None = None,
+        reload_asked: threading.Event | None = None,
+    ) -> None:
+        """``reload_asked``: set by a SIGHUP that came while the daemon was starting."""
         self.config_path = config_path or config.path
         register_secrets(config.secrets())
         self.app: App = build_app(config)
@@ -137,7 +144,7 @@ class Daemon:
         )
         self.abandoned = False  # the drain ran out of time with jobs still running
         self._stop = threading.Event()
-        self._reload = threading.Event()
+        self._reload = reload_asked or threading.Event()
         self._keys: dict[str, tuple[Any, ...]] = {}
         self._planning = threading.Lock()
         self._apps = threading.Lock()  # guards the three below

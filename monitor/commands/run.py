@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import threading
 from collections import Counter
@@ -60,9 +61,13 @@ def run_daemon(args: argparse.Namespace) -> int:
     """The daemon until SIGTERM/SIGINT. If the drain ran out of time, exit at once: the
     abandoned jobs are safe to lose (see Daemon._shutdown), and the interpreter would
     otherwise wait for their threads."""
+    # A SIGHUP while the daemon starts (migrations, a large config) would end it: until
+    # the daemon takes the signals over, one only asks for a reload once it runs.
+    reload_asked = threading.Event()
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: reload_asked.set())
     from monitor.daemon import Daemon
 
-    daemon = Daemon(load(args), config_path=args.config)
+    daemon = Daemon(load(args), config_path=args.config, reload_asked=reload_asked)
     code = daemon.run()
     if daemon.abandoned:
         sys.stdout.flush()

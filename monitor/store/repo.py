@@ -198,7 +198,11 @@ def open_store(url: str, *, upgrade: bool = True) -> Store:
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         from pathlib import Path
 
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder should be, no permission
+            raise StoreError(f"cannot make the database's folder {folder}: {exc.strerror}") from exc
     try:
         # A server's connections can die idle; an SQLite file's cannot, and pinging it
         # cost a query at every checkout, several per poll.

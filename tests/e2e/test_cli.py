@@ -181,3 +181,12 @@ def test_missing_config_is_a_clear_error(tmp_path: Path, command: list[str]) -> 
     result = monitor(*command, "-c", str(tmp_path / "nope.yaml"), cwd=tmp_path)
     assert 2 == result.returncode
     assert "nope.yaml: cannot read" in result.stderr
+
+
+def test_a_database_folder_that_cannot_be_made_is_a_clear_error(default_config: Path) -> None:
+    root = default_config.parent.parent
+    (root / "var").write_text("a file where the database's folder should be")
+    result = monitor("status", "-c", str(default_config), cwd=root)
+    assert 1 == result.returncode
+    assert "Traceback" not in result.stderr
+    assert "cannot make the database's folder" in result.stderr

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import pytest
 from daemonproc import MonitorProcess, wait_until
+from sqlalchemy import create_engine, text
 from test_cli import mails
+
+from monitor.store.migrate import MIGRATION_LOCK
 
 QUOKKA = "  - name: quokka\n    query: quokka\n    channels: [mailbox]\n"
 
@@ -140,3 +143,33 @@ def test_sigterm_exits_0_even_with_a_poll_that_never_finishes(
         assert 0 == daemon.stop()
     assert daemon.seen("drain_timed_out")
     assert daemon.seen("daemon_stopped", abandoned=True)
+
+
+@pytest.mark.postgres
+def test_a_sighup_while_the_daemon_starts_is_a_reload_once_it_runs(
+    default_config: Path, postgres_url: str
+) -> None:
+    """The daemon waits at the migration lock (held here) when the SIGHUP comes: it is
+    not ended by it, and reloads once it runs."""
+    root = default_config.parent.parent
+    config = default_config.read_text().replace("sqlite:///../var/monitor.db", postgres_url)
+    default_config.write_text(config)
+    engine = create_engine(postgres_url)
+    waiting_for_lock = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    )
+    try:
+        with engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            with MonitorProcess(default_config, cwd=root) as daemon:
+                wait_until(
+                    lambda: holder.execute(waiting_for_lock).scalar_one(), "the daemon at the lock"
+                )
+                daemon.signal(signal.SIGHUP)
+                holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                holder.commit()
+                daemon.wait_event("daemon_started")
+                daemon.wait_event("config_reloaded")
+                assert 0 == daemon.stop()
+    finally:
+        engine.dispose()
