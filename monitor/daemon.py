@@ -313,7 +313,7 @@ class Daemon:
         request ends it between batches."""
         with self._current_app() as app, structlog.contextvars.bound_contextvars(job="deliver"):
             while not self._stop.is_set():
-                report = _deliver_batch(app)
+                report = _deliver_batch(app, self._stop)
                 if report.handled < app.config.monitor.delivery.batch:
                     break
 
@@ -323,7 +323,7 @@ class Daemon:
             structlog.contextvars.bound_contextvars(job=f"digest:{name}"),
         ):
             run_digest(app, name)
-            _deliver_batch(app)
+            _deliver_batch(app, self._stop)
 
     def _housekeeping(self) -> None:
         """Retention, then SQLite upkeep."""
@@ -527,12 +527,13 @@ class Daemon:
             self.app.close()
 
 
-def _deliver_batch(app: App) -> DeliveryReport:
+def _deliver_batch(app: App, stop: threading.Event) -> DeliveryReport:
     """One batch of due deliveries, each attempt's outcome counted in the metrics: those
-    made before an error too (the batch's report is filled as it goes)."""
+    made before an error too (the batch's report is filled as it goes). A stop request
+    ends it between two deliveries."""
     report = DeliveryReport()
     try:
-        deliver_due(app, report=report)
+        deliver_due(app, report=report, stop=stop)
     finally:
         record_deliveries(report)
     return report

@@ -28,7 +28,7 @@ import ssl
 import threading
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -364,6 +364,8 @@ class _HookHandler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         hook = ReceivedHook(self.path, headers, body, self.client_address)
+        if receiver.on_request is not None:
+            receiver.on_request()
         choking = receiver.choking_on
         reply = (
             choking[1]
@@ -399,6 +401,7 @@ class WebhookReceiver(_Server):
         self.hooks: list[ReceivedHook] = []
         self.rejected: list[str] = []
         self.choking_on: tuple[bytes, Reply] | None = None
+        self.on_request: Callable[[], object] | None = None  # called before each answer
         self._server: _HookServer | None = None
         self._thread: threading.Thread | None = None
 

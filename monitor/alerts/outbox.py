@@ -19,11 +19,17 @@ are recorded (one UPDATE) when the chunk ends, once the oldest unrecorded one is
 and its record resends that row after its lease, with the same identity, as a crash
 between a send and a per-row record did. Per row, the claim, the reads and the record
 were four statements and two commits, more than rendering and sending took.
+
+A daemon that is stopping ends a batch between two rows (``stop``): what was sent is
+recorded, and the rows not yet tried are given back, due at once for the next start or
+another instance. Ended by the drain's deadline instead, the process would leave up to
+``RECORD_WITHIN`` of sends unrecorded, to go out again after the lease.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -211,10 +217,15 @@ class _SentRecords:
 
 
 def deliver_due(
-    app: App, *, now: datetime | None = None, report: DeliveryReport | None = None
+    app: App,
+    *,
+    now: datetime | None = None,
+    report: DeliveryReport | None = None,
+    stop: threading.Event | None = None,
 ) -> DeliveryReport:
     """Send one batch of due deliveries; returns what happened to each, in ``report``
-    when given (which then holds the attempts made before an error, too)."""
+    when given (which then holds the attempts made before an error, too). Once ``stop``
+    is set, the rows not yet tried are given back (see the module's docstring)."""
     now = now or utc_now()
     settings = app.config.monitor.delivery
     report = DeliveryReport() if report is None else report
@@ -231,6 +242,10 @@ def deliver_due(
             claims = _Claims(app, chunk, now)
             alerts = StoredAlerts.read(app.store, [job for job in chunk if job.id in claims.held])
             for at, job in enumerate(chunk):
+                if stop is not None and stop.is_set():
+                    app.store.release_claims(jobs[start + at :], app.owner)
+                    log.info("delivery_batch_stopped", left=len(jobs) - start - at)
+                    return report
                 if not claims.hold(chunk[at:]):
                     continue  # another instance has it now
                 with structlog.contextvars.bound_contextvars(

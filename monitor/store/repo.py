@@ -764,6 +764,13 @@ class Store:
                 held.update(int(job_id) for job_id in renewed.scalars())
         return held
 
+    def release_claims(self, jobs: Sequence[DeliveryJob], owner: str) -> None:
+        """Give back ``owner``'s claims on ``jobs``, left untried: due again at once, for
+        any worker, not when the lease ends."""
+        with self.engine.begin() as connection:
+            for chunk in _chunks([job.id for job in jobs]):
+                connection.execute(_RELEASE_CLAIMS, {"ids": chunk, "b_owner": owner})
+
     def mark_sent(self, job: DeliveryJob, owner: str, *, now: datetime) -> None:
         self.mark_sent_many([job], owner, now=now)
 
@@ -1098,6 +1105,11 @@ _RENEW_CLAIMS = (
     .where(_HELD, deliveries_t.c.status == "pending")
     .values(claimed_until=bindparam("b_until"))
     .returning(deliveries_t.c.id)
+)
+_RELEASE_CLAIMS = (
+    update(deliveries_t)
+    .where(_HELD, deliveries_t.c.status == "pending")
+    .values(claimed_by=None, claimed_until=None)
 )
 _MARK_SENT = (
     update(deliveries_t)

@@ -325,3 +325,22 @@ def test_a_payload_the_receiver_chokes_on_holds_back_no_other_alert(
     second = deliver_due(app, now=later())
     assert (2, 1) == (second.sent, second.retried), second.errors  # the others went first
     assert [choke not in hook.body for hook in hooks.received()] == [True, True]
+
+
+def test_a_stop_ends_a_batch_between_two_deliveries_and_gives_the_rest_back(
+    news: Path, hooks: WebhookReceiver
+) -> None:
+    """The daemon's shutdown: what was sent is recorded, the rest is due again at once."""
+    with open_app(write_config(news, channels={"chat": webhook(hooks)})) as app:
+        assert EXPECTED == poll_source(app, "news").deliveries
+        stop = threading.Event()
+        hooks.on_request = lambda: len(hooks.received()) == 1 and stop.set()
+        stopped = deliver_due(app, stop=stop)  # stops after the second send
+        counts_after_stop = counts(app)
+        app.owner = "next-start"  # another worker: nothing is left claimed for it to wait on
+        rest = deliver_due(app)
+
+    assert (2, 0) == (stopped.sent, stopped.failed)
+    assert {"pending": 1, "due": 1, "sent": 2, "dead": 0} == counts_after_stop
+    assert (1, 0) == (rest.sent, rest.failed)
+    assert EXPECTED == len(set(hooks.ids())) == len(hooks.ids())
