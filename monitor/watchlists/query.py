@@ -38,12 +38,16 @@ DEFAULT_FIELDS = ("title", "body")
 DEFAULT_NEAR = 10  # FTS5's default distance
 MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely a mistake
 
-_FIELD_PREFIX = re.compile(r"([A-Za-z]+)\s*:\s*")  # FTS5 reads "title : x" as "title:x"
-_NEAR = re.compile(r"NEAR\s*\(")  # and "NEAR (a b)" as "NEAR(a b)"
+# Only ASCII white space separates terms, as in FTS5's query syntax: a no-break or
+# ideographic space is part of a word there (a separator inside its phrase), so
+# "a \u00a0OR b" needs the word "or" rather than being an OR.
+_SPACE = " \t\r\n\f\v"
+_FIELD_PREFIX = re.compile(r"([A-Za-z]+)[ \t\r\n\f\v]*:[ \t\r\n\f\v]*")  # "title : x" is "title:x"
+_NEAR = re.compile(r"NEAR[ \t\r\n\f\v]*\(")  # and "NEAR (a b)" is "NEAR(a b)", as in FTS5
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"\d+")
 _KEYWORDS = ("AND", "OR", "NOT")
-_WORD_END = frozenset(' \t\r\n\f\v()"')
+_WORD_END = frozenset(_SPACE + '()"')
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern becomes a QueryError, not noise on stderr
 
@@ -173,7 +177,7 @@ class _Parser:
         return position(self.text, pos + 1)
 
     def skip_space(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
+        while self.pos < len(self.text) and self.text[self.pos] in _SPACE:
             self.pos += 1
 
     def peek(self) -> str:
@@ -276,7 +280,7 @@ class _Parser:
         elif (
             self.peek() == "-"
             and self.pos + 1 < len(self.text)
-            and not self.text[self.pos + 1].isspace()
+            and self.text[self.pos + 1] not in _SPACE
         ):
             self.pos += 1
             operand = self.parse_unary
