@@ -373,9 +373,7 @@ class _Parser:
 
     def parse_quoted(self, cased: bool) -> tuple[Word, ...]:
         open_at = self.pos
-        close = self.text.find('"', open_at + 1)
-        if close < 0:
-            raise self.error("unterminated phrase: expected a closing '\"'", open_at)
+        close = self.closing_quote(open_at)
         words = self.words(open_at + 1, close, cased)
         if not words:
             raise self.error("empty phrase: expected letters or digits between the quotes", open_at)
@@ -384,6 +382,19 @@ class _Parser:
             self.pos += 1
             words = (*words[:-1], replace(words[-1], prefix=True))
         return words
+
+    def closing_quote(self, open_at: int) -> int:
+        """Where the phrase opened at ``open_at`` ends. A doubled quote inside is a quote
+        (FTS5's escape, a separator like any punctuation), so ``"a""b"`` is one phrase,
+        as FTS5 reads it, not "a" AND "b"."""
+        close = open_at
+        while True:
+            close = self.text.find('"', close + 1)
+            if close < 0:
+                raise self.error("unterminated phrase: expected a closing '\"'", open_at)
+            if self.text[close + 1 : close + 2] != '"':
+                return close
+            close += 1
 
     def parse_word(self, cased: bool, *, in_near: bool) -> tuple[Word, ...]:
         start = self.pos

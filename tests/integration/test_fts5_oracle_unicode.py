@@ -107,6 +107,10 @@ FUZZED: list[tuple[str, str, list[tuple[str, str]]]] = [
     ("a \u3000OR\u3000b", "a \u3000OR\u3000b", [("", "a b"), ("", "a or b"), ("", "b")]),
     ("a \u2028NOT b", "a \u2028NOT b", [("", "a b"), ("", "a not b"), ("", "a")]),
     ("(a \u00a0AND b)", "(a \u00a0AND b)", [("", "a b"), ("", "a and b")]),
+    # a doubled quote inside a phrase is FTS5's escape for a quote: one phrase
+    ('"a""b"', '"a""b"', [("", "a b"), ("", "b a"), ("", "a x b")]),
+    ('NEAR("a""b" x, 0)', 'NEAR("a""b" x, 0)', [("", "a x b"), ("", "a b x")]),
+    ('"a"""', '"a"""', [("", "a"), ("", "b")]),
 ]
 
 

@@ -48,6 +48,9 @@ def matches(query: str, story: str | Document) -> bool:
         ("cost-sharing", "troop cost sharing talks", True),  # a hyphenated word is a phrase
         ('"U.S. forces"', "U.S forces in Japan", True),
         ('"U.S. forces"', "US forces in Japan", False),
+        ('"cost""sharing"', "cost sharing", True),  # a doubled quote is a quote, as in FTS5
+        ('"cost""sharing"', "sharing cost", False),  # one phrase, not "cost" AND "sharing"
+        ('"say ""cost"" now"', "say cost now", True),
         # prefixes
         ("defen*", "defence", True),
         ("defen*", "Defense", True),
