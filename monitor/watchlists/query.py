@@ -38,12 +38,16 @@ DEFAULT_FIELDS = ("title", "body")
 DEFAULT_NEAR = 10  # FTS5's default distance
 MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely a mistake
 
-_FIELD_PREFIX = re.compile(r"([A-Za-z]+)\s*:\s*")  # FTS5 reads "title : x" as "title:x"
-_NEAR = re.compile(r"NEAR\s*\(")  # and "NEAR (a b)" as "NEAR(a b)"
+# Only ASCII white space separates terms, as in FTS5's query syntax: a no-break or
+# ideographic space is part of a word there (a separator inside its phrase), so
+# "a \u00a0OR b" needs the word "or" rather than being an OR.
+_SPACE = " \t\r\n\f\v"
+_FIELD_PREFIX = re.compile(r"([A-Za-z]+)[ \t\r\n\f\v]*:[ \t\r\n\f\v]*")  # "title : x" is "title:x"
+_NEAR = re.compile(r"NEAR[ \t\r\n\f\v]*\(")  # and "NEAR (a b)" is "NEAR(a b)", as in FTS5
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"\d+")
 _KEYWORDS = ("AND", "OR", "NOT")
-_WORD_END = frozenset(' \t\r\n\f\v()"')
+_WORD_END = frozenset(_SPACE + '()"')
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern becomes a QueryError, not noise on stderr
 
@@ -173,7 +177,7 @@ class _Parser:
         return position(self.text, pos + 1)
 
     def skip_space(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
+        while self.pos < len(self.text) and self.text[self.pos] in _SPACE:
             self.pos += 1
 
     def peek(self) -> str:
@@ -276,7 +280,7 @@ class _Parser:
         elif (
             self.peek() == "-"
             and self.pos + 1 < len(self.text)
-            and not self.text[self.pos + 1].isspace()
+            and self.text[self.pos + 1] not in _SPACE
         ):
             self.pos += 1
             operand = self.parse_unary
@@ -369,9 +373,7 @@ class _Parser:
 
     def parse_quoted(self, cased: bool) -> tuple[Word, ...]:
         open_at = self.pos
-        close = self.text.find('"', open_at + 1)
-        if close < 0:
-            raise self.error("unterminated phrase: expected a closing '\"'", open_at)
+        close = self.closing_quote(open_at)
         words = self.words(open_at + 1, close, cased)
         if not words:
             raise self.error("empty phrase: expected letters or digits between the quotes", open_at)
@@ -380,6 +382,19 @@ class _Parser:
             self.pos += 1
             words = (*words[:-1], replace(words[-1], prefix=True))
         return words
+
+    def closing_quote(self, open_at: int) -> int:
+        """Where the phrase opened at ``open_at`` ends. A doubled quote inside is a quote
+        (FTS5's escape, a separator like any punctuation), so ``"a""b"`` is one phrase,
+        as FTS5 reads it, not "a" AND "b"."""
+        close = open_at
+        while True:
+            close = self.text.find('"', close + 1)
+            if close < 0:
+                raise self.error("unterminated phrase: expected a closing '\"'", open_at)
+            if self.text[close + 1 : close + 2] != '"':
+                return close
+            close += 1
 
     def parse_word(self, cased: bool, *, in_near: bool) -> tuple[Word, ...]:
         start = self.pos

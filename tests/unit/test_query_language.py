@@ -48,6 +48,9 @@ def matches(query: str, story: str | Document) -> bool:
         ("cost-sharing", "troop cost sharing talks", True),  # a hyphenated word is a phrase
         ('"U.S. forces"', "U.S forces in Japan", True),
         ('"U.S. forces"', "US forces in Japan", False),
+        ('"cost""sharing"', "cost sharing", True),  # a doubled quote is a quote, as in FTS5
+        ('"cost""sharing"', "sharing cost", False),  # one phrase, not "cost" AND "sharing"
+        ('"say ""cost"" now"', "say cost now", True),
         # prefixes
         ("defen*", "defence", True),
         ("defen*", "Defense", True),
@@ -92,6 +95,14 @@ def matches(query: str, story: str | Document) -> bool:
         ("a AND NOT b OR c", "c b", True),
         ("a AND NOT b OR c", "a b", False),
         ("a AND NOT (b OR c)", "a c", False),
+        # only ASCII white space separates terms, as in FTS5: after a no-break or other
+        # Unicode space a keyword is a word (the space a separator inside it)
+        ("a \u00a0OR b", "b", False),  # a AND "or" AND b
+        ("a \u00a0OR b", "a or b", True),
+        ("a \u3000OR\u3000b", "b", False),
+        ("a \u2028NOT b", "a b", False),  # a AND "not" AND b
+        ("a \u2028NOT b", "a not b", True),
+        ("a\tOR\r\nb", "b", True),
         # NEAR: at most N tokens between, in any order, in one field
         ("NEAR(seoul tokyo, 1)", "Seoul and Tokyo", True),
         ("NEAR(seoul tokyo, 0)", "Seoul and Tokyo", False),
