@@ -307,6 +307,14 @@ class _Parser:
             return self.parse_regex()
         if char == "@":
             return self.resolve_set()
+        if char in "{^":
+            # FTS5's column sets and first-token marks: read as words here, {title body}:a
+            # would ask for the words "title" and "body", ^seoul for Seoul anywhere.
+            raise self.error(
+                "'{' (a column set) is FTS5's: write title:a OR body:a"
+                if char == "{"
+                else "'^' (a column's first token) is FTS5's: drop it, or quote the word"
+            )
         if any(self.at_keyword(k) for k in ("AND", "OR")):
             raise self.error(f"expected a term, found {self.describe_here()}")
         glued = next((k for k in _KEYWORDS if self.text.startswith(f"{k}-", self.pos)), None)
@@ -415,6 +423,14 @@ class _Parser:
         words = self.words(start, end, cased)
         if not words:
             raise self.error(f"{self.text[start:end]!r} has no letters or digits to match", start)
+        inner = next((w for w in words[:-1] if w.prefix), None)
+        if inner is not None:
+            # FTS5 reads a*b as a* AND b; a phrase of them would be a narrower query.
+            raise self.error(
+                f"'*' inside {self.text[start:end]!r}: write {inner.text}* and the rest as "
+                f'two terms, or quote the phrase ("{self.text[start:end]}")',
+                start,
+            )
         return words
 
     def words(self, start: int, end: int, cased: bool) -> tuple[Word, ...]:

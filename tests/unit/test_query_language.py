@@ -211,6 +211,11 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("*", 1, "'*' must follow a word"),
         ("a**", 3, "'*' must follow a word"),
         ("&&", 1, "'&&' has no letters or digits"),
+        # FTS5's syntax we do not share, refused rather than read as words: a*b is FTS5's
+        # a* AND b, {title body}:a a column set, ^a a column's first token
+        ("gsomia troo*cost", 8, "'*' inside 'troo*cost': write troo* and the rest as two"),
+        ("{title body}:gsomia", 1, "'{' (a column set) is FTS5's: write title:a OR body:a"),
+        ("scm ^seoul", 5, "'^' (a column's first token) is FTS5's"),
         ("= a", 2, "expected a word after '='"),
         ("NOT", 4, "expected a term, found the end of the query"),
         ("a b c )", 7, "unexpected ')'"),
