@@ -41,6 +41,9 @@ class App:
     source_configs: dict[str, SourceConfig] = field(default_factory=dict)
     channels: dict[str, Channel] = field(default_factory=dict)
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # channel -> its failures as a whole in a row, since it last took a delivery: the
+    # backoff of its next probe (see monitor.alerts.outbox)
+    channel_failures: dict[str, int] = field(default_factory=dict)
 
     @property
     def watchlists(self) -> dict[str, WatchlistConfig]:

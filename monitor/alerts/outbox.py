@@ -8,7 +8,10 @@ rendered, without counting an attempt.
 
 After a transient failure, the rest of that channel's rows in the batch wait for the same
 retry time without being tried: a server that is down or slow costs one timeout per
-batch, not one per row.
+batch, not one per row. The next batch tries the row with the fewest attempts first, so
+the probes of a long outage rotate over the waiting rows (no one row is buried for the
+channel's outage), and their backoff is the channel's: it grows with the channel's
+failures in a row (``App.channel_failures``), not with the probing row's own attempts.
 
 A batch goes out a chunk (``CHUNK`` rows) at a time: the chunk's claims are taken again
 just before its first send, and again for the rest of the chunk once ``RENEW_AFTER`` (at
@@ -284,7 +287,6 @@ def _deliver_one(
     sent: _SentRecords,
 ) -> datetime | None:
     """Hold, send or fail one delivery; returns its retry time if it failed transiently."""
-    settings = app.config.monitor.delivery
     channel = app.channels.get(job.channel)
     hold = noise.check(job)
     if hold is not None:
@@ -307,14 +309,17 @@ def _deliver_one(
     except DeliveryError as exc:
         transient = exc if isinstance(exc, TransientDeliveryError) else None
         retry_after = transient.retry_after if transient else None
-        retry_at = _retry_or_bury(
-            app, job, report, now, str(exc), retry_after, settings.max_attempts
-        )
         # Some recipients refusing one message is no reason to hold the channel's others.
-        return retry_at if transient is None or transient.whole_channel else None
+        whole_channel = transient is None or transient.whole_channel
+        failures = app.channel_failures.get(job.channel, 0) if whole_channel else 0
+        retry_at = _retry_or_bury(app, job, report, now, str(exc), retry_after, failures)
+        if whole_channel:
+            app.channel_failures[job.channel] = failures + 1
+        return retry_at if whole_channel else None
     except Exception as exc:
         log.exception("delivery_crashed")
-        return _retry_or_bury(app, job, report, now, repr(exc), None, settings.max_attempts)
+        return _retry_or_bury(app, job, report, now, repr(exc), None)
+    app.channel_failures.pop(job.channel, None)
     sent.add(job)
     noise.record_sent(job)
     report.attempted(job.channel, "sent")
@@ -329,11 +334,12 @@ def _retry_or_bury(
     now: datetime,
     error: str,
     retry_after: float | None,
-    max_attempts: int,
+    channel_failures: int = 0,
 ) -> datetime | None:
-    """Schedule the next attempt and return its time, or bury the delivery (None)."""
+    """Schedule the next attempt and return its time, or bury the delivery (None). The
+    backoff counts the delivery's own failures, or its channel's in a row if more."""
     settings = app.config.monitor.delivery
-    if job.attempts + 1 >= max_attempts:
+    if job.attempts + 1 >= settings.max_attempts:
         app.store.mark_dead(
             job, app.owner, error=f"gave up after {job.attempts + 1} attempts: {error}"
         )
@@ -342,7 +348,10 @@ def _retry_or_bury(
         log.error("delivery_dead", error=error, attempts=job.attempts + 1)
         return None
     delay = retry_delay(
-        job.attempts, base=settings.retry_base, cap=settings.retry_max, retry_after=retry_after
+        max(job.attempts, channel_failures),
+        base=settings.retry_base,
+        cap=settings.retry_max,
+        retry_after=retry_after,
     )
     app.store.mark_retry(job, app.owner, error=error, due_at=now + delay)
     report.attempted(job.channel, "retried")

@@ -344,3 +344,24 @@ def test_a_stop_ends_a_batch_between_two_deliveries_and_gives_the_rest_back(
     assert {"pending": 1, "due": 1, "sent": 2, "dead": 0} == counts_after_stop
     assert (1, 0) == (rest.sent, rest.failed)
     assert EXPECTED == len(set(hooks.ids())) == len(hooks.ids())
+
+
+def test_a_channel_down_for_long_backs_off_as_a_channel(news: Path, hooks: WebhookReceiver) -> None:
+    """The probes of an outage rotate over the waiting alerts, each tried with fewest
+    attempts first; the wait still grows with the channel's failures in a row."""
+    with open_app(write_config(news, channels={"chat": webhook(hooks)})) as app:
+        assert EXPECTED == poll_source(app, "news").deliveries
+        hooks.stop()
+        start = utc_now()
+        rounds = [deliver_due(app, now=start + timedelta(minutes=11 * n)) for n in range(4)]
+        fourth = start + timedelta(minutes=33)
+        # The fourth failure in a row waits 4-8 minutes (retry_base 1m, doubled each time),
+        # however few attempts its own delivery had.
+        waiting = app.store.outbox_counts(now=fourth + timedelta(minutes=3, seconds=59))
+        hooks.start()
+        back = deliver_due(app, now=fourth + timedelta(minutes=10))
+
+    assert [(0, 3)] * 4 == [(r.sent, r.retried) for r in rounds]  # one try, two put off
+    assert (3, 0) == (waiting["pending"], waiting["due"])
+    assert (EXPECTED, 0) == (back.sent, back.failed)
+    assert EXPECTED == len(set(hooks.ids()))
