@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,5 +38,15 @@ def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
+# A lone surrogate: only ever inside a JSON string here, as a character from a value.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    """One JSON line on stdout. A lone surrogate (a back-test archive's unpaired
+    "\\ud800" escape) encodes in no charset: it is written as the escape it came as,
+    so the line reads back to the same value instead of ending the command."""
+    line = json.dumps(value, ensure_ascii=False)
+    if not line.isascii():
+        line = _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", line)
+    sys.stdout.write(line + "\n")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,7 @@ from typing import TextIO
 
 from monitor.alerts.route import hit_record
 from monitor.app import build_matcher
-from monitor.commands._common import load
+from monitor.commands._common import load, print_json
 from monitor.config import Config
 from monitor.errors import ConfigError
 from monitor.model import Hit
@@ -121,5 +120,5 @@ def _backtest(index: WatchlistIndex, lines: TextIO, name: str, only: frozenset[s
             "watchlists": [hit.watchlist for hit in result.hits],
             "hits": {hit.watchlist: hit_record(hit) for hit in result.hits},
         }
-        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        print_json(record)
     return 0

@@ -179,3 +179,19 @@ def test_a_missing_input_file_exits_2_with_one_line(default_config: Path, tmp_pa
     )
     assert 2 == run.returncode
     assert f"{tmp_path / 'nope.txt'}: cannot read: No such file or directory\n" == run.stderr
+
+
+def test_jsonl_echoes_a_lone_surrogate_escape_instead_of_crashing(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An archive's unpaired "\ud800" escape is valid JSON; no UTF-8 writer takes it raw.
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(
+        '{"id": "a\\ud800", "title": "GSOMIA \\udc00", "body": "Japan and South Korea"}\n',
+        encoding="utf-8",
+    )
+    assert 0 == match(default_config, "--jsonl", str(archive))
+    [line] = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert "a\ud800" == record["id"]
+    assert ["gsomia"] == record["watchlists"]
