@@ -179,6 +179,17 @@ def one_line(text: str) -> str:
     return " ".join(html.unescape(text).split())  # split() takes every kind of space
 
 
+# C0 and C1 controls, DEL, and the bidi embeddings, overrides and isolates.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_line(text: str) -> str:
+    """``text`` as a terminal shows it as it is: each control character as its escape
+    (``\\x1b``). A feed's ESC would start a sequence that retitles the window, recolours
+    or clears the screen; a bidi override (U+202E) reverses what follows it."""
+    return _TERMINAL_CONTROLS.sub(lambda found: ascii(found.group())[1:-1], text)
+
+
 def _collapse_spaces(text: str) -> str:
     """Each run of spaces as one " ". Most text has none to collapse, which a few
     substring searches tell several times faster than the regex's scan."""

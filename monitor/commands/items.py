@@ -7,7 +7,7 @@ import argparse
 from monitor.commands._common import iso, load, print_json, since_arg
 from monitor.errors import ConfigError
 from monitor.store import open_store
-from monitor.text import utc_now
+from monitor.text import terminal_line, utc_now
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
                     }
                 )
             else:
-                print(f"{iso(item.published)}  {item.source:<16} {item.title}")
+                source, title = terminal_line(item.source), terminal_line(item.title)
+                print(f"{iso(item.published)}  {source:<16} {title}")
     finally:
         store.close()
     configured = {source.name for source in config.monitor.sources}

@@ -16,7 +16,7 @@ from monitor.dedup import content_hash, fingerprint
 from monitor.model import Document, Item, StoredItem
 from monitor.store import open_store
 from monitor.store.repo import IngestedItem, PlannedMatch
-from monitor.text import utc_now
+from monitor.text import terminal_line, utc_now
 from monitor.watchlists.backtest import backtest, terminal_progress
 
 FLUSH_EVERY = 500
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             stored = cast(StoredItem, result.id)  # the ids given to backtest above
             matched += 1
             names = ", ".join(hit.watchlist for hit in result.hits)
-            print(f"{stored.id}\t{names}\t{stored.title}")
+            print(f"{stored.id}\t{names}\t{terminal_line(stored.title)}")
             ingested = as_ingested(stored)
             pending.extend((ingested, p) for p in plan_matches(ingested, result.hits, watchlists))
             if len(pending) >= FLUSH_EVERY:

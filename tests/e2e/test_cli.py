@@ -190,3 +190,27 @@ def test_a_database_folder_that_cannot_be_made_is_a_clear_error(default_config: 
     assert 1 == result.returncode
     assert "Traceback" not in result.stderr
     assert "cannot make the database's folder" in result.stderr
+
+
+def test_items_and_replay_show_control_characters_in_titles_as_escapes(
+    default_config: Path,
+) -> None:
+    # ESC sequences retitle the window and recolour the terminal; U+202E reverses what follows.
+    root = default_config.parent.parent
+    hostile = "GSOMIA \x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
+    (root / "seeds" / "hostile.txt").write_text(
+        f"{hostile}\nJapan and South Korea extend GSOMIA.\n", encoding="utf-8"
+    )
+    assert 0 == monitor("run", "--once", cwd=root).returncode
+    shown = r"GSOMIA \x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
+    items = monitor("items", cwd=root)
+    replay = monitor("replay", "--since", "1d", "--dry-run", cwd=root)
+    for listing in (items.stdout, replay.stdout):
+        [line] = [line for line in listing.splitlines() if "owned" in line]
+        assert line.endswith(shown)
+    [item] = [
+        i
+        for i in map(json.loads, monitor("items", "--json", cwd=root).stdout.splitlines())
+        if "owned" in i["title"]
+    ]
+    assert hostile == item["title"]  # JSON escapes it already, and keeps the text as stored
