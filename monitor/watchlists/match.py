@@ -477,11 +477,28 @@ def _word_start(text: str, pos: int) -> int:
     if pos == 0:
         return 0
     space = text.find(" ", pos)
-    return pos if space < 0 or space - pos > 20 else space + 1
+    return _cluster_edge(text, pos, -1) if space < 0 or space - pos > 20 else space + 1
 
 
 def _word_end(text: str, pos: int) -> int:
     if pos >= len(text):
         return len(text)
     space = text.rfind(" ", 0, pos)
-    return pos if space < 0 or pos - space > 20 else space
+    return _cluster_edge(text, pos, 1) if space < 0 or pos - space > 20 else space
+
+
+def _cluster_edge(text: str, pos: int, step: int) -> int:
+    """``pos`` moved by ``step`` until it is not inside a character as a reader sees it.
+
+    A snippet cut in a long run without spaces (Thai, a URL, text in NFD) must not start
+    with a combining mark or vowel sign that lost its letter, nor end on a letter that
+    lost its marks, nor split an emoji joined with ZWJ."""
+    while 0 < pos < len(text) and (_continues(text[pos]) or text[pos - 1] == "\u200d"):
+        pos += step
+    return pos
+
+
+def _continues(character: str) -> bool:
+    """Whether ``character`` belongs to the one before it: a mark (accents, Thai vowel
+    signs and tone marks, variation selectors) or a zero-width joiner."""
+    return unicodedata.category(character)[0] == "M" or character == "\u200d"

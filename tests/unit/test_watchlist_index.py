@@ -136,6 +136,26 @@ def test_long_bodies_give_snippets_around_each_match() -> None:
     assert all("GSOMIA" in snippet and len(snippet) < 220 for snippet in hit.snippets)
 
 
+@pytest.mark.parametrize(
+    "cluster",
+    [
+        "\u0e17\u0e35\u0e48",  # Thai: a consonant, a vowel sign and a tone mark, no spaces
+        "e\u0301",  # Latin in NFD: e and a combining acute
+        "\U0001f469\u200d\U0001f4bb",  # an emoji ZWJ sequence
+    ],
+)
+def test_a_snippet_cut_inside_a_long_run_keeps_whole_characters(cluster: str) -> None:
+    run = cluster * 60
+    body = f"{run} GSOMIA {run}"
+    [hit] = compile_watchlists([watchlist("g", "gsomia")], {}).match(Document("", body))
+    [snippet] = hit.snippets
+    assert snippet != body  # cut inside both runs
+    start = body.index(snippet)
+    end = start + len(snippet)
+    # Whole clusters either side: no mark, vowel sign or joined emoji left dangling.
+    assert (0, 0) == (start % len(cluster), (len(body) - end) % len(cluster))
+
+
 def test_only_restricts_to_the_named_watchlists() -> None:
     index = compile_watchlists([watchlist("a", "pact"), watchlist("b", "pact")], {})
     assert ["b"] == [hit.watchlist for hit in index.match(Document("pact", ""), only={"b"})]
