@@ -77,7 +77,10 @@ class Document:
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """A matched stretch of a document field: ``text[start:end]`` of that field."""
+    """A matched stretch of a document field: ``text[start:end]`` of that field.
+
+    ``term`` is that text on one line, cut at ``watchlists.match.MAX_TERM`` characters.
+    """
 
     field: str
     start: int

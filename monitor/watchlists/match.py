@@ -25,6 +25,7 @@ SNIPPET_CONTEXT = 80  # characters of context either side of a match
 MAX_SNIPPETS = 3
 MAX_SPANS = 20  # per hit: enough to highlight, bounded for pathological stories
 MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains nothing new
+MAX_TERM = 200  # characters of a matched term shown (a regex can match a whole body)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -451,21 +452,31 @@ def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:
         if len(found) >= MAX_SPANS:
             break
     spans = [
-        Span(field, start, end, " ".join(view.text(field)[start:end].split()))
+        Span(field, start, end, _shown_term(view.text(field)[start:end]))
         for field, start, end in found
     ]
     return Hit(watchlist, clause.text, tuple(spans), snippets(view.document, spans))
 
 
+def _shown_term(matched: str) -> str:
+    """A matched stretch as a term: on one line, at most MAX_TERM characters (here, not
+    with text.cap: the matcher does without text.py's HTML sanitiser and its import)."""
+    term = " ".join(matched.split())
+    return term if len(term) <= MAX_TERM else term[: MAX_TERM - 1] + "…"
+
+
 def snippets(document: Document, spans: list[Span]) -> tuple[str, ...]:
-    """Up to MAX_SNIPPETS passages, one around each span not already shown, collapsed."""
+    """Up to MAX_SNIPPETS passages, one around each span not already shown, collapsed.
+    A span longer than MAX_TERM (``/GSOMIA[^.]*/`` over a body without full stops)
+    shows its start: every alert, payload and stored match quotes the snippets."""
     windows: list[tuple[str, int, int]] = []
     for span in spans:
         if any(f == span.field and a <= span.start and span.end <= b for f, a, b in windows):
             continue
         text: str = getattr(document, span.field)
         start = _word_start(text, max(0, span.start - SNIPPET_CONTEXT))
-        end = _word_end(text, min(len(text), span.end + SNIPPET_CONTEXT))
+        shown_end = min(span.end, span.start + MAX_TERM)
+        end = _word_end(text, min(len(text), shown_end + SNIPPET_CONTEXT))
         windows.append((span.field, start, end))
         if len(windows) >= MAX_SNIPPETS:
             break

@@ -196,6 +196,20 @@ def test_an_alert_marks_each_term_where_the_hit_found_it(
     assert marked == re.findall("<mark>(.*?)</mark>", shown)
 
 
+def test_a_regex_matching_a_whole_body_gives_a_bounded_alert() -> None:
+    # A sentence-wide pattern over a body without full stops matches all 200,000 characters.
+    index = compile_watchlists([WatchlistConfig(name="w", query="/GSOMIA[^.]*/")], {})
+    body = "GSOMIA " + "talks " * 33_000
+    [hit] = index.match(Document("Headline", body))
+    assert [(0, len(body))] == [(span.start, span.end) for span in hit.spans]  # as found
+    assert all(len(term) <= 200 for term in hit.terms)
+    assert all(len(snippet) <= 400 for snippet in hit.snippets)
+    view = replace(alert_view(stored_item("Headline", body=body)), hits=hit_record(hit))
+    message = RENDERER.render_alert(view, "k")
+    assert len(message.text) < 5_000
+    assert len(message.html) < 10_000
+
+
 def test_a_term_is_marked_as_the_hit_found_it_not_inside_other_words() -> None:
     snippet = "SCMP says the SCM met; scm tools; Korean Korea; 지소미아를 GSOMIA破棄"
     marked = highlight(snippet, ["SCM", "Korea", "지소미아", "GSOMIA"])
