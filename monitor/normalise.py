@@ -63,8 +63,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
             author=entry.author and _encodable(entry.author),
         )
     body = html_to_text(entry.content) if entry.content_is_html else entry.content
-    body = cap(body, MAX_BODY)
-    title = cap(one_line(entry.title), MAX_TITLE) or cap(one_line(body[:200]), 200) or "(untitled)"
+    title, body = title_and_body(entry.title, body)
     published = to_utc(entry.published) if entry.published else now
     if published > now + FUTURE_TOLERANCE:
         published = now
@@ -82,6 +81,14 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
         author=cap(one_line(entry.author), 200) if entry.author else None,
     )
+
+
+def title_and_body(title: str, body: str) -> tuple[str, str]:
+    """A story's title and plain-text body as they are stored and matched: the title one
+    line (or the body's start), both capped. A back-test reads an archive through it too,
+    so it matches what the daemon would."""
+    body = cap(body, MAX_BODY)
+    return cap(one_line(title), MAX_TITLE) or cap(one_line(body[:200]), 200) or "(untitled)", body
 
 
 def _sanitized(markup: str) -> str | None:

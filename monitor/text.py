@@ -174,9 +174,15 @@ def tidy_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+# Control characters that are no kind of space: a feed's ESC or BEL would travel into
+# mail subjects, chat messages and terminals.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f]")
+
+
 def one_line(text: str) -> str:
-    """A title: one line of plain text, entities decoded."""
-    return " ".join(html.unescape(text).split())  # split() takes every kind of space
+    """A title: one line of plain text, entities decoded, control characters dropped."""
+    # split() takes every kind of space, the controls that are spaces among them
+    return " ".join(_CONTROLS.sub("", html.unescape(text)).split())
 
 
 # C0 and C1 controls, DEL, and the bidi embeddings, overrides and isolates.

@@ -14,7 +14,7 @@ from monitor.commands._common import load, since_arg
 from monitor.commands.match import add_watchlist_option, selected_watchlists
 from monitor.dedup import content_hash, fingerprint
 from monitor.model import Document, Item, StoredItem
-from monitor.store import open_store
+from monitor.store import database_exists, open_store
 from monitor.store.repo import IngestedItem, PlannedMatch
 from monitor.text import terminal_line, utc_now
 from monitor.watchlists.backtest import backtest, terminal_progress
@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
     only = selected_watchlists(config, args.watchlist)
     index = build_matcher(config)
     watchlists = {w.name: w for w in config.watchlists}
+    if args.dry_run and not database_exists(config.monitor.database):
+        print("nothing is stored yet: no items to replay (dry run)", file=sys.stderr)
+        return 0
     store = open_store(config.monitor.database)
     matched = enqueued = 0
     pending: list[tuple[IngestedItem, PlannedMatch]] = []

@@ -1,5 +1,5 @@
 """The store: the only code that talks SQL. Its functions return model dataclasses."""
 
-from monitor.store.repo import Store, open_store
+from monitor.store.repo import Store, database_exists, open_store
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "database_exists", "open_store"]

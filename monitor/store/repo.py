@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from uuid import uuid4
 
@@ -193,12 +194,25 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL; None for a server or an in-memory database."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
+def database_exists(url: str) -> bool:
+    """False for an SQLite file not made yet (opening it would make it); a server's
+    database is taken to be there."""
+    file = _sqlite_file(url)
+    return file is None or file.exists()
+
+
 def open_store(url: str, *, upgrade: bool = True) -> Store:
     """Connect, and bring the schema up to date unless told not to."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        from pathlib import Path
-
-        folder = Path(url.removeprefix("sqlite:///")).parent
+    file = _sqlite_file(url)
+    if file is not None:
+        folder = file.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file where a folder should be, no permission

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from monitor.errors import MonitorError
 from monitor.model import Document, Hit
+from monitor.normalise import title_and_body
 from monitor.watchlists.index import WatchlistIndex
 
 PROGRESS_EVERY = 1_000  # items between progress reports
@@ -94,4 +95,5 @@ def _document(line: str, where: str) -> tuple[object, Document]:
     fields = [record.get(key) or "" for key in ("title", "body", "source")]
     if not all(isinstance(value, str) for value in fields):
         raise MonitorError(f"{where}: title, body and source must be strings")
-    return record.get("id"), Document(*fields)
+    title, body = title_and_body(fields[0], fields[1])
+    return record.get("id"), Document(title, body, fields[2])

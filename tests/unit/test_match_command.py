@@ -195,3 +195,31 @@ def test_jsonl_echoes_a_lone_surrogate_escape_instead_of_crashing(
     record = json.loads(line)
     assert "a\ud800" == record["id"]
     assert ["gsomia"] == record["watchlists"]
+
+
+def test_jsonl_reads_a_story_as_the_daemon_stores_it(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The body capped at MAX_BODY, the title made one line: a back-test matches no text
+    the daemon would never have seen."""
+    from monitor.normalise import MAX_BODY
+
+    archive = tmp_path / "archive.jsonl"
+    beyond = {"id": "late", "title": "Grain", "body": "x " * MAX_BODY + "GSOMIA"}
+    split = {"id": "lines", "title": "Security\nConsultative Meeting", "body": "In Seoul."}
+    archive.write_text(json.dumps(beyond) + "\n" + json.dumps(split) + "\n", encoding="utf-8")
+    match(default_config, "--jsonl", str(archive))
+    late, lines = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert [] == late["watchlists"]
+    assert ["title", 0, 29, "Security Consultative Meeting"] == lines["hits"]["scm"]["spans"][0]
+
+
+def test_replay_dry_run_creates_no_database(
+    default_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parsed = build_parser().parse_args(
+        ["replay", "-c", str(default_config), "--since", "1d", "--dry-run"]
+    )
+    assert 0 == parsed.func(parsed)
+    assert not (default_config.parent.parent / "var").exists()
+    assert "nothing is stored yet" in capsys.readouterr().err

@@ -199,3 +199,14 @@ def test_many_void_and_closed_elements_are_still_sanitised() -> None:
         "s", Entry(title="t", content=markup, content_is_html=True), identity="auto", now=NOW
     )
     assert item.html is not None
+
+
+def test_a_title_drops_control_characters_that_are_no_space() -> None:
+    """ESC and BEL would reach mail subjects, chat messages and terminals."""
+    from monitor.text import one_line
+
+    assert "GSOMIA ]0;owned extended" == one_line("GSOMIA \x1b]0;owned\x07\x9b extended\x00")
+    assert "a b c" == one_line("a\x1cb\tc")  # a control that is a space still separates
+    assert "\u05e9\u05dc\u05d5\u05dd \u202bRTL\u202c" == one_line(
+        "\u05e9\u05dc\u05d5\u05dd \u202bRTL\u202c"  # bidi embeddings stay: RTL text uses them
+    )
