@@ -443,6 +443,7 @@ class Daemon:
             systemd.ready(self._status_line())
             return False
         register_secrets(config.secrets())
+        new_app.take_over(self.app)
         with self._apps:
             old, self.app = self.app, new_app
         self.schedule(wanted)

@@ -258,13 +258,20 @@ def _repeated_bodies(texts: Sequence[Words]) -> list[list[bytes]]:
 def _stories_among(headlines: Iterable[frozenset[bytes]], enough: int) -> bool:
     """Whether ``headlines`` name at least ``enough`` stories: counted greedily, each
     headline a new story unless it is one story's with a headline counted before, so a
-    body under a thousand headlines costs a thousand comparisons per story, not pairs."""
-    counted: list[frozenset[bytes]] = []
-    for headline in headlines:
-        if not any(_one_story(headline, other) for other in counted):
-            counted.append(headline)
-            if len(counted) >= enough:
-                return True
+    body under a thousand headlines costs a thousand comparisons per story, not pairs.
+
+    Counted from each headline in turn while none found enough: "one story's" is not
+    transitive, and a short headline first ("Korea Japan pact") is one story's with two
+    that are not ("... talks collapse", "... renewal signed"). Counted from it alone,
+    they were one story, and the count hung on which headline came first."""
+    ordered = list(headlines)
+    for start in range(len(ordered) - enough + 1):
+        counted = [ordered[start]]
+        for headline in ordered[start + 1 :]:
+            if not any(_one_story(headline, other) for other in counted):
+                counted.append(headline)
+                if len(counted) >= enough:
+                    return True
     return False
 
 

@@ -90,6 +90,11 @@ class SmtpChannel:
             whole_channel=False,
         )
 
+    def take_over(self, previous: SmtpChannel) -> None:
+        """Remember what ``previous`` (this channel before a reload) does of who took which
+        mail, and whatever it learns from here on."""
+        self._taken = previous._taken
+
     def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is None:

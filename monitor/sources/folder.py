@@ -44,7 +44,9 @@ _CLOSING = re.compile(
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
 _FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)")  # "<?" and "<!" start no element
 _TAIL = 64 * 1024  # bytes of a document's end in which its closing tag is looked for
-_WIDE = (b"\xff\xfe", b"\xfe\xff", b"\x00")  # UTF-16/32 byte order marks or zeros: not checked
+# UTF-16/32, found as XML finds it: a byte order mark, or a zero among the first four
+# bytes ("<\x00?\x00" without a mark). Such a document is not checked.
+_WIDE = (b"\xff\xfe", b"\xfe\xff")
 
 FileParser = Callable[[bytes, datetime, str], list[Entry]]
 
@@ -72,7 +74,8 @@ class IncompleteDocument(SourceError):
 
 def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
     text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if not text.startswith((b"{", b"[", *_WIDE)) and not _closes_its_root(text):
+    wide = text.startswith(_WIDE) or b"\x00" in text[:4]
+    if not wide and not text.startswith((b"{", b"[")) and not _closes_its_root(text):
         raise IncompleteDocument("the feed document ends before its root element does")
     return [
         entry if entry.published else replace(entry, published=mtime)

@@ -399,15 +399,25 @@ def _decoded(response: httpx.Response) -> Iterator[bytes]:
     return steps
 
 
-def _inflated(wbits: int, fallback: int | None = None) -> Decoder:
+def _inflated(wbits: int, fallback: int | None = None, *, members: bool = False) -> Decoder:
     """A zlib decoder for ``wbits``; ``fallback`` is tried when the first read fails
-    (deflate: zlib-wrapped as the spec says, or raw, as httpx also accepts it)."""
+    (deflate: zlib-wrapped as the spec says, or raw, as httpx also accepts it).
+    ``members``: gzip's, one after another (RFC 1952: ``cat a.gz b.gz``), are each read;
+    other bytes after the stream are ignored, as httpx ignored them. A stream that stops
+    before its end is a body cut short: an error, not the feed read so far."""
 
     def decode(chunks: Iterable[bytes]) -> Iterator[bytes]:
         decompressor, retry, started = zlib.decompressobj(wbits), fallback, False
+        trailing = False  # past the end, in bytes that start no member
         try:
             for chunk in chunks:
-                while chunk:
+                while chunk and not trailing:
+                    if decompressor.eof:
+                        chunk = chunk.lstrip(b"\0")  # gzip's zero padding
+                        trailing = bool(chunk) and not (members and chunk.startswith(b"\x1f"))
+                        if trailing or not chunk:
+                            break
+                        decompressor = zlib.decompressobj(wbits)
                     try:
                         step = decompressor.decompress(chunk, DECODE_STEP)
                     except zlib.error:
@@ -417,29 +427,35 @@ def _inflated(wbits: int, fallback: int | None = None) -> Decoder:
                         continue
                     started = True
                     yield step
-                    chunk = decompressor.unconsumed_tail
+                    chunk = decompressor.unconsumed_tail or decompressor.unused_data
             yield decompressor.flush()
         except zlib.error as exc:
             raise httpx.DecodingError(str(exc)) from exc
+        if started and not decompressor.eof:
+            raise httpx.DecodingError(_CUT_SHORT)
 
     return decode
 
 
 def _unbrotli(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    decompressor = brotli.Decompressor()
+    decompressor, started = brotli.Decompressor(), False
     try:
         for chunk in chunks:
             if not chunk:
                 continue
+            started = True
             yield decompressor.process(chunk, output_buffer_limit=DECODE_STEP)
             while not decompressor.can_accept_more_data():
                 yield decompressor.process(b"", output_buffer_limit=DECODE_STEP)
     except brotli.error as exc:
         raise httpx.DecodingError(str(exc)) from exc
+    if started and not decompressor.is_finished():
+        raise httpx.DecodingError(_CUT_SHORT)
 
 
+_CUT_SHORT = "the compressed body stops before its end (cut short)"
 _DECODERS: dict[str, Decoder] = {
-    "gzip": _inflated(zlib.MAX_WBITS | 16),
+    "gzip": _inflated(zlib.MAX_WBITS | 16, members=True),
     "deflate": _inflated(zlib.MAX_WBITS, fallback=-zlib.MAX_WBITS),
     "br": _unbrotli,
 }

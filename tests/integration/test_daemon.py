@@ -15,6 +15,7 @@ from servers import SmtpServer
 from sqlalchemy import text
 
 from monitor.alerts.digest import next_run, run_digest
+from monitor.alerts.outbox import deliver_due
 from monitor.app import build_app
 from monitor.config import load_config
 from monitor.daemon import Daemon
@@ -348,4 +349,36 @@ def test_a_reload_to_a_database_path_that_cannot_be_made_is_refused(tmp_path: Pa
         assert app is run.daemon.app
         run.write("pact.txt", "Pact\n\nThe pact holds.")
         wait_for(run.mails, "an alert under the old config")
+    assert 0 == run.code
+
+
+def test_a_retry_after_a_reload_goes_only_to_the_recipients_refused_for_now(
+    tmp_path: Path,
+) -> None:
+    """Who took a mail that another recipient refused for now (4xx RCPT) is remembered
+    by the SMTP channel: a reload builds a new one, and its retry must not send the mail
+    again to those who have it."""
+    with SmtpServer() as smtp:
+        smtp_config = CONFIG.replace(
+            "box: {type: maildir, path: mail, to: [desk@example.org]}",
+            f"box: {{type: smtp, host: 127.0.0.1, port: {smtp.port},"
+            " to: [desk@example.org, duty@example.org]}",
+        ).replace("delivery: {every: 1s}", "delivery: {every: 1s, retry_base: 1h, retry_max: 1h}")
+        smtp.refuse("duty@example.org", "452 4.2.2 Mailbox full")
+        with DaemonRun(tmp_path, smtp_config) as run:
+            run.write("pact.txt", "Pact\n\nThe pact holds.")
+            wait_for(
+                lambda: (
+                    run.daemon.app.store.outbox_counts(now=utc_now())["pending"] == 1
+                    and len(smtp.received()) == 1
+                ),
+                "the alert, refused for duty@ for now",
+            )
+            run.config_path.write_text(smtp_config.replace("every: 1s}", "every: 2s}", 1))
+            assert run.daemon.reload()
+            retried = deliver_due(run.daemon.app, now=utc_now() + timedelta(hours=2))
+        assert 1 == retried.sent
+        assert [("desk@example.org",), ("duty@example.org",)] == [
+            mail.recipients for mail in smtp.received()
+        ]
     assert 0 == run.code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import tracemalloc
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +195,56 @@ def test_a_compression_bomb_is_never_inflated_past_the_cap(
         tracemalloc.stop()
         pool.close()
     assert peak < 8 << 20
+
+
+TWO_ITEMS = rss(
+    ("c1", "First story", "The first story is whole."),
+    ("c2", "Second story cut", "The second story is cut in two by the server's cache."),
+)
+
+
+def _compressed(encoding: str, body: bytes) -> bytes:
+    if encoding == "gzip":
+        return gzip.compress(body)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    return bytes(brotli.compress(body))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_a_compressed_body_that_ends_mid_stream_is_an_error(
+    server: FeedServer, tmp_path: Path, encoding: str
+) -> None:
+    """A whole HTTP answer (its Content-Length) whose compressed stream stops short, as a
+    cache that stored half a file serves it: the feed read so far is not taken for the
+    feed (its second item cut in two, or gone), the poll fails and names the cause."""
+    whole = _compressed(encoding, TWO_ITEMS)
+    cut = whole[: len(whole) * 3 // 4]
+    server.routes["/cut"] = lambda handler: handler.answer(
+        200, cut, {"Content-Type": "application/rss+xml", "Content-Encoding": encoding}
+    )
+    app = feed_app(tmp_path, [{"name": "cut", "url": server.url("/cut")}], [])
+    try:
+        outcome = poll_source(app, "cut")
+        stored = [item.title for item in app.store.items()]
+    finally:
+        app.close()
+    assert ([], False) == (stored, outcome.ok)
+    assert "compressed body stops before its end (cut short)" in (outcome.error or "")
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(server: FeedServer, tmp_path: Path) -> None:
+    """A gzip file may be several members one after the other (RFC 1952; ``cat a.gz
+    b.gz``, a server compressing as it streams): all of them are the body."""
+    half = len(TWO_ITEMS) // 2
+    members = gzip.compress(TWO_ITEMS[:half]) + gzip.compress(TWO_ITEMS[half:])
+    server.routes["/members"] = lambda handler: handler.answer(
+        200, members, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}
+    )
+    app = feed_app(tmp_path, [{"name": "members", "url": server.url("/members")}], [])
+    try:
+        assert poll_source(app, "members").ok
+        stored = sorted(item.title for item in app.store.items())
+    finally:
+        app.close()
+    assert ["First story", "Second story cut"] == stored

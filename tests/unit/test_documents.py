@@ -263,3 +263,14 @@ def test_a_feed_file_cut_short_long_ago_is_a_broken_file(tmp_path: Path) -> None
     os.utime(path, (long_ago, long_ago))
     with pytest.raises(SourceError, match=r"desk\.xml: the feed document ends before its root"):
         FolderSource("f", tmp_path).fetch({})
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_utf_16_feed_file_without_a_byte_order_mark_is_read(
+    tmp_path: Path, encoding: str
+) -> None:
+    """XML finds UTF-16 without a mark by its first bytes ('<' and a zero): such a file
+    is read as a feed is, not held back as one that ends before its root."""
+    (tmp_path / "desk.xml").write_bytes(FEED_FILE.replace("utf-8", "utf-16").encode(encoding))
+    fetched = FolderSource("f", tmp_path).fetch({})
+    assert ["a1", "a2"] == [entry.guid for entry in fetched.entries]

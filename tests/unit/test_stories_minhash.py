@@ -163,3 +163,14 @@ def test_a_footer_under_long_documents_is_found_at_their_edges() -> None:
     assert footer <= found
     assert in_the_middle
     assert not in_the_middle & found
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_short_body_is_a_template_whatever_headline_comes_first(first: bool) -> None:
+    """Two headlines of different stories under one notice make it a template, also when
+    a third, shorter one comes first that could be either story's: counted from it alone,
+    both were its story and the notice merged the two stories."""
+    both = ("Korea Japan pact", BRIEF)
+    texts = [("Korea Japan pact talks collapse", BRIEF), ("Korea Japan pact renewal signed", BRIEF)]
+    boilerplate = stories.recurring(read([both, *texts] if first else [*texts, both]))
+    assert len(boilerplate)
