@@ -37,6 +37,7 @@ from monitor.errors import ConfigError
 from monitor.yamlsource import KeyPath, LocatedYaml, dotted, load_yaml
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
+MIN_ENV_SECRET = 8  # characters: an environment value shorter than a token is not masked
 M = TypeVar("M", bound=BaseModel)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -382,7 +383,8 @@ class Config:
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
-    # Every value a ``${NAME}`` took from the environment: secrets, whatever their key.
+    # Every value a ``${NAME}`` took from the environment: secrets, whatever their key,
+    # if long enough to be one (see ``secrets``).
     env_values: tuple[str, ...] = ()
 
     def query_location(self, name: str, query: str, column: int) -> tuple[str, int | None]:
@@ -427,7 +429,9 @@ class Config:
             if isinstance(source, FeedSourceConfig)
         )
         found.append(make_url(self.monitor.database).password or "")
-        found.extend(self.env_values)  # a token in a feed's path, a header's value...
+        # A token in a feed's path, a header's value... but not a port or a short word
+        # ("2525", "true"), which masked would hide every count and word like it.
+        found.extend(v for v in self.env_values if len(v) >= MIN_ENV_SECRET and not v.isdigit())
         return [value for value in dict.fromkeys(found) if value]
 
     def watchlist(self, name: str) -> WatchlistConfig:

@@ -42,7 +42,8 @@ _CLOSING = re.compile(
     rb"</([^<>\s]+)\s*>(?:\s|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL
 )
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-_FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)")  # "<?" and "<!" start no element
+# The root's start tag ("<?" and "<!" start no element); "/>" ends an empty root.
+_FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)[^>]*?(/?)>")
 _TAIL = 64 * 1024  # bytes of a document's end in which its closing tag is looked for
 # UTF-16/32, found as XML finds it: a byte order mark, or a zero among the first four
 # bytes ("<\x00?\x00" without a mark). Such a document is not checked.
@@ -84,10 +85,15 @@ def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
 
 
 def _closes_its_root(document: bytes) -> bool:
-    """Whether an XML document ends with its root element's closing tag."""
+    """Whether an XML document ends with its root element's closing tag (or is an empty
+    root, ``<rss/>``). Zeros and a DOS end-of-file mark after it are padding, not text."""
     root = _FIRST_ELEMENT.search(_COMMENT.sub(b"", document[:_TAIL]))
-    closing = _CLOSING.search(document[-_TAIL:])
-    return root is not None and closing is not None and closing.group(1) == root.group(1)
+    if root is None:
+        return False
+    if root.group(2):
+        return True
+    closing = _CLOSING.search(document[-_TAIL:].rstrip(b"\x00\x1a \t\r\n"))
+    return closing is not None and closing.group(1) == root.group(1)
 
 
 log = structlog.get_logger("monitor.sources.folder")

@@ -139,6 +139,19 @@ def test_environment_references_expand_and_missing_ones_fail(tmp_path: Path) -> 
     assert "HOOK_SECRET is not set" in caught.value.message
 
 
+def test_environment_values_long_enough_for_a_token_are_secrets(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "sources:",
+        "sources:\n  - {name: wire, type: feed, every: '${EVERY}',"
+        " url: 'http://127.0.0.1:${PORT}/${TOKEN}/rss'}",
+        1,
+    )
+    env = {"PORT": "2525", "TOKEN": "k3yInTh3Path0f", "EVERY": "10m"}
+    config = load_config(write(tmp_path, text), env=env)
+    assert "k3yInTh3Path0f" in config.secrets()
+    assert not {"2525", "10m"} & set(config.secrets())
+
+
 def test_feed_source_defaults(tmp_path: Path) -> None:
     text = BASE + "  - {name: wire, type: feed, url: 'http://127.0.0.1:1/rss'}\n"
     text = text.replace("channels:\n", "").replace(

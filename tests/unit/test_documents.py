@@ -274,3 +274,19 @@ def test_a_utf_16_feed_file_without_a_byte_order_mark_is_read(
     (tmp_path / "desk.xml").write_bytes(FEED_FILE.replace("utf-8", "utf-16").encode(encoding))
     fetched = FolderSource("f", tmp_path).fetch({})
     assert ["a1", "a2"] == [entry.guid for entry in fetched.entries]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        FEED_FILE + "\x00\x00\x00",  # padded with zeros
+        FEED_FILE + "\x1a",  # a DOS end-of-file mark
+        '<?xml version="1.0"?>\n<rss version="2.0"\n/>\n',  # an empty root
+    ],
+)
+def test_a_whole_feed_file_with_padding_or_an_empty_root_is_read(
+    tmp_path: Path, document: str
+) -> None:
+    (tmp_path / "desk.xml").write_text(document, encoding="utf-8")
+    result = FolderSource("f", tmp_path).fetch({})
+    assert ["desk.xml"] == list(result.cursor["files"])
