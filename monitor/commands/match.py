@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from monitor.alerts.route import hit_record
 from monitor.app import build_matcher
@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if args.jsonl is not None:
         if args.jsonl == "-":
             with _reading("<stdin>"):
-                return _backtest(index, sys.stdin, "<stdin>", only)
-        with _reading(args.jsonl), open(args.jsonl, encoding="utf-8") as lines:
-            return _backtest(index, lines, args.jsonl, only)
+                return _backtest(index, _utf8_lines(sys.stdin.buffer, "<stdin>"), "<stdin>", only)
+        with _reading(args.jsonl), open(args.jsonl, "rb") as raw:
+            return _backtest(index, _utf8_lines(raw, args.jsonl), args.jsonl, only)
     if args.file is not None:
         with _reading(str(args.file)):
             text = args.file.read_text(encoding="utf-8")
@@ -66,6 +66,18 @@ def run(args: argparse.Namespace) -> int:
     if not hits:
         print("no watch-list matches")
     return 0 if hits else 1
+
+
+def _utf8_lines(raw: BinaryIO, name: str) -> Iterator[str]:
+    """An archive's lines, decoded one by one: a line that is not UTF-8 is named by its
+    number, after the results of the lines before it."""
+    for number, line in enumerate(raw, 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"cannot read: not UTF-8 text ({exc.reason})", file=name, line=number
+            ) from exc
 
 
 @contextmanager
@@ -111,7 +123,9 @@ def _explain(hit: Hit, out: TextIO) -> None:
         out.write(f"  … {snippet} …\n")
 
 
-def _backtest(index: WatchlistIndex, lines: TextIO, name: str, only: frozenset[str] | None) -> int:
+def _backtest(
+    index: WatchlistIndex, lines: Iterable[str], name: str, only: frozenset[str] | None
+) -> int:
     stories = read_jsonl(lines, name)
     progress = terminal_progress(sys.stderr)
     for result in backtest(index, stories, only=only, progress=progress):

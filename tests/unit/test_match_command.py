@@ -157,8 +157,23 @@ def test_an_input_file_that_is_not_utf8_is_named_not_a_traceback(
 ) -> None:
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b'{"id": 1, "title": "caf\xe9", "body": "x"}\n')
-    with pytest.raises(ConfigError, match=r"latin\.txt: cannot read: not UTF-8 text"):
+    where = r"latin\.txt:1:" if option == "--jsonl" else r"latin\.txt:"  # an archive's line
+    with pytest.raises(ConfigError, match=where + r" cannot read: not UTF-8 text"):
         match(default_config, option, str(latin))
+
+
+def test_jsonl_reports_the_lines_before_one_that_is_not_utf8(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(
+        b'{"id": 1, "title": "GSOMIA", "body": "Japan and South Korea"}\n'
+        b'{"id": 2, "title": "caf\xe9", "body": "x"}\n'
+    )
+    with pytest.raises(ConfigError, match=r"archive\.jsonl:2: cannot read: not UTF-8 text"):
+        match(default_config, "--jsonl", str(archive))
+    [first] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (1, ["gsomia"]) == (first["id"], first["watchlists"])
 
 
 def test_a_missing_input_file_exits_2_with_one_line(default_config: Path, tmp_path: Path) -> None:
