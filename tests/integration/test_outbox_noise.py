@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from samples import open_app, write_config, write_document
 from servers import HOST, SmtpServer
 
 from monitor.alerts.digest import run_digest
-from monitor.alerts.outbox import deliver_due
+from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
 from monitor.health_alerts import notices
 from monitor.pipeline import poll_source
@@ -78,6 +78,17 @@ def test_quiet_hours_hold_alerts_until_the_window_ends(tmp_path: Path, mail: Smt
     assert 3 == len(set(mail.message_ids())) == len(mail.received())
 
 
+def capped_then_digested(
+    app: App, now: datetime, later: timedelta
+) -> tuple[DeliveryReport, DeliveryReport, DeliveryReport]:
+    """Deliver at ``now`` (the cap holds some back), run the evening digest a minute on
+    and deliver again, then deliver ``later``: the three reports."""
+    capped = deliver_due(app, now=now)
+    assert 1 == run_digest(app, "evening", now=now + timedelta(minutes=1))
+    digested = deliver_due(app, now=now + timedelta(minutes=2))
+    return capped, digested, deliver_due(app, now=now + later)
+
+
 def test_a_capped_channel_rolls_its_overflow_into_the_next_digest(
     tmp_path: Path, mail: SmtpServer
 ) -> None:
@@ -90,11 +101,7 @@ def test_a_capped_channel_rolls_its_overflow_into_the_next_digest(
     }
     config = {"channels": {"desk": desk(mail, max_per_hour=1)}, "digests": [digest]}
     with polled(tmp_path, **config) as app:
-        now = utc_now()
-        capped = deliver_due(app, now=now)
-        assert 1 == run_digest(app, "evening", now=now + timedelta(minutes=1))
-        digested = deliver_due(app, now=now + timedelta(minutes=2))
-        afterwards = deliver_due(app, now=now + timedelta(days=2))
+        capped, digested, afterwards = capped_then_digested(app, utc_now(), timedelta(days=2))
 
     assert (1, 2) == (capped.sent, capped.held)
     assert (1, 0) == (digested.sent, digested.failed)
@@ -160,10 +167,7 @@ def test_a_capped_health_notice_waits_for_room_and_the_digest_still_closes(
         state = app.store.source_state("news")
         told = notices(["desk"], "failing", state, now=now)
         app.store.save_source_state(state, notices=told, now=now)
-        capped = deliver_due(app, now=now)
-        assert 1 == run_digest(app, "evening", now=now + timedelta(minutes=1))
-        digested = deliver_due(app, now=now + timedelta(minutes=2))
-        later = deliver_due(app, now=now + timedelta(hours=2))
+        capped, digested, later = capped_then_digested(app, now, timedelta(hours=2))
 
     assert (1, 3) == (capped.sent, capped.held)
     assert (1, 0) == (digested.sent, digested.failed)
