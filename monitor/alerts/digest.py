@@ -114,24 +114,22 @@ def group_sections(app: App, records: Sequence[MatchRecord], max_items: int) -> 
         by_watchlist.setdefault(record.watchlist, []).append(record)
     sections = []
     for watchlist in sorted(by_watchlist, key=lambda w: (order.get(w, len(order)), w)):
-        seen: set[int] = set()
-        stories: list[AlertView] = []
+        newest: dict[int, MatchRecord] = {}  # each story once, by its newest record
         for record in sorted(by_watchlist[watchlist], key=lambda r: r.item.published, reverse=True):
-            if record.item.story_id in seen:
-                continue
-            seen.add(record.item.story_id)
-            stories.append(
-                AlertView(
-                    watchlist=watchlist,
-                    description="",
-                    item=record.item,
-                    hits=record.hits,
-                    also_reported_by=tuple(
-                        app.store.other_outlets(record.item.story_id, record.item.id)
-                    ),
-                )
+            newest.setdefault(record.item.story_id, record)
+        firsts = list(newest.values())
+        shown = [
+            AlertView(
+                watchlist=watchlist,
+                description="",
+                item=record.item,
+                hits=record.hits,
+                also_reported_by=tuple(
+                    app.store.other_outlets(record.item.story_id, record.item.id)
+                ),
             )
-        sections.append(
-            DigestSection(watchlist, tuple(stories[:max_items]), max(0, len(stories) - max_items))
-        )
+            for record in firsts[:max_items]  # the other outlets of shown stories only
+        ]
+        held_back = tuple(record.item.story_id for record in firsts[max_items:])
+        sections.append(DigestSection(watchlist, tuple(shown), held_back))
     return sections

@@ -64,7 +64,12 @@ class AlertView:
 class DigestSection:
     watchlist: str
     stories: tuple[AlertView, ...]
-    more: int = 0
+    held_back: tuple[int, ...] = ()  # the story ids past ``max_items``, not shown
+
+    @property
+    def more(self) -> int:
+        """How many stories of this section are held back ("… and N more")."""
+        return len(self.held_back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +82,10 @@ class DigestView:
 
     @property
     def total(self) -> int:
-        """Stories in the digest: one that several watch-lists matched counts once
-        (those held back by ``max_items`` count as their sections say)."""
+        """Stories in the digest: one that several watch-lists matched counts once,
+        whether a section shows it or holds it back."""
         shown = {alert.item.story_id for s in self.sections for alert in s.stories}
-        return len(shown) + sum(s.more for s in self.sections)
+        return len(shown.union(*(s.held_back for s in self.sections)))
 
 
 SAMPLE_ITEM = StoredItem(
@@ -184,7 +189,7 @@ class Renderer:
             "sample",
             SAMPLE_ITEM.fetched_at,
             SAMPLE_ITEM.fetched_at,
-            (DigestSection(SAMPLE_ALERT.watchlist, (SAMPLE_ALERT,), more=1),),
+            (DigestSection(SAMPLE_ALERT.watchlist, (SAMPLE_ALERT,), held_back=(2,)),),
             quiet=("quiet-watchlist",),
         )
         return self.render_digest(sample, "sample.check")

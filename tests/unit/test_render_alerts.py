@@ -63,7 +63,9 @@ def test_dates_are_shown_in_the_configured_zone() -> None:
 
 def test_digest_caps_sections_with_and_n_more_and_names_quiet_lists() -> None:
     stories = tuple(alert_view(stored_item(f"Story {n}", item_id=n, story_id=n)) for n in range(2))
-    view = digest_view([DigestSection("gsomia", stories, more=3)], quiet=["cost-sharing"])
+    view = digest_view(
+        [DigestSection("gsomia", stories, held_back=(10, 11, 12))], quiet=["cost-sharing"]
+    )
 
     message = RENDERER.render_digest(view, "digest:morning:1")
 
@@ -262,8 +264,22 @@ def test_a_story_in_two_sections_counts_once_in_the_subject() -> None:
     digest = digest_view(
         [
             DigestSection("gsomia", (alert_view(both),)),
-            DigestSection("scm", (alert_view(both, watchlist="scm"), alert_view(other)), more=2),
+            DigestSection(
+                "scm", (alert_view(both, watchlist="scm"), alert_view(other)), held_back=(9, 10)
+            ),
         ]
     )
     subject = RENDERER.render_digest(digest, "d").subject
     assert "[morning] 4 stories: gsomia (1), scm (4)" == subject  # 2 shown, 2 held back
+
+
+def test_a_story_shown_in_one_section_and_held_back_in_another_counts_once() -> None:
+    first, second = stored_item("GSOMIA", story_id=7), stored_item("SCM", item_id=2, story_id=8)
+    digest = digest_view(
+        [
+            DigestSection("gsomia", (alert_view(first),), held_back=(8,)),
+            DigestSection("scm", (alert_view(second, watchlist="scm"),), held_back=(7,)),
+        ]
+    )
+    subject = RENDERER.render_digest(digest, "d").subject
+    assert "[morning] 2 stories: gsomia (2), scm (2)" == subject

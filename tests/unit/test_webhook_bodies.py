@@ -40,7 +40,8 @@ def alert(title: str = "Seoul talks on GSOMIA", **item: Any) -> Message:
 
 def digest(stories: int = 3, more: int = 0) -> Message:
     items = [stored_item(f"Story {n}", item_id=n, story_id=n) for n in range(stories)]
-    sections = [DigestSection("gsomia", tuple(alert_view(item) for item in items), more)]
+    held_back = tuple(range(stories, stories + more))  # story ids of their own
+    sections = [DigestSection("gsomia", tuple(alert_view(item) for item in items), held_back)]
     return RENDERER.render_digest(digest_view(sections, quiet=["cost-sharing"]), "digest:m:1")
 
 
