@@ -180,9 +180,13 @@ _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f]")
 
 
 def one_line(text: str) -> str:
-    """A title: one line of plain text, entities decoded, control characters dropped."""
+    """A title: one line of plain text, entities decoded, control characters dropped.
+
+    A control becomes a space, not nothing: it separated words for the matcher, the
+    content hash and the content key, so 'Seoul', a BEL and 'GSOMIA' still match GSOMIA,
+    and a stored title keeps its hash (an item polled again is no update, alerting again)."""
     # split() takes every kind of space, the controls that are spaces among them
-    return " ".join(_CONTROLS.sub("", html.unescape(text)).split())
+    return " ".join(_CONTROLS.sub(" ", html.unescape(text)).split())
 
 
 # C0 and C1 controls, DEL, and the bidi embeddings, overrides and isolates.

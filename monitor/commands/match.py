@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -70,14 +71,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _utf8_lines(raw: BinaryIO, name: str) -> Iterator[str]:
     """An archive's lines, decoded one by one: a line that is not UTF-8 is named by its
-    number, after the results of the lines before it."""
-    for number, line in enumerate(raw, 1):
-        try:
-            yield line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ConfigError(
-                f"cannot read: not UTF-8 text ({exc.reason})", file=name, line=number
-            ) from exc
+    number, after the results of the lines before it. Lines end as in a file opened as
+    text (a lone \\r too), and a first line's byte order mark (PowerShell writes one in
+    UTF-8) is no part of its JSON."""
+    number = 0
+    for chunk in raw:  # chunks end at b"\n"; bytes' splitlines() cuts at \r\n, \r and \n
+        for line in chunk.splitlines() or [b""]:
+            number += 1
+            try:
+                yield (line.removeprefix(codecs.BOM_UTF8) if number == 1 else line).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"cannot read: not UTF-8 text ({exc.reason})", file=name, line=number
+                ) from exc
 
 
 @contextmanager

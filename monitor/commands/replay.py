@@ -54,15 +54,25 @@ def as_ingested(stored: StoredItem) -> IngestedItem:
     return IngestedItem(item, "new", stored.id, stored.story_id)
 
 
+def _nothing_stored() -> int:
+    print("nothing is stored yet: no items to replay (dry run)", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     config = load(args)
     only = selected_watchlists(config, args.watchlist)
     index = build_matcher(config)
     watchlists = {w.name: w for w in config.watchlists}
     if args.dry_run and not database_exists(config.monitor.database):
-        print("nothing is stored yet: no items to replay (dry run)", file=sys.stderr)
-        return 0
-    store = open_store(config.monitor.database)
+        return _nothing_stored()
+    # A dry run makes no tables either (in a server's database, there before them).
+    store = open_store(config.monitor.database, upgrade=not args.dry_run)
+    if args.dry_run:
+        if not store.has_schema():
+            store.close()
+            return _nothing_stored()
+        store.upgrade()
     matched = enqueued = 0
     pending: list[tuple[IngestedItem, PlannedMatch]] = []
 

@@ -42,8 +42,11 @@ _CLOSING = re.compile(
     rb"</([^<>\s]+)\s*>(?:\s|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL
 )
 _COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-# The root's start tag ("<?" and "<!" start no element); "/>" ends an empty root.
-_FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)[^>]*?(/?)>")
+_FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)")  # "<?" and "<!" start no element
+# The rest of the root's start tag, "/>" for an empty root. Quoted attribute values are
+# skipped whole: '>' needs no escape there, so "a &lt;br/>" may be one. Matched from the
+# root's name only: searched for, a head of many '<' and no '>' took seconds.
+_START_TAG_END = re.compile(rb"""(?:[^>"'/]|/(?!>)|"[^"]*"|'[^']*')*(/?)>""")
 _TAIL = 64 * 1024  # bytes of a document's end in which its closing tag is looked for
 # UTF-16/32, found as XML finds it: a byte order mark, or a zero among the first four
 # bytes ("<\x00?\x00" without a mark). Such a document is not checked.
@@ -87,10 +90,12 @@ def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
 def _closes_its_root(document: bytes) -> bool:
     """Whether an XML document ends with its root element's closing tag (or is an empty
     root, ``<rss/>``). Zeros and a DOS end-of-file mark after it are padding, not text."""
-    root = _FIRST_ELEMENT.search(_COMMENT.sub(b"", document[:_TAIL]))
-    if root is None:
+    head = _COMMENT.sub(b"", document[:_TAIL])
+    root = _FIRST_ELEMENT.search(head)
+    start_tag = _START_TAG_END.match(head, root.end()) if root else None
+    if root is None or start_tag is None:
         return False
-    if root.group(2):
+    if start_tag.group(1):
         return True
     closing = _CLOSING.search(document[-_TAIL:].rstrip(b"\x00\x1a \t\r\n"))
     return closing is not None and closing.group(1) == root.group(1)

@@ -270,6 +270,14 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database: {exc}") from exc
 
+    def has_schema(self) -> bool:
+        """Whether the database has this application's tables (at any revision): a
+        server's database, there before the first start, may have none yet."""
+        try:
+            return migrate.current_revision(self.engine) is not None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database: {exc}") from exc
+
     def ping(self) -> bool:
         """Whether the database answers."""
         try:

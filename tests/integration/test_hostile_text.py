@@ -191,3 +191,24 @@ def test_a_nul_is_replaced_alike_in_the_stored_text_and_the_alert(tmp_path: Path
     text = cast(EmailMessage, message.get_body(("plain",))).get_content()
     assert "\x00" not in text
     assert "Seoul keeps GSOMIA\ufffd alive" in text  # the snippet, as stored
+
+
+def test_a_control_character_in_a_title_still_separates_its_words(tmp_path: Path) -> None:
+    """A BEL or NEL between two words is dropped from the stored title, but the words stay
+    two: the watch-list matches the second, as it did when the title kept the control."""
+    news = tmp_path / "news"
+    news.mkdir()
+    (news / "bel.json").write_bytes(
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+        b'{"id": "bel", "title": "Seoul\\u0007GSOMIA extended", "content_text": "Talks."},'
+        b'{"id": "nel", "title": "Tokyo\\u0085GSOMIA kept", "content_text": "Talks."}]}'
+    )
+    channels = {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
+    with open_app(
+        write_config(
+            tmp_path, channels=channels, watchlists=[{**WATCHLISTS[0], "channels": ["box"]}]
+        )
+    ) as app:
+        assert 2 == poll_source(app, "news").deliveries
+        titles = sorted(item.title for item in app.store.items())
+    assert ["Seoul GSOMIA extended", "Tokyo GSOMIA kept"] == titles

@@ -65,3 +65,21 @@ def test_replay_enqueues_matches_of_a_new_watchlist_once(
     assert "2 stored items match; 0 alerts enqueued" in capsys.readouterr().err
     deliver(path)
     assert 3 == mail_count(tmp_path)
+
+
+@pytest.mark.postgres
+def test_replay_dry_run_makes_no_schema_in_an_empty_postgres_database(
+    tmp_path: Path, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As with an SQLite file not made yet: a dry run writes nothing, not even tables."""
+    from sqlalchemy import create_engine, inspect
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(extra="").replace("sqlite:///db.sqlite", postgres_url))
+    assert 0 == main(["replay", "--since", "1d", "--dry-run", "-c", str(path)])
+    assert "nothing is stored yet" in capsys.readouterr().err
+    engine = create_engine(postgres_url)
+    try:
+        assert [] == inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

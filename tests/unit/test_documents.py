@@ -256,6 +256,20 @@ def test_a_feed_file_still_being_written_waits_for_the_next_poll(tmp_path: Path,
     assert ["a1", "a2"] == [entry.guid for entry in written.entries]
 
 
+def test_a_root_with_an_empty_tag_in_an_attribute_is_no_empty_root(tmp_path: Path) -> None:
+    """'>' needs no escape in an attribute value: an escaped '&lt;br/>' there is not the
+    end of an empty root, so a file cut inside that root still waits."""
+    path = tmp_path / "desk.xml"
+    whole = FEED_FILE.replace('<rss version="2.0">', '<rss version="2.0" note="a &lt;br/> b">')
+    path.write_text(whole[: whole.index("<item><title>SCM")], encoding="utf-8")
+    writing = FolderSource("f", tmp_path).fetch({})
+    assert (writing.entries, writing.cursor) == ([], {"files": {}})
+
+    path.write_text(whole, encoding="utf-8")
+    written = FolderSource("f", tmp_path).fetch(writing.cursor)
+    assert ["a1", "a2"] == [entry.guid for entry in written.entries]
+
+
 def test_a_feed_file_cut_short_long_ago_is_a_broken_file(tmp_path: Path) -> None:
     path = tmp_path / "desk.xml"
     path.write_text(FEED_FILE[: FEED_FILE.index("<guid>a2")], encoding="utf-8")

@@ -238,3 +238,24 @@ def test_replay_dry_run_creates_no_database(
     assert 0 == parsed.func(parsed)
     assert not (default_config.parent.parent / "var").exists()
     assert "nothing is stored yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": 1, "title": "GSOMIA", "body": "x"}\r\n{"id": 2, "title": "SCM", "body": "y"}',
+        b'{"id": 1, "title": "GSOMIA", "body": "x"}\r{"id": 2, "title": "SCM", "body": "y"}\r',
+        b'\xef\xbb\xbf{"id": 1, "title": "GSOMIA", "body": "x"}\n{"id": 2, "title": "SCM"}\n',
+    ],
+    ids=["crlf-no-final-newline", "cr", "utf-8-bom"],
+)
+def test_jsonl_reads_lines_as_a_text_file_has_them(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], raw: bytes
+) -> None:
+    """Lines end in \\n, \\r\\n or a lone \\r, as a text file opened in Python reads them,
+    and a byte order mark (PowerShell's UTF-8 has one) is no part of the first line."""
+    archive = tmp_path / "archive.jsonl"
+    archive.write_bytes(raw)
+    match(default_config, "--jsonl", str(archive))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [1, 2] == [record["id"] for record in records]

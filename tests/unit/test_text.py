@@ -210,3 +210,14 @@ def test_a_title_drops_control_characters_that_are_no_space() -> None:
     assert "\u05e9\u05dc\u05d5\u05dd \u202bRTL\u202c" == one_line(
         "\u05e9\u05dc\u05d5\u05dd \u202bRTL\u202c"  # bidi embeddings stay: RTL text uses them
     )
+
+
+def test_a_title_without_its_controls_keeps_its_content_hash() -> None:
+    """Items stored with the controls in their titles are unchanged when polled again (an
+    'updated' item alerts again under on_update: always), and keep a content key."""
+    from monitor.dedup import content_hash
+    from monitor.text import one_line
+
+    for raw in ("Seoul\x07GSOMIA", "a\x1b[2Jb", "x\x85y", "GSOMIA\x00extended"):
+        kept = " ".join(raw.split())  # what a title was before controls were dropped
+        assert content_hash(kept, "body") == content_hash(one_line(raw), "body")
