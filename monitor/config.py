@@ -431,7 +431,7 @@ class Config:
         found.append(make_url(self.monitor.database).password or "")
         # A token in a feed's path, a header's value... but not a port or a short word
         # ("2525", "true"), which masked would hide every count and word like it.
-        found.extend(v for v in self.env_values if len(v) >= MIN_ENV_SECRET and not v.isdigit())
+        found.extend(v for v in self.env_values if len(v) >= MIN_ENV_SECRET)
         return [value for value in dict.fromkeys(found) if value]
 
     def watchlist(self, name: str) -> WatchlistConfig:

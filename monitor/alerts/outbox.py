@@ -301,6 +301,8 @@ def _deliver_one(
         message = render_job(app, job, alerts)
         channel.send(message)
     except (PermanentDeliveryError, RenderError) as exc:
+        if isinstance(exc, PermanentDeliveryError):  # it answered: it is up
+            app.channel_failures.pop(job.channel, None)
         app.store.mark_dead(job, app.owner, error=str(exc))
         report.attempted(job.channel, "dead")
         report.errors.append(f"{job.key}: {exc}")
@@ -311,11 +313,13 @@ def _deliver_one(
         retry_after = transient.retry_after if transient else None
         # Some recipients refusing one message is no reason to hold the channel's others.
         whole_channel = transient is None or transient.whole_channel
-        failures = app.channel_failures.get(job.channel, 0) if whole_channel else 0
-        retry_at = _retry_or_bury(app, job, report, now, str(exc), retry_after, failures)
-        if whole_channel:
-            app.channel_failures[job.channel] = failures + 1
-        return retry_at if whole_channel else None
+        if not whole_channel:  # the server answered: the channel is up
+            app.channel_failures.pop(job.channel, None)
+            _retry_or_bury(app, job, report, now, str(exc), retry_after)
+            return None
+        failures = app.channel_failures.get(job.channel, 0)
+        app.channel_failures[job.channel] = failures + 1
+        return _retry_or_bury(app, job, report, now, str(exc), retry_after, failures)
     except Exception as exc:
         log.exception("delivery_crashed")
         return _retry_or_bury(app, job, report, now, repr(exc), None)
@@ -335,10 +339,18 @@ def _retry_or_bury(
     error: str,
     retry_after: float | None,
     channel_failures: int = 0,
-) -> datetime | None:
-    """Schedule the next attempt and return its time, or bury the delivery (None). The
-    backoff counts the delivery's own failures, or its channel's in a row if more."""
+) -> datetime:
+    """Schedule the next attempt, or bury the delivery after its last. Either way, the
+    time the channel may be tried again: a buried delivery's channel is no less down for
+    the others. The backoff counts the delivery's own failures, or its channel's in a
+    row if more."""
     settings = app.config.monitor.delivery
+    delay = retry_delay(
+        max(job.attempts, channel_failures),
+        base=settings.retry_base,
+        cap=settings.retry_max,
+        retry_after=retry_after,
+    )
     if job.attempts + 1 >= settings.max_attempts:
         app.store.mark_dead(
             job, app.owner, error=f"gave up after {job.attempts + 1} attempts: {error}"
@@ -346,13 +358,7 @@ def _retry_or_bury(
         report.attempted(job.channel, "dead")
         report.errors.append(f"{job.key}: {error}")
         log.error("delivery_dead", error=error, attempts=job.attempts + 1)
-        return None
-    delay = retry_delay(
-        max(job.attempts, channel_failures),
-        base=settings.retry_base,
-        cap=settings.retry_max,
-        retry_after=retry_after,
-    )
+        return now + delay
     app.store.mark_retry(job, app.owner, error=error, due_at=now + delay)
     report.attempted(job.channel, "retried")
     report.errors.append(f"{job.key}: {error}")

@@ -365,3 +365,39 @@ def test_a_channel_down_for_long_backs_off_as_a_channel(news: Path, hooks: Webho
     assert (3, 0) == (waiting["pending"], waiting["due"])
     assert (EXPECTED, 0) == (back.sent, back.failed)
     assert EXPECTED == len(set(hooks.ids()))
+
+
+def test_a_delivery_buried_while_its_channel_is_down_still_puts_the_others_off(
+    news: Path, hooks: WebhookReceiver
+) -> None:
+    """Its last attempt spent, the first delivery is buried; the channel is no less down
+    for the next ones, which wait for its retry time instead of each being tried."""
+    delivery = {"retry_base": "1m", "retry_max": "10m", "batch": 50, "max_attempts": 1}
+    with open_app(write_config(news, channels={"chat": webhook(hooks)}, delivery=delivery)) as app:
+        assert EXPECTED == poll_source(app, "news").deliveries
+        hooks.stop()
+        down = deliver_due(app)
+        hooks.start()
+        back = deliver_due(app, now=later())
+
+    assert (0, 1, 2) == (down.sent, down.dead, down.retried)
+    assert (2, 0) == (back.sent, back.failed)
+
+
+def test_an_answer_from_the_channel_ends_its_failures_in_a_row(
+    news: Path, hooks: WebhookReceiver
+) -> None:
+    """A refusal (a 4xx) is an answer: the channel is up, and its next failure waits the
+    first backoff again, not one grown by the failures before the answer."""
+    with open_app(write_config(news, channels={"chat": webhook(hooks)})) as app:
+        assert EXPECTED == poll_source(app, "news").deliveries
+        hooks.stop()
+        start = utc_now()
+        for n in range(3):
+            deliver_due(app, now=start + timedelta(minutes=11 * n))
+        assert app.channel_failures["chat"] == 3
+        hooks.start()
+        hooks.fail_next(400, times=EXPECTED)
+        refused = deliver_due(app, now=start + timedelta(minutes=33))
+        assert (0, EXPECTED) == (refused.sent, refused.dead)
+        assert "chat" not in app.channel_failures
