@@ -126,7 +126,7 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
     lines.append("")
     lines.append(
         f"outbox: {outbox['pending']} pending ({outbox['due']} due now), "
-        f"{outbox['sent']} sent, {outbox['dead']} dead letters"
+        f"{outbox['sent']} sent, {outbox['dead']} dead letter{'' if outbox['dead'] == 1 else 's'}"
     )
     lines.extend(
         f"  dead: {dead['key']} via {dead['channel']} after {dead['attempts']} attempts: "

@@ -147,20 +147,28 @@ def test_korean_stays_readable_and_the_subject_is_rfc2047(
     assert KOREAN == generic["item"]["title"]
 
 
+def json_feed_file(tmp_path: Path, name: str, items: bytes) -> dict[str, Any]:
+    """A JSON Feed of ``items`` (its raw JSON) as ``news/name`` under ``tmp_path``; the
+    channels of a Maildir that takes the alerts."""
+    news = tmp_path / "news"
+    news.mkdir()
+    feed = b'{"version": "https://jsonfeed.org/version/1.1", "items": [' + items + b"]}"
+    (news / name).write_bytes(feed)
+    return {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
+
+
 def test_lone_surrogates_in_a_json_feed_are_stored_as_replacement_characters(
     tmp_path: Path,
 ) -> None:
-    news = tmp_path / "news"
-    news.mkdir()
     # Valid JSON: a \ud800 escape with no pair decodes to a lone surrogate, which no
     # database driver encodes; one such entry failed the whole poll.
-    (news / "broken.json").write_bytes(
-        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+    channels = json_feed_file(
+        tmp_path,
+        "broken.json",
         b'{"id": "s\\ud800", "title": "GSOMIA \\udc00 extended", "url": "https://a.example/\\ud800",'
         b' "authors": [{"name": "Kim \\udfff"}], "content_html": "<p>GSOMIA \\ud800 body</p>"},'
-        b'{"id": "ok", "title": "GSOMIA fine", "content_text": "GSOMIA"}]}'
+        b'{"id": "ok", "title": "GSOMIA fine", "content_text": "GSOMIA"}',
     )
-    channels = {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
     with open_app(write_config(tmp_path, channels=channels)) as app:
         outcome = poll_source(app, "news")
         report = deliver_due(app)
@@ -173,13 +181,12 @@ def test_lone_surrogates_in_a_json_feed_are_stored_as_replacement_characters(
 
 
 def test_a_nul_is_replaced_alike_in_the_stored_text_and_the_alert(tmp_path: Path) -> None:
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "nul.json").write_bytes(
-        b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "n",'
-        b' "title": "GSOMIA \\u0000 extended", "content_text": "Seoul keeps GSOMIA\\u0000 alive"}]}'
+    channels = json_feed_file(
+        tmp_path,
+        "nul.json",
+        b'{"id": "n", "title": "GSOMIA \\u0000 extended",'
+        b' "content_text": "Seoul keeps GSOMIA\\u0000 alive"}',
     )
-    channels = {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
     with open_app(write_config(tmp_path, channels=channels)) as app:
         assert 1 == poll_source(app, "news").new
         assert 1 == deliver_due(app).sent
@@ -196,14 +203,12 @@ def test_a_nul_is_replaced_alike_in_the_stored_text_and_the_alert(tmp_path: Path
 def test_a_control_character_in_a_title_still_separates_its_words(tmp_path: Path) -> None:
     """A BEL or NEL between two words is dropped from the stored title, but the words stay
     two: the watch-list matches the second, as it did when the title kept the control."""
-    news = tmp_path / "news"
-    news.mkdir()
-    (news / "bel.json").write_bytes(
-        b'{"version": "https://jsonfeed.org/version/1.1", "items": ['
+    channels = json_feed_file(
+        tmp_path,
+        "bel.json",
         b'{"id": "bel", "title": "Seoul\\u0007GSOMIA extended", "content_text": "Talks."},'
-        b'{"id": "nel", "title": "Tokyo\\u0085GSOMIA kept", "content_text": "Talks."}]}'
+        b'{"id": "nel", "title": "Tokyo\\u0085GSOMIA kept", "content_text": "Talks."}',
     )
-    channels = {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@example.org"]}}
     with open_app(
         write_config(
             tmp_path, channels=channels, watchlists=[{**WATCHLISTS[0], "channels": ["box"]}]
