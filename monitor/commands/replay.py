@@ -13,6 +13,7 @@ from monitor.app import build_matcher
 from monitor.commands._common import load, since_arg
 from monitor.commands.match import add_watchlist_option, selected_watchlists
 from monitor.dedup import content_hash, fingerprint
+from monitor.errors import MonitorError
 from monitor.model import Document, Item, StoredItem
 from monitor.store import database_exists, open_store
 from monitor.store.repo import IngestedItem, PlannedMatch
@@ -68,11 +69,15 @@ def run(args: argparse.Namespace) -> int:
         return _nothing_stored()
     # A dry run makes no tables either (in a server's database, there before them).
     store = open_store(config.monitor.database, upgrade=not args.dry_run)
-    if args.dry_run:
-        if not store.has_schema():
-            store.close()
-            return _nothing_stored()
-        store.upgrade()
+    if args.dry_run and not store.has_schema():
+        store.close()
+        return _nothing_stored()
+    if args.dry_run and not store.schema_is_current():
+        store.close()
+        raise MonitorError(
+            "the database's schema is older than this version's: run `monitor db upgrade` "
+            "first (a dry run changes nothing)"
+        )
     matched = enqueued = 0
     pending: list[tuple[IngestedItem, PlannedMatch]] = []
 

@@ -278,6 +278,14 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the database: {exc}") from exc
 
+    def schema_is_current(self) -> bool:
+        """Whether the database's schema is at this code's head (migrated already)."""
+        try:
+            current = migrate.current_revision(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the database: {exc}") from exc
+        return current == (migrate.known_head() or migrate.head_revision())
+
     def ping(self) -> bool:
         """Whether the database answers."""
         try:

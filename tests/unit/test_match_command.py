@@ -240,6 +240,30 @@ def test_replay_dry_run_creates_no_database(
     assert "nothing is stored yet" in capsys.readouterr().err
 
 
+def test_replay_dry_run_migrates_no_older_schema(default_config: Path) -> None:
+    """A dry run changes nothing: a schema an older version left is not brought up."""
+    from sqlalchemy import create_engine, text
+
+    root = default_config.parent.parent
+    (root / "var").mkdir()
+    engine = create_engine(f"sqlite:///{root / 'var' / 'monitor.db'}")
+    with engine.begin() as connection:  # a database an older version made, in short
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0004')"))
+    parsed = build_parser().parse_args(
+        ["replay", "-c", str(default_config), "--since", "1d", "--dry-run"]
+    )
+    with pytest.raises(MonitorError, match="older than this version's: run `monitor db upgrade`"):
+        parsed.func(parsed)
+    with engine.connect() as connection:
+        assert ["alembic_version"] == list(
+            connection.execute(
+                text("SELECT name FROM sqlite_master WHERE type = 'table'")
+            ).scalars()
+        )
+    engine.dispose()
+
+
 @pytest.mark.parametrize(
     "raw",
     [
