@@ -294,10 +294,21 @@ class Daemon:
             outcome = poll_source(app, name, now=started)
         record_poll(outcome, time.monotonic() - clock)
         if outcome.next_poll is not None:
-            self._plan(f"source:{name}", _jittered(outcome.next_poll, app.source_configs[name]))
+            self._plan_next_poll(app, name, outcome.next_poll)
         if outcome.deliveries:
             self._plan("deliver", utc_now())  # instant alerts go now, not at the next tick
         return started
+
+    def _plan_next_poll(self, app: App, name: str, when: datetime) -> None:
+        """Plan a source's next poll at ``when``, which ``app``'s config set. A reload that
+        changed the source while this poll ran has a new interval for it: the next poll
+        comes no later than one of those from now (a removed source is not planned)."""
+        source = self.app.source_configs.get(name)
+        if source is None:
+            return
+        if source != app.source_configs.get(name):
+            when = min(when, utc_now() + source.every)
+        self._plan(f"source:{name}", _jittered(when, source))
 
     def _plan(self, job_id: str, when: datetime) -> None:
         with self._planning:

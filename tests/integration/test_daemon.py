@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from daemonkit import CONFIG, DaemonRun, wait_for
+from feedserver import FeedServer, drip_headers, rss
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from servers import SmtpServer
@@ -371,3 +372,31 @@ def test_a_retry_after_a_reload_goes_only_to_the_recipients_refused_for_now(
             mail.recipients for mail in smtp.received()
         ]
     assert 0 == run.code
+
+
+def test_a_poll_running_through_a_reload_plans_its_next_by_the_new_interval(
+    tmp_path: Path,
+) -> None:
+    """The poll began under ``every: 1h``; a reload made it 2 minutes meanwhile. Its end
+    plans the next poll within the new interval, not an hour on."""
+    with FeedServer() as server:
+        server.routes["/wire.xml"] = drip_headers(4, 0.5, rss(("g1", "GSOMIA", "Talks.")))
+        hourly = CONFIG.replace(
+            "  - {name: inbox, type: folder, path: docs, every: 1s}",
+            f"  - {{name: wire, type: feed, url: '{server.url('/wire.xml')}', every: 1h,"
+            " jitter: 0s}",
+        )
+        with DaemonRun(tmp_path, hourly) as run:
+            wait_for(lambda: server.seen, "the poll at the server")
+            run.config_path.write_text(hourly.replace("every: 1h", "every: 2m"))
+            assert run.daemon.reload()
+            wait_for(
+                lambda: run.daemon.app.store.source_state("wire").last_success,
+                "the poll's end",
+            )
+            soon = utc_now() + timedelta(minutes=10)
+            wait_for(
+                lambda: run.daemon.scheduler.get_job("source:wire").next_run_time < soon,
+                "the next poll within the new interval",
+            )
+        assert 0 == run.code
