@@ -606,11 +606,26 @@ def _locate(loc: KeyPath, located: LocatedYaml) -> tuple[KeyPath, KeyPath]:
     """Drop the union tags pydantic puts into ``loc``; keep a trailing missing key."""
     path: list[str | int] = []
     for i, part in enumerate(loc):
+        part = _yaml_key(tuple(path), part, located)
         if (*path, part) in located.lines:
             path.append(part)
         elif i == len(loc) - 1:
             return tuple(path), (*path, part)
     return tuple(path), tuple(path)
+
+
+def _yaml_key(path: KeyPath, part: str | int, located: LocatedYaml) -> str | int:
+    """The key YAML built that ``part`` of a pydantic ``loc`` stands for: pydantic names a
+    key that is not a string or an int by its repr (``'None'`` for ``~``), and without the
+    key itself the error would be located at the mapping's first line."""
+    if (*path, part) in located.lines or not isinstance(part, str):
+        return part
+    for known in located.lines:
+        if len(known) == len(path) + 1 and known[: len(path)] == path:
+            key = known[-1]
+            if not isinstance(key, str | int) and repr(key) == part:
+                return key
+    return part
 
 
 def _humane(error: Any) -> str:
