@@ -383,6 +383,7 @@ class Config:
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    channel_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     # Every value a ``${NAME}`` took from the environment: secrets, whatever their key,
     # if long enough to be one (see ``secrets``).
     env_values: tuple[str, ...] = ()
@@ -404,6 +405,11 @@ class Config:
     def watchlist_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where watch-list ``name`` is defined."""
         return self.watchlist_lines.get(name, (str(self.path), None))
+
+    def channel_location(self, name: str) -> tuple[str, int | None]:
+        """(file, line) where channel ``name`` is defined: its settings are checked again
+        when the channel is built (a webhook's secret), and that error needs a line too."""
+        return self.channel_lines.get(name, (str(self.path), None))
 
     def term_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where term set ``name`` is defined."""
@@ -509,6 +515,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         line_of,
         term_lines,
         query_lines,
+        channel_lines={
+            name: (str(path), located.line_of(("channels", name))) for name in monitor.channels
+        },
         env_values=tuple(env.read.values()),
     )
     _check_references(config, located)
