@@ -559,9 +559,14 @@ def _watchlist_lines(
 
 
 def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> list[Path]:
+    """The files ``watchlists:`` names; a glob that matches none is an error like a missing
+    file, not a daemon that quietly watches for nothing."""
     full = pattern if os.path.isabs(pattern) else str(config_path.parent / pattern)
     if glob.has_magic(full):
-        return [Path(p) for p in sorted(glob.glob(full))]
+        found = [Path(p) for p in sorted(glob.glob(full))]
+        if not found:
+            raise located.error(f"watchlists: no file matches {full}", ("watchlists",))
+        return found
     if not os.path.exists(full):
         raise located.error(f"watchlists: no such file {full}", ("watchlists",))
     return [Path(full)]

@@ -361,3 +361,16 @@ def test_a_key_that_is_not_a_string_is_refused_at_its_own_line(
         load_config(path)
     assert (str(path), BASE.count("\n") + line) == (caught.value.file, caught.value.line)
     assert caught.value.message.startswith(key)
+
+
+def test_a_watchlists_glob_that_matches_no_file_is_refused_at_its_line(tmp_path: Path) -> None:
+    """As a file name that names no file is: a daemon with no watch-list alerts on nothing,
+    and a typo in the folder (``watchlist/*.yaml``) should not pass `monitor check`."""
+    (tmp_path / "lists").mkdir()
+    path = write(tmp_path, BASE + "watchlists: lists/*.yaml\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), BASE.count("\n") + 1) == (caught.value.file, caught.value.line)
+    assert f"watchlists: no file matches {tmp_path / 'lists' / '*.yaml'}" == caught.value.message
+    (tmp_path / "lists" / "desk.yaml").write_text(WATCHLISTS)
+    assert ["pact"] == [w.name for w in load_config(path).watchlists]
