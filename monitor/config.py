@@ -125,7 +125,22 @@ def _check_cron(value: str) -> str:
     return value
 
 
+def _check_http_url(value: str) -> str:
+    """A URL a channel or source can take apart (host, port): else building the channel
+    raises a ValueError, a traceback instead of this file's line. The URL itself is not
+    repeated: its path may hold a token."""
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # a bad port raises only when read
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if not host:
+        raise ValueError("not a URL: no host")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(_check_http_url)]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 ExistingFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
 ExistingFolder = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_folder)]
@@ -168,7 +183,7 @@ class FolderSourceConfig(SourceConfigBase):
 
 class FeedSourceConfig(SourceConfigBase):
     type: Literal["feed"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     timeout: Duration = timedelta(seconds=30)  # the whole poll: connect, headers, body
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=15)  # each network read
@@ -254,7 +269,7 @@ class SmtpChannelConfig(EmailChannelBase):
 
 class WebhookChannelConfig(ChannelConfigBase):
     type: Literal["webhook"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     format: Literal["generic", "slack", "discord", "teams", "custom"] = "generic"
     secret: SecretStr | None = None
     timeout: Duration = timedelta(seconds=15)
