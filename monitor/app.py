@@ -112,9 +112,19 @@ def build_app(config: Config, *, store: Store | None = None) -> App:
         if source.enabled:
             app.sources[source.name] = build_source(source)
             app.source_configs[source.name] = source
-    for name, channel in config.monitor.channels.items():
-        app.channels[name] = build_channel(name, channel, renderer)
+    for name in config.monitor.channels:
+        app.channels[name] = build_located_channel(config, name, renderer)
     return app
+
+
+def build_located_channel(config: Config, name: str, renderer: Renderer) -> Channel:
+    """``build_channel`` for channel ``name``; a setting it refuses (a webhook secret that
+    is not whsec_...) is a ConfigError at the channel's line, as the config's others are."""
+    try:
+        return build_channel(name, config.monitor.channels[name], renderer)
+    except ConfigError as exc:
+        exc.file, exc.line = config.channel_location(name)
+        raise
 
 
 def build_source(config: SourceConfig) -> Source:

@@ -125,7 +125,22 @@ def _check_cron(value: str) -> str:
     return value
 
 
+def _check_http_url(value: str) -> str:
+    """A URL a channel or source can take apart (host, port): else building the channel
+    raises a ValueError, a traceback instead of this file's line. The URL itself is not
+    repeated: its path may hold a token."""
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # a bad port raises only when read
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if not host:
+        raise ValueError("not a URL: no host")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(_check_http_url)]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 ExistingFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
 ExistingFolder = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_folder)]
@@ -168,7 +183,7 @@ class FolderSourceConfig(SourceConfigBase):
 
 class FeedSourceConfig(SourceConfigBase):
     type: Literal["feed"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     timeout: Duration = timedelta(seconds=30)  # the whole poll: connect, headers, body
     connect_timeout: Duration = timedelta(seconds=10)
     read_timeout: Duration = timedelta(seconds=15)  # each network read
@@ -254,7 +269,7 @@ class SmtpChannelConfig(EmailChannelBase):
 
 class WebhookChannelConfig(ChannelConfigBase):
     type: Literal["webhook"]
-    url: Annotated[str, Field(pattern=r"^https?://")]
+    url: HttpUrl
     format: Literal["generic", "slack", "discord", "teams", "custom"] = "generic"
     secret: SecretStr | None = None
     timeout: Duration = timedelta(seconds=15)
@@ -383,6 +398,7 @@ class Config:
     watchlist_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    channel_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     # Every value a ``${NAME}`` took from the environment: secrets, whatever their key,
     # if long enough to be one (see ``secrets``).
     env_values: tuple[str, ...] = ()
@@ -404,6 +420,11 @@ class Config:
     def watchlist_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where watch-list ``name`` is defined."""
         return self.watchlist_lines.get(name, (str(self.path), None))
+
+    def channel_location(self, name: str) -> tuple[str, int | None]:
+        """(file, line) where channel ``name`` is defined: its settings are checked again
+        when the channel is built (a webhook's secret), and that error needs a line too."""
+        return self.channel_lines.get(name, (str(self.path), None))
 
     def term_location(self, name: str) -> tuple[str, int | None]:
         """(file, line) where term set ``name`` is defined."""
@@ -509,6 +530,9 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         line_of,
         term_lines,
         query_lines,
+        channel_lines={
+            name: (str(path), located.line_of(("channels", name))) for name in monitor.channels
+        },
         env_values=tuple(env.read.values()),
     )
     _check_references(config, located)
@@ -550,9 +574,14 @@ def _watchlist_lines(
 
 
 def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> list[Path]:
+    """The files ``watchlists:`` names; a glob that matches none is an error like a missing
+    file, not a daemon that quietly watches for nothing."""
     full = pattern if os.path.isabs(pattern) else str(config_path.parent / pattern)
     if glob.has_magic(full):
-        return [Path(p) for p in sorted(glob.glob(full))]
+        found = [Path(p) for p in sorted(glob.glob(full))]
+        if not found:
+            raise located.error(f"watchlists: no file matches {full}", ("watchlists",))
+        return found
     if not os.path.exists(full):
         raise located.error(f"watchlists: no such file {full}", ("watchlists",))
     return [Path(full)]
@@ -606,11 +635,26 @@ def _locate(loc: KeyPath, located: LocatedYaml) -> tuple[KeyPath, KeyPath]:
     """Drop the union tags pydantic puts into ``loc``; keep a trailing missing key."""
     path: list[str | int] = []
     for i, part in enumerate(loc):
+        part = _yaml_key(tuple(path), part, located)
         if (*path, part) in located.lines:
             path.append(part)
         elif i == len(loc) - 1:
             return tuple(path), (*path, part)
     return tuple(path), tuple(path)
+
+
+def _yaml_key(path: KeyPath, part: str | int, located: LocatedYaml) -> str | int:
+    """The key YAML built that ``part`` of a pydantic ``loc`` stands for: pydantic names a
+    key that is not a string or an int by its repr (``'None'`` for ``~``), and without the
+    key itself the error would be located at the mapping's first line."""
+    if (*path, part) in located.lines or not isinstance(part, str):
+        return part
+    for known in located.lines:
+        if len(known) == len(path) + 1 and known[: len(path)] == path:
+            key = known[-1]
+            if not isinstance(key, str | int) and repr(key) == part:
+                return key
+    return part
 
 
 def _humane(error: Any) -> str:

@@ -171,6 +171,15 @@ class Renderer:
                 )
             except TemplateError as exc:
                 problems.append(ConfigError(f"template {name}: {exc}"))
+            except UnicodeDecodeError as exc:  # an override saved in another encoding
+                overrides = self.templates or Path()  # the shipped templates are UTF-8
+                problems.append(
+                    ConfigError(
+                        f"template {name}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                        file=str(overrides / name),
+                        line=exc.object.count(b"\n", 0, exc.start) + 1,
+                    )
+                )
         if problems:
             return problems
         folder = None if self.templates is None else str(self.templates)

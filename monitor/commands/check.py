@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from monitor.app import build_channel, build_matcher, build_renderer, template_problems
+from monitor.app import build_located_channel, build_matcher, build_renderer, template_problems
 from monitor.commands._common import load
 from monitor.config import FolderSourceConfig
 from monitor.errors import ConfigError
@@ -31,11 +31,11 @@ def run(args: argparse.Namespace) -> int:
             problems.append(ConfigError(failure, file=file, line=line).located())
     renderer = build_renderer(config)
     problems.extend(problem.located() for problem in template_problems(config, renderer))
-    for name, channel in config.monitor.channels.items():
+    for name in config.monitor.channels:
         try:
-            build_channel(name, channel, renderer).close()
+            build_located_channel(config, name, renderer).close()
         except ConfigError as exc:
-            problems.append(ConfigError(exc.message, file=str(config.path)).located())
+            problems.append(exc.located())
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -341,3 +341,36 @@ def test_a_watchlists_value_that_is_neither_a_file_nor_a_list_says_so(tmp_path: 
         load_config(path)
     assert BASE.count("\n") + 1 == caught.value.line
     assert "watchlists: " in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("added", "line", "key"),
+    [
+        ("~: 3\n", 1, "None"),
+        ("2019-11-22: 3\n", 1, "2019-11-22"),
+        ("terms:\n  korea: [Korea]\n  ~: [Seoul]\n", 3, "terms.None"),
+        ("  1.5: {type: console}\n", 1, "channels.1.5"),  # BASE ends inside channels
+    ],
+)
+def test_a_key_that_is_not_a_string_is_refused_at_its_own_line(
+    tmp_path: Path, added: str, line: int, key: str
+) -> None:
+    """Pydantic names such a key by its repr (``'None'``), not the key YAML built (None)."""
+    path = write(tmp_path, BASE + added)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), BASE.count("\n") + line) == (caught.value.file, caught.value.line)
+    assert caught.value.message.startswith(key)
+
+
+def test_a_watchlists_glob_that_matches_no_file_is_refused_at_its_line(tmp_path: Path) -> None:
+    """As a file name that names no file is: a daemon with no watch-list alerts on nothing,
+    and a typo in the folder (``watchlist/*.yaml``) should not pass `monitor check`."""
+    (tmp_path / "lists").mkdir()
+    path = write(tmp_path, BASE + "watchlists: lists/*.yaml\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), BASE.count("\n") + 1) == (caught.value.file, caught.value.line)
+    assert f"watchlists: no file matches {tmp_path / 'lists' / '*.yaml'}" == caught.value.message
+    (tmp_path / "lists" / "desk.yaml").write_text(WATCHLISTS)
+    assert ["pact"] == [w.name for w in load_config(path).watchlists]

@@ -254,6 +254,25 @@ def test_an_override_naming_what_alerts_lack_fails_the_check_not_every_alert(
     assert "(rendering a sample)" in str(problem)
 
 
+def test_an_override_that_is_not_utf8_is_a_problem_at_its_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`monitor check` exits 2 naming the file, not 1 with a UnicodeDecodeError."""
+    from monitor.cli import main
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "instant.txt.j2").write_bytes("{{ item.title }}\ncaf\u00e9\n".encode("latin-1"))
+    [problem] = Renderer(templates=templates).check()
+    assert f"{templates / 'instant.txt.j2'}:2: template instant.txt.j2: not UTF-8 text" in (
+        problem.located()
+    )
+    config = tmp_path / "monitor.yaml"
+    config.write_text("database: sqlite:///db.sqlite\nwatchlists: []\ntemplates: templates\n")
+    assert 2 == main(["check", "-c", str(config)])
+    assert "instant.txt.j2:2: template instant.txt.j2: not UTF-8" in capsys.readouterr().err
+
+
 def test_the_shipped_templates_render_the_sample() -> None:
     assert [] == Renderer().check()
 
