@@ -321,9 +321,10 @@ class Store:
         Sent and dead deliveries created before ``before`` go. Stories go as a whole, with
         their items and matches, when every item was fetched before ``before``, none is
         among its source's ``KEEP_NEWEST_PER_SOURCE`` newest (see there), and no delivery
-        of theirs is pending. A whole story, because its matches are what stops a later
-        copy or update from alerting again; a newest item, because it is what stops the
-        same entry, still served, from coming back as new.
+        of theirs is pending (a digest's names its matches in its payload). A whole story,
+        because its matches are what stops a later copy or update from alerting again; a
+        newest item, because it is what stops the same entry, still served, from coming
+        back as new.
         """
         ranked = select(
             items_t.c.story_id,
@@ -351,7 +352,8 @@ class Store:
                     deliveries_t.c.status.in_(["sent", "dead"]), deliveries_t.c.created_at < before
                 )
             ).rowcount
-            story_ids = list(connection.execute(doomed).scalars())
+            carried = _pending_digest_stories(connection)
+            story_ids = [i for i in connection.execute(doomed).scalars() if i not in carried]
             for start in range(0, len(story_ids), _PRUNE_CHUNK):
                 chunk = story_ids[start : start + _PRUNE_CHUNK]
                 matches = select(matches_t.c.id).where(matches_t.c.story_id.in_(chunk))
@@ -1082,6 +1084,27 @@ class Store:
         for channel, match_id in sorted(rows, key=lambda row: (row.channel, row.match_id)):
             taken.setdefault(channel, []).append(int(match_id))
         return taken
+
+
+def _pending_digest_stories(connection: Connection) -> set[int]:
+    """The stories of the matches pending digests carry (by id in their payloads, see
+    ``Store.close_digest_window``): a digest rebuilds its content from them when sent."""
+    match_ids: set[int] = set()
+    for (payload,) in connection.execute(
+        select(deliveries_t.c.payload).where(
+            deliveries_t.c.status == "pending", deliveries_t.c.kind == "digest"
+        )
+    ):
+        for key in ("matches", "overflow"):
+            match_ids.update(int(i) for i in (payload or {}).get(key, ()))
+    stories: set[int] = set()
+    for chunk in _chunks(sorted(match_ids)):
+        stories.update(
+            connection.execute(
+                select(matches_t.c.story_id).where(matches_t.c.id.in_(chunk))
+            ).scalars()
+        )
+    return stories
 
 
 def _not_carried(
