@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from uuid import uuid4
 
+import structlog
 from sqlalchemy import (
     Connection,
     Engine,
@@ -54,6 +55,8 @@ from monitor.store.schema import (
 from monitor.store.storyindex import assign_stories
 from monitor.store.writelock import serialize_writers
 from monitor.text import utc_now
+
+log = structlog.get_logger("monitor.store")
 
 ItemStatus = Literal["new", "updated", "unchanged"]
 
@@ -321,9 +324,10 @@ class Store:
         Sent and dead deliveries created before ``before`` go. Stories go as a whole, with
         their items and matches, when every item was fetched before ``before``, none is
         among its source's ``KEEP_NEWEST_PER_SOURCE`` newest (see there), and no delivery
-        of theirs is pending. A whole story, because its matches are what stops a later
-        copy or update from alerting again; a newest item, because it is what stops the
-        same entry, still served, from coming back as new.
+        of theirs is pending (a digest's names its matches in its payload). A whole story,
+        because its matches are what stops a later copy or update from alerting again; a
+        newest item, because it is what stops the same entry, still served, from coming
+        back as new.
         """
         ranked = select(
             items_t.c.story_id,
@@ -351,7 +355,8 @@ class Store:
                     deliveries_t.c.status.in_(["sent", "dead"]), deliveries_t.c.created_at < before
                 )
             ).rowcount
-            story_ids = list(connection.execute(doomed).scalars())
+            carried = _pending_digest_stories(connection)
+            story_ids = [i for i in connection.execute(doomed).scalars() if i not in carried]
             for start in range(0, len(story_ids), _PRUNE_CHUNK):
                 chunk = story_ids[start : start + _PRUNE_CHUNK]
                 matches = select(matches_t.c.id).where(matches_t.c.story_id.in_(chunk))
@@ -403,13 +408,16 @@ class Store:
         now: datetime | None = None,
     ) -> None:
         """Write a source's cursor and health (one upsert), ending ``owner``'s lease, and
-        queue ``notices`` (due ``now``) in the same transaction."""
+        queue ``notices`` (due ``now``) in the same transaction, only if the state was
+        written: a poll that outlived its lease tells of no change, the next poll does."""
         if not notices:
             self.save_source_states([state], owner=owner)
             return
         with self.engine.begin() as connection:
-            self._upsert_sources(connection, [state], owner)
-            self._enqueue_notices(connection, notices, now or utc_now())
+            if self._upsert_sources(connection, [state], owner):  # else: lease lost
+                self._enqueue_notices(connection, notices, now or utc_now())
+            else:
+                log.info("source_notices_dropped", source=state.name, lease_lost_by=owner)
 
     def save_source_states(
         self, states: Sequence[SourceState], *, owner: str | None = None
@@ -422,17 +430,20 @@ class Store:
 
     def _upsert_sources(
         self, connection: Connection, states: Sequence[SourceState], owner: str | None
-    ) -> None:
+    ) -> set[str]:
         """Write sources' states, which ends their polls' leases. With ``owner``, only
         while ``owner`` holds the lease: a poll that outlived its lease and was taken over
-        must not overwrite the newer poll's cursor."""
+        must not overwrite the newer poll's cursor. The names of the states written."""
         anyone, only_owner = _upsert_source_statements(self.engine.dialect.name)
         ended = {"lease_owner": None, "lease_until": None}
         if owner is None:
-            connection.execute(anyone, [{**_state_values(s), **ended} for s in states])
+            written = connection.execute(anyone, [{**_state_values(s), **ended} for s in states])
         else:
             lessee = {**ended, "b_owner": owner}
-            connection.execute(only_owner, [{**_state_values(s), **lessee} for s in states])
+            written = connection.execute(
+                only_owner, [{**_state_values(s), **lessee} for s in states]
+            )
+        return set(written.scalars())
 
     def claim_source(
         self, name: str, owner: str, *, now: datetime, until: datetime, force: bool = False
@@ -560,8 +571,8 @@ class Store:
             if result.new:
                 cadence = next_cadence(state.cadence, state.last_new_item, now)
                 state = replace(state, last_new_item=now, cadence=cadence)
-            self._upsert_sources(connection, [state], owner)
-            if notices is not None:
+            written = self._upsert_sources(connection, [state], owner)
+            if notices is not None and written:  # see save_source_state
                 self._enqueue_notices(connection, notices(result), now)
         return result
 
@@ -1084,6 +1095,27 @@ class Store:
         return taken
 
 
+def _pending_digest_stories(connection: Connection) -> set[int]:
+    """The stories of the matches pending digests carry (by id in their payloads, see
+    ``Store.close_digest_window``): a digest rebuilds its content from them when sent."""
+    match_ids: set[int] = set()
+    for (payload,) in connection.execute(
+        select(deliveries_t.c.payload).where(
+            deliveries_t.c.status == "pending", deliveries_t.c.kind == "digest"
+        )
+    ):
+        for key in ("matches", "overflow"):
+            match_ids.update(int(i) for i in (payload or {}).get(key, ()))
+    stories: set[int] = set()
+    for chunk in _chunks(sorted(match_ids)):
+        stories.update(
+            connection.execute(
+                select(matches_t.c.story_id).where(matches_t.c.id.in_(chunk))
+            ).scalars()
+        )
+    return stories
+
+
 def _not_carried(
     connection: Connection, digests: Mapping[str, set[str]], overflow: dict[str, list[int]]
 ) -> dict[str, list[int]]:
@@ -1233,16 +1265,19 @@ def _lease_statements(dialect: str, table_name: str, when: LeaseWhen) -> tuple[U
 @cache
 def _upsert_source_statements(dialect: str) -> tuple[Insert, Insert]:
     """The source-state upsert for anyone, and the one only the lease holder
-    (``b_owner``) may make; the values are the row's columns."""
+    (``b_owner``) may make; the values are the row's columns. Each returns the names it
+    wrote (rowcount is not told for an upsert on every driver)."""
     statement = insert_for(dialect)(sources_t)
     columns = [*_state_values(SourceState("", {})), "lease_owner", "lease_until"]
     changes = {column: statement.excluded[column] for column in columns if column != "name"}
-    anyone = statement.on_conflict_do_update(index_elements=[sources_t.c.name], set_=changes)
+    anyone = statement.on_conflict_do_update(
+        index_elements=[sources_t.c.name], set_=changes
+    ).returning(sources_t.c.name)
     only_owner = statement.on_conflict_do_update(
         index_elements=[sources_t.c.name],
         set_=changes,
         where=sources_t.c.lease_owner == bindparam("b_owner"),
-    )
+    ).returning(sources_t.c.name)
     return anyone, only_owner
 
 

@@ -25,7 +25,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Insert, Select, bindparam, func, select
+from sqlalchemy import Connection, Insert, Select, bindparam, func, select, text
 
 from monitor import stories
 from monitor.cpu import CPU_WORK
@@ -41,6 +41,9 @@ CHUNK = 2000
 # Provisional ids of the stories this poll creates, above any real id: they are the
 # newest candidates, and among equally similar candidates the oldest wins (most_similar).
 _PROVISIONAL = 1 << 62
+# PostgreSQL advisory lock (transaction-scoped) held while a poll assigns and stores its
+# new stories: see assign_stories. Any constant; "nmstor", unlikely to meet another app's.
+STORY_LOCK = 0x6E6D_7374_6F72
 
 
 T = TypeVar("T")
@@ -114,6 +117,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     creating stories for the first copies."""
     if not items:
         return []
+    _lock_stories(connection)
     statements = _statements(connection.dialect.name)
     readings = _readings(connection, statements, items)
     items = [
@@ -158,6 +162,23 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         return chosen
     real = _create(connection, statements, created, now)
     return [real[story - _PROVISIONAL] if story >= _PROVISIONAL else story for story in chosen]
+
+
+def _lock_stories(connection: Connection) -> None:
+    """Hold the database's story lock until the transaction ends.
+
+    A syndicated copy meets no unique key: it joins a story only if the lookup sees it.
+    Two instances (or `monitor run --once` beside the daemon) storing copies of one story
+    at once would each miss the other's uncommitted story, create one of their own, and
+    both alert. With the lock taken before the lookup and held to the commit they take
+    turns, and the later lookup sees the story the earlier one committed. PostgreSQL: an
+    advisory lock. SQLite: its write lock, which a first write takes (reads before it,
+    outside any transaction, would not wait for the other process's commit).
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": STORY_LOCK})
+    else:
+        connection.exec_driver_sql("UPDATE stories SET id = id WHERE 0")
 
 
 def _readings(

@@ -123,3 +123,26 @@ def test_optimize_vacuums_only_when_much_of_the_file_is_free(
     assert 0 == (tmp_path / "db.sqlite-wal").stat().st_size  # checkpointed and truncated
     assert not store.optimize()
     store.close()
+
+
+def test_a_story_a_pending_digest_carries_is_kept(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A digest's delivery names its matches (payload ids, no match_id): while it is
+    pending (its channel down), their stories are its content and must stay."""
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    seen = NOW - RETENTION - timedelta(hours=1)  # an hour older than the retention
+    digest_only = [PlannedMatch("pact", {"terms": ["x"]})]  # no instant delivery
+    store.ingest([story("a", 1)], SourceState("a", {}), lambda _: digest_only, now=seen)
+    [match] = store.matches_between(seen - timedelta(days=1), seen, ["pact"])
+
+    def build(start: datetime, end: datetime) -> tuple[list[tuple[str, str]], dict[str, object]]:
+        return [("box", "")], {"matches": [match.id]}
+
+    closed = seen + timedelta(minutes=30)  # the half-hourly digest, not sent yet
+    assert 1 == store.close_digest_window(
+        "digest", start_default=seen - timedelta(minutes=30), end=closed, build=build
+    )
+    store.prune(NOW - RETENTION)
+    assert 1 == store.outbox_counts(now=NOW)["pending"]
+    assert [match.id] == list(store.match_records([match.id]))  # the digest still shows it

@@ -26,6 +26,8 @@ from test_store import NOW, alert_all, item
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App, build_app
 from monitor.config import load_config
+from monitor.health import record_failure
+from monitor.health_alerts import health_notices
 from monitor.model import FetchResult
 from monitor.pipeline import poll_source
 from monitor.sources.base import Source
@@ -302,3 +304,19 @@ def test_a_poll_slower_than_its_interval_keeps_its_source_from_other_instances(
         finally:
             for app in apps:
                 app.close()
+
+
+def test_a_failing_poll_that_outlived_its_lease_queues_no_second_notice(store: Store) -> None:
+    """Both polls see the source go from degraded to failing; the one whose state is
+    refused (its lease was taken over) must not tell of the change as well."""
+    before = SourceState("wire", {}, health="degraded", failures=2)
+    store.save_source_state(before)
+    store.claim_source("wire", "slow", now=NOW, until=NOW + EVERY)
+    later = NOW + EVERY * 2
+    store.claim_source("wire", "fast", now=later, until=later + EVERY)
+    for owner, at in (("fast", later), ("slow", NOW)):
+        failed = record_failure(before, "down", now=at, every=EVERY)
+        told = health_notices(["box"], before, failed, now=at)
+        assert ["failing"] == [notice.payload["change"] for notice in told]
+        store.save_source_state(failed, owner=owner, notices=told, now=at)
+    assert 1 == store.outbox_counts(now=later)["pending"]

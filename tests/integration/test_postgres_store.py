@@ -208,3 +208,55 @@ def test_text_postgresql_would_refuse_is_stored_all_the_same(store: Store) -> No
     stored = sorted(store.items(), key=lambda one: one.body)
     assert ["nul\ufffdinside", "other"] == [one.body for one in stored]
     assert [600, 600] == [len(one.key) for one in stored]
+
+
+def test_syndicated_copies_stored_at_once_by_two_instances_are_one_story(
+    store: Store, postgres_url: str
+) -> None:
+    """Two outlets' copies of one story (near, not exact, duplicates: no unique key to
+    meet), polled at the same moment by two instances. Each looks for a similar story
+    before the other's has committed; the second must still find the first's."""
+    words = " ".join(f"w{n}" for n in range(60))
+    first = item("a", "k1", words)
+    copy = item("b", "k2", words + " Read more at the wire.")
+    in_route, other_done = threading.Event(), threading.Event()
+
+    def route(ingested: IngestedItem) -> list[PlannedMatch]:
+        # Inside the first poll's transaction, its story stored but not committed: the
+        # other instance polls now, and either finishes or waits for this one.
+        in_route.set()
+        deadline = time.monotonic() + 30
+        while not other_done.is_set() and not lock_waits(store):
+            assert time.monotonic() < deadline, "the other poll neither ended nor waited"
+            time.sleep(0.01)
+        return alert_all()(ingested)  # type: ignore[operator, no-any-return]
+
+    def other() -> int:
+        assert in_route.wait(30)
+        instance = open_store(postgres_url, upgrade=False)
+        try:
+            return instance.ingest([copy], SourceState("b", {}), alert_all(), now=NOW).deliveries
+        finally:
+            other_done.set()
+            instance.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        second = pool.submit(other)
+        store.ingest([first], SourceState("a", {}), route, now=NOW)
+        second.result()
+    story_ids = {stored.source: stored.story_id for stored in store.items()}
+    assert story_ids["a"] == story_ids["b"]
+    assert 1 == store.outbox_counts(now=NOW)["pending"]  # one alert
+
+
+def lock_waits(store: Store) -> int:
+    """How many sessions of this database wait for a lock now."""
+    with store.engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -108,6 +111,68 @@ def test_copies_in_one_poll_share_a_story_and_alert_once(store: Store) -> None:
     story = {i.key: i.story_id for i in store.items()}
     assert (4, 2, 2) == (result.new, result.matches, result.deliveries)
     assert story["k1"] == story["k2"] == story["k3"] != story["k4"]
+
+
+# Another process (`monitor run --once` beside the daemon) storing an item on the same
+# file: it prints each statement SQLite starts, so the test knows when it writes.
+OTHER_PROCESS = textwrap.dedent(
+    """
+    import sys
+    from sqlalchemy import event
+    from monitor.store import open_store
+    from monitor.store.repo import SourceState
+    from test_store import NOW, alert_all, item
+
+    store = open_store(sys.argv[1], upgrade=False)
+    event.listen(
+        store.engine,
+        "connect",
+        lambda dbapi, _: dbapi.set_trace_callback(lambda sql: print(sql, flush=True)),
+    )
+    copy = item("b", "k2", sys.argv[2])
+    result = store.ingest([copy], SourceState("b", {}), alert_all(), now=NOW)
+    print("deliveries", result.deliveries, flush=True)
+    """
+)
+
+
+def test_copies_stored_at_once_by_two_processes_are_one_story(tmp_path: Path) -> None:
+    """A syndicated copy meets no unique key: the second process must look for a
+    similar story only once the first one's is committed, not before it waits for the
+    write lock."""
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    store = open_store(url)
+    words = " ".join(f"w{n}" for n in range(60))
+    others: list[subprocess.Popen[str]] = []
+
+    def route(ingested: IngestedItem) -> list[PlannedMatch]:
+        # The first poll's story is stored, uncommitted: the other process polls now,
+        # and this one commits once the other has started its first write.
+        other = subprocess.Popen(
+            [sys.executable, "-c", OTHER_PROCESS, url, words + " Read more at the wire."],
+            cwd=Path(__file__).parent,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        others.append(other)
+        assert other.stdout is not None
+        for line in other.stdout:
+            if line.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+                break
+        return alert_all()(ingested)  # type: ignore[operator, no-any-return]
+
+    try:
+        store.ingest([item("a", "k1", words)], SourceState("a", {}), route, now=NOW)
+        [other] = others
+        rest, _ = other.communicate(timeout=60)
+        assert 0 == other.returncode
+        assert "deliveries 0" in rest
+        story_ids = {stored.source: stored.story_id for stored in store.items()}
+        assert story_ids["a"] == story_ids["b"]
+    finally:
+        for other in others:
+            other.kill()
+        store.close()
 
 
 def test_edit_is_an_update_not_a_new_item(store: Store) -> None:
