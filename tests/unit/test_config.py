@@ -302,6 +302,16 @@ def test_a_digest_schedule_that_is_not_cron_is_refused_at_its_line(
     assert said in str(caught.value)
 
 
+def refused_at(tmp_path: Path, added: str, line: int) -> ConfigError:
+    """The error loading BASE plus ``added`` gives, checked to be at the config file's
+    ``line`` of what was added."""
+    path = write(tmp_path, BASE + added)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), BASE.count("\n") + line) == (caught.value.file, caught.value.line)
+    return caught.value
+
+
 @pytest.mark.parametrize(
     ("added", "line", "message"),
     [
@@ -315,12 +325,7 @@ def test_a_value_yaml_cannot_build_is_a_config_error_at_its_line(
     tmp_path: Path, added: str, line: int, message: str
 ) -> None:
     """Not a traceback (exit 1), and on a reload not the daemon's end."""
-    path = write(tmp_path, BASE + added)
-    with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert str(path) == caught.value.file
-    assert BASE.count("\n") + line == caught.value.line
-    assert message in caught.value.message
+    assert message in refused_at(tmp_path, added, line).message
 
 
 def test_a_mistake_in_an_inline_watchlist_is_the_first_problem_named(tmp_path: Path) -> None:
@@ -356,11 +361,7 @@ def test_a_key_that_is_not_a_string_is_refused_at_its_own_line(
     tmp_path: Path, added: str, line: int, key: str
 ) -> None:
     """Pydantic names such a key by its repr (``'None'``), not the key YAML built (None)."""
-    path = write(tmp_path, BASE + added)
-    with pytest.raises(ConfigError) as caught:
-        load_config(path)
-    assert (str(path), BASE.count("\n") + line) == (caught.value.file, caught.value.line)
-    assert caught.value.message.startswith(key)
+    assert refused_at(tmp_path, added, line).message.startswith(key)
 
 
 def test_a_watchlists_glob_that_matches_no_file_is_refused_at_its_line(tmp_path: Path) -> None:
