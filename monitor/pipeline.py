@@ -7,16 +7,18 @@ The daemon, `monitor run --once` and the tests all call ``poll_source``.
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.alerts.route import plan_matches
 from monitor.app import App
 from monitor.config import SourceConfig
 from monitor.cpu import CPU_WORK
-from monitor.errors import SourceError
+from monitor.errors import SourceError, StoreError
 from monitor.health import record_failure, record_success, silence_limit, staleness_change
 from monitor.health_alerts import health_notices, notices
 from monitor.leases import Leases
@@ -119,9 +121,19 @@ def poll_source(
             return found
 
         if items:
-            ingested = app.store.ingest(
-                items, new_state, route, now=now, owner=app.owner, notices=tell
-            )
+            try:
+                ingested = app.store.ingest(
+                    items, new_state, route, now=now, owner=app.owner, notices=tell
+                )
+            except (StoreError, SQLAlchemyError) as exc:
+                # The database's fault, not the source's: nothing was stored (one
+                # transaction), and the next poll fetches it all again. The state as it
+                # was ends the lease, if the database takes it, so that poll need not
+                # wait for the lease to run out.
+                log.error("ingest_failed", error=str(exc))
+                with suppress(StoreError, SQLAlchemyError):
+                    app.store.save_source_state(state, owner=app.owner)
+                return PollOutcome(name, ok=False, error=f"database: {exc}")
         else:
             if new_state.last_new_item is None:
                 # Never any news: silent since it was first polled fine (so it can go

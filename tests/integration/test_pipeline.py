@@ -290,3 +290,25 @@ def test_moved_feed_url_is_kept_in_the_source_state(tmp_path: Path) -> None:
         assert "https://new.example/rss" == app.store.source_state("wire").url
     finally:
         app.close()
+
+
+def test_a_database_error_while_storing_fails_the_poll_and_loses_nothing(
+    app: App, tmp_path: Path
+) -> None:
+    """Not the source's fault, and no traceback: the poll says what went wrong, and the
+    next one stores what this one could not."""
+    import sqlite3
+
+    doc(tmp_path / "wire", "a.txt", "Pact", "GSOMIA")
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:  # a table gone under the daemon
+        db.execute("ALTER TABLE items RENAME TO items_away")
+    failed = poll_source(app, "wire")
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute("ALTER TABLE items_away RENAME TO items")
+    again = poll_source(app, "wire", force=True)
+
+    assert (False, 0) == (failed.ok, failed.new)
+    assert failed.error is not None
+    assert failed.error.startswith("database: ")
+    assert (True, 1, 1) == (again.ok, again.new, again.deliveries)
+    assert "healthy" == app.store.source_state("wire").health
