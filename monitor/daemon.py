@@ -447,7 +447,7 @@ class Daemon:
             if http != self.app.config.monitor.http:
                 server = self._listen(http)  # before the swap: a busy port refuses it all
         except (MonitorError, SQLAlchemyError, OSError) as exc:
-            # OSError: a folder the new config needs cannot be made (the SQLite file's).
+            # OSError: a file or folder the new config names cannot be read or made.
             if new_app is not None:
                 new_app.close()
             log.error("reload_refused", error=str(exc))

@@ -180,7 +180,7 @@ _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f]")
 
 
 def one_line(text: str) -> str:
-    """A title: one line of plain text, entities decoded, control characters dropped.
+    """A title: one line of plain text, entities decoded, control characters spaces.
 
     A control becomes a space, not nothing: it separated words for the matcher, the
     content hash and the content key, so 'Seoul', a BEL and 'GSOMIA' still match GSOMIA,

@@ -115,18 +115,12 @@ class _Builder:
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise ConfigError(
-                        "YAML merge keys (<<) are not supported",
-                        file=out.file,
-                        line=key_node.start_mark.line + 1,
-                    )
+                    raise self._error(key_node, "YAML merge keys (<<) are not supported")
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self._error(key_node, f"{dotted(path)}: a key must be a plain value")
                 key = self._construct(key_node, path)
                 if key in result:
-                    raise ConfigError(
-                        f"duplicate key {key!r}", file=out.file, line=key_node.start_mark.line + 1
-                    )
+                    raise self._error(key_node, f"duplicate key {key!r}")
                 child = (*path, key)
                 out.lines[child] = key_node.start_mark.line + 1
                 result[key] = self.build(value_node, child)

@@ -15,7 +15,7 @@ from monitor.commands.match import add_watchlist_option, selected_watchlists
 from monitor.dedup import content_hash, fingerprint
 from monitor.errors import MonitorError
 from monitor.model import Document, Item, StoredItem
-from monitor.store import database_exists, open_store
+from monitor.store import Store, database_exists, open_store
 from monitor.store.repo import IngestedItem, PlannedMatch
 from monitor.text import terminal_line, utc_now
 from monitor.watchlists.backtest import backtest, terminal_progress
@@ -55,9 +55,21 @@ def as_ingested(stored: StoredItem) -> IngestedItem:
     return IngestedItem(item, "new", stored.id, stored.story_id)
 
 
-def _nothing_stored() -> int:
-    print("nothing is stored yet: no items to replay (dry run)", file=sys.stderr)
-    return 0
+def _store_to_read(url: str) -> Store | None:
+    """The store a dry run reads, changing nothing: no file made, no table, no migration.
+    None when nothing is stored yet; an older schema is refused."""
+    if not database_exists(url):
+        return None
+    store = open_store(url, upgrade=False)
+    schema = store.schema()
+    if schema != "current":
+        store.close()
+    if schema == "older":
+        raise MonitorError(
+            "the database's schema is older than this version's: run `monitor db upgrade` "
+            "first (a dry run changes nothing)"
+        )
+    return store if schema == "current" else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,19 +77,14 @@ def run(args: argparse.Namespace) -> int:
     only = selected_watchlists(config, args.watchlist)
     index = build_matcher(config)
     watchlists = {w.name: w for w in config.watchlists}
-    if args.dry_run and not database_exists(config.monitor.database):
-        return _nothing_stored()
-    # A dry run makes no tables either (in a server's database, there before them).
-    store = open_store(config.monitor.database, upgrade=not args.dry_run)
-    if args.dry_run and not store.has_schema():
-        store.close()
-        return _nothing_stored()
-    if args.dry_run and not store.schema_is_current():
-        store.close()
-        raise MonitorError(
-            "the database's schema is older than this version's: run `monitor db upgrade` "
-            "first (a dry run changes nothing)"
-        )
+    if args.dry_run:
+        found = _store_to_read(config.monitor.database)
+        if found is None:
+            print("nothing is stored yet: no items to replay (dry run)", file=sys.stderr)
+            return 0
+        store = found
+    else:
+        store = open_store(config.monitor.database)
     matched = enqueued = 0
     pending: list[tuple[IngestedItem, PlannedMatch]] = []
 

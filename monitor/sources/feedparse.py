@@ -32,8 +32,9 @@ _ROOT = re.compile(rb"<([^\s/>]+)")
 # and the DOCTYPE's internal subset runs from "[" to "]".
 _DECLARATION_PARTS = re.compile(rb"[\"'\[\]>]|<!--|<\?")
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
-# "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
+# GML and GeoRSS tags, taken out when feedparser's GeoRSS handler fails on them.
 _GEO_TAGS = re.compile(rb"</?(?:gml|georss):[^>]*>")
+# "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
 _JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
 
 

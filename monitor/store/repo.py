@@ -273,21 +273,18 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database: {exc}") from exc
 
-    def has_schema(self) -> bool:
-        """Whether the database has this application's tables (at any revision): a
-        server's database, there before the first start, may have none yet."""
+    def schema(self) -> Literal["none", "older", "current"]:
+        """Where the database's schema stands against this code's: none yet (a server's
+        database, there before the first start), older (not migrated yet), or current."""
         try:
-            return migrate.current_revision(self.engine) is not None
+            revision = migrate.current_revision(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot read the database: {exc}") from exc
-
-    def schema_is_current(self) -> bool:
-        """Whether the database's schema is at this code's head (migrated already)."""
-        try:
-            current = migrate.current_revision(self.engine)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the database: {exc}") from exc
-        return current == (migrate.known_head() or migrate.head_revision())
+        if revision is None:
+            return "none"
+        return (
+            "current" if revision == (migrate.known_head() or migrate.head_revision()) else "older"
+        )
 
     def ping(self) -> bool:
         """Whether the database answers."""

@@ -42,8 +42,9 @@ MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely
 # ideographic space is part of a word there (a separator inside its phrase), so
 # "a \u00a0OR b" needs the word "or" rather than being an OR.
 _SPACE = " \t\r\n\f\v"
-_FIELD_PREFIX = re.compile(r"([A-Za-z]+)[ \t\r\n\f\v]*:[ \t\r\n\f\v]*")  # "title : x" is "title:x"
-_NEAR = re.compile(r"NEAR[ \t\r\n\f\v]*\(")  # and "NEAR (a b)" is "NEAR(a b)", as in FTS5
+_SPACES = f"[{re.escape(_SPACE)}]*"
+_FIELD_PREFIX = re.compile(f"([A-Za-z]+){_SPACES}:{_SPACES}")  # "title : x" is "title:x"
+_NEAR = re.compile(f"NEAR{_SPACES}\\(")  # and "NEAR (a b)" is "NEAR(a b)", as in FTS5
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _DIGITS = re.compile(r"\d+")
 _KEYWORDS = ("AND", "OR", "NOT")
