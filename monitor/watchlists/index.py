@@ -136,9 +136,7 @@ class WatchlistIndex:
             for key in present & self._trigger_keys:
                 found += self._triggers[key]
         elif self._trigger_set is not None:
-            queries = self._trigger_queries
-            for k in self._trigger_set.find(text):
-                found += queries[k]
+            found = self._trigger_set.gather(text, self._trigger_queries)
         if self._stories >= self._replan_at:
             self._replan_at *= 4
             self._plan()

@@ -13,18 +13,9 @@ match is a substring match of the strings; lone surrogates encode too ("surrogat
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Sequence
 
 import hyperscan
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _collect(pattern: int, start: int, end: int, flags: int, found: object) -> None:
-    cast(list[int], found).append(pattern)
 
 
 class LiteralSet:
@@ -41,7 +32,7 @@ class LiteralSet:
             raise ValueError("a literal set needs at least one pattern")
         self._database = hyperscan.Database()
         self._database.compile(
-            expressions=[_encode(pattern) for pattern in patterns],
+            expressions=[pattern.encode("utf-8", "surrogatepass") for pattern in patterns],
             ids=list(range(len(patterns))),
             elements=len(patterns),
             flags=hyperscan.HS_FLAG_SINGLEMATCH,
@@ -51,11 +42,32 @@ class LiteralSet:
 
     def find(self, text: str) -> list[int]:
         """Indexes (in ``patterns``) of the patterns found in ``text``, in no order."""
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            scratch = self._local.scratch = hyperscan.Scratch(self._database)
         found: list[int] = []
-        self._database.scan(
-            _encode(text), match_event_handler=_collect, context=found, scratch=scratch
-        )
+
+        def collect(pattern: int, start: int, end: int, flags: int, context: object) -> None:
+            found.append(pattern)
+
+        self._scan(text, collect)
         return found
+
+    def gather(self, text: str, groups: Sequence[list[int]]) -> list[int]:
+        """``groups[k]`` for each pattern ``k`` found in ``text``, concatenated.
+
+        The callback extends the result itself: with a pattern for each of thousands of
+        watch-lists, a list of indexes to look up afterwards costs as much as the scan.
+        """
+        found: list[int] = []
+
+        def collect(pattern: int, start: int, end: int, flags: int, context: object) -> None:
+            found.extend(groups[pattern])
+
+        self._scan(text, collect)
+        return found
+
+    def _scan(self, text: str, callback: Callable[[int, int, int, int, object], None]) -> None:
+        try:
+            scratch = self._local.scratch
+        except AttributeError:
+            scratch = self._local.scratch = hyperscan.Scratch(self._database)
+        # Positional arguments: the binding parses keywords on every call.
+        self._database.scan(text.encode("utf-8", "surrogatepass"), callback, 0, None, scratch)
