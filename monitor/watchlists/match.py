@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterator
 from functools import lru_cache
 from itertools import islice
 
@@ -27,6 +26,13 @@ MAX_SPANS = 20  # per hit: enough to highlight, bounded for pathological stories
 MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains nothing new
 MAX_TERM = 200  # characters of a matched term shown (a regex can match a whole body)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Each run of fields next to each other in FIELDS order, with its first and last field:
+# their padded text is a slice of ``DocumentView.all_fields()``.
+_RUNS = {
+    FIELDS[i:j]: (FIELDS[i], FIELDS[j - 1])
+    for i in range(len(FIELDS))
+    for j in range(i + 1, len(FIELDS) + 1)
+}
 
 
 class DocumentView:
@@ -130,10 +136,10 @@ class DocumentView:
         """The fields' folded texts joined, with a space at each end and between them."""
         found = self._padded.get(fields)
         if found is None:
-            places = [FIELDS.index(field) for field in fields]
-            if places == list(range(places[0], places[0] + len(places))):
+            run = _RUNS.get(fields)
+            if run is not None:
                 # Fields next to each other in FIELDS order: a slice, padding included.
-                start, end = self._span(fields[0])[0], self._span(fields[-1])[1]
+                start, end = self._span(run[0])[0], self._span(run[1])[1]
                 found = self._joined[start - 1 : end + 1]
             else:
                 found = f" {' '.join(map(self.folded, fields))} "
@@ -281,7 +287,12 @@ def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:
 def _searchable(view: DocumentView, phrase: Phrase, field: str) -> bool:
     """Whether ``phrase`` can be found in ``field`` by ``_phrase_pattern``: folding ASCII
     moves no offsets, and no word needs its original spelling checked."""
-    return view.text(field).isascii() and not any(word.cased for word in phrase.words)
+    if not view.text(field).isascii():
+        return False
+    for word in phrase.words:  # noqa: SIM110 - a loop costs less than any() here
+        if word.cased:
+            return False
+    return True
 
 
 def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
@@ -362,69 +373,78 @@ def firing_clause(node: Node, view: DocumentView) -> Node | None:
     return node if evaluate(node, view) else None
 
 
-def evidence(node: Node, view: DocumentView) -> Iterator[tuple[str, int, int]]:
-    """``(field, start, end)`` character spans of what made a matching ``node`` match."""
+def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], None]) -> bool:
+    """Add the ``(field, start, end)`` character spans of what made a matching ``node``
+    match to ``found``, in order; True once it holds MAX_SPANS. Loops and lists, not
+    generators: this runs for every hit."""
     match node:
         case Phrase():
             for field in node.fields or ():
                 for start, end in _phrase_spans(view, node, field):
-                    yield field, start, end
+                    found[field, start, end] = None
+                    if len(found) >= MAX_SPANS:
+                        return True
         case And():
             for child in node.children:
-                yield from evidence(child, view)
+                if _gather(child, view, found):
+                    return True
         case Or():
             for child in node.children:
                 # A phrase's or a regex's evidence is empty unless it matches: no need to
                 # evaluate it first (for a phrase, finding it twice).
-                if isinstance(child, Phrase | Regex) or evaluate(child, view):
-                    yield from evidence(child, view)
+                if (isinstance(child, Phrase | Regex) or evaluate(child, view)) and _gather(
+                    child, view, found
+                ):
+                    return True
         case Near():
             for field in node.fields or ():
                 window = near_window(view, node, field)
                 offsets = view.offsets(field)
                 for start, size in window or ():
-                    yield field, offsets[start][0], offsets[start + size - 1][1]
+                    found[field, offsets[start][0], offsets[start + size - 1][1]] = None
+                    if len(found) >= MAX_SPANS:
+                        return True
         case Regex():
             for field in node.fields or ():
-                for found in islice(node.compiled.finditer(view.regex_text(field)), MAX_PER_TERM):
-                    if found.end() > found.start():
-                        yield field, found.start(), found.end()
-        case Not():
-            return
+                for match in islice(node.compiled.finditer(view.regex_text(field)), MAX_PER_TERM):
+                    if match.end() > match.start():
+                        found[field, match.start(), match.end()] = None
+                        if len(found) >= MAX_SPANS:
+                            return True
+    return False
 
 
-def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> Iterator[tuple[int, int]]:
+def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[int, int]]:
     """Character spans of the first occurrences of ``phrase`` in ``field``."""
     if _searchable(view, phrase, field):
         # A search of the folded text finds the spans without mapping every token to
         # its offsets (which costs more than tokenizing).
         words = phrase.words
         if len(words) == 1 and not words[0].prefix:
-            yield from _token_spans(view.padded(field), words[0].text)
-            return
+            return _token_spans(view.padded(field), words[0].text)
         found = _phrase_pattern(words).finditer(view.padded(field))
         # The pattern starts at the space before the phrase, one past the padding.
-        yield from ((match.start(), match.end() - 1) for match in islice(found, MAX_PER_TERM))
-        return
+        return [(match.start(), match.end() - 1) for match in islice(found, MAX_PER_TERM)]
     starts = phrase_starts(view, phrase, field)[:MAX_PER_TERM]
-    if starts:  # offsets only for a phrase that is there: mapping them costs
-        offsets = view.offsets(field)
-        for start in starts:
-            yield offsets[start][0], offsets[start + len(phrase.words) - 1][1]
+    if not starts:  # offsets only for a phrase that is there: mapping them costs
+        return []
+    offsets = view.offsets(field)
+    last = len(phrase.words) - 1
+    return [(offsets[start][0], offsets[start + last][1]) for start in starts]
 
 
-def _token_spans(padded: str, token: str) -> Iterator[tuple[int, int]]:
+def _token_spans(padded: str, token: str) -> list[tuple[int, int]]:
     """Spans of the first occurrences of ``token`` in a padded field, as its regex would
     find them, by ``str.find``: a word needs no regex (nor a place in the cache)."""
     needle = f" {token} "
+    found: list[tuple[int, int]] = []
     start = padded.find(needle)
-    for _ in range(MAX_PER_TERM):
-        if start < 0:
-            return
+    while start >= 0 and len(found) < MAX_PER_TERM:
         # ``start`` is the space before the token, which the padding's leading space
         # makes the token's offset in the field.
-        yield start, start + len(token)
+        found.append((start, start + len(token)))
         start = padded.find(needle, start + len(token) + 1)
+    return found
 
 
 # Larger than the prefixes and multi-word phrases of 10,000 watch-lists: a cache that
@@ -447,10 +467,7 @@ def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:
     (usually the telling one, GSOMIA before its context words) comes first.
     """
     found: dict[tuple[str, int, int], None] = {}
-    for key in evidence(clause, view):
-        found.setdefault(key)
-        if len(found) >= MAX_SPANS:
-            break
+    _gather(clause, view, found)
     spans = [
         Span(field, start, end, _shown_term(view.text(field)[start:end]))
         for field, start, end in found
