@@ -487,17 +487,19 @@ def snippets(document: Document, spans: list[Span]) -> tuple[str, ...]:
     A span longer than MAX_TERM (``/GSOMIA[^.]*/`` over a body without full stops)
     shows its start: every alert, payload and stored match quotes the snippets."""
     windows: list[tuple[str, int, int]] = []
-    for span in spans:
-        if any(f == span.field and a <= span.start and span.end <= b for f, a, b in windows):
-            continue
-        text: str = getattr(document, span.field)
-        start = _word_start(text, max(0, span.start - SNIPPET_CONTEXT))
-        shown_end = min(span.end, span.start + MAX_TERM)
-        end = _word_end(text, min(len(text), shown_end + SNIPPET_CONTEXT))
-        windows.append((span.field, start, end))
-        if len(windows) >= MAX_SNIPPETS:
-            break
-    return tuple(" ".join(getattr(document, f)[a:b].split()) for f, a, b in windows)
+    for span in spans:  # loops, not any() over a generator: this runs for every hit
+        field, first, last = span.field, span.start, span.end
+        for shown, a, b in windows:
+            if shown == field and a <= first and last <= b:
+                break
+        else:
+            text: str = getattr(document, field)
+            start = _word_start(text, max(0, first - SNIPPET_CONTEXT))
+            end = _word_end(text, min(len(text), min(last, first + MAX_TERM) + SNIPPET_CONTEXT))
+            windows.append((field, start, end))
+            if len(windows) >= MAX_SNIPPETS:
+                break
+    return tuple([" ".join(getattr(document, f)[a:b].split()) for f, a, b in windows])
 
 
 def _word_start(text: str, pos: int) -> int:
