@@ -27,6 +27,15 @@ def test_reports_each_pattern_once_however_often_it_occurs() -> None:
     assert [0, 1, 2] == sorted(found)
 
 
+def test_gathers_the_group_of_each_pattern_found_once() -> None:
+    """``gather`` is ``find`` with each index replaced by its group (the trigger scan's
+    watch-lists): a group per pattern found, each once, the others left out."""
+    groups = [[7, 9], [3], [5]]
+    found = LiteralSet([" pact ", " pa", "한국"]).gather(" pact pact pa ", groups)
+    assert [3, 7, 9] == sorted(found)
+    assert [] == LiteralSet([" pact "]).gather(" impact ", [[1]])
+
+
 def test_finds_one_pattern_among_thousands() -> None:
     patterns = [f" w{i:05d} " for i in range(5_000)]
     assert [4_321] == LiteralSet(patterns).find("text with w04321 in it")
