@@ -18,8 +18,9 @@ import smtplib
 import socket
 import ssl
 from collections import OrderedDict
-from collections.abc import Callable
-from functools import cached_property
+from collections.abc import Callable, Sequence
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -28,12 +29,65 @@ from monitor.config import SmtpChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.model import Message
 
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
 log = structlog.get_logger("monitor.smtp")
 
 # A server may end a reused connection between messages (idle or per-connection limits,
 # often with 421); the message was not taken, so one fresh connection is worth a try.
 _RECONNECT_CODES = frozenset({421})
 REMEMBERED = 10_000  # delivery keys whose recipients that took the mail we keep
+
+
+class _Connection(smtplib.SMTP):
+    """smtplib's connection, with its commands for a mail costing less CPU: an address is
+    quoted (parsed as an email address) once, not again for every mail and recipient,
+    and the dots starting lines are doubled by a replace, not a multiline regex over the
+    mail. Both were about a tenth of a delivery's CPU. ``sendmail``'s flow (refusals,
+    421, RSET) is smtplib's own; each command here is as smtplib sends it."""
+
+    def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        optionlist = ""
+        if options and self.does_esmtp:
+            if any(option.lower() == "smtputf8" for option in options):
+                if not self.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError("SMTPUTF8 not supported by server")
+                self.command_encoding = "utf-8"
+            optionlist = " " + " ".join(options)
+        self.putcmd("mail", f"FROM:{_quoted(sender)}{optionlist}")
+        return self.getreply()
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        optionlist = " " + " ".join(options) if options and self.does_esmtp else ""
+        self.putcmd("rcpt", f"TO:{_quoted(recip)}{optionlist}")
+        return self.getreply()
+
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        if isinstance(msg, str):  # not what the channel sends: smtplib's own way
+            return super().data(msg)
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        stuffed = dot_stuffed(bytes(msg))
+        if not stuffed.endswith(b"\r\n"):
+            stuffed += b"\r\n"
+        self.send(stuffed + b".\r\n")
+        return self.getreply()
+
+
+class _SslConnection(_Connection, smtplib.SMTP_SSL):
+    """``_Connection`` over implicit TLS."""
+
+
+_quoted = lru_cache(maxsize=1024)(smtplib.quoteaddr)
+
+
+def dot_stuffed(mail: bytes) -> bytes:
+    """``mail`` with a dot doubled where it starts a line, as smtplib's DATA does it."""
+    stuffed = mail.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
 class SmtpChannel:
@@ -137,7 +191,7 @@ class SmtpChannel:
         timeout = config.timeout.total_seconds()
         connection: smtplib.SMTP
         if config.tls:
-            connection = smtplib.SMTP_SSL(
+            connection = _SslConnection(
                 config.host,
                 config.port,
                 local_hostname=self._local_hostname,
@@ -145,7 +199,7 @@ class SmtpChannel:
                 context=self._tls_context,
             )
         else:
-            connection = smtplib.SMTP(
+            connection = _Connection(
                 config.host, config.port, local_hostname=self._local_hostname, timeout=timeout
             )
         try:

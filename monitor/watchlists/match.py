@@ -71,7 +71,7 @@ class DocumentView:
         self._positions: dict[tuple[str, Word], list[int]] = {}
         self._offsets: dict[str, TokenSpans] = {}
         self._original: dict[str, list[str]] = {}
-        self._regex_texts: dict[str, str] = {}
+        self._regex_texts: dict[str, str | bytes] = {}
 
     def all_fields(self) -> str:
         """Every field's folded text, in FIELDS order, with a space at each end and
@@ -120,15 +120,19 @@ class DocumentView:
         text: str = getattr(self.document, field)
         return text
 
-    def regex_text(self, field: str) -> str:
-        """The field's text for RE2, which takes only what encodes as UTF-8: each lone
-        surrogate (a broken feed's) becomes U+FFFD, one character for one, so a match's
-        offsets are the field's own.
+    def regex_text(self, field: str) -> str | bytes:
+        """The field's text for RE2, whose matches' offsets are the field's own.
+
+        ASCII text is given as bytes, encoded once: RE2 works on UTF-8, and its wrapper
+        encoded a str again for every search and mapped each match's offsets back, most
+        of the time a catch-all regex (``/./``) took to explain. Other text stays str,
+        each lone surrogate (a broken feed's) made U+FFFD, one character for one, since
+        RE2 takes only what encodes as UTF-8.
         """
         found = self._regex_texts.get(field)
         if found is None:
             text = self.text(field)
-            found = text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+            found = text.encode("ascii") if text.isascii() else _SURROGATE.sub("\ufffd", text)
             self._regex_texts[field] = found
         return found
 
@@ -407,8 +411,9 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
         case Regex():
             for field in node.fields or ():
                 for match in islice(node.compiled.finditer(view.regex_text(field)), MAX_PER_TERM):
-                    if match.end() > match.start():
-                        found[field, match.start(), match.end()] = None
+                    start, end = match.span()  # one call: RE2's checks the group each time
+                    if end > start:
+                        found[field, start, end] = None
                         if len(found) >= MAX_SPANS:
                             return True
     return False

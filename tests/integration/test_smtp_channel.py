@@ -77,6 +77,25 @@ def test_an_address_beyond_ascii_goes_by_smtputf8_or_not_at_all(plain: SmtpServe
     assert [] == plain.received()
 
 
+def test_lines_starting_with_a_dot_and_a_named_sender_arrive_as_written(
+    plain: SmtpServer,
+) -> None:
+    """The channel's own DATA doubles the dots, and its MAIL FROM and RCPT TO quote each
+    address once (the second mail reuses the quoted form)."""
+    text = ".\n.leading dot\n..two\nend ."
+    channel = smtp_channel(plain, **{"from": "News Desk <monitor@example.org>"})
+    for n in range(2):
+        channel.send(Message(f"s{n}.gsomia.desk", "dots", text, "<p>.</p>"))
+    channel.close()
+
+    for mail in plain.received():
+        assert "monitor@example.org" == mail.sender
+        assert ("desk@example.org", "duty@example.org") == mail.recipients
+        plain_part = next(mail.message.iter_parts())
+        assert text + "\n" == plain_part.get_content().replace("\r\n", "\n")
+    assert 2 == len(plain.received())
+
+
 def test_a_burst_shares_one_connection_until_close(plain: SmtpServer) -> None:
     channel = smtp_channel(plain)
     for n in range(5):

@@ -189,6 +189,43 @@ def test_edit_is_an_update_not_a_new_item(store: Store) -> None:
     assert ["v2"] == [i.body for i in store.items()]
 
 
+def test_a_match_is_read_back_with_its_whole_item(store: Store) -> None:
+    """By id for an alert and by time for a digest, each field where it belongs."""
+    stored = replace(
+        item("a", "k1", "body", title="Seoul talks"),
+        url="https://news.example/1",
+        html="<p>body</p>",
+        author="Desk",
+        published=NOW - timedelta(hours=1),
+    )
+    store.ingest([stored], SourceState("a", {}), alert_all(), now=NOW)
+    [job] = store.claim_deliveries("one", now=NOW, lease=timedelta(minutes=5), limit=1)
+    [from_items] = store.items()
+    assert job.match_id is not None
+
+    by_id = store.match_records([job.match_id])[job.match_id]
+    [by_time] = store.matches_between(NOW - timedelta(days=1), NOW, None)
+
+    for record in (by_id, by_time):
+        assert (job.match_id, "pact", NOW, {"terms": ["x"]}) == (
+            record.id,
+            record.watchlist,
+            record.matched_at,
+            record.hits,
+        )
+        assert from_items == record.item
+        assert ("Seoul talks", "body", "https://news.example/1") == (
+            record.item.title,
+            record.item.body,
+            record.item.url,
+        )
+        assert ("<p>body</p>", "Desk", NOW - timedelta(hours=1)) == (
+            record.item.html,
+            record.item.author,
+            record.item.published,
+        )
+
+
 def test_a_failing_router_rolls_back_the_whole_poll(store: Store) -> None:
     def route(ingested: IngestedItem) -> list[PlannedMatch]:
         raise RuntimeError("boom")

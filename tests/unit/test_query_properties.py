@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from itertools import islice
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,6 +12,7 @@ from monitor.config import WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document
 from monitor.watchlists import compile_watchlists
+from monitor.watchlists.match import MAX_PER_TERM
 
 TERMS = {"set": ["alpha", '"beta gamma"']}
 
@@ -57,3 +61,19 @@ def test_a_regex_finds_its_spans_past_a_lone_surrogate() -> None:
     index = compile_watchlists([WatchlistConfig(name="w", query="/gsomia/")], TERMS)
     [hit] = index.match(Document("title", body))
     assert [(3, 9), (12, 18)] == [(span.start, span.end) for span in hit.spans]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_a_regex_spans_are_where_pythons_re_finds_it(body: str) -> None:
+    """RE2 is given ASCII text as bytes, other text as str: the spans are the same
+    character offsets either way."""
+    index = compile_watchlists([WatchlistConfig(name="w", query="/[a-zé]+|[0-9]/")], TERMS)
+    document = Document("title 7", body)
+    expected = [
+        (field, found.start(), found.end())
+        for field in ("title", "body")
+        for found in islice(re.finditer("[a-zé]+|[0-9]", getattr(document, field)), MAX_PER_TERM)
+    ]
+    [hit] = index.match(document)
+    assert expected == [(span.field, span.start, span.end) for span in hit.spans]

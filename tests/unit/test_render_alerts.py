@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -59,6 +61,17 @@ def test_dates_are_shown_in_the_configured_zone() -> None:
 
     assert "yonhap · 2019-11-14 15:48 KST" in message.text
     assert "2019-11-14T06:48:00Z" == message.payload["item"]["published"]
+
+
+def test_a_moment_is_shown_in_each_renderers_zone_however_it_was_written() -> None:
+    """Local times are remembered per instant and zone."""
+    utc = datetime(2019, 11, 14, 6, 48, tzinfo=UTC)
+    paris = utc.astimezone(ZoneInfo("Europe/Paris"))
+    london = Renderer(timezone="Europe/London")
+
+    for _ in range(2):
+        assert "2019-11-14 15:48 KST" == RENDERER.localtime(paris) == RENDERER.localtime(utc)
+        assert "2019-11-14 06:48 GMT" == london.localtime(utc) == london.localtime(paris)
 
 
 def test_digest_caps_sections_with_and_n_more_and_names_quiet_lists() -> None:
@@ -126,6 +139,41 @@ def test_the_sandbox_refuses_every_time_not_only_the_first(source: str) -> None:
         with pytest.raises(RenderError):
             RENDERER.render_string(source, **context)
     assert [] == context["items"]
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("{{ hits.clause }}", "GSOMIA"),  # a key, read as an attribute
+        ("{{ hits['clause'] }}", "GSOMIA"),
+        ("{{ hits.get('clause') }}", "GSOMIA"),  # the dict's own method comes first
+        ("{{ hits.items() | list | length }}", "3"),
+        ("{{ hits.keys is callable }}", "True"),
+        ("{{ hits.absent is undefined }}", "True"),
+    ],
+)
+def test_a_dict_reads_in_a_template_as_jinja_reads_it(source: str, shown: str) -> None:
+    hits = alert_view().hits
+    assert shown == RENDERER.render_string(source, hits=hits)
+
+
+def test_a_missing_key_read_as_an_attribute_fails_an_override(tmp_path: Path) -> None:
+    (tmp_path / "instant.subject.j2").write_text("{{ hits.nope }}")
+
+    with pytest.raises(RenderError, match="nope"):
+        Renderer(templates=tmp_path).render_alert(alert_view(), "k")
+
+
+def test_an_override_has_jinjas_globals_every_time(tmp_path: Path) -> None:
+    """Templates are loaded once, with their globals copied."""
+    (tmp_path / "instant.subject.j2").write_text(
+        "{% set n = namespace(total=0) %}{% for i in range(3) %}{% set n.total = n.total + i %}"
+        "{% endfor %}{{ n.total }} {{ dict(a=1) | list | first }}"
+    )
+    renderer = Renderer(templates=tmp_path)
+
+    for _ in range(2):
+        assert "3 a" == renderer.render_alert(alert_view(), "k").subject
 
 
 def test_a_snippet_that_only_repeats_the_title_is_not_shown_twice() -> None:

@@ -25,7 +25,7 @@ from monitor.channels.mime import (
     header_value,
     message_id,
 )
-from monitor.channels.smtp import delivery_error
+from monitor.channels.smtp import delivery_error, dot_stuffed
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.model import Message
 
@@ -216,3 +216,10 @@ def test_smtp_errors_map_to_retry_or_dead_letter(
 
     assert expected is type(mapped)
     assert str(mapped).startswith("smtp mail.example.org:587: ")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b".", b"..", b"\r\n", b"\n", b"\r", b"x", b" ."]), max_size=30))
+def test_dots_starting_lines_are_doubled_as_smtplib_doubles_them(pieces: list[bytes]) -> None:
+    mail = b"".join(pieces)
+    assert smtplib._quote_periods(mail) == dot_stuffed(mail)  # type: ignore[attr-defined]
