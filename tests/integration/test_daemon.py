@@ -151,10 +151,16 @@ def test_reload_applies_added_removed_and_changed_jobs_and_keeps_the_rest(
                 "sources:\n  - {name: more, type: folder, path: more, every: 2s}\n",
             ).replace('"0 7 * * *"', '"0 8 * * *"')
         )
+        reloaded_at = datetime.now(UTC)
         assert run.daemon.reload()
         assert JOBS | {"source:more"} == {job.id for job in scheduler.get_jobs()}
         assert housekeeping_next == scheduler.get_job("housekeeping").next_run_time
-        assert digest_next + timedelta(hours=1) == scheduler.get_job("digest:morning").next_run_time
+        # The changed digest fires at the next 08:00 (UTC): today's between 07:00 and
+        # 08:00, while the 07:00 one it replaces was tomorrow's.
+        eight = reloaded_at.replace(hour=8, minute=0, second=0, microsecond=0)
+        changed_next = eight if eight > reloaded_at else eight + timedelta(days=1)
+        assert digest_next.hour == 7
+        assert changed_next == scheduler.get_job("digest:morning").next_run_time
         # A digest runs however late (behind a long drain), a poll not more than 300 s
         assert None is scheduler.get_job("digest:morning").misfire_grace_time
         assert 300 == scheduler.get_job("housekeeping").misfire_grace_time
