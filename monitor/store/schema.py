@@ -124,6 +124,8 @@ bands_t = Table(
         primary_key=True,
         autoincrement=False,
     ),
+    # Its primary key is the table: a rowid would keep every band a second time (0006).
+    sqlite_with_rowid=False,
 )
 
 items_t = Table(
