@@ -7,7 +7,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -372,3 +372,29 @@ def test_story_bands_lose_their_rowid_and_keep_their_rows_across_0006(tmp_path: 
     assert table.rstrip().endswith("WITHOUT ROWID")
     assert [(-5, 7), (3, 7)] == rows
     store.close()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        NOW,
+        datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 11, 28, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=9))),
+        None,
+    ],
+)
+def test_a_moment_is_stored_as_sqlalchemys_sqlite_datetime_stores_it(
+    moment: datetime | None,
+) -> None:
+    """UtcDateTime's own SQLite bind processor writes the text SQLAlchemy's would."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    from monitor.store.schema import UtcDateTime
+
+    dialect = sqlite.dialect()
+    ours = UtcDateTime()._cached_bind_processor(dialect)  # as a statement gets it
+    theirs = TypeDecorator.bind_processor(UtcDateTime().dialect_impl(dialect), dialect)
+    assert ours is not None
+    assert theirs is not None
+    assert theirs(moment) == ours(moment)
