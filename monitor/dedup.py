@@ -83,9 +83,12 @@ def _length_in_words(text: str) -> int:
     """How many words ``text`` holds. Chinese and Japanese are written without spaces,
     so a run of them is one token: it counts a word for every two characters (Korean
     separates its words with spaces, and counts as written)."""
-    tokens = words(text)
     if text.isascii():
-        return len(tokens)
+        # Casefolding ASCII moves no word boundary: the words the fingerprint joins (and
+        # caches) count the same, and the text is not split a second time.
+        joined = _joined_words(text)
+        return joined.count(" ") + 1 if joined else 0
+    tokens = words(text)
     return sum(max(1, len(token) // 2) if _han_or_kana(token[0]) else 1 for token in tokens)
 
 

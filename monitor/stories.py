@@ -43,7 +43,7 @@ import math
 import operator
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 from itertools import chain, pairwise
@@ -145,18 +145,24 @@ class Reading:
 @dataclass(frozen=True, slots=True)
 class Words:
     """An item's words as ``utf8_words`` makes them, case folded: its title's and its
-    body's, each read once for both ``recurring`` and ``signatures``."""
+    body's, and the CRC32 of each (``hashes``, the title's first), each made once for
+    both ``recurring`` and ``signatures``: hashing every word, a C call each, was a
+    third of their cost, and a new item's words were hashed in both."""
 
     title: list[bytes]
     body: list[bytes]
+    hashes: np.ndarray[Any, np.dtype[np.uint64]] = field(compare=False)
 
     @classmethod
     def of(cls, title: str, body: str) -> Words:
-        return cls(utf8_words(title.casefold()), utf8_words(body.casefold()))
+        import numpy as np
 
-    @property
-    def all(self) -> list[bytes]:
-        return self.title + self.body
+        title_words, body_words = utf8_words(title.casefold()), utf8_words(body.casefold())
+        count = len(title_words) + len(body_words)
+        hashes = np.fromiter(
+            map(zlib.crc32, chain(title_words, body_words)), dtype=np.uint64, count=count
+        )
+        return cls(title_words, body_words, hashes)
 
 
 def signatures(
@@ -171,7 +177,7 @@ def signatures(
     import numpy as np
 
     h = _hashing()  # numpy is loaded with a poll's first new items, however short
-    words = [text.all for text in texts]
+    words = [text.hashes for text in texts]
     common = np.empty(0, dtype=np.uint64) if boilerplate is None else boilerplate
     found = [Reading(None)] * len(words)
     for batch in _batches(words):
@@ -210,11 +216,15 @@ def recurring(texts: Sequence[Words], stored: int = 0) -> np.ndarray[Any, np.dty
     )
 
 
-def _edges(text: Words) -> list[bytes]:
-    """A text's title, and its body or a long body's first and last EDGE_WORDS words."""
+def _edges(text: Words) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The word hashes of a text's title, and of its body or a long body's first and
+    last EDGE_WORDS words."""
+    import numpy as np
+
     if len(text.body) <= 2 * EDGE_WORDS:
-        return text.all
-    return text.title + text.body[:EDGE_WORDS] + text.body[-EDGE_WORDS:]
+        return text.hashes
+    title = len(text.title)
+    return np.concatenate((text.hashes[: title + EDGE_WORDS], text.hashes[-EDGE_WORDS:]))
 
 
 def _story_groups(texts: Sequence[Words], stored: int) -> list[int]:
@@ -238,15 +248,18 @@ def _story_groups(texts: Sequence[Words], stored: int) -> list[int]:
     return groups
 
 
-def _repeated_bodies(texts: Sequence[Words]) -> list[list[bytes]]:
-    """The words of each body found under the headlines of different stories: two for a
-    body under REPEATED_BODY_WORDS words, REPEATED_LONG_BODY_STORIES for a longer one."""
+def _repeated_bodies(texts: Sequence[Words]) -> list[np.ndarray[Any, np.dtype[np.uint64]]]:
+    """The word hashes of each body found under the headlines of different stories: two
+    for a body under REPEATED_BODY_WORDS words, REPEATED_LONG_BODY_STORIES for a longer one."""
     titles: dict[tuple[bytes, ...], dict[frozenset[bytes], None]] = {}
+    hashes: dict[tuple[bytes, ...], np.ndarray[Any, np.dtype[np.uint64]]] = {}
     for text in texts:  # headlines in the order they come: the count below is greedy
         if len(text.body) >= 3:  # a shorter body has no shingle to drop
-            titles.setdefault(tuple(text.body), {})[_headline(text.title)] = None
+            body = tuple(text.body)
+            titles.setdefault(body, {})[_headline(text.title)] = None
+            hashes.setdefault(body, text.hashes[len(text.title) :])
     return [
-        list(body)
+        hashes[body]
         for body, under in titles.items()
         if len(under) > 1
         and _stories_among(
@@ -290,7 +303,7 @@ def _one_story(one: frozenset[bytes], other: frozenset[bytes]) -> bool:
 
 
 def _spread(
-    h: _Hashing, words: list[list[bytes]], groups: list[int]
+    h: _Hashing, words: Sequence[np.ndarray[Any, np.dtype[np.uint64]]], groups: list[int]
 ) -> tuple[np.ndarray[Any, np.dtype[np.uint64]], np.ndarray[Any, np.dtype[np.intp]]]:
     """The shingle hashes of the items (none of an item under three words), sorted and
     each once, and in how many of the items' ``groups`` (a number each) each is found."""
@@ -316,7 +329,7 @@ def _spread(
     return shingles[starts], np.diff(np.r_[starts, len(shingles)])
 
 
-def _batches(words: list[list[bytes]]) -> Iterator[list[int]]:
+def _batches(words: list[np.ndarray[Any, np.dtype[np.uint64]]]) -> Iterator[list[int]]:
     """The indices of the items with enough words, in groups of about BATCH_WORDS words."""
     batch: list[int] = []
     size = 0
@@ -333,17 +346,16 @@ def _batches(words: list[list[bytes]]) -> Iterator[list[int]]:
 
 
 def _shingles(
-    h: _Hashing, words: list[list[bytes]]
+    h: _Hashing, words: Sequence[np.ndarray[Any, np.dtype[np.uint64]]]
 ) -> tuple[np.ndarray[Any, np.dtype[np.uint64]], np.ndarray[Any, np.dtype[np.intp]]]:
-    """The shingle hashes of items of at least three words each, in one array (the
-    shingles of every item one after another), and how many each item has."""
+    """The shingle hashes of items of at least three words each (their word hashes),
+    in one array (the shingles of every item one after another), and how many each
+    item has."""
     import numpy as np
 
     lengths = np.fromiter(map(len, words), dtype=np.intp, count=len(words))
     ends = np.cumsum(lengths)
-    hashes = np.fromiter(
-        map(zlib.crc32, chain.from_iterable(words)), dtype=np.uint64, count=int(ends[-1])
-    )
+    hashes = np.concatenate(words)
     shingles = hashes[:-2] * h.shingle_mix[0] + hashes[1:-1] * h.shingle_mix[1] + hashes[2:]
     # A shingle starting in an item's last two words would run into the next item.
     inside = np.ones(len(hashes), dtype=bool)
@@ -354,7 +366,7 @@ def _shingles(
 
 def _read(
     h: _Hashing,
-    words: list[list[bytes]],
+    words: list[np.ndarray[Any, np.dtype[np.uint64]]],
     titles: list[int],
     boilerplate: np.ndarray[Any, np.dtype[np.uint64]],
 ) -> list[Reading]:

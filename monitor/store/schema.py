@@ -7,6 +7,7 @@ deliveries per idempotency key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,6 +42,19 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use aware UTC")
         return value.astimezone(UTC).replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
+        """On SQLite, the text its DATETIME stores (``YYYY-MM-DD HH:MM:SS.ffffff``) in one
+        call: SQLAlchemy's processor fills a format from a dict of the fields, and an
+        ingest binds two datetimes an item."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            naive = self.process_bind_param(value, dialect)
+            return None if naive is None else naive.isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
@@ -124,6 +138,8 @@ bands_t = Table(
         primary_key=True,
         autoincrement=False,
     ),
+    # Its primary key is the table: a rowid would keep every band a second time (0006).
+    sqlite_with_rowid=False,
 )
 
 items_t = Table(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -332,3 +332,69 @@ def test_migrations_create_exactly_the_schema_the_code_declares(store: Store) ->
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert [] == differences
+
+
+def test_story_bands_lose_their_rowid_and_keep_their_rows_across_0006(tmp_path: Path) -> None:
+    """0006 rebuilds story_bands WITHOUT ROWID on SQLite (one b-tree, not two), copying
+    its rows; its downgrade rebuilds the rowid table with them."""
+    from alembic import command
+
+    from monitor.store.migrate import _alembic_config
+
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    config = _alembic_config()
+
+    def migrate(to: str, action: Callable[..., None]) -> None:
+        with store.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            action(config, to)
+
+    def bands() -> tuple[str, list[tuple[int, int]]]:
+        with store.engine.connect() as connection:
+            table = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = 'story_bands'")
+            ).scalar_one()
+            rows = connection.execute(text("SELECT band, story_id FROM story_bands")).all()
+        return table, sorted((int(band), int(story)) for band, story in rows)
+
+    assert bands()[0].rstrip().endswith("WITHOUT ROWID")
+    migrate("0005", command.downgrade)
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO stories (id, fingerprint, first_seen) VALUES (7, 'f', '2026-11-28')")
+        )
+        connection.execute(text("INSERT INTO story_bands VALUES (-5, 7), (3, 7)"))
+    table, rows = bands()
+    assert "WITHOUT ROWID" not in table
+    assert [(-5, 7), (3, 7)] == rows
+    migrate("head", command.upgrade)
+    table, rows = bands()
+    assert table.rstrip().endswith("WITHOUT ROWID")
+    assert [(-5, 7), (3, 7)] == rows
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        NOW,
+        datetime(5, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 11, 28, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=9))),
+        None,
+    ],
+)
+def test_a_moment_is_stored_as_sqlalchemys_sqlite_datetime_stores_it(
+    moment: datetime | None,
+) -> None:
+    """UtcDateTime's own SQLite bind processor writes the text SQLAlchemy's would."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.types import TypeDecorator
+
+    from monitor.store.schema import UtcDateTime
+
+    dialect = sqlite.dialect()
+    ours = UtcDateTime()._cached_bind_processor(dialect)  # as a statement gets it
+    theirs = TypeDecorator.bind_processor(UtcDateTime().dialect_impl(dialect), dialect)
+    assert ours is not None
+    assert theirs is not None
+    assert theirs(moment) == ours(moment)

@@ -174,3 +174,13 @@ def test_a_short_body_is_a_template_whatever_headline_comes_first(first: bool) -
     texts = [("Korea Japan pact talks collapse", BRIEF), ("Korea Japan pact renewal signed", BRIEF)]
     boilerplate = stories.recurring(read([both, *texts] if first else [*texts, both]))
     assert len(boilerplate)
+
+
+def test_an_items_word_hashes_are_the_crc32_of_its_title_words_then_its_body_words() -> None:
+    """Words hashes each word once, for both recurring and signatures (SCHEME's hashes)."""
+    import zlib
+
+    (words,) = read([("Exports Rise", "Économie: exports rose 3%")])
+    assert [b"exports", b"rise"] == words.title
+    expected = [zlib.crc32(word) for word in words.title + words.body]
+    assert expected == words.hashes.tolist()

@@ -77,3 +77,11 @@ def test_a_short_body_names_no_story_without_its_title_and_item() -> None:
     """ "Comments" under every headline of a feed: these are different stories."""
     assert fingerprint("Python 3.14", "Comments", "k") != fingerprint("Rust 2", "Comments", "k")
     assert fingerprint("Daily report", "", "guid:1") != fingerprint("Daily report", "", "guid:2")
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_an_ascii_text_counts_its_words_from_its_normalised_words(text: str) -> None:
+    """ASCII text is counted from the joined words the fingerprint caches, not split again."""
+    from monitor.dedup import _length_in_words
+
+    assert len(re.findall(r"\w+", text)) == _length_in_words(text)
