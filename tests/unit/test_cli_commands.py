@@ -55,10 +55,13 @@ def test_help_imports_no_command(tmp_path: Path) -> None:
     assert "sqlalchemy" not in modules
 
 
-def test_a_pass_imports_only_its_command(default_config: Path) -> None:
+def test_a_warm_pass_imports_only_what_it_uses(default_config: Path) -> None:
     run = f"from monitor.cli import main\nmain(['run', '--once', '-c', {str(default_config)!r}])"
-    modules = imported_by(run, default_config.parent)
+    cold = imported_by(run, default_config.parent)  # mails the seed's alerts
+    assert "monitor.channels.mime" in cold
+    warm = imported_by(run, default_config.parent)  # finds nothing new
     others = {f"monitor.commands.{name}" for name in COMMANDS if name != "run"}
-    assert "monitor.commands.run" in modules
-    assert not others & modules
-    assert "monitor.watchlists.backtest" not in modules
+    assert "monitor.commands.run" in warm
+    assert not others & warm
+    assert "monitor.watchlists.backtest" not in warm
+    assert "monitor.channels.mime" not in warm
