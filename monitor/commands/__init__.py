@@ -1,8 +1,7 @@
 """One module per `monitor` subcommand; each has add_arguments(parser).
 
-The one-line help of each is here, not in its module: `monitor --help` lists them all,
-and only the command that runs is imported (each imports most of the package and its
-libraries, which a `monitor run --once` that finds nothing new paid for every command).
+The one-line help of each is here, not in its module: `monitor --help` lists them all
+without importing any, and a command imports only its own module (see cli._LazyCommands).
 """
 
 COMMANDS: dict[str, str] = {
