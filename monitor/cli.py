@@ -8,13 +8,12 @@ import gc
 import importlib
 import logging
 import os
-import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import monitor.commands
+from monitor.commands import COMMANDS
 from monitor.errors import ConfigError, MonitorError
 from monitor.logging import configure_logging, masked
 from monitor.malloc import limit_arenas
@@ -43,32 +42,60 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+if TYPE_CHECKING:
+    _SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
+else:  # not subscriptable at run time
+    _SubParsers = argparse._SubParsersAction
+
+
+class _LazyCommands(_SubParsers):
+    """The subcommands, each's arguments added (its module imported) once it is chosen:
+    a command needs only its own module's imports, and `monitor --help` none."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loaded: set[str] = set()
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        name = values[0] if values else None  # nargs=PARSER: the command, then its arguments
+        if name in self.choices and name not in self._loaded:
+            self._loaded.add(name)
+            command = self.choices[name]
+            importlib.import_module(f"monitor.commands.{name}").add_arguments(command)
+            _add_common(command, suppress=True)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="news-monitor: watch news sources, match watch-lists, send alerts.",
     )
     _add_common(parser, suppress=False)
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules = sorted(m.name for m in pkgutil.iter_modules(monitor.commands.__path__))
-    for name in (m for m in modules if not m.startswith("_")):
-        importlib.import_module(f"monitor.commands.{name}").add_parser(subparsers)
-    for sub in subparsers.choices.values():
-        _add_common(sub, suppress=True)
+    subparsers = parser.add_subparsers(
+        action=_LazyCommands, dest="command", required=True, metavar="COMMAND"
+    )
+    for name, help_line in COMMANDS.items():
+        subparsers.add_parser(name, help=help_line)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Building the parser imports every command, and with them most of the package and its
-    # libraries: hundreds of thousands of objects, none of them garbage. Collections then
-    # would only walk them (a tenth of a second); frozen afterwards, no collection ever will.
+    # Parsing imports the command, and with it most of the package and its libraries:
+    # hundreds of thousands of objects, none of them garbage. Collections then would
+    # only walk them (a tenth of a second); frozen afterwards, no collection ever will.
     gc.disable()
     try:
-        parser = build_parser()
+        args = build_parser().parse_args(argv)
     finally:
         gc.freeze()
         gc.enable()
-    args = parser.parse_args(argv)
     configure_logging(args.log_format, args.log_level)
     try:
         return int(args.func(args))

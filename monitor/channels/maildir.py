@@ -11,7 +11,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitor.channels.mime import build_email
 from monitor.errors import TransientDeliveryError
 from monitor.model import Message
 
@@ -37,6 +36,9 @@ class MaildirChannel:
                 (self.path / folder).mkdir(parents=True, exist_ok=True)
             if self._delivered(name):
                 return
+            # Imported with the first mail, as the SMTP channel's (see SmtpChannel.send).
+            from monitor.channels.mime import build_email
+
             mail = build_email(message, sender=self.sender, to=self.to, list_id=self.name)
             temporary = self.path / "tmp" / f"{name}.{os.getpid()}"
             with open(temporary, "wb") as handle:

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from monitor.channels.mime import build_email
 from monitor.config import SmtpChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.model import Message
@@ -112,6 +111,10 @@ class SmtpChannel:
         if not pending:
             self._taken.pop(message.delivery_key, None)
             return
+        # Imported with the first mail: a pass that finds nothing new never needs
+        # email.policy and its header parsers.
+        from monitor.channels.mime import build_email
+
         # As smtplib's send_message decides: addresses beyond ASCII need SMTPUTF8.
         international = not all(a.isascii() for a in (self.config.sender, *recipients))
         mail = build_email(

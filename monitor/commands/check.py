@@ -12,8 +12,7 @@ from monitor.errors import ConfigError
 from monitor.watchlists import run_examples
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("check", help="validate the configuration; exit 2 if invalid")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 

@@ -9,8 +9,7 @@ from monitor.store import open_store
 from monitor.store.migrate import current_revision
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("db", help="database maintenance")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     upgrade = actions.add_parser("upgrade", help="apply migrations")
     upgrade.set_defaults(func=run)

@@ -9,8 +9,7 @@ from monitor.store import open_store
 from monitor.text import utc_now
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("deliveries", help="outbox maintenance")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     retry = actions.add_parser("retry", help="make failed deliveries due now")
     retry.add_argument("--dead", action="store_true", help="re-queue dead letters instead")

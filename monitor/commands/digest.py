@@ -10,8 +10,7 @@ from monitor.commands.run import drain_outbox
 from monitor.errors import ConfigError
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("digest", help="build and send a digest now")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="the digest (default: every digest)")
     parser.add_argument(
         "--now",

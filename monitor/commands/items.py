@@ -10,8 +10,7 @@ from monitor.store import open_store
 from monitor.text import terminal_line, utc_now
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("items", help="list stored items")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="only this source")
     parser.add_argument("--since", type=since_arg, help="only items fetched this recently (1d)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many")

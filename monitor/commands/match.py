@@ -21,15 +21,11 @@ from monitor.watchlists.backtest import backtest, read_jsonl, terminal_progress
 from monitor.watchlists.examples import text_document
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "match",
-        help="explain which watch-lists match a text (exit 0 match, 1 none), or back-test",
-        description=(
-            "Explain which watch-lists match a story: the clause that fired, the matched "
-            "terms and snippets. The text's first line is its title, the rest its body. "
-            "With --jsonl, back-test: one JSON line out per JSON line in."
-        ),
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Explain which watch-lists match a story: the clause that fired, the matched "
+        "terms and snippets. The text's first line is its title, the rest its body. "
+        "With --jsonl, back-test: one JSON line out per JSON line in."
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("text", nargs="?", help="the story's text, or - to read stdin")

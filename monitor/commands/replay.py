@@ -23,14 +23,10 @@ from monitor.watchlists.backtest import backtest, terminal_progress
 FLUSH_EVERY = 500
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "replay",
-        help="re-match stored items against the watch-lists",
-        description=(
-            "Re-match the items stored in the last --since against the watch-lists (all, "
-            "or those named by -w), list what matches and enqueue its alerts."
-        ),
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Re-match the items stored in the last --since against the watch-lists (all, "
+        "or those named by -w), list what matches and enqueue its alerts."
     )
     parser.add_argument(
         "--since", type=since_arg, required=True, help="items fetched this recently (7d)"

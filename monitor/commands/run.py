@@ -26,8 +26,7 @@ MAX_DELIVERY_ROUNDS = 1000
 DELIVERY_PAUSE = 1.0  # seconds between looks at the outbox while sources are polled
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("run", help="run the daemon (or one pass with --once)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--once",
         action="store_true",

@@ -23,8 +23,7 @@ MAX_DEAD_LETTERS = 20
 ERROR_WIDTH = 60
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("status", help="health of sources, outbox and digests")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document")
     parser.set_defaults(func=run)
 

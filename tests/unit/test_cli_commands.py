@@ -1,0 +1,67 @@
+"""The `monitor` command's parser: every command listed, only the chosen one imported."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import monitor.commands
+from monitor.cli import build_parser
+from monitor.commands import COMMANDS
+
+MODULES = sorted(m.name for m in pkgutil.iter_modules(monitor.commands.__path__))
+
+
+def imported_by(code: str, cwd: Path) -> set[str]:
+    """The modules a fresh interpreter holds after ``code`` (which may exit)."""
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print(json.dumps(sorted(sys.modules))))\n" + code
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_every_command_module_is_registered() -> None:
+    assert [m for m in MODULES if not m.startswith("_")] == sorted(COMMANDS)
+
+
+def test_help_lists_every_command_with_its_line() -> None:
+    text = " ".join(build_parser().format_help().split())
+    for name, help_line in COMMANDS.items():
+        assert f"{name} {help_line}" in text
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_has_its_help(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([name, "--help"])
+    assert 0 == exited.value.code
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: monitor {name}")
+    assert "--config" in out
+
+
+def test_help_imports_no_command(tmp_path: Path) -> None:
+    modules = imported_by("from monitor.cli import main\nmain(['--help'])", tmp_path)
+    assert not {f"monitor.commands.{name}" for name in COMMANDS} & modules
+    assert "sqlalchemy" not in modules
+
+
+def test_a_warm_pass_imports_only_what_it_uses(default_config: Path) -> None:
+    run = f"from monitor.cli import main\nmain(['run', '--once', '-c', {str(default_config)!r}])"
+    cold = imported_by(run, default_config.parent)  # mails the seed's alerts
+    assert "monitor.channels.mime" in cold
+    warm = imported_by(run, default_config.parent)  # finds nothing new
+    others = {f"monitor.commands.{name}" for name in COMMANDS if name != "run"}
+    assert "monitor.commands.run" in warm
+    assert not others & warm
+    assert "monitor.watchlists.backtest" not in warm
+    assert "monitor.channels.mime" not in warm
