@@ -246,27 +246,26 @@ FEED_FILE = (
 
 @pytest.mark.parametrize("cut", ["<guid>a", "<item><title>SCM", "</item>", "</channel>"])
 def test_a_feed_file_still_being_written_waits_for_the_next_poll(tmp_path: Path, cut: str) -> None:
-    path = tmp_path / "desk.xml"
-    path.write_text(FEED_FILE[: FEED_FILE.index(cut) + len(cut)], encoding="utf-8")
-    writing = FolderSource("f", tmp_path).fetch({})
-    assert (writing.entries, writing.cursor) == ([], {"files": {}})
-
-    path.write_text(FEED_FILE, encoding="utf-8")
-    written = FolderSource("f", tmp_path).fetch(writing.cursor)
-    assert ["a1", "a2"] == [entry.guid for entry in written.entries]
+    assert_waits_until_written(tmp_path, FEED_FILE, FEED_FILE.index(cut) + len(cut))
 
 
 def test_a_root_with_an_empty_tag_in_an_attribute_is_no_empty_root(tmp_path: Path) -> None:
     """'>' needs no escape in an attribute value: an escaped '&lt;br/>' there is not the
     end of an empty root, so a file cut inside that root still waits."""
-    path = tmp_path / "desk.xml"
     whole = FEED_FILE.replace('<rss version="2.0">', '<rss version="2.0" note="a &lt;br/> b">')
-    path.write_text(whole[: whole.index("<item><title>SCM")], encoding="utf-8")
-    writing = FolderSource("f", tmp_path).fetch({})
+    assert_waits_until_written(tmp_path, whole, whole.index("<item><title>SCM"))
+
+
+def assert_waits_until_written(folder: Path, whole: str, written_so_far: int) -> None:
+    """A feed file holding ``whole``'s first ``written_so_far`` characters gives nothing
+    and remembers nothing; once written whole, the next poll reads both items."""
+    path = folder / "desk.xml"
+    path.write_text(whole[:written_so_far], encoding="utf-8")
+    writing = FolderSource("f", folder).fetch({})
     assert (writing.entries, writing.cursor) == ([], {"files": {}})
 
     path.write_text(whole, encoding="utf-8")
-    written = FolderSource("f", tmp_path).fetch(writing.cursor)
+    written = FolderSource("f", folder).fetch(writing.cursor)
     assert ["a1", "a2"] == [entry.guid for entry in written.entries]
 
 
