@@ -23,7 +23,8 @@ never alert. ``recurring`` finds it in the source's ``RECENT`` newest stored ite
 the poll's own: the shingles at least ``RECUR`` of them, and ``RECUR_SHARE`` of all,
 repeat, and the shingles of a short body carried under two titles. A copy in another
 outlet still joins (each outlet's boilerplate is its own, dropped from its own items),
-and so does a wire's ``UPDATE 1``: two versions of one story do not make a template.
+and so do a wire's ``UPDATE 1`` and ``UPDATE 2``: the versions of one story do not make
+a template.
 An item whose body is left with less than a story's worth of words binds its title (see
 ``Reading``).
 
@@ -81,6 +82,9 @@ REPEATED_BODY_WORDS = 40
 REPEATED_LONG_BODY_STORIES = 3
 # Two headlines sharing this share of their words (numbers aside) are one story's.
 SAME_HEADLINE = 0.5
+# Two bodies are nested (one story's versions) when at most this share of the shorter
+# one's shingles are not the longer one's.
+NESTED_SLACK = 0.02
 # A band shared by very many stories is boilerplate; the newest few are enough.
 MAX_CANDIDATES = 50
 # Words hashed together (a poll of 50 articles is one batch): each array then stays
@@ -194,12 +198,13 @@ def recurring(texts: Sequence[Words], stored: int = 0) -> np.ndarray[Any, np.dty
     subscribe line), and every shingle of a body it carries under the headlines of
     different stories (a paywall notice: see ``_repeated_bodies``).
 
-    The first ``stored`` texts are stored items, and count one by one: counted once per
-    story, a template that joined a new source's first items into one story would hide
-    itself for good, and every later item would join that story and never alert. The
-    new texts count once per story, by headline (see ``_one_story``): the versions of a
-    story (an original, its "UPDATE 1") that a poll brings together do not make its text
-    a template."""
+    The first ``stored`` texts are stored items. They count once per version chain
+    (one headline, each body holding the last: see ``_story_groups``), not once per
+    story: counted by story, a template that joined a new source's first items into one
+    story would hide itself for good, and every later item would join that story and
+    never alert. The new texts count once per story, by headline (see ``_one_story``):
+    the versions of a story (an original, its "UPDATE 1") do not make its text a
+    template, whether a poll brings them together or one by one."""
     import numpy as np
 
     h = _hashing()
@@ -228,24 +233,56 @@ def _edges(text: Words) -> np.ndarray[Any, np.dtype[np.uint64]]:
 
 
 def _story_groups(texts: Sequence[Words], stored: int) -> list[int]:
-    """A story number for each text: a stored text's own, a new text that of the first
-    new text before it whose headline is the same story's, else its own (so is a new
-    text without a headline: it tells nothing)."""
-    groups = list(range(stored))
-    new: list[tuple[frozenset[bytes], int]] = []
-    having: dict[bytes, list[int]] = {}  # a headline word -> the new texts with it
-    for text in texts[stored:]:
+    """A story number for each text: that of the first text before it that is one
+    story's with it, else its own (so is a text without a headline: it tells nothing).
+
+    A new text is one story's with an earlier new text whose headline is the same
+    story's (see ``_one_story``). A stored text is one story's with an earlier stored
+    text only if, besides, one body holds the other (see ``_nested``): a wire's
+    ``UPDATE 1`` and ``UPDATE 2`` under one headline, each the one before with a
+    paragraph added. Headlines alone would not do for stored texts: a daily report
+    under one headline and a long footer joins one story on a new source's first
+    polls, and counted once, its footer would never be learned."""
+    groups: list[int] = []
+    headlines: list[frozenset[bytes]] = []
+    having: dict[bytes, list[int]] = {}  # a headline word -> the texts with it
+    shingled: dict[int, frozenset[tuple[bytes, ...]]] = {}  # made once, when compared
+
+    def shingles(at: int) -> frozenset[tuple[bytes, ...]]:
+        if at not in shingled:
+            body = texts[at].body
+            shingled[at] = frozenset(zip(body, body[1:], body[2:], strict=False))
+        return shingled[at]
+
+    for at, text in enumerate(texts):
+        if at == stored:
+            having = {}  # new texts are compared with new texts only
         headline = _headline(text.title)
         # Only a headline sharing a word can be the same story's.
-        candidates = sorted({at for word in headline for at in having.get(word, ())})
+        candidates = sorted({earlier for word in headline for earlier in having.get(word, ())})
         group = next(
-            (new[at][1] for at in candidates if _one_story(headline, new[at][0])), len(groups)
+            (
+                groups[earlier]
+                for earlier in candidates
+                if _one_story(headline, headlines[earlier])
+                and (at >= stored or _nested(shingles(at), shingles(earlier)))
+            ),
+            len(groups),
         )
         for word in headline:
-            having.setdefault(word, []).append(len(new))
-        new.append((headline, group))
+            having.setdefault(word, []).append(at)
+        headlines.append(headline)
         groups.append(group)
     return groups
+
+
+def _nested(one: frozenset[tuple[bytes, ...]], other: frozenset[tuple[bytes, ...]]) -> bool:
+    """Whether one body holds the other, given their word 3-shingles: all but
+    NESTED_SLACK of the smaller set's are the larger's (a paragraph added before or
+    after; in a body of 150 words or more, a word corrected too). Two reports under one
+    footer are not nested: each has news of its own."""
+    smaller, larger = sorted((one, other), key=len)
+    return len(smaller - larger) <= NESTED_SLACK * len(smaller)
 
 
 def _repeated_bodies(texts: Sequence[Words]) -> list[np.ndarray[Any, np.dtype[np.uint64]]]:

@@ -25,12 +25,6 @@ def server() -> Iterator[FeedServer]:
     yield from serve()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stored items count one by one towards a template (counted by story, a template "
-    "that joined a new source's first items would hide for good): three versions of one "
-    "story in a feed of 12 or fewer items make its text a template, and the third alerts",
-)
 def test_a_third_update_of_a_story_in_a_small_feed_joins_it(
     server: FeedServer, tmp_path: Path
 ) -> None:

@@ -144,6 +144,25 @@ def test_new_versions_of_one_story_count_once_towards_a_template(
     assert template == bool(len(stories.recurring(read(texts), stored=stored)))
 
 
+@pytest.mark.parametrize(
+    ("titles", "template"),
+    [
+        (("Exports rise", "UPDATE 1-Exports rise", "UPDATE 2-Exports rise"), False),
+        (("Exports rise", "Floods close bridges", "Mayor reelected"), True),
+    ],
+)
+def test_stored_versions_of_one_story_count_once_towards_a_template(
+    titles: tuple[str, str, str], template: bool
+) -> None:
+    """Three stored items, each the one before with a sentence added: under one story's
+    headlines they are its versions, and their text is no template; under three stories'
+    headlines, the text all three carry is."""
+    added = " Imports are expected to recover next quarter. Shares of shipbuilders rose."
+    bodies = [STORY, STORY + added[:48], STORY + added]
+    texts = list(zip(titles, bodies, strict=True))
+    assert template == bool(len(stories.recurring(read(texts), stored=3)))
+
+
 def test_a_footer_under_long_documents_is_found_at_their_edges() -> None:
     """Three reports of thousands of words under one footer: it is their template, and
     a phrase in the middle of all three (beyond the edges read) is not."""
