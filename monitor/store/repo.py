@@ -319,7 +319,8 @@ class Store:
         """Forget what retention allows, in one transaction; returns rows deleted per table.
 
         Sent and dead deliveries created before ``before`` go. Stories go as a whole, with
-        their items and matches, when every item was fetched before ``before``, none is
+        their items and matches, when every item was fetched and last changed before
+        ``before`` (an old entry its feed edited lately is still served), none is
         among its source's ``KEEP_NEWEST_PER_SOURCE`` newest (see there), and no delivery
         of theirs is pending (a digest's names its matches in its payload). A whole story,
         because its matches are what stops a later copy or update from alerting again; a
@@ -329,13 +330,20 @@ class Store:
         ranked = select(
             items_t.c.story_id,
             items_t.c.fetched_at,
+            items_t.c.updated_at,
             func.row_number()
             .over(partition_by=items_t.c.source, order_by=items_t.c.id.desc())
             .label("rank"),
         ).subquery()
         kept = (
             select(ranked.c.story_id)
-            .where(or_(ranked.c["rank"] <= KEEP_NEWEST_PER_SOURCE, ranked.c.fetched_at >= before))
+            .where(
+                or_(
+                    ranked.c["rank"] <= KEEP_NEWEST_PER_SOURCE,
+                    ranked.c.fetched_at >= before,
+                    ranked.c.updated_at >= before,
+                )
+            )
             .union(
                 select(matches_t.c.story_id)
                 .join(deliveries_t, deliveries_t.c.match_id == matches_t.c.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -106,6 +107,23 @@ def test_an_entry_forgotten_by_retention_comes_back_as_new(
     send_all(store, OLD)
     store.prune(NOW - RETENTION)
     assert 1 == ingest(store, [story("a", 1)], NOW)
+
+
+def test_an_old_entry_edited_lately_is_kept_and_its_next_edit_is_no_new_item(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry first fetched before the retention but edited within it is still
+    served: forgotten, its next edit would come back as a new item and alert again."""
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    first = story("a", 1)
+    ingest(store, [first], OLD)
+    edited = replace(first, body=first.body + " corrected", content_hash="edited")
+    ingest(store, [edited], NOW - timedelta(days=10))
+    send_all(store, NOW)
+    assert 0 == store.prune(NOW - RETENTION)["stories"]
+    again = replace(edited, body=edited.body + " twice", content_hash="edited twice")
+    result = store.ingest([again], SourceState("a", {}), alert, now=NOW)
+    assert (result.new, result.updated) == (0, 1)
 
 
 def test_optimize_vacuums_only_when_much_of_the_file_is_free(
