@@ -51,16 +51,9 @@ class App:
 
     def take_over(self, previous: App) -> None:
         """Keep what ``previous`` (the App a reload replaces) learned that no config says:
-        who took a mail others refused for now (an SMTP channel's retry must not reach
-        them twice) and each channel's failures in a row (its probes' backoff). Shared,
-        not copied: a job still on ``previous`` may add to them."""
-        from monitor.channels.smtp import SmtpChannel
-
+        each channel's failures in a row (its probes' backoff). Shared, not copied: a job
+        still on ``previous`` may add to them."""
         self.channel_failures = previous.channel_failures
-        for name, channel in self.channels.items():
-            old = previous.channels.get(name)
-            if isinstance(channel, SmtpChannel) and isinstance(old, SmtpChannel):
-                channel.take_over(old)
 
     def close(self) -> None:
         for channel in self.channels.values():

@@ -122,15 +122,23 @@ class TransientDeliveryError(DeliveryError):
 
     ``whole_channel``: the channel itself is down or slow, so the outbox defers its other
     messages of the batch too; False when only this message (some of its recipients)
-    failed and the others may go now.
+    failed and the others may go now. ``delivered_to``: the recipients that have the
+    message now (the others refused it for now); the outbox keeps them with the delivery,
+    so its retry, by this process or another, reaches only the rest.
     """
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, whole_channel: bool = True
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        whole_channel: bool = True,
+        delivered_to: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.whole_channel = whole_channel
+        self.delivered_to = delivered_to
 
 
 class PermanentDeliveryError(DeliveryError):

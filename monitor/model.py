@@ -135,7 +135,8 @@ class Message:
     """A rendered alert ready for a channel.
 
     ``delivery_key`` is the stable idempotency key (Message-ID, webhook-id).
-    ``payload`` is the structured form webhooks send.
+    ``payload`` is the structured form webhooks send. ``delivered_to``: recipients that
+    took it on an earlier attempt that others refused for now; they do not get it again.
     """
 
     delivery_key: str
@@ -144,3 +145,4 @@ class Message:
     html: str
     payload: dict[str, Any] = field(default_factory=dict)
     recipient: str | None = None
+    delivered_to: frozenset[str] = frozenset()

@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -299,6 +299,8 @@ def _deliver_one(
             # The channel left the config; keep the alert until it returns or is retried.
             raise TransientDeliveryError(f"channel {job.channel!r} is not configured")
         message = render_job(app, job, alerts)
+        if job.delivered_to:  # an earlier attempt reached them: see SmtpChannel
+            message = replace(message, delivered_to=job.delivered_to)
         channel.send(message)
     except (PermanentDeliveryError, RenderError) as exc:
         if isinstance(exc, PermanentDeliveryError):  # it answered: it is up
@@ -315,7 +317,8 @@ def _deliver_one(
         whole_channel = transient is None or transient.whole_channel
         if not whole_channel:  # the server answered: the channel is up
             app.channel_failures.pop(job.channel, None)
-            _retry_or_bury(app, job, report, now, str(exc), retry_after)
+            delivered_to = transient.delivered_to if transient else frozenset()
+            _retry_or_bury(app, job, report, now, str(exc), retry_after, delivered_to=delivered_to)
             return None
         failures = app.channel_failures.get(job.channel, 0)
         app.channel_failures[job.channel] = failures + 1
@@ -339,11 +342,12 @@ def _retry_or_bury(
     error: str,
     retry_after: float | None,
     channel_failures: int = 0,
+    delivered_to: frozenset[str] = frozenset(),
 ) -> datetime:
     """Schedule the next attempt, or bury the delivery after its last. Either way, the
     time the channel may be tried again: a buried delivery's channel is no less down for
     the others. The backoff counts the delivery's own failures, or its channel's in a
-    row if more."""
+    row if more; ``delivered_to`` are the recipients the attempt reached."""
     settings = app.config.monitor.delivery
     delay = retry_delay(
         max(job.attempts, channel_failures),
@@ -359,7 +363,7 @@ def _retry_or_bury(
         report.errors.append(f"{job.key}: {error}")
         log.error("delivery_dead", error=error, attempts=job.attempts + 1)
         return now + delay
-    app.store.mark_retry(job, app.owner, error=error, due_at=now + delay)
+    app.store.mark_retry(job, app.owner, error=error, due_at=now + delay, delivered_to=delivered_to)
     report.attempted(job.channel, "retried")
     report.errors.append(f"{job.key}: {error}")
     log.warning(

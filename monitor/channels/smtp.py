@@ -7,9 +7,11 @@ permanent (dead letter). TLS is never downgraded: a server that does not offer S
 when it is configured fails the delivery instead of receiving it in clear.
 
 When the server takes a mail for some recipients and refuses others, a 5xx refusal is
-final (logged; the mail counts as sent) but a 4xx one is not: the recipients that took
-it are remembered (in memory) by delivery key and the delivery is retried for the
-others only, so no one gets it twice and no one loses it to a full or busy mailbox.
+final (logged; the mail counts as sent) but a 4xx one is not: the error names the
+recipients that took it (``TransientDeliveryError.delivered_to``), the outbox keeps them
+with the delivery, and its retry (``Message.delivered_to``), by this process after a
+restart or by another instance, goes to the others only: no one gets it twice and no
+one loses it to a full or busy mailbox.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -36,7 +37,6 @@ log = structlog.get_logger("monitor.smtp")
 # A server may end a reused connection between messages (idle or per-connection limits,
 # often with 421); the message was not taken, so one fresh connection is worth a try.
 _RECONNECT_CODES = frozenset({421})
-REMEMBERED = 10_000  # delivery keys whose recipients that took the mail we keep
 
 
 class _Connection(smtplib.SMTP):
@@ -97,8 +97,6 @@ class SmtpChannel:
         self.name = name
         self.config = config
         self._connection: smtplib.SMTP | None = None
-        # delivery key -> the recipients that took the mail when others refused it for now
-        self._taken: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     @property
     def where(self) -> str:
@@ -106,10 +104,9 @@ class SmtpChannel:
 
     def send(self, message: Message) -> None:
         recipients = [message.recipient] if message.recipient else list(self.config.to)
-        taken = self._taken.get(message.delivery_key, frozenset())
+        taken = message.delivered_to
         pending = [address for address in recipients if address not in taken]
         if not pending:
-            self._taken.pop(message.delivery_key, None)
             return
         # Imported with the first mail: a pass that finds nothing new never needs
         # email.policy and its header parsers.
@@ -133,24 +130,15 @@ class SmtpChannel:
         # The others have the mail already: only those refused for now get it again.
         later = {a: reply for a, reply in refused.items() if not 500 <= reply[0] < 600}
         if not later:
-            self._taken.pop(message.delivery_key, None)
             return
-        self._taken[message.delivery_key] = taken | {a for a in pending if a not in later}
-        self._taken.move_to_end(message.delivery_key)
-        while len(self._taken) > REMEMBERED:
-            self._taken.popitem(last=False)
         text = "; ".join(
             f"{address}: {code} {_text(reply)}" for address, (code, reply) in later.items()
         )
         raise TransientDeliveryError(
             f"{self.where}: {len(later)} of {len(recipients)} recipients refused for now: {text}",
             whole_channel=False,
+            delivered_to=taken | {a for a in pending if a not in later},
         )
-
-    def take_over(self, previous: SmtpChannel) -> None:
-        """Remember what ``previous`` (this channel before a reload) does of who took which
-        mail, and whatever it learns from here on."""
-        self._taken = previous._taken
 
     def close(self) -> None:
         connection, self._connection = self._connection, None

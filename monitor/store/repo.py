@@ -154,6 +154,7 @@ class DeliveryJob:
     match_id: int | None
     payload: dict[str, Any]
     attempts: int
+    delivered_to: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -788,6 +789,7 @@ class Store:
                 match_id=row.match_id,
                 payload=row.payload or {},
                 attempts=row.attempts,
+                delivered_to=frozenset(row.delivered_to or ()),
             )
             for row in rows
         ]
@@ -827,9 +829,26 @@ class Store:
             for chunk in _chunks([job.id for job in jobs]):
                 connection.execute(_MARK_SENT, {"ids": chunk, "b_owner": owner, "b_sent_at": now})
 
-    def mark_retry(self, job: DeliveryJob, owner: str, *, error: str, due_at: datetime) -> None:
+    def mark_retry(
+        self,
+        job: DeliveryJob,
+        owner: str,
+        *,
+        error: str,
+        due_at: datetime,
+        delivered_to: frozenset[str] = frozenset(),
+    ) -> None:
+        """Put the delivery back for ``due_at``; ``delivered_to``: the recipients that have
+        it now, kept for the retry (with those of earlier attempts)."""
+        taken = {"delivered_to": sorted(job.delivered_to | delivered_to)} if delivered_to else {}
         self._finish(
-            job, owner, status="pending", due_at=due_at, last_error=error, attempts=job.attempts + 1
+            job,
+            owner,
+            status="pending",
+            due_at=due_at,
+            last_error=error,
+            attempts=job.attempts + 1,
+            **taken,
         )
 
     def mark_dead(self, job: DeliveryJob, owner: str, *, error: str) -> None:

@@ -193,6 +193,8 @@ deliveries_t = Table(
     _string("watchlist", 100, nullable=True),
     _reference("match_id", "matches.id", nullable=True, ondelete="CASCADE"),
     Column("payload", JSON(), nullable=False, default=dict),
+    # Recipients that took the mail when others refused it for now: its retry skips them.
+    Column("delivered_to", JSON(), nullable=True),
     _string("status", 20, default="pending"),
     _count("attempts"),
     _when("created_at"),

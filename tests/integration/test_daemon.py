@@ -351,9 +351,9 @@ def test_a_reload_during_a_send_leaves_the_send_alone(tmp_path: Path) -> None:
 def test_a_retry_after_a_reload_goes_only_to_the_recipients_refused_for_now(
     tmp_path: Path,
 ) -> None:
-    """Who took a mail that another recipient refused for now (4xx RCPT) is remembered
-    by the SMTP channel: a reload builds a new one, and its retry must not send the mail
-    again to those who have it."""
+    """Who took a mail that another recipient refused for now (4xx RCPT) is kept with
+    the delivery: a reload builds a new SMTP channel, and its retry must not send the
+    mail again to those who have it."""
     with SmtpServer() as smtp:
         smtp_config = CONFIG.replace(
             "box: {type: maildir, path: mail, to: [desk@example.org]}",

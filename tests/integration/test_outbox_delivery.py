@@ -8,7 +8,7 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -293,16 +293,22 @@ def test_logs_never_carry_secrets(news: Path) -> None:
         assert all(secret not in error for error in report.errors)
 
 
+@pytest.mark.parametrize("elsewhere", [False, True])
 def test_a_mailbox_refused_for_now_gets_its_alert_later_and_holds_back_no_other(
-    news: Path, mail: SmtpServer
+    news: Path, mail: SmtpServer, elsewhere: bool
 ) -> None:
+    """Who took the mail is kept with the delivery, not in the process: a retry by
+    another App on the database (a restart, another instance) goes to the full mailbox
+    only, too."""
     desk = smtp(mail, to=["desk@example.org", "duty@example.org"])
-    with open_app(write_config(news, channels={"desk": desk})) as app:
+    config = write_config(news, channels={"desk": desk})
+    with open_app(config) as app:
         assert EXPECTED == poll_source(app, "news").deliveries
         mail.refuse("duty@example.org", "452 4.2.2 Mailbox full")
         first = deliver_due(app)
-        retried = deliver_due(app, now=later())
-        again = deliver_due(app, now=later(4))
+        with open_app(config) if elsewhere else nullcontext(app) as retrying:
+            retried = deliver_due(retrying, now=later())
+            again = deliver_due(retrying, now=later(4))
 
     assert (2, 1) == (first.sent, first.retried)  # the other alerts went to both
     assert (1, 0) == (retried.sent, retried.failed)  # to the full mailbox only
