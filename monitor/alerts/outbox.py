@@ -44,7 +44,7 @@ import structlog
 
 from monitor.alerts.digest import digest_view
 from monitor.alerts.noise import NoiseControl
-from monitor.alerts.render import AlertView
+from monitor.alerts.render import AlertView, Renderer
 from monitor.app import App
 from monitor.errors import (
     DeliveryError,
@@ -152,11 +152,17 @@ def _is_alert(job: DeliveryJob) -> bool:
     return job.kind not in ("digest", "health")
 
 
-def render_job(app: App, job: DeliveryJob, alerts: StoredAlerts | None = None) -> Message:
+def render_job(
+    app: App,
+    job: DeliveryJob,
+    alerts: StoredAlerts | None = None,
+    renderer: Renderer | None = None,
+) -> Message:
     """The message for a claimed delivery, rendered now from stored data (``alerts``:
-    read already for the delivery's chunk)."""
+    read already for the delivery's chunk) by ``renderer`` (the app's by default)."""
+    renderer = renderer or app.renderer
     if job.kind == "digest":
-        return app.renderer.render_digest(digest_view(app, job.payload), job.key)
+        return renderer.render_digest(digest_view(app, job.payload), job.key)
     if job.kind == "health":
         return health_message(job.key, job.payload)
     if job.match_id is None:
@@ -164,7 +170,20 @@ def render_job(app: App, job: DeliveryJob, alerts: StoredAlerts | None = None) -
     alert = (alerts or StoredAlerts.read(app.store, [job])).view(app, job.match_id)
     if alert is None:
         raise PermanentDeliveryError(f"delivery {job.key}: its match is gone (retention?)")
-    return app.renderer.render_alert(alert, job.key)
+    return renderer.render_alert(alert, job.key)
+
+
+def _render_for_sending(app: App, job: DeliveryJob, alerts: StoredAlerts) -> Message:
+    """The delivery's message; rendered by the shipped templates, the failure logged,
+    when the config's templates fail on it (see ``Renderer.shipped``)."""
+    try:
+        return render_job(app, job, alerts)
+    except RenderError as exc:
+        shipped = app.renderer.shipped
+        if shipped is app.renderer:
+            raise
+        log.error("template_failed", error=str(exc), rendered_with="shipped templates")
+        return render_job(app, job, alerts, shipped)
 
 
 class _Claims:
@@ -298,7 +317,7 @@ def _deliver_one(
         if channel is None:
             # The channel left the config; keep the alert until it returns or is retried.
             raise TransientDeliveryError(f"channel {job.channel!r} is not configured")
-        message = render_job(app, job, alerts)
+        message = _render_for_sending(app, job, alerts)
         if job.delivered_to:  # an earlier attempt reached them: see SmtpChannel
             message = replace(message, delivered_to=job.delivered_to)
         channel.send(message)

@@ -126,6 +126,13 @@ class Renderer:
         self._loaded: dict[str, Template] = {}
 
     @cached_property
+    def shipped(self) -> Renderer:
+        """This renderer without the config's templates (itself when it has none): what
+        renders an alert that an override fails on. `monitor check` renders samples, not
+        every item, and a broken override must hold no alert back."""
+        return self if self.templates is None else Renderer(timezone=self.zone.key)
+
+    @cached_property
     def env(self) -> ImmutableSandboxedEnvironment:
         from jinja2 import (
             ChoiceLoader,

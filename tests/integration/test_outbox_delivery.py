@@ -318,6 +318,31 @@ def test_a_mailbox_refused_for_now_gets_its_alert_later_and_holds_back_no_other(
         assert EXPECTED == len(ids) == len(set(ids)), address
 
 
+def test_an_override_failing_on_real_alerts_sends_them_with_the_shipped_templates(
+    news: Path, mail: SmtpServer
+) -> None:
+    """The override renders `monitor check`'s sample (reported by another outlet) but no
+    alert reported by one outlet: each goes out on time, rendered by the shipped
+    templates, and the failure is logged with the delivery."""
+    templates = news / "templates"
+    templates.mkdir()
+    (templates / "instant.txt.j2").write_text("Also in {{ alert.also_reported_by[0] }}\n")
+    config = write_config(news, channels={"desk": smtp(mail)}, templates=str(templates))
+    with open_app(config) as app, capture_logs() as events:
+        assert [] == app.renderer.check()
+        assert EXPECTED == poll_source(app, "news").deliveries
+        report = deliver_due(app)
+
+    assert (EXPECTED, 0, 0) == (report.sent, report.retried, report.dead)
+    failed = [e for e in events if e["event"] == "template_failed"]
+    assert EXPECTED == len(failed)
+    assert all("instant.txt.j2" in e["error"] for e in failed)
+    for received in mail.received():
+        text = received.message.get_body(("plain",)).get_content()
+        assert "Watch-list:" in text  # the shipped template's
+        assert "Also in" not in text
+
+
 def test_a_payload_the_receiver_chokes_on_holds_back_no_other_alert(
     app: App, mail: SmtpServer, hooks: WebhookReceiver
 ) -> None:
