@@ -21,7 +21,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from typing import Generic, TypeVar
 
+import structlog
+
 T = TypeVar("T")
+log = structlog.get_logger("monitor.pacing")
 
 WINDOW = 0.02  # seconds of a pass between looks at how busy it kept the CPU
 BUSY = 0.5  # below this share of a window on the CPU, the pass is mostly waiting
@@ -68,6 +71,12 @@ class PacedPolls(Generic[T]):
     between, from ``pace()`` on a thread of its own (so a pass stuck on slow feeds widens
     even while its caller waits on something else, a mail server slow to answer).
     ``start_all()`` starts every poll left at once, as a pass cut short must.
+
+    A poll is started by taking its name from the queue and making its future, under
+    ``_lock``; a poller that ends a poll starts the next one itself, on its own thread,
+    while the width allows. A job on the executor is a poller, not a poll: a pass of
+    quick polls is then one thread's loop, not a hand-over to another thread at every
+    poll (each hand-over woke a thread and passed the interpreter lock).
     """
 
     def __init__(
@@ -97,35 +106,56 @@ class PacedPolls(Generic[T]):
     def top_up(self) -> None:
         with self._lock:
             started = self._start(self._pacer.look(self._running))
-        self._watch(started)
+        self._submit(started)
 
     def start_all(self) -> None:
         """Every poll not started yet, started now (the executor queues them)."""
         with self._lock:
             started = self._start(len(self._pending) + self._running)
-        self._watch(started)
+        self._submit(started)
 
-    def _start(self, width: int) -> list[Future[T]]:
-        """The next polls submitted, while fewer than ``width`` run. Called under
-        ``_lock``: a poll taken from the queue is submitted before anyone else looks,
-        so none is left unsubmitted by the executor's shutdown after ``start_all``."""
+    def _start(self, width: int) -> list[tuple[str, Future[T]]]:
+        """The next polls started, while fewer than ``width`` run. Called under
+        ``_lock``: a poll taken from the queue is started (its future made) before anyone
+        else looks, and is submitted or run by the caller, so none is left unrun by the
+        executor's shutdown after ``start_all``."""
         started = []
         while self._pending and self._running < width:
             name = self._pending.popleft()
-            future = self.futures[name] = self._executor.submit(self._work, name)
+            future = self.futures[name] = Future()
             self._running += 1
-            started.append(future)
+            started.append((name, future))
         if not self._pending:
             self._all_started.set()
         return started
 
-    def _watch(self, started: list[Future[T]]) -> None:
-        # Not under _lock: the callback of a poll already ended runs here and now.
-        for future in started:
-            future.add_done_callback(self._ended)
+    def _submit(self, started: list[tuple[str, Future[T]]]) -> None:
+        for name, future in started:
+            self._executor.submit(self._poller, name, future)
+
+    def _poller(self, name: str, future: Future[T]) -> None:
+        """Run the poll ``name``, then each next poll the width allows, until none is
+        left for this poller; the rest of the polls a width widened by then allows go to
+        other pollers."""
+        next_poll: tuple[str, Future[T]] | None = (name, future)
+        while next_poll is not None:
+            name, future = next_poll
+            try:
+                future.set_result(self._work(name))
+            except BaseException as exc:  # the future carries it, as an executor's would
+                future.set_exception(exc)
+            with self._lock:
+                self._running -= 1
+            self._ended(future)
+            with self._lock:
+                started = self._start(self._pacer.look(self._running))
+            next_poll = started.pop(0) if started else None
+            self._submit(started)
 
     def _ended(self, future: Future[T]) -> None:
-        with self._lock:
-            self._running -= 1
-        self._on_end(future)
-        self.top_up()
+        """``on_end(future)``; an error in it is logged, as a future's callback's is, and
+        the poller goes on."""
+        try:
+            self._on_end(future)
+        except Exception:
+            log.exception("poll_end_callback_failed")

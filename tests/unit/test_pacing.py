@@ -177,3 +177,75 @@ def test_start_all_starts_every_poll_left_before_the_executor_shuts_down() -> No
         release.set()
     assert names == sorted(polls.futures, key=names.index)
     assert sorted(names) == sorted(ended)
+
+
+def test_a_pass_one_poll_wide_runs_its_polls_on_one_thread() -> None:
+    """A poller that ends a poll starts the next itself: quick polls are one thread's
+    loop, not a hand-over to another of the executor's threads at every poll."""
+    time = FakeTime()
+    names = [f"s{n}" for n in range(6)]
+    threads: list[int] = []
+    all_ended = threading.Event()
+
+    def work(name: str) -> str:
+        threads.append(threading.get_ident())
+        time.spend(A_WINDOW, busy=1.0)
+        return name
+
+    def on_end(_future: Future[str]) -> None:
+        if len(threads) == len(names) and all(f.done() for f in polls.futures.values()):
+            all_ended.set()
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time), on_end)
+        polls.top_up()
+        assert all_ended.wait(30)
+    assert 1 == len(set(threads))
+    assert names == list(polls.futures)
+
+
+def test_a_poll_that_raises_ends_its_future_with_the_error_and_the_pass_goes_on() -> None:
+    time = FakeTime()
+    names = ["a", "b", "c"]
+    ended: list[str] = []
+    all_ended = threading.Event()
+
+    def work(name: str) -> str:
+        time.spend(A_WINDOW, busy=1.0)
+        if name == "b":
+            raise RuntimeError("broken feed")
+        return name
+
+    def on_end(future: Future[str]) -> None:
+        error = future.exception()
+        ended.append(f"error: {error}" if error else future.result())
+        if len(ended) == len(names):
+            all_ended.set()
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time), on_end)
+        polls.top_up()
+        assert all_ended.wait(30)
+    assert ["a", "error: broken feed", "c"] == ended
+    with pytest.raises(RuntimeError):
+        polls.futures["b"].result()
+
+
+def test_an_on_end_that_raises_stops_no_poll() -> None:
+    time = FakeTime()
+    names = ["a", "b", "c"]
+    ran: list[str] = []
+
+    def work(name: str) -> str:
+        time.spend(A_WINDOW, busy=1.0)
+        ran.append(name)
+        return name
+
+    def on_end(_future: Future[str]) -> None:
+        raise RuntimeError("a broken callback")
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time), on_end)
+        polls.top_up()
+    assert names == ran
+    assert all(future.done() for future in polls.futures.values())
