@@ -19,9 +19,11 @@ from uuid import uuid4
 
 import structlog
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Insert,
+    Row,
     RowMapping,
     String,
     Table,
@@ -473,19 +475,56 @@ class Store:
         """
         when: LeaseWhen = "free" if force else "due"
         with self.engine.begin() as connection:
-            rows = [
-                self._lease(
-                    connection,
-                    sources_t,
-                    _state_values(SourceState(name, {})),
-                    owner,
-                    now=now,
-                    until=until[name],
-                    when=when,
-                )
-                for name in sorted(until)
-            ]
+            if self.engine.dialect.name == "sqlite":  # one writer: no lock order to keep
+                rows = self._lease_sources(connection, until, owner, now=now, when=when)
+            else:
+                rows = [
+                    self._lease(
+                        connection,
+                        sources_t,
+                        _state_values(SourceState(name, {})),
+                        owner,
+                        now=now,
+                        until=until[name],
+                        when=when,
+                    )
+                    for name in sorted(until)
+                ]
         return {row["name"]: _source_state(row) for row in rows if row is not None}
+
+    def _lease_sources(
+        self,
+        connection: Connection,
+        until: Mapping[str, datetime],
+        owner: str,
+        *,
+        now: datetime,
+        when: LeaseWhen,
+    ) -> list[RowMapping | None]:
+        """What ``_lease`` does for each source of ``until``, with one UPDATE for each
+        lease end (a pass's sources mostly share one), not one for each source; then the
+        rows it did not take are inserted where missing. For SQLite only: its writer holds
+        the database from the first UPDATE on, so no row changes in between."""
+        create = _lease_statements(self.engine.dialect.name, sources_t.name, when)[1]
+        ends: dict[datetime, list[str]] = {}
+        for name, end in until.items():
+            ends.setdefault(end, []).append(name)
+        rows: list[RowMapping | None] = []
+        for end, names in ends.items():
+            found = connection.execute(
+                _lease_many_statement(when),
+                {"b_names": names, "b_now": now, "b_owner": owner, "b_until": end},
+            )
+            rows.extend(row._mapping for row in found)
+        taken = {row["name"] for row in rows if row is not None}
+        for name in sorted(set(until) - taken):
+            values = {
+                **_state_values(SourceState(name, {})),
+                "lease_owner": owner,
+                "lease_until": until[name],
+            }
+            rows.append(_first_mapping(connection.execute(create, values).first()))
+        return rows
 
     def _lease(
         self,
@@ -1274,14 +1313,7 @@ def _lease_statements(dialect: str, table_name: str, when: LeaseWhen) -> tuple[U
     its INSERT of a missing row, built once: a source is claimed at every poll, and
     building these statements cost more than running them."""
     table = {sources_t.name: sources_t, digests_t.name: digests_t}[table_name]
-    conditions = [
-        table.c.name == bindparam("b_name"),
-        or_(table.c.lease_until.is_(None), table.c.lease_until < bindparam("b_now")),
-    ]
-    if when == "due":
-        conditions.append(or_(table.c.next_poll.is_(None), table.c.next_poll <= bindparam("b_now")))
-    elif when == "before_window_end":
-        conditions.append(table.c.window_end < bindparam("b_now"))
+    conditions = [table.c.name == bindparam("b_name"), *_lease_conditions(table, when)]
     take = (
         update(table)
         .where(*conditions)
@@ -1294,6 +1326,35 @@ def _lease_statements(dialect: str, table_name: str, when: LeaseWhen) -> tuple[U
         .returning(*table.c)
     )
     return take, create
+
+
+@cache
+def _lease_many_statement(when: LeaseWhen) -> Update:
+    """``_lease_statements``' UPDATE of source_state for the names in ``b_names`` at once."""
+    conditions = [
+        sources_t.c.name.in_(bindparam("b_names", expanding=True)),
+        *_lease_conditions(sources_t, when),
+    ]
+    return (
+        update(sources_t)
+        .where(*conditions)
+        .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until"))
+        .returning(*sources_t.c)
+    )
+
+
+def _first_mapping(row: Row[Any] | None) -> RowMapping | None:
+    return None if row is None else row._mapping
+
+
+def _lease_conditions(table: Table, when: LeaseWhen) -> list[ColumnElement[bool]]:
+    """What a row must be for a lease to take it, besides its name (see LeaseWhen)."""
+    conditions = [or_(table.c.lease_until.is_(None), table.c.lease_until < bindparam("b_now"))]
+    if when == "due":
+        conditions.append(or_(table.c.next_poll.is_(None), table.c.next_poll <= bindparam("b_now")))
+    elif when == "before_window_end":
+        conditions.append(table.c.window_end < bindparam("b_now"))
+    return conditions
 
 
 @cache
