@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from monitor.commands import COMMANDS
 from monitor.errors import ConfigError, MonitorError
-from monitor.logging import configure_logging, masked
 from monitor.malloc import limit_arenas
 
 
@@ -90,8 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Parsing imports the command, and with it most of the package and its libraries:
     # hundreds of thousands of objects, none of them garbage. Collections then would
     # only walk them (a tenth of a second); frozen afterwards, no collection ever will.
+    # The logging module is imported here, not with this one, for the same reason: it
+    # brings structlog (and asyncio with it).
     gc.disable()
     try:
+        from monitor.logging import configure_logging, masked
+
         args = build_parser().parse_args(argv)
     finally:
         gc.freeze()

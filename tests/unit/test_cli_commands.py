@@ -55,6 +55,13 @@ def test_help_imports_no_command(tmp_path: Path) -> None:
     assert "sqlalchemy" not in modules
 
 
+def test_the_command_module_leaves_the_libraries_to_main(tmp_path: Path) -> None:
+    """Importing ``monitor.cli`` (the console script does, before ``main``) brings no
+    structlog: ``main`` imports it with garbage collection off, as it parses."""
+    modules = imported_by("import monitor.cli", tmp_path)
+    assert not {"structlog", "sqlalchemy", "pydantic"} & modules
+
+
 def test_a_warm_pass_imports_only_what_it_uses(default_config: Path) -> None:
     run = f"from monitor.cli import main\nmain(['run', '--once', '-c', {str(default_config)!r}])"
     cold = imported_by(run, default_config.parent)  # mails the seed's alerts
