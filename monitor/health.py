@@ -116,9 +116,13 @@ def held_until(state: SourceState | None, *, now: datetime) -> datetime | None:
     return None
 
 
+# The health of a source whose last polls failed, so that its next one is put off.
+BACKING_OFF = frozenset({"degraded", "failing"})
+
+
 def backing_off(state: SourceState) -> bool:
     """Whether the source's last polls failed, so its next one is put off (backoff)."""
-    return state.health in ("degraded", "failing")
+    return state.health in BACKING_OFF
 
 
 def silence_limit(

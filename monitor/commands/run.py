@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from monitor.alerts.outbox import DeliveryReport, deliver_due
 from monitor.app import App
 from monitor.commands._common import load, load_app
-from monitor.health import backing_off, held_until
+from monitor.health import BACKING_OFF, backing_off, held_until
 from monitor.leases import BatchedLeases
 from monitor.logging import masked
 from monitor.pacing import PacedPolls, Pacer
@@ -143,7 +143,7 @@ def held_sources(app: App) -> dict[str, PollOutcome]:
     cron keeps exiting 1 while a source is broken."""
     now = utc_now()
     held = {}
-    for state in app.store.source_states(item_counts=False):
+    for state in app.store.waiting_source_states(now=now, backing_off=BACKING_OFF):
         until = held_until(state, now=now)
         if until is None or state.name not in app.sources:
             continue

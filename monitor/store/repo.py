@@ -8,7 +8,7 @@ lease, so racing workers or instances never take the same row.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
@@ -404,6 +404,19 @@ class Store:
             query = select(sources_t, counts.c["items"]).outerjoin(
                 counts, counts.c.source == sources_t.c.name
             )
+        with self.engine.connect() as connection:
+            return [_source_state(row._mapping) for row in connection.execute(query)]
+
+    def waiting_source_states(
+        self, *, now: datetime, backing_off: Collection[str]
+    ) -> list[SourceState]:
+        """The states of the sources not due at ``now`` that are backing off (their
+        health one of ``backing_off``) or were asked by their server to wait past ``now``:
+        those that monitor.health.held_until may hold, read without the others' rows."""
+        query = select(sources_t).where(
+            sources_t.c.next_poll > now,
+            or_(sources_t.c.health.in_(list(backing_off)), sources_t.c.not_before > now),
+        )
         with self.engine.connect() as connection:
             return [_source_state(row._mapping) for row in connection.execute(query)]
 

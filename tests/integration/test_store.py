@@ -398,3 +398,23 @@ def test_a_moment_is_stored_as_sqlalchemys_sqlite_datetime_stores_it(
     assert ours is not None
     assert theirs is not None
     assert theirs(moment) == ours(moment)
+
+
+def test_waiting_source_states_are_those_backing_off_or_asked_to_wait(store: Store) -> None:
+    """What `monitor run --once` reads to find the sources it must not poll yet
+    (monitor.health.held_until): not every source's row, only those not due that back
+    off after failures or whose server set a floor past now."""
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    later, earlier = now + timedelta(hours=1), now - timedelta(hours=1)
+    states = [
+        SourceState("quiet", {}, health="healthy", next_poll=later),
+        SourceState("due", {}, health="failing", next_poll=earlier),
+        SourceState("failing", {}, health="failing", next_poll=later),
+        SourceState("degraded", {}, health="degraded", next_poll=later),
+        SourceState("throttled", {}, health="healthy", next_poll=later, not_before=later),
+        SourceState("floor_past", {}, health="healthy", next_poll=later, not_before=earlier),
+        SourceState("never", {}, health="new"),
+    ]
+    store.save_source_states(states)
+    waiting = store.waiting_source_states(now=now, backing_off={"degraded", "failing"})
+    assert ["degraded", "failing", "throttled"] == sorted(state.name for state in waiting)
