@@ -11,12 +11,14 @@ Each query is triggered by one group, the one expected in the fewest stories: th
 triggers go into a literal set of their own, and a story is scanned with it (the fewer
 the patterns, the faster the scan). Before a triggered query is evaluated in Python, its
 other groups are checked, rarest first, by substring searches of the folded text in C;
-most triggered queries fail there (a rare name without its context word). "Expected"
-starts as a guess from word length and becomes the share of stories that had the anchor,
-counted on the first 1,000 stories and then on one in 64; the triggers are re-chosen
-after 1,000 stories, then 4,000, 16,000 and so on, so a common word picked by the guess
-("international" over "yamaichi") stops triggering its watch-lists. Any choice gives the
-same hits; only the work differs. Splitting the text into tokens waits until a query is
+most triggered queries fail there (a rare name without its context word). A story that
+triggers many queries (a long one) has its tokens put in a set instead, and its whole
+words are looked up there rather than searched for. "Expected" starts as a guess from
+word length and becomes the share of stories that had the anchor, counted on the first
+1,000 stories and then on one in 64; the triggers are re-chosen after 1,000 stories, then
+4,000, 16,000 and so on, so a common word picked by the guess ("international" over
+"yamaichi") stops triggering its watch-lists. Any choice gives the same hits; only the
+work differs. Splitting the text into tokens waits until a query is
 evaluated, so most stories cost a fold and one scan, however many watch-lists there are.
 Queries with no group (a lone regex) are evaluated for every story.
 """
@@ -58,6 +60,7 @@ _COMMON = frozenset(_COMMON_WORDS.split())
 Anchor = tuple[str, str]  # (kind, text): kind is "token", "prefix" or "substring"
 FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what was seen
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
+MANY_TRIGGERED = 20  # queries triggered by a story past which its checks use a token set
 PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
 
@@ -113,11 +116,23 @@ class WatchlistIndex:
         if self._anchors is None:
             return self._always
         text = view.all_fields()
-        checks = self._checks
-        found = [i for i in self._triggered(text) if _all_present(checks[i], text)]
+        triggered = self._triggered(text)
+        if len(triggered) < MANY_TRIGGERED:
+            checks = self._checks
+            found = [i for i in triggered if _all_present(checks[i], text)]
+        else:
+            found = self._present_in_tokens(triggered, text)
         if not self._always and len(found) < 2:
             return found
         return sorted({*self._always, *found})
+
+    def _present_in_tokens(self, triggered: list[int], text: str) -> list[int]:
+        """The checks of many triggered queries, whole words looked up in the story's set
+        of tokens: past MANY_TRIGGERED queries, building it costs less than searching
+        the text for each word."""
+        tokens = set(text.split(" "))
+        checks = self._token_checks
+        return [i for i in triggered if _all_present_in(checks[i], text, tokens)]
 
     def _triggered(self, text: str) -> list[int]:
         """Queries whose trigger group has an anchor in ``text`` (perhaps repeated).
@@ -150,6 +165,9 @@ class WatchlistIndex:
         """
         triggers: list[list[int]] = [[] for _ in self._priors]
         checks: list[tuple[tuple[tuple[str, str], ...], ...]] = [() for _ in self._nodes]
+        token_checks: list[tuple[tuple[tuple[str, str | None], ...], ...]] = [
+            () for _ in self._nodes
+        ]
 
         def share(anchor: Anchor) -> float:
             return self._share(self._keys[_pattern(anchor)])
@@ -162,9 +180,11 @@ class WatchlistIndex:
             for anchor in groups[0]:
                 triggers[self._keys[_pattern(anchor)]].append(i)
             checks[i] = tuple(tuple(map(_check, group)) for group in groups[1:])
+            token_checks[i] = tuple(tuple(map(_token_check, group)) for group in groups[1:])
         patterns = list(self._keys)
         self._triggers = triggers
         self._checks = checks
+        self._token_checks = token_checks
         self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
         keys = sorted(self._trigger_keys)
         self._trigger_queries = [triggers[k] for k in keys]
@@ -196,8 +216,27 @@ def _all_present(groups: Sequence[Sequence[tuple[str, str]]], text: str) -> bool
     return True
 
 
+def _all_present_in(
+    groups: Sequence[Sequence[tuple[str, str | None]]], text: str, tokens: Collection[str]
+) -> bool:
+    """``_all_present`` with the story's set of tokens: a whole word (pattern None) is
+    looked up in ``tokens``, the text split at spaces; other patterns are searched."""
+    for group in groups:
+        for word, pattern in group:
+            if (word in tokens) if pattern is None else (word in text and pattern in text):
+                break
+        else:
+            return False
+    return True
+
+
 def _check(anchor: Anchor) -> tuple[str, str]:
     return anchor[1], _pattern(anchor)
+
+
+def _token_check(anchor: Anchor) -> tuple[str, str | None]:
+    """A check for ``_all_present_in``: no pattern for a whole word, looked up instead."""
+    return (anchor[1], None) if anchor[0] == "token" else _check(anchor)
 
 
 def _pattern(anchor: Anchor) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -220,6 +221,42 @@ def test_a_triggered_query_missing_another_group_is_not_evaluated(
     hits = index.match(Document("GSOMIA pact", "Koreans and the pact.", ""))
     assert [hit.watchlist for hit in hits] == ["pact"]
     assert len(calls) == 1
+
+
+def test_many_triggered_queries_are_checked_by_the_story_token_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past MANY_TRIGGERED queries a story's checks look whole words up in its token set;
+    the hits are those of searching the text, for words, prefixes and Korean alike."""
+    import monitor.watchlists.index as index_module
+
+    contexts = ["pact", "korea*", "한국", "japan", "(tokyo OR seoul)", "talk*", "nope", "pac*"]
+    lists = [
+        watchlist(f"w{i}", f"gsomia AND {contexts[i % len(contexts)]}")
+        for i in range(2 * index_module.MANY_TRIGGERED)
+    ]
+    index = compile_watchlists(lists, {})
+    document = Document("GSOMIA talks", "Koreans, 한국어 and a pact; Seoul waits.", "")
+    view = DocumentView(document)
+    expected = [w.name for w in lists if evaluate(index.queries[w.name], view)]
+    missing = {f"w{i}" for i, w in enumerate(lists) if "japan" in w.query or "nope" in w.query}
+    assert set(expected) == {w.name for w in lists} - missing
+    spied: list[int] = []
+    monkeypatch.setattr(index, "_present_in_tokens", _spy(index._present_in_tokens, spied))
+    by_tokens = index.match(document)
+    assert len(spied) == 1
+    monkeypatch.setattr(index_module, "MANY_TRIGGERED", len(lists) + 1)
+    assert by_tokens == index.match(document)  # searched in the text this time
+    assert len(spied) == 1
+    assert expected == [hit.watchlist for hit in by_tokens]
+
+
+def _spy(method: Callable[..., list[int]], calls: list[int]) -> Callable[..., list[int]]:
+    def spy(*args: object) -> list[int]:
+        calls.append(1)
+        return method(*args)
+
+    return spy
 
 
 @settings(max_examples=300, deadline=None)
