@@ -118,8 +118,7 @@ class WatchlistIndex:
         text = view.all_fields()
         triggered = self._triggered(text)
         if len(triggered) < MANY_TRIGGERED:
-            checks = self._checks
-            found = [i for i in triggered if _all_present(checks[i], text)]
+            found = _passing(triggered, self._checks, text)
         else:
             found = self._present_in_tokens(triggered, text)
         if not self._always and len(found) < 2:
@@ -130,9 +129,7 @@ class WatchlistIndex:
         """The checks of many triggered queries, whole words looked up in the story's set
         of tokens: past MANY_TRIGGERED queries, building it costs less than searching
         the text for each word."""
-        tokens = set(text.split(" "))
-        checks = self._token_checks
-        return [i for i in triggered if _all_present_in(checks[i], text, tokens)]
+        return _passing_by_tokens(triggered, self._token_checks, text, set(text.split(" ")))
 
     def _triggered(self, text: str) -> list[int]:
         """Queries whose trigger group has an anchor in ``text`` (perhaps repeated).
@@ -200,34 +197,48 @@ class WatchlistIndex:
         return seen / (self._sampled + PRIOR_STORIES)
 
 
-def _all_present(groups: Sequence[Sequence[tuple[str, str]]], text: str) -> bool:
-    """Whether each group has a pattern in ``text``; loops, not all()/any(): hot path.
+def _passing(
+    triggered: Sequence[int], checks: Sequence[Sequence[Sequence[tuple[str, str]]]], text: str
+) -> list[int]:
+    """The triggered queries each of whose check groups has a pattern in ``text``.
 
-    Most searches fail, and a search for the bare word fails faster than one for the
-    word between spaces (a space is everywhere), so the pattern is searched for only
-    when its bare word is found.
+    One call for all of a story's queries, and loops rather than all()/any(): this runs
+    for every story. Most searches fail, and a search for the bare word fails faster
+    than one for the word between spaces (a space is everywhere), so the pattern is
+    searched for only when its bare word is found.
     """
-    for group in groups:
-        for word, pattern in group:
-            if word in text and pattern in text:
-                break
+    found = []
+    for i in triggered:
+        for group in checks[i]:
+            for word, pattern in group:
+                if word in text and pattern in text:
+                    break
+            else:
+                break  # no pattern of this group here: the query fails
         else:
-            return False
-    return True
+            found.append(i)
+    return found
 
 
-def _all_present_in(
-    groups: Sequence[Sequence[tuple[str, str | None]]], text: str, tokens: Collection[str]
-) -> bool:
-    """``_all_present`` with the story's set of tokens: a whole word (pattern None) is
-    looked up in ``tokens``, the text split at spaces; other patterns are searched."""
-    for group in groups:
-        for word, pattern in group:
-            if (word in tokens) if pattern is None else (word in text and pattern in text):
+def _passing_by_tokens(
+    triggered: Sequence[int],
+    checks: Sequence[Sequence[Sequence[tuple[str, str | None]]]],
+    text: str,
+    tokens: Collection[str],
+) -> list[int]:
+    """``_passing`` with the story's set of tokens (its text split at spaces): a whole
+    word (pattern None) is looked up there; other patterns are searched for."""
+    found = []
+    for i in triggered:
+        for group in checks[i]:
+            for word, pattern in group:
+                if (word in tokens) if pattern is None else (word in text and pattern in text):
+                    break
+            else:
                 break
         else:
-            return False
-    return True
+            found.append(i)
+    return found
 
 
 def _check(anchor: Anchor) -> tuple[str, str]:
@@ -235,7 +246,7 @@ def _check(anchor: Anchor) -> tuple[str, str]:
 
 
 def _token_check(anchor: Anchor) -> tuple[str, str | None]:
-    """A check for ``_all_present_in``: no pattern for a whole word, looked up instead."""
+    """A check for ``_passing_by_tokens``: no pattern for a whole word, looked up instead."""
     return (anchor[1], None) if anchor[0] == "token" else _check(anchor)
 
 

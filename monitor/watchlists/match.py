@@ -110,6 +110,12 @@ class DocumentView:
                 start += length + 1
         return bounds[field]
 
+    def bounds(self, field: str) -> tuple[str, int, int]:
+        """``all_fields()`` and where ``padded(field)`` lies in it, ``text[start:end]``:
+        searching there with bounds spares copying the field out."""
+        start, end = self._span(field)
+        return self._joined, start - 1, end + 1
+
     def tokens(self, field: str) -> list[str]:
         found = self._tokens.get(field)
         if found is None:
@@ -424,12 +430,18 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[
     if _searchable(view, phrase, field):
         # A search of the folded text finds the spans without mapping every token to
         # its offsets (which costs more than tokenizing).
+        text, start, end = view.bounds(field)
         words = phrase.words
         if len(words) == 1 and not words[0].prefix:
-            return _token_spans(view.padded(field), words[0].text)
-        found = _phrase_pattern(words).finditer(view.padded(field))
-        # The pattern starts at the space before the phrase, one past the padding.
-        return [(match.start(), match.end() - 1) for match in islice(found, MAX_PER_TERM)]
+            return _token_spans(text, start, end, words[0].text)
+        found = _phrase_pattern(words).finditer(text, start, end)
+        # The pattern starts at the space before the phrase: the phrase's offset in the
+        # field, as the padded field starts with a space.
+        spans = []
+        for match in islice(found, MAX_PER_TERM):
+            first, last = match.span()
+            spans.append((first - start, last - 1 - start))
+        return spans
     starts = phrase_starts(view, phrase, field)[:MAX_PER_TERM]
     if not starts:  # offsets only for a phrase that is there: mapping them costs
         return []
@@ -438,17 +450,18 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[
     return [(offsets[start][0], offsets[start + last][1]) for start in starts]
 
 
-def _token_spans(padded: str, token: str) -> list[tuple[int, int]]:
-    """Spans of the first occurrences of ``token`` in a padded field, as its regex would
-    find them, by ``str.find``: a word needs no regex (nor a place in the cache)."""
+def _token_spans(text: str, start: int, end: int, token: str) -> list[tuple[int, int]]:
+    """Spans of the first occurrences of ``token`` in a padded field, ``text[start:end]``,
+    as its regex would find them, by ``str.find``: a word needs no regex (nor a place in
+    the cache)."""
     needle = f" {token} "
     found: list[tuple[int, int]] = []
-    start = padded.find(needle)
-    while start >= 0 and len(found) < MAX_PER_TERM:
-        # ``start`` is the space before the token, which the padding's leading space
-        # makes the token's offset in the field.
-        found.append((start, start + len(token)))
-        start = padded.find(needle, start + len(token) + 1)
+    at = text.find(needle, start, end)
+    while at >= 0 and len(found) < MAX_PER_TERM:
+        # ``at`` is the space before the token, which the padding's leading space makes
+        # the token's offset in the field.
+        found.append((at - start, at - start + len(token)))
+        at = text.find(needle, at + len(token) + 1, end)
     return found
 
 
@@ -473,11 +486,12 @@ def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:
     """
     found: dict[tuple[str, int, int], None] = {}
     _gather(clause, view, found)
+    document = view.document
     spans = [
-        Span(field, start, end, _shown_term(view.text(field)[start:end]))
+        Span(field, start, end, _shown_term(getattr(document, field)[start:end]))
         for field, start, end in found
     ]
-    return Hit(watchlist, clause.text, tuple(spans), snippets(view.document, spans))
+    return Hit(watchlist, clause.text, tuple(spans), snippets(document, spans))
 
 
 def _shown_term(matched: str) -> str:

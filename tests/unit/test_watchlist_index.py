@@ -266,7 +266,9 @@ def test_single_word_spans_are_the_regex_spans(pieces: list[str]) -> None:
     padded = f" {' '.join(pieces)} "
     regex = _phrase_pattern((Word("pact"),)).finditer(padded)
     expected = [(found.start(), found.end() - 1) for found in regex][:MAX_PER_TERM]
-    assert expected == list(_token_spans(padded, "pact"))
+    assert expected == _token_spans(padded, 0, len(padded), "pact")
+    joined = f"x{padded}y"  # a field between others: its bounds in the joined text
+    assert expected == _token_spans(joined, 1, len(joined) - 1, "pact")
 
 
 _FIELD_TEXT = st.lists(
