@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
+from collections.abc import Iterator
 from functools import lru_cache
 from itertools import islice
 from operator import attrgetter
@@ -289,9 +290,9 @@ def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:
         return view.contains(words[0], *fields)  # one search, whatever the fields
     for field in fields:
         if _searchable(view, phrase, field):
-            # A regex over the folded text in C; token positions would mean splitting
+            # A search of the folded text in C; token positions would mean splitting
             # the field, which costs more than the search.
-            if _phrase_pattern(words).search(view.padded(field)):
+            if next(_phrase_matches(words, *view.bounds(field)), None) is not None:
                 return True
         elif phrase_starts(view, phrase, field):
             return True
@@ -438,8 +439,8 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[
         words = phrase.words
         if len(words) == 1 and not words[0].prefix:
             return _token_spans(text, start, end, words[0].text)
-        found = _phrase_pattern(words).finditer(text, start, end)
-        # The pattern starts at the space before the phrase: the phrase's offset in the
+        found = _phrase_matches(words, text, start, end)
+        # A match starts at the space before the phrase: the phrase's offset in the
         # field, as the padded field starts with a space.
         spans = []
         for match in islice(found, MAX_PER_TERM):
@@ -475,11 +476,32 @@ def _token_spans(text: str, start: int, end: int, token: str) -> list[tuple[int,
 def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     """A regex for ``words`` in padded folded text: whole tokens separated by spaces.
 
-    It starts with a literal (the space before the first word), which lets ``re`` skip
-    ahead with a fast substring search instead of trying every position.
+    It starts with a literal, the space before the first word and the word: see
+    ``_phrase_matches``.
     """
     parts = (re.escape(word.text) + (r"\S*" if word.prefix else "") for word in words)
     return re.compile(" " + " +".join(parts) + "(?= )")
+
+
+def _phrase_matches(
+    words: tuple[Word, ...], text: str, start: int, end: int
+) -> Iterator[re.Match[str]]:
+    """The matches of ``_phrase_pattern(words)`` in ``text[start:end]``, as ``finditer``
+    finds them, each place found by ``str.find`` and confirmed by the regex.
+
+    Every match starts with a space and the first word, and ``str.find`` looks for that
+    about three times faster than ``re`` scans for its literal prefix.
+    """
+    pattern = _phrase_pattern(words)
+    needle = f" {words[0].text}"
+    at = text.find(needle, start, end)
+    while at >= 0:
+        match = pattern.match(text, at, end)
+        if match is None:
+            at = text.find(needle, at + 1, end)
+        else:
+            yield match
+            at = text.find(needle, match.end(), end)
 
 
 def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:

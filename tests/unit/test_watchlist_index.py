@@ -17,6 +17,7 @@ from monitor.watchlists.index import FIRST_REPLAN, required_groups
 from monitor.watchlists.match import (
     MAX_PER_TERM,
     DocumentView,
+    _phrase_matches,
     _phrase_pattern,
     _token_spans,
     evaluate,
@@ -269,6 +270,21 @@ def test_single_word_spans_are_the_regex_spans(pieces: list[str]) -> None:
     assert expected == _token_spans(padded, 0, len(padded), "pact")
     joined = f"x{padded}y"  # a field between others: its bounds in the joined text
     assert expected == _token_spans(joined, 1, len(joined) - 1, "pact")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["pact", "pacts", "gsomia", "a", "", " "]), max_size=12),
+    st.sampled_from([("pact",), ("pact*",), ("gsomia", "pact"), ("gsomia", "pact*"), ("a", "a")]),
+)
+def test_phrase_matches_are_the_regex_matches(pieces: list[str], terms: tuple[str, ...]) -> None:
+    """A phrase's places found by str.find and confirmed by its regex are the regex's own
+    matches, in a field between others (searched within its bounds) as alone."""
+    words = tuple(Word(term.rstrip("*"), prefix=term.endswith("*")) for term in terms)
+    joined = f"pact{' '.join(['', *pieces, ''])}pact"
+    start, end = 4, len(joined) - 4
+    expected = [found.span() for found in _phrase_pattern(words).finditer(joined, start, end)]
+    assert expected == [found.span() for found in _phrase_matches(words, joined, start, end)]
 
 
 _FIELD_TEXT = st.lists(
