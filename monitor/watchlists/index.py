@@ -15,12 +15,14 @@ most triggered queries fail there (a rare name without its context word). A stor
 triggers many queries (a long one) has its tokens put in a set instead, and its whole
 words are looked up there rather than searched for. "Expected" starts as a guess from
 word length and becomes the share of stories that had the anchor, counted on the first
-1,000 stories and then on one in 64; the triggers are re-chosen after 1,000 stories, then
-4,000, 16,000 and so on, so a common word picked by the guess ("international" over
-"yamaichi") stops triggering its watch-lists. Any choice gives the same hits; only the
-work differs. Splitting the text into tokens waits until a query is
-evaluated, so most stories cost a fold and one scan, however many watch-lists there are.
-Queries with no group (a lone regex) are evaluated for every story.
+1,000 stories and then on one in 64, and for a trigger also on every story its scan
+covered (one in 64 cannot tell a word in 0.05% of stories from one in 0.25%); the
+triggers are re-chosen after 1,000 stories, then 4,000, 16,000 and so on, so a common
+word picked by the guess ("international" over "yamaichi") stops triggering its
+watch-lists. Any choice gives the same hits; only the work differs. Splitting the text
+into tokens waits until a query is evaluated, so most stories cost a fold and one scan,
+however many watch-lists there are. Queries with no group (a lone regex) are evaluated
+for every story.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what wa
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
 MANY_TRIGGERED = 20  # queries triggered by a story past which its checks use a token set
 PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
+TALLY_AT = 50_000  # trigger reports held before they are counted
 _EMPTY_DOCUMENT = Document("", "", "")
 
 
@@ -86,9 +89,12 @@ class WatchlistIndex:
                     self._keys[_pattern(anchor)] = len(self._keys)
                     self._priors.append(_prior(anchor))
         self._anchors = LiteralSet(list(self._keys)) if self._keys else None
-        self._seen: Counter[int] = Counter()
+        self._seen: Counter[int] = Counter()  # stories found holding each anchor
         self._stories = 0
         self._sampled = 0
+        self._exposure = [0] * len(self._priors)  # other stories scanned for each anchor
+        self._reported: list[int] = []  # trigger scans' reports, not counted yet
+        self._scanned = 0  # trigger scans since the last count
         self._replan_at = FIRST_REPLAN
         self._plan()
 
@@ -148,11 +154,26 @@ class WatchlistIndex:
             for key in present & self._trigger_keys:
                 found += self._triggers[key]
         elif self._trigger_set is not None:
-            found = self._trigger_set.gather(text, self._trigger_queries)
+            self._scanned += 1
+            found = self._trigger_set.gather(text, self._trigger_queries, self._reported)
+            if len(self._reported) >= TALLY_AT:
+                self._tally()
         if self._stories >= self._replan_at:
             self._replan_at *= 4
+            self._tally()
             self._plan()
         return found
+
+    def _tally(self) -> None:
+        """Count what the trigger scans since the last count found: for the triggers,
+        every story's evidence, where the other anchors have only the sampled stories'."""
+        keys = self._trigger_list
+        self._seen.update(map(keys.__getitem__, self._reported))
+        exposure = self._exposure
+        for key in keys:
+            exposure[key] += self._scanned
+        self._reported.clear()
+        self._scanned = 0
 
     def _plan(self) -> None:
         """Choose each query's trigger group: the one expected in the fewest stories.
@@ -184,6 +205,7 @@ class WatchlistIndex:
         self._token_checks = token_checks
         self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
         keys = sorted(self._trigger_keys)
+        self._trigger_list = keys
         self._trigger_queries = [triggers[k] for k in keys]
         self._trigger_set = LiteralSet([patterns[k] for k in keys]) if keys else None
 
@@ -191,10 +213,12 @@ class WatchlistIndex:
         """The expected share of stories with anchor ``key``: the guess, then what was seen.
 
         The guess counts as PRIOR_STORIES stories' worth of evidence, so a handful of
-        stories cannot overturn it, and a few hundred outweigh it.
+        stories cannot overturn it, and a few hundred outweigh it. What was seen is the
+        sampled stories, and for an anchor that has been a trigger, the stories scanned
+        for it then: rare anchors are told apart there, which the samples cannot do.
         """
         seen = self._seen[key] + self._priors[key] * PRIOR_STORIES
-        return seen / (self._sampled + PRIOR_STORIES)
+        return seen / (self._sampled + self._exposure[key] + PRIOR_STORIES)
 
 
 def _passing(

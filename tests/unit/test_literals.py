@@ -29,11 +29,15 @@ def test_reports_each_pattern_once_however_often_it_occurs() -> None:
 
 def test_gathers_the_group_of_each_pattern_found_once() -> None:
     """``gather`` is ``find`` with each index replaced by its group (the trigger scan's
-    watch-lists): a group per pattern found, each once, the others left out."""
+    watch-lists): a group per pattern found, each once, the others left out; the indexes
+    found are appended to a list, for the index to count."""
     groups = [[7, 9], [3], [5]]
-    found = LiteralSet([" pact ", " pa", "한국"]).gather(" pact pact pa ", groups)
+    reported = [2]
+    found = LiteralSet([" pact ", " pa", "한국"]).gather(" pact pact pa ", groups, reported)
     assert [3, 7, 9] == sorted(found)
-    assert [] == LiteralSet([" pact "]).gather(" impact ", [[1]])
+    assert [0, 1, 2] == sorted(reported)  # appended to: the patterns found, each once
+    assert [] == LiteralSet([" pact "]).gather(" impact ", [[1]], reported)
+    assert 3 == len(reported)
 
 
 def test_finds_one_pattern_among_thousands() -> None:

@@ -13,7 +13,7 @@ from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document
 from monitor.watchlists import compile_watchlists, run_examples
-from monitor.watchlists.index import FIRST_REPLAN, required_groups
+from monitor.watchlists.index import FIRST_REPLAN, SAMPLE_EVERY, required_groups
 from monitor.watchlists.match import (
     MAX_PER_TERM,
     DocumentView,
@@ -70,6 +70,25 @@ def test_triggers_move_to_anchors_that_turn_out_rare() -> None:
         assert [] == index.match(Document("", "international trade"))
     assert ([], [0]) == (triggers("international"), triggers("yamaichi"))
     assert ["y"] == [h.watchlist for h in index.match(Document("", "Yamaichi International"))]
+
+
+def test_trigger_scans_count_towards_how_common_a_trigger_is() -> None:
+    """The trigger scans see every story, the samples one in SAMPLE_EVERY: a trigger in
+    most stories gives way to a rarer group at the next re-plan, even if no sampled
+    story had it."""
+    index = compile_watchlists([watchlist("q", "yamaichiinternational AND tokyo")], {})
+
+    def triggers(word: str) -> list[int]:
+        return index._triggers[index._keys[f" {word} "]]
+
+    for _ in range(FIRST_REPLAN):
+        index.match(Document("", "nothing"))
+    assert ([0], []) == (triggers("yamaichiinternational"), triggers("tokyo"))
+    for story in range(FIRST_REPLAN + 1, 4 * FIRST_REPLAN + 1):  # to the next re-plan
+        sampled = story % SAMPLE_EVERY == 0
+        assert [] == index.match(Document("", "nothing" if sampled else "yamaichiinternational"))
+    assert ([], [0]) == (triggers("yamaichiinternational"), triggers("tokyo"))
+    assert ["q"] == [h.watchlist for h in index.match(Document("Tokyo", "YamaichiInternational"))]
 
 
 _WORDS = ["alpha", "beta", "gamma", "delta", "the", "al", "한국", "SCM"]
