@@ -64,7 +64,6 @@ FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what wa
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
 MANY_TRIGGERED = 20  # queries triggered by a story past which its checks use a token set
 PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
-TALLY_AT = 50_000  # trigger reports held before they are counted
 _EMPTY_DOCUMENT = Document("", "", "")
 
 
@@ -93,8 +92,6 @@ class WatchlistIndex:
         self._stories = 0
         self._sampled = 0
         self._exposure = [0] * len(self._priors)  # other stories scanned for each anchor
-        self._reported: list[int] = []  # trigger scans' reports, not counted yet
-        self._scanned = 0  # trigger scans since the last count
         self._replan_at = FIRST_REPLAN
         self._plan()
 
@@ -155,9 +152,7 @@ class WatchlistIndex:
                 found += self._triggers[key]
         elif self._trigger_set is not None:
             self._scanned += 1
-            found = self._trigger_set.gather(text, self._trigger_queries, self._reported)
-            if len(self._reported) >= TALLY_AT:
-                self._tally()
+            found = self._trigger_set.gather(text, self._trigger_queries, self._trigger_counts)
         if self._stories >= self._replan_at:
             self._replan_at *= 4
             self._tally()
@@ -165,15 +160,12 @@ class WatchlistIndex:
         return found
 
     def _tally(self) -> None:
-        """Count what the trigger scans since the last count found: for the triggers,
-        every story's evidence, where the other anchors have only the sampled stories'."""
-        keys = self._trigger_list
-        self._seen.update(map(keys.__getitem__, self._reported))
-        exposure = self._exposure
-        for key in keys:
+        """Add what the trigger scans of this plan found to what was seen: for the
+        triggers, every story's evidence, where other anchors have the samples' only."""
+        seen, exposure = self._seen, self._exposure
+        for key, count in zip(self._trigger_list, self._trigger_counts, strict=True):
+            seen[key] += count
             exposure[key] += self._scanned
-        self._reported.clear()
-        self._scanned = 0
 
     def _plan(self) -> None:
         """Choose each query's trigger group: the one expected in the fewest stories.
@@ -206,6 +198,8 @@ class WatchlistIndex:
         self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
         keys = sorted(self._trigger_keys)
         self._trigger_list = keys
+        self._trigger_counts = [0] * len(keys)  # stories each was found in, by scans
+        self._scanned = 0  # stories scanned for the triggers
         self._trigger_queries = [triggers[k] for k in keys]
         self._trigger_set = LiteralSet([patterns[k] for k in keys]) if keys else None
 
