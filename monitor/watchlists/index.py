@@ -63,7 +63,7 @@ Anchor = tuple[str, str]  # (kind, text): kind is "token", "prefix" or "substrin
 FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what was seen
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
 MANY_TRIGGERED = 20  # queries triggered by a story past which its checks use a token set
-PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
+PRIOR_STORIES = 10  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
 
 
@@ -206,10 +206,11 @@ class WatchlistIndex:
     def _share(self, key: int) -> float:
         """The expected share of stories with anchor ``key``: the guess, then what was seen.
 
-        The guess counts as PRIOR_STORIES stories' worth of evidence, so a handful of
-        stories cannot overturn it, and a few hundred outweigh it. What was seen is the
-        sampled stories, and for an anchor that has been a trigger, the stories scanned
-        for it then: rare anchors are told apart there, which the samples cannot do.
+        The guess counts as PRIOR_STORIES stories' worth of evidence: the thousand
+        stories before the first re-plan outweigh it, though it still parts anchors none
+        of them had (a long word is likely the rarer). What was seen is the sampled
+        stories, and for an anchor that has been a trigger, the stories scanned for it
+        then: rare anchors are told apart there, which the samples cannot do.
         """
         seen = self._seen[key] + self._priors[key] * PRIOR_STORIES
         return seen / (self._sampled + self._exposure[key] + PRIOR_STORIES)
