@@ -27,7 +27,6 @@ for every story.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from monitor.config import WatchlistConfig
@@ -88,7 +87,7 @@ class WatchlistIndex:
                     self._keys[_pattern(anchor)] = len(self._keys)
                     self._priors.append(_prior(anchor))
         self._anchors = LiteralSet(list(self._keys)) if self._keys else None
-        self._seen: Counter[int] = Counter()  # stories found holding each anchor
+        self._seen = [0] * len(self._priors)  # stories found holding each anchor
         self._stories = 0
         self._sampled = 0
         self._exposure = [0] * len(self._priors)  # other stories scanned for each anchor
@@ -145,11 +144,8 @@ class WatchlistIndex:
         if self._anchors is None:
             return found
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
-            present = set(self._anchors.find(text))
-            self._seen.update(present)
             self._sampled += 1
-            for key in present & self._trigger_keys:
-                found += self._triggers[key]
+            found = self._anchors.gather(text, self._triggers, self._seen)
         elif self._trigger_set is not None:
             self._scanned += 1
             found = self._trigger_set.gather(text, self._trigger_queries, self._trigger_counts)
@@ -195,8 +191,7 @@ class WatchlistIndex:
         self._triggers = triggers
         self._checks = checks
         self._token_checks = token_checks
-        self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
-        keys = sorted(self._trigger_keys)
+        keys = [key for key, ids in enumerate(triggers) if ids]
         self._trigger_list = keys
         self._trigger_counts = [0] * len(keys)  # stories each was found in, by scans
         self._scanned = 0  # stories scanned for the triggers
