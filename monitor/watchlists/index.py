@@ -11,19 +11,22 @@ Each query is triggered by one group, the one expected in the fewest stories: th
 triggers go into a literal set of their own, and a story is scanned with it (the fewer
 the patterns, the faster the scan). Before a triggered query is evaluated in Python, its
 other groups are checked, rarest first, by substring searches of the folded text in C;
-most triggered queries fail there (a rare name without its context word). "Expected"
-starts as a guess from word length and becomes the share of stories that had the anchor,
-counted on the first 1,000 stories and then on one in 64; the triggers are re-chosen
-after 1,000 stories, then 4,000, 16,000 and so on, so a common word picked by the guess
-("international" over "yamaichi") stops triggering its watch-lists. Any choice gives the
-same hits; only the work differs. Splitting the text into tokens waits until a query is
-evaluated, so most stories cost a fold and one scan, however many watch-lists there are.
-Queries with no group (a lone regex) are evaluated for every story.
+most triggered queries fail there (a rare name without its context word). A story that
+triggers many queries (a long one) has its tokens put in a set instead, and its whole
+words are looked up there rather than searched for. "Expected" starts as a guess from
+word length and becomes the share of stories that had the anchor, counted on the first
+1,000 stories and then on one in 64, and for a trigger also on every story its scan
+covered (one in 64 cannot tell a word in 0.05% of stories from one in 0.25%); the
+triggers are re-chosen after 1,000 stories, then 4,000, 16,000 and so on, so a common
+word picked by the guess ("international" over "yamaichi") stops triggering its
+watch-lists. Any choice gives the same hits; only the work differs. Splitting the text
+into tokens waits until a query is evaluated, so most stories cost a fold and one scan,
+however many watch-lists there are. Queries with no group (a lone regex) are evaluated
+for every story.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from monitor.config import WatchlistConfig
@@ -58,7 +61,8 @@ _COMMON = frozenset(_COMMON_WORDS.split())
 Anchor = tuple[str, str]  # (kind, text): kind is "token", "prefix" or "substring"
 FIRST_REPLAN = 1_000  # stories before trigger groups are re-chosen from what was seen
 SAMPLE_EVERY = 64  # after the first stories, one in this many is scanned for all anchors
-PRIOR_STORIES = 50  # how many stories' evidence the length-based guess is worth
+MANY_TRIGGERED = 20  # queries triggered by a story past which its checks use a token set
+PRIOR_STORIES = 10  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
 
 
@@ -83,9 +87,10 @@ class WatchlistIndex:
                     self._keys[_pattern(anchor)] = len(self._keys)
                     self._priors.append(_prior(anchor))
         self._anchors = LiteralSet(list(self._keys)) if self._keys else None
-        self._seen: Counter[int] = Counter()
+        self._seen = [0] * len(self._priors)  # stories found holding each anchor
         self._stories = 0
         self._sampled = 0
+        self._exposure = [0] * len(self._priors)  # other stories scanned for each anchor
         self._replan_at = FIRST_REPLAN
         self._plan()
 
@@ -113,11 +118,20 @@ class WatchlistIndex:
         if self._anchors is None:
             return self._always
         text = view.all_fields()
-        checks = self._checks
-        found = [i for i in self._triggered(text) if _all_present(checks[i], text)]
+        triggered = self._triggered(text)
+        if len(triggered) < MANY_TRIGGERED:
+            found = _passing(triggered, self._checks, text)
+        else:
+            found = self._present_in_tokens(triggered, text)
         if not self._always and len(found) < 2:
             return found
         return sorted({*self._always, *found})
+
+    def _present_in_tokens(self, triggered: list[int], text: str) -> list[int]:
+        """The checks of many triggered queries, whole words looked up in the story's set
+        of tokens: past MANY_TRIGGERED queries, building it costs less than searching
+        the text for each word."""
+        return _passing_by_tokens(triggered, self._token_checks, text, set(text.split(" ")))
 
     def _triggered(self, text: str) -> list[int]:
         """Queries whose trigger group has an anchor in ``text`` (perhaps repeated).
@@ -130,17 +144,24 @@ class WatchlistIndex:
         if self._anchors is None:
             return found
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
-            present = set(self._anchors.find(text))
-            self._seen.update(present)
             self._sampled += 1
-            for key in present & self._trigger_keys:
-                found += self._triggers[key]
+            found = self._anchors.gather(text, self._triggers, self._seen)
         elif self._trigger_set is not None:
-            found = self._trigger_set.gather(text, self._trigger_queries)
+            self._scanned += 1
+            found = self._trigger_set.gather(text, self._trigger_queries, self._trigger_counts)
         if self._stories >= self._replan_at:
             self._replan_at *= 4
+            self._tally()
             self._plan()
         return found
+
+    def _tally(self) -> None:
+        """Add what the trigger scans of this plan found to what was seen: for the
+        triggers, every story's evidence, where other anchors have the samples' only."""
+        seen, exposure = self._seen, self._exposure
+        for key, count in zip(self._trigger_list, self._trigger_counts, strict=True):
+            seen[key] += count
+            exposure[key] += self._scanned
 
     def _plan(self) -> None:
         """Choose each query's trigger group: the one expected in the fewest stories.
@@ -150,6 +171,9 @@ class WatchlistIndex:
         """
         triggers: list[list[int]] = [[] for _ in self._priors]
         checks: list[tuple[tuple[tuple[str, str], ...], ...]] = [() for _ in self._nodes]
+        token_checks: list[tuple[tuple[tuple[str, str | None], ...], ...]] = [
+            () for _ in self._nodes
+        ]
 
         def share(anchor: Anchor) -> float:
             return self._share(self._keys[_pattern(anchor)])
@@ -162,42 +186,82 @@ class WatchlistIndex:
             for anchor in groups[0]:
                 triggers[self._keys[_pattern(anchor)]].append(i)
             checks[i] = tuple(tuple(map(_check, group)) for group in groups[1:])
+            token_checks[i] = tuple(tuple(map(_token_check, group)) for group in groups[1:])
         patterns = list(self._keys)
         self._triggers = triggers
         self._checks = checks
-        self._trigger_keys = frozenset(key for key, ids in enumerate(triggers) if ids)
-        keys = sorted(self._trigger_keys)
+        self._token_checks = token_checks
+        keys = [key for key, ids in enumerate(triggers) if ids]
+        self._trigger_list = keys
+        self._trigger_counts = [0] * len(keys)  # stories each was found in, by scans
+        self._scanned = 0  # stories scanned for the triggers
         self._trigger_queries = [triggers[k] for k in keys]
         self._trigger_set = LiteralSet([patterns[k] for k in keys]) if keys else None
 
     def _share(self, key: int) -> float:
         """The expected share of stories with anchor ``key``: the guess, then what was seen.
 
-        The guess counts as PRIOR_STORIES stories' worth of evidence, so a handful of
-        stories cannot overturn it, and a few hundred outweigh it.
+        The guess counts as PRIOR_STORIES stories' worth of evidence: the thousand
+        stories before the first re-plan outweigh it, though it still parts anchors none
+        of them had (a long word is likely the rarer). What was seen is the sampled
+        stories, and for an anchor that has been a trigger, the stories scanned for it
+        then: rare anchors are told apart there, which the samples cannot do.
         """
         seen = self._seen[key] + self._priors[key] * PRIOR_STORIES
-        return seen / (self._sampled + PRIOR_STORIES)
+        return seen / (self._sampled + self._exposure[key] + PRIOR_STORIES)
 
 
-def _all_present(groups: Sequence[Sequence[tuple[str, str]]], text: str) -> bool:
-    """Whether each group has a pattern in ``text``; loops, not all()/any(): hot path.
+def _passing(
+    triggered: Sequence[int], checks: Sequence[Sequence[Sequence[tuple[str, str]]]], text: str
+) -> list[int]:
+    """The triggered queries each of whose check groups has a pattern in ``text``.
 
-    Most searches fail, and a search for the bare word fails faster than one for the
-    word between spaces (a space is everywhere), so the pattern is searched for only
-    when its bare word is found.
+    One call for all of a story's queries, and loops rather than all()/any(): this runs
+    for every story. Most searches fail, and a search for the bare word fails faster
+    than one for the word between spaces (a space is everywhere), so the pattern is
+    searched for only when its bare word is found.
     """
-    for group in groups:
-        for word, pattern in group:
-            if word in text and pattern in text:
+    found = []
+    for i in triggered:
+        for group in checks[i]:
+            for word, pattern in group:
+                if word in text and pattern in text:
+                    break
+            else:
+                break  # no pattern of this group here: the query fails
+        else:
+            found.append(i)
+    return found
+
+
+def _passing_by_tokens(
+    triggered: Sequence[int],
+    checks: Sequence[Sequence[Sequence[tuple[str, str | None]]]],
+    text: str,
+    tokens: Collection[str],
+) -> list[int]:
+    """``_passing`` with the story's set of tokens (its text split at spaces): a whole
+    word (pattern None) is looked up there; other patterns are searched for."""
+    found = []
+    for i in triggered:
+        for group in checks[i]:
+            for word, pattern in group:
+                if (word in tokens) if pattern is None else (word in text and pattern in text):
+                    break
+            else:
                 break
         else:
-            return False
-    return True
+            found.append(i)
+    return found
 
 
 def _check(anchor: Anchor) -> tuple[str, str]:
     return anchor[1], _pattern(anchor)
+
+
+def _token_check(anchor: Anchor) -> tuple[str, str | None]:
+    """A check for ``_passing_by_tokens``: no pattern for a whole word, looked up instead."""
+    return (anchor[1], None) if anchor[0] == "token" else _check(anchor)
 
 
 def _pattern(anchor: Anchor) -> str:

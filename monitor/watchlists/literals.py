@@ -51,8 +51,9 @@ class LiteralSet:
         self._scan(text, collect)
         return found
 
-    def gather(self, text: str, groups: Sequence[list[int]]) -> list[int]:
-        """``groups[k]`` for each pattern ``k`` found in ``text``, concatenated.
+    def gather(self, text: str, groups: Sequence[list[int]], counts: list[int]) -> list[int]:
+        """``groups[k]`` for each pattern ``k`` found in ``text``, concatenated; ``counts[k]``
+        goes up by one for each, so the caller learns how often each pattern is found.
 
         The callback extends the result itself, rather than listing indexes for the
         caller to look up in a loop of its own: the trigger scan runs for every story.
@@ -61,6 +62,7 @@ class LiteralSet:
 
         def collect(pattern: int, start: int, end: int, flags: int, context: object) -> None:
             found.extend(groups[pattern])
+            counts[pattern] += 1
 
         self._scan(text, collect)
         return found

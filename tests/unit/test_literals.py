@@ -29,11 +29,14 @@ def test_reports_each_pattern_once_however_often_it_occurs() -> None:
 
 def test_gathers_the_group_of_each_pattern_found_once() -> None:
     """``gather`` is ``find`` with each index replaced by its group (the trigger scan's
-    watch-lists): a group per pattern found, each once, the others left out."""
+    watch-lists): a group per pattern found, each once, the others left out; and it
+    counts the stories each pattern was found in."""
     groups = [[7, 9], [3], [5]]
-    found = LiteralSet([" pact ", " pa", "한국"]).gather(" pact pact pa ", groups)
+    counts = [0, 0, 4]
+    found = LiteralSet([" pact ", " pa", "한국"]).gather(" pact pact pa ", groups, counts)
     assert [3, 7, 9] == sorted(found)
-    assert [] == LiteralSet([" pact "]).gather(" impact ", [[1]])
+    assert [1, 1, 4] == counts  # one more for each pattern found, however often
+    assert [] == LiteralSet([" pact "]).gather(" impact ", [[1]], counts[:1])
 
 
 def test_finds_one_pattern_among_thousands() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -12,10 +13,11 @@ from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document
 from monitor.watchlists import compile_watchlists, run_examples
-from monitor.watchlists.index import FIRST_REPLAN, required_groups
+from monitor.watchlists.index import FIRST_REPLAN, SAMPLE_EVERY, required_groups
 from monitor.watchlists.match import (
     MAX_PER_TERM,
     DocumentView,
+    _phrase_matches,
     _phrase_pattern,
     _token_spans,
     evaluate,
@@ -68,6 +70,25 @@ def test_triggers_move_to_anchors_that_turn_out_rare() -> None:
         assert [] == index.match(Document("", "international trade"))
     assert ([], [0]) == (triggers("international"), triggers("yamaichi"))
     assert ["y"] == [h.watchlist for h in index.match(Document("", "Yamaichi International"))]
+
+
+def test_trigger_scans_count_towards_how_common_a_trigger_is() -> None:
+    """The trigger scans see every story, the samples one in SAMPLE_EVERY: a trigger in
+    most stories gives way to a rarer group at the next re-plan, even if no sampled
+    story had it."""
+    index = compile_watchlists([watchlist("q", "yamaichiinternational AND tokyo")], {})
+
+    def triggers(word: str) -> list[int]:
+        return index._triggers[index._keys[f" {word} "]]
+
+    for _ in range(FIRST_REPLAN):
+        index.match(Document("", "nothing"))
+    assert ([0], []) == (triggers("yamaichiinternational"), triggers("tokyo"))
+    for story in range(FIRST_REPLAN + 1, 4 * FIRST_REPLAN + 1):  # to the next re-plan
+        sampled = story % SAMPLE_EVERY == 0
+        assert [] == index.match(Document("", "nothing" if sampled else "yamaichiinternational"))
+    assert ([], [0]) == (triggers("yamaichiinternational"), triggers("tokyo"))
+    assert ["q"] == [h.watchlist for h in index.match(Document("Tokyo", "YamaichiInternational"))]
 
 
 _WORDS = ["alpha", "beta", "gamma", "delta", "the", "al", "한국", "SCM"]
@@ -222,6 +243,42 @@ def test_a_triggered_query_missing_another_group_is_not_evaluated(
     assert len(calls) == 1
 
 
+def test_many_triggered_queries_are_checked_by_the_story_token_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past MANY_TRIGGERED queries a story's checks look whole words up in its token set;
+    the hits are those of searching the text, for words, prefixes and Korean alike."""
+    import monitor.watchlists.index as index_module
+
+    contexts = ["pact", "korea*", "한국", "japan", "(tokyo OR seoul)", "talk*", "nope", "pac*"]
+    lists = [
+        watchlist(f"w{i}", f"gsomia AND {contexts[i % len(contexts)]}")
+        for i in range(2 * index_module.MANY_TRIGGERED)
+    ]
+    index = compile_watchlists(lists, {})
+    document = Document("GSOMIA talks", "Koreans, 한국어 and a pact; Seoul waits.", "")
+    view = DocumentView(document)
+    expected = [w.name for w in lists if evaluate(index.queries[w.name], view)]
+    missing = {f"w{i}" for i, w in enumerate(lists) if "japan" in w.query or "nope" in w.query}
+    assert set(expected) == {w.name for w in lists} - missing
+    spied: list[int] = []
+    monkeypatch.setattr(index, "_present_in_tokens", _spy(index._present_in_tokens, spied))
+    by_tokens = index.match(document)
+    assert len(spied) == 1
+    monkeypatch.setattr(index_module, "MANY_TRIGGERED", len(lists) + 1)
+    assert by_tokens == index.match(document)  # searched in the text this time
+    assert len(spied) == 1
+    assert expected == [hit.watchlist for hit in by_tokens]
+
+
+def _spy(method: Callable[..., list[int]], calls: list[int]) -> Callable[..., list[int]]:
+    def spy(*args: object) -> list[int]:
+        calls.append(1)
+        return method(*args)
+
+    return spy
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(["pact", "pacts", "a", "", " "]), max_size=12))
 def test_single_word_spans_are_the_regex_spans(pieces: list[str]) -> None:
@@ -229,7 +286,24 @@ def test_single_word_spans_are_the_regex_spans(pieces: list[str]) -> None:
     padded = f" {' '.join(pieces)} "
     regex = _phrase_pattern((Word("pact"),)).finditer(padded)
     expected = [(found.start(), found.end() - 1) for found in regex][:MAX_PER_TERM]
-    assert expected == list(_token_spans(padded, "pact"))
+    assert expected == _token_spans(padded, 0, len(padded), "pact")
+    joined = f"x{padded}y"  # a field between others: its bounds in the joined text
+    assert expected == _token_spans(joined, 1, len(joined) - 1, "pact")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["pact", "pacts", "gsomia", "a", "", " "]), max_size=12),
+    st.sampled_from([("pact",), ("pact*",), ("gsomia", "pact"), ("gsomia", "pact*"), ("a", "a")]),
+)
+def test_phrase_matches_are_the_regex_matches(pieces: list[str], terms: tuple[str, ...]) -> None:
+    """A phrase's places found by str.find and confirmed by its regex are the regex's own
+    matches, in a field between others (searched within its bounds) as alone."""
+    words = tuple(Word(term.rstrip("*"), prefix=term.endswith("*")) for term in terms)
+    joined = f"pact{' '.join(['', *pieces, ''])}pact"
+    start, end = 4, len(joined) - 4
+    expected = [found.span() for found in _phrase_pattern(words).finditer(joined, start, end)]
+    assert expected == [found.span() for found in _phrase_matches(words, joined, start, end)]
 
 
 _FIELD_TEXT = st.lists(
