@@ -27,7 +27,9 @@ for every story.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from monitor.config import WatchlistConfig
 from monitor.errors import QueryError
@@ -66,6 +68,20 @@ PRIOR_STORIES = 10  # how many stories' evidence the length-based guess is worth
 _EMPTY_DOCUMENT = Document("", "", "")
 
 
+@dataclass(frozen=True, slots=True)
+class _TriggerScan:
+    """One plan's trigger scan: the literal set of its trigger anchors, the queries each
+    triggers and how many stories each was found in, by position in the set; ``keys``
+    are their anchors' keys. One object, read once per story: the polling threads match
+    stories while a re-plan replaces it, and a set read with another plan's queries
+    would trigger the wrong watch-lists."""
+
+    literals: LiteralSet | None
+    queries: list[list[int]]
+    keys: list[int]
+    counts: list[int]
+
+
 class WatchlistIndex:
     """Every watch-list's query, with the anchor automata that pick which to evaluate."""
 
@@ -92,6 +108,7 @@ class WatchlistIndex:
         self._sampled = 0
         self._exposure = [0] * len(self._priors)  # other stories scanned for each anchor
         self._replan_at = FIRST_REPLAN
+        self._replanning = threading.Lock()
         self._plan()
 
     def match(self, doc: Document, only: Collection[str] | None = None) -> list[Hit]:
@@ -146,20 +163,24 @@ class WatchlistIndex:
         if self._stories <= FIRST_REPLAN or self._stories % SAMPLE_EVERY == 0:
             self._sampled += 1
             found = self._anchors.gather(text, self._triggers, self._seen)
-        elif self._trigger_set is not None:
-            self._scanned += 1
-            found = self._trigger_set.gather(text, self._trigger_queries, self._trigger_counts)
+        else:
+            scan = self._scan
+            if scan.literals is not None:
+                self._scanned += 1
+                found = scan.literals.gather(text, scan.queries, scan.counts)
         if self._stories >= self._replan_at:
-            self._replan_at *= 4
-            self._tally()
-            self._plan()
+            with self._replanning:  # once, by the first thread past the mark
+                if self._stories >= self._replan_at:
+                    self._replan_at *= 4
+                    self._tally()
+                    self._plan()
         return found
 
     def _tally(self) -> None:
         """Add what the trigger scans of this plan found to what was seen: for the
         triggers, every story's evidence, where other anchors have the samples' only."""
-        seen, exposure = self._seen, self._exposure
-        for key, count in zip(self._trigger_list, self._trigger_counts, strict=True):
+        seen, exposure, scan = self._seen, self._exposure, self._scan
+        for key, count in zip(scan.keys, scan.counts, strict=True):
             seen[key] += count
             exposure[key] += self._scanned
 
@@ -192,11 +213,13 @@ class WatchlistIndex:
         self._checks = checks
         self._token_checks = token_checks
         keys = [key for key, ids in enumerate(triggers) if ids]
-        self._trigger_list = keys
-        self._trigger_counts = [0] * len(keys)  # stories each was found in, by scans
         self._scanned = 0  # stories scanned for the triggers
-        self._trigger_queries = [triggers[k] for k in keys]
-        self._trigger_set = LiteralSet([patterns[k] for k in keys]) if keys else None
+        self._scan = _TriggerScan(
+            LiteralSet([patterns[k] for k in keys]) if keys else None,
+            [triggers[k] for k in keys],
+            keys,
+            [0] * len(keys),
+        )
 
     def _share(self, key: int) -> float:
         """The expected share of stories with anchor ``key``: the guess, then what was seen.

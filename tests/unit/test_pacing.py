@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import pytest
 
 from monitor.pacing import BUSY, WINDOW, PacedPolls, Pacer
 
 A_WINDOW = WINDOW * 1.001  # a window on a float clock, not a rounding short of one
+T = TypeVar("T")
 
 
 class FakeTime:
@@ -82,6 +85,27 @@ def test_idle_pollers_are_no_reason_to_add_more() -> None:
     assert 2 == pace.look(running=1)
 
 
+def run_to_the_end(
+    time: FakeTime, work: Callable[[str], T], names: list[str]
+) -> tuple[PacedPolls[T], list[Future[T]]]:
+    """A pass over ``names`` started by ``top_up``, once every poll has ended (each
+    future done when its ``on_end`` runs); its polls' futures in the order they ended."""
+    ended: list[Future[T]] = []
+    all_ended = threading.Event()
+
+    def on_end(future: Future[T]) -> None:
+        assert future.done()
+        ended.append(future)
+        if len(ended) == len(names):
+            all_ended.set()
+
+    with ThreadPoolExecutor(10) as executor:
+        polls = PacedPolls(executor, work, names, pacer(time), on_end)
+        polls.top_up()
+        assert all_ended.wait(30)
+    return polls, ended
+
+
 def test_polls_start_in_order_one_at_a_time_while_the_cpu_is_busy() -> None:
     time = FakeTime()
     names = [f"s{n}" for n in range(8)]
@@ -89,8 +113,6 @@ def test_polls_start_in_order_one_at_a_time_while_the_cpu_is_busy() -> None:
     running = 0
     most_at_once = 0
     guard = threading.Lock()
-    ended: list[str] = []
-    all_ended = threading.Event()
 
     def work(name: str) -> str:
         nonlocal running, most_at_once
@@ -103,15 +125,7 @@ def test_polls_start_in_order_one_at_a_time_while_the_cpu_is_busy() -> None:
             running -= 1
         return name.upper()
 
-    def on_end(future: Future[str]) -> None:
-        ended.append(future.result())
-        if len(ended) == len(names):
-            all_ended.set()
-
-    with ThreadPoolExecutor(10) as executor:
-        polls = PacedPolls(executor, work, names, pacer(time), on_end)
-        polls.top_up()
-        assert all_ended.wait(30)
+    polls, _ = run_to_the_end(time, work, names)
     assert names == started
     assert 1 == most_at_once
     assert {name: name.upper() for name in names} == {
@@ -185,21 +199,13 @@ def test_a_pass_one_poll_wide_runs_its_polls_on_one_thread() -> None:
     time = FakeTime()
     names = [f"s{n}" for n in range(6)]
     threads: list[int] = []
-    all_ended = threading.Event()
 
     def work(name: str) -> str:
         threads.append(threading.get_ident())
         time.spend(A_WINDOW, busy=1.0)
         return name
 
-    def on_end(_future: Future[str]) -> None:
-        if len(threads) == len(names) and all(f.done() for f in polls.futures.values()):
-            all_ended.set()
-
-    with ThreadPoolExecutor(10) as executor:
-        polls = PacedPolls(executor, work, names, pacer(time), on_end)
-        polls.top_up()
-        assert all_ended.wait(30)
+    polls, _ = run_to_the_end(time, work, names)
     assert 1 == len(set(threads))
     assert names == list(polls.futures)
 
@@ -207,8 +213,6 @@ def test_a_pass_one_poll_wide_runs_its_polls_on_one_thread() -> None:
 def test_a_poll_that_raises_ends_its_future_with_the_error_and_the_pass_goes_on() -> None:
     time = FakeTime()
     names = ["a", "b", "c"]
-    ended: list[str] = []
-    all_ended = threading.Event()
 
     def work(name: str) -> str:
         time.spend(A_WINDOW, busy=1.0)
@@ -216,17 +220,9 @@ def test_a_poll_that_raises_ends_its_future_with_the_error_and_the_pass_goes_on(
             raise RuntimeError("broken feed")
         return name
 
-    def on_end(future: Future[str]) -> None:
-        error = future.exception()
-        ended.append(f"error: {error}" if error else future.result())
-        if len(ended) == len(names):
-            all_ended.set()
-
-    with ThreadPoolExecutor(10) as executor:
-        polls = PacedPolls(executor, work, names, pacer(time), on_end)
-        polls.top_up()
-        assert all_ended.wait(30)
-    assert ["a", "error: broken feed", "c"] == ended
+    polls, ended = run_to_the_end(time, work, names)
+    shown = [f"error: {f.exception()}" if f.exception() else f.result() for f in ended]
+    assert ["a", "error: broken feed", "c"] == shown
     with pytest.raises(RuntimeError):
         polls.futures["b"].result()
 
