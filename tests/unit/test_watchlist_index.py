@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import sys
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document
-from monitor.watchlists import compile_watchlists, run_examples
+from monitor.watchlists import WatchlistIndex, compile_watchlists, run_examples
 from monitor.watchlists.index import FIRST_REPLAN, SAMPLE_EVERY, required_groups
 from monitor.watchlists.match import (
     MAX_PER_TERM,
@@ -329,3 +331,52 @@ def test_each_field_folds_as_if_folded_alone(title: str, body: str, source: str)
         expected = " ".join(folded_text(texts[field]) for field in fields)
         assert view.padded(*fields) == f" {expected} "
     assert view.folded("body") == folded_text(body)
+
+
+def test_threads_matching_through_re_plans_get_the_hits_of_one_thread() -> None:
+    """The polling threads share one index, which re-plans its triggers after 1,000 and
+    4,000 stories. A thread switch every microsecond lands switches between any two
+    reads of its plan: each thread must still get every hit one thread alone gets."""
+    rng = random.Random(5)
+    vocabulary = [f"w{n}x" for n in range(2000)]
+
+    def story() -> Document:
+        words = rng.choices(vocabulary[:50], k=60) + rng.choices(vocabulary, k=30)
+        rng.shuffle(words)
+        return Document(" ".join(words[:8]), " ".join(words), "wire")
+
+    stories = [story() for _ in range(1500)]
+    configs = [
+        WatchlistConfig(
+            name=f"l{n}", query=f"{rng.choice(vocabulary[50:])} AND {rng.choice(vocabulary)}"
+        )
+        for n in range(1000)
+    ]
+
+    def hits(index: WatchlistIndex) -> list[list[str]]:
+        return [[hit.watchlist for hit in index.match(document)] for document in stories]
+
+    alone = hits(compile_watchlists(configs, {}))
+    shared = compile_watchlists(configs, {})
+    found: dict[int, list[list[str]]] = {}
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            found[thread] = hits(shared)
+        except Exception as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert [] == errors
+    assert any(alone)
+    assert [alone] * 4 == [found[n] for n in range(4)]
