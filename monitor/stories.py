@@ -51,7 +51,7 @@ from itertools import chain, pairwise
 from typing import TYPE_CHECKING, Any
 
 from monitor import dedup
-from monitor.words import utf8_words
+from monitor.words import folded_utf8_words
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,7 +161,7 @@ class Words:
     def of(cls, title: str, body: str) -> Words:
         import numpy as np
 
-        title_words, body_words = utf8_words(title.casefold()), utf8_words(body.casefold())
+        title_words, body_words = folded_utf8_words(title), folded_utf8_words(body)
         count = len(title_words) + len(body_words)
         hashes = np.fromiter(
             map(zlib.crc32, chain(title_words, body_words)), dtype=np.uint64, count=count

@@ -136,18 +136,17 @@ def _simple_html_text(markup: str) -> str | None:
     """What _TextExtractor collects from ``markup``, when every "<" in it starts a tag
     ``_SIMPLE_TAG`` reads (no comment, declaration or raw-text element); else None.
     Feed bodies are nearly always such HTML, and a regex over it is several times
-    faster than HTMLParser's Python loop."""
+    faster than HTMLParser's Python loop. One split gives the texts and each tag's
+    groups in a list (text, end, start, self-closing, text...): no match object a tag."""
+    pieces = _SIMPLE_TAG.split(markup)
+    if any("<" in text for text in pieces[::4]):
+        return None
     parts: list[str] = []
     skipping = 0
-    last = 0
-    for tag in _SIMPLE_TAG.finditer(markup):
-        text = markup[last : tag.start()]
-        if "<" in text:
-            return None
-        if text and not skipping:
-            parts.append(html.unescape(text))
-        last = tag.end()
-        end, start, self_closing = tag.groups()
+    if pieces[0]:
+        parts.append(html.unescape(pieces[0]))
+    for at in range(1, len(pieces), 4):
+        end, start, self_closing, text = pieces[at : at + 4]
         name = (end or start).lower()
         if name in _RAW_TEXT:
             return None
@@ -158,11 +157,8 @@ def _simple_html_text(markup: str) -> str | None:
                 skipping = max(0, skipping - 1)
         elif name in _BLOCK_TAGS:
             parts.append("\n\n" * (opens + closes))
-    text = markup[last:]
-    if "<" in text:
-        return None
-    if text and not skipping:
-        parts.append(html.unescape(text))
+        if text and not skipping:
+            parts.append(html.unescape(text))
     return "".join(parts)
 
 
