@@ -235,18 +235,19 @@ _REDIRECT_WRAPPERS = {
 }
 
 
-# A URL spelled as canonical_url would spell it: a lower-case http(s) scheme and host, no
-# user, port, query or fragment, a path of characters that need no escape.
-_PLAIN_URL = re.compile(r"https?://([a-z0-9.-]+)(/[\w.~/-]*)?", re.ASCII)
+# A URL spelled as canonical_url would spell it (but for the "/" of an empty path): a
+# lower-case http(s) scheme and host, no user, port, query or fragment, a path of
+# characters that need no escape. Joined to any base, it is itself (monitor.sources).
+PLAIN_URL = re.compile(r"https?://([a-z0-9.-]+)(/[\w.~/-]*)?", re.ASCII)
 
 
 def canonical_url(url: str, *, depth: int = 0) -> str:
     """One spelling per page: tracking parameters, fragments and default ports dropped,
     host lower-cased, and redirect wrappers (google.com/url?url=...) unwrapped.
 
-    Most feed links are spelled so already (``_PLAIN_URL``, but for the "/" of an empty
-    path): they are taken as they are, where taking them apart and together took 5 us."""
-    plain = _PLAIN_URL.fullmatch(url)
+    Most feed links are spelled so already (``PLAIN_URL``): they are taken as they are,
+    where taking them apart and together took 5 us."""
+    plain = PLAIN_URL.fullmatch(url)
     if plain and plain[1] not in _REDIRECT_WRAPPERS:
         return url if plain[2] else url + "/"
     return _canonical_url(url, depth)

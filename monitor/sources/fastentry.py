@@ -26,7 +26,7 @@ from feedparser.util import FeedParserDict
 
 from monitor.model import Entry
 from monitor.sources.feedfields import best_body, iso_date, parsed_date
-from monitor.text import one_line
+from monitor.text import PLAIN_URL, one_line
 
 # An ElementTree tag -> the name feedparser gives that element (prefix_local, lower
 # case), None when the document's namespaces leave it in doubt.
@@ -91,7 +91,7 @@ _HARMLESS = frozenset({
 _ENTRY_ATTRIBUTES = frozenset({"about", "lastmod", "href"})
 
 # A guid is often the link again: join each only once.
-_join = lru_cache(maxsize=1024)(_urljoin)
+_cached_join = lru_cache(maxsize=1024)(_urljoin)
 # The RSS date most feeds write (RFC 822 in GMT, a four-digit year), read directly.
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _GMT_DATE = re.compile(
@@ -208,7 +208,7 @@ def _read_link(fields: _Fields, attrs: dict[str, str], text: str, base: str) -> 
         return
     # feedparser's repair of query strings it once mangled as entity references.
     link = _finish(text, base).replace("&amp;", "&")
-    fields.link = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", link)
+    fields.link = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", link) if "&" in link else link
 
 
 def _author_line(text: str) -> str | None:
@@ -275,6 +275,13 @@ def _gmt_date(text: str | None) -> datetime | None:
             int(year), month_number, int(day), int(hour), int(minute), int(second), tzinfo=UTC
         )
     return None
+
+
+def _join(base: str, uri: str) -> str:
+    """``uri`` joined to ``base`` as feedparser joins them. A plain absolute link (see
+    monitor.text.PLAIN_URL, most feed links) is its own join, without feedparser's regex
+    substitution and urljoin taking it apart and together: a fifth of an entry's reading."""
+    return uri if PLAIN_URL.fullmatch(uri) else _cached_join(base, uri)
 
 
 def _finish(text: str, base: str | None = None) -> str:
