@@ -209,9 +209,14 @@ def cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Built once: nh3.clean builds its sanitiser's rules anew at every call, a third of the
+# time of cleaning a feed item's HTML.
+_SANITIZER = nh3.Cleaner(link_rel="noopener noreferrer nofollow")
+
+
 def sanitize_html(markup: str) -> str:
     """HTML safe to embed in an alert: scripts, handlers and unknown tags removed."""
-    return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
+    return _SANITIZER.clean(markup)
 
 
 # --- URLs -------------------------------------------------------------------------------
