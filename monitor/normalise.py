@@ -48,7 +48,14 @@ def _encodable(text: str) -> str:
 
 
 def _unencodable(text: str | None) -> bool:
-    return text is not None and _UNENCODABLE.search(text) is not None
+    """Whether ``text`` holds a lone surrogate or a NUL. ASCII text (nearly every field,
+    a flag Python keeps on the string) holds no surrogate: a search for NUL alone is a
+    C scan, where the regex stepped through each character."""
+    if text is None:
+        return False
+    if text.isascii():
+        return "\x00" in text
+    return _UNENCODABLE.search(text) is not None
 
 
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:

@@ -136,18 +136,17 @@ def _simple_html_text(markup: str) -> str | None:
     """What _TextExtractor collects from ``markup``, when every "<" in it starts a tag
     ``_SIMPLE_TAG`` reads (no comment, declaration or raw-text element); else None.
     Feed bodies are nearly always such HTML, and a regex over it is several times
-    faster than HTMLParser's Python loop."""
+    faster than HTMLParser's Python loop. One split gives the texts and each tag's
+    groups in a list (text, end, start, self-closing, text...): no match object a tag."""
+    pieces = _SIMPLE_TAG.split(markup)
+    if any("<" in text for text in pieces[::4]):
+        return None
     parts: list[str] = []
     skipping = 0
-    last = 0
-    for tag in _SIMPLE_TAG.finditer(markup):
-        text = markup[last : tag.start()]
-        if "<" in text:
-            return None
-        if text and not skipping:
-            parts.append(html.unescape(text))
-        last = tag.end()
-        end, start, self_closing = tag.groups()
+    if pieces[0]:
+        parts.append(html.unescape(pieces[0]))
+    for at in range(1, len(pieces), 4):
+        end, start, self_closing, text = pieces[at : at + 4]
         name = (end or start).lower()
         if name in _RAW_TEXT:
             return None
@@ -158,11 +157,8 @@ def _simple_html_text(markup: str) -> str | None:
                 skipping = max(0, skipping - 1)
         elif name in _BLOCK_TAGS:
             parts.append("\n\n" * (opens + closes))
-    text = markup[last:]
-    if "<" in text:
-        return None
-    if text and not skipping:
-        parts.append(html.unescape(text))
+        if text and not skipping:
+            parts.append(html.unescape(text))
     return "".join(parts)
 
 
@@ -213,9 +209,14 @@ def cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Built once: nh3.clean builds its sanitiser's rules anew at every call, a third of the
+# time of cleaning a feed item's HTML.
+_SANITIZER = nh3.Cleaner(link_rel="noopener noreferrer nofollow")
+
+
 def sanitize_html(markup: str) -> str:
     """HTML safe to embed in an alert: scripts, handlers and unknown tags removed."""
-    return nh3.clean(markup, link_rel="noopener noreferrer nofollow")
+    return _SANITIZER.clean(markup)
 
 
 # --- URLs -------------------------------------------------------------------------------
@@ -239,9 +240,25 @@ _REDIRECT_WRAPPERS = {
 }
 
 
+# A URL spelled as canonical_url would spell it (but for the "/" of an empty path): a
+# lower-case http(s) scheme and host, no user, port, query or fragment, a path of
+# characters that need no escape. Joined to any base, it is itself (monitor.sources).
+PLAIN_URL = re.compile(r"https?://([a-z0-9.-]+)(/[\w.~/-]*)?", re.ASCII)
+
+
 def canonical_url(url: str, *, depth: int = 0) -> str:
     """One spelling per page: tracking parameters, fragments and default ports dropped,
-    host lower-cased, and redirect wrappers (google.com/url?url=...) unwrapped."""
+    host lower-cased, and redirect wrappers (google.com/url?url=...) unwrapped.
+
+    Most feed links are spelled so already (``PLAIN_URL``): they are taken as they are,
+    where taking them apart and together took 5 us."""
+    plain = PLAIN_URL.fullmatch(url)
+    if plain and plain[1] not in _REDIRECT_WRAPPERS:
+        return url if plain[2] else url + "/"
+    return _canonical_url(url, depth)
+
+
+def _canonical_url(url: str, depth: int) -> str:
     url = url.strip()
     try:
         parts = urlsplit(url)

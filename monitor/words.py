@@ -16,6 +16,8 @@ _WORD = re.compile(r"\w+")
 _ASCII_WORD = frozenset(c for c in range(128) if chr(c).isalnum() or chr(c) == "_")
 _STR_SPACES = {c: " " for c in range(128) if c not in _ASCII_WORD}
 _BYTES_SPACES = bytes(c if c in _ASCII_WORD else ord(" ") for c in range(256))
+# The same, A-Z lowered too: for ASCII, casefolding lowers those letters alone.
+_BYTES_FOLDED = _BYTES_SPACES.lower()
 
 
 def words(text: str) -> list[str]:
@@ -30,3 +32,10 @@ def utf8_words(text: str) -> list[bytes]:
     if text.isascii():
         return text.encode().translate(_BYTES_SPACES).split()
     return [word.encode() for word in _WORD.findall(text)]
+
+
+def folded_utf8_words(text: str) -> list[bytes]:
+    """``utf8_words(text.casefold())``; ASCII text folded and split in one pass each."""
+    if text.isascii():
+        return text.encode().translate(_BYTES_FOLDED).split()
+    return utf8_words(text.casefold())

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 
 from feedparser.api import StrictFeedParser
@@ -26,7 +26,7 @@ from feedparser.util import FeedParserDict
 
 from monitor.model import Entry
 from monitor.sources.feedfields import best_body, iso_date, parsed_date
-from monitor.text import one_line
+from monitor.text import PLAIN_URL, one_line
 
 # An ElementTree tag -> the name feedparser gives that element (prefix_local, lower
 # case), None when the document's namespaces leave it in doubt.
@@ -91,7 +91,13 @@ _HARMLESS = frozenset({
 _ENTRY_ATTRIBUTES = frozenset({"about", "lastmod", "href"})
 
 # A guid is often the link again: join each only once.
-_join = lru_cache(maxsize=1024)(_urljoin)
+_cached_join = lru_cache(maxsize=1024)(_urljoin)
+# The RSS date most feeds write (RFC 822 in GMT, a four-digit year), read directly.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_GMT_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) (" + "|".join(_MONTHS) + r") (\d{4}) "
+    r"(\d\d):(\d\d):(\d\d) GMT"
+)
 
 
 @dataclass(slots=True)
@@ -202,7 +208,7 @@ def _read_link(fields: _Fields, attrs: dict[str, str], text: str, base: str) -> 
         return
     # feedparser's repair of query strings it once mangled as entity references.
     link = _finish(text, base).replace("&amp;", "&")
-    fields.link = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", link)
+    fields.link = re.sub("&([A-Za-z0-9_]+);", r"&\g<1>", link) if "&" in link else link
 
 
 def _author_line(text: str) -> str | None:
@@ -252,7 +258,30 @@ def _assemble(fields: _Fields, origin: str, *, id_is_link: bool) -> Entry:
 
 
 def _date(text: str | None) -> datetime | None:
-    return iso_date(text) or parsed_date(_parse_date(text))
+    return _gmt_date(text) or iso_date(text) or parsed_date(_parse_date(text))
+
+
+def _gmt_date(text: str | None) -> datetime | None:
+    """A date in ``_GMT_DATE``'s form as feedparser reads it (its weekday unchecked),
+    without its list of formats to try, each a regex or an exception: a fifth of the
+    time. None for any other text, and for a date no calendar has (left to feedparser)."""
+    found = _GMT_DATE.fullmatch(text) if text else None
+    if found is None:
+        return None
+    day, month, year, hour, minute, second = found.groups()
+    with suppress(ValueError):
+        month_number = _MONTHS.index(month) + 1
+        return datetime(
+            int(year), month_number, int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    return None
+
+
+def _join(base: str, uri: str) -> str:
+    """``uri`` joined to ``base`` as feedparser joins them. A plain absolute link (see
+    monitor.text.PLAIN_URL, most feed links) is its own join, without feedparser's regex
+    substitution and urljoin taking it apart and together: a fifth of an entry's reading."""
+    return uri if PLAIN_URL.fullmatch(uri) else _cached_join(base, uri)
 
 
 def _finish(text: str, base: str | None = None) -> str:

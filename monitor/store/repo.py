@@ -671,8 +671,10 @@ class Store:
                 for (_, _, values), story_id in zip(fresh, story_ids, strict=True)
             ]
             inserted = {
-                (row.source, row.key): int(row.id)
-                for row in connection.execute(self._statements.insert_items, new_rows)
+                (source, key): int(item_id)
+                for item_id, source, key in connection.execute(
+                    self._statements.insert_items, new_rows
+                )
             }
             for (at, item, values), story_id in zip(fresh, story_ids, strict=True):
                 item_id = inserted.get((item.source, values["key"]))

@@ -101,3 +101,20 @@ def test_links_differing_only_in_non_utf_8_query_bytes_are_two_items() -> None:
     assert item_key(guid=None, link=economy, title="t", body="b") != item_key(
         guid=None, link=politics, title="t", body="b"
     )
+
+
+URL_PARTS = st.tuples(
+    st.sampled_from(["http://", "https://", "HTTP://", "ftp://", " http://"]),
+    st.text(st.sampled_from("ab.-0Z_:@[]"), max_size=8)
+    | st.sampled_from(["www.google.com", "l.facebook.com", "news.example"]),
+    st.text(st.sampled_from("/aZ0._~-%?#&= é\t"), max_size=12),
+)
+
+
+@given(URL_PARTS)
+def test_a_url_spelled_canonically_already_is_taken_as_it_is(parts: tuple[str, str, str]) -> None:
+    """The shortcut for plain links gives what taking the URL apart gives."""
+    from monitor.text import _canonical_url
+
+    url = "".join(parts)
+    assert _canonical_url(url, 0) == canonical_url(url)

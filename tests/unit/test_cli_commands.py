@@ -72,3 +72,19 @@ def test_a_warm_pass_imports_only_what_it_uses(default_config: Path) -> None:
     assert not others & warm
     assert "monitor.watchlists.backtest" not in warm
     assert "monitor.channels.mime" not in warm
+
+
+def test_a_command_runs_with_the_young_generation_collected_less_often(tmp_path: Path) -> None:
+    """What the imports made is frozen, and the youngest generation waits for
+    YOUNG_OBJECTS objects, not Python's 700, before it is collected."""
+    code = (
+        "import gc, json\nfrom monitor import cli\n"
+        "cli.main(['status', '-c', 'missing.yaml'])\n"
+        "print(json.dumps([gc.get_threshold()[0], gc.get_freeze_count() > 0]))"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True
+    ).stdout
+    from monitor.cli import YOUNG_OBJECTS
+
+    assert [YOUNG_OBJECTS, True] == json.loads(shown.splitlines()[-1])

@@ -430,3 +430,51 @@ def test_rss_text_that_looks_like_html_is_html_as_feedparser_guesses(field: str)
     assert fast is not None
     assert feedparser_entries(document.encode(), "r", {}) == fast
     assert fast[0].content_is_html
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_rss_date_in_gmt_is_read_as_feedparser_reads_it(seed: int) -> None:
+    """The shortcut for "Sun, 13 Sep 2020 12:26:40 GMT" gives feedparser's reading, for
+    dates that exist and for those that do not (31 Feb, hour 24, second 60, year 0)."""
+    from feedparser.datetimes import _parse_date
+
+    from monitor.sources.fastentry import _MONTHS, _date
+    from monitor.sources.feedfields import parsed_date
+
+    rng = random.Random(seed)
+    for _ in range(300):
+        day, hour, minute, second = (rng.randrange(0, limit) for limit in (33, 26, 61, 62))
+        year = rng.choice([0, 1, 1969, 2020, 2024, 9999])
+        weekday = rng.choice(["Sun", "Mon", "Fri"])
+        month = rng.choice(_MONTHS)
+        text = f"{weekday}, {day:02} {month} {year:04} {hour:02}:{minute:02}:{second:02} GMT"
+        assert parsed_date(_parse_date(text)) == _date(text), text
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "",
+        "http://127.0.0.1:8080/feeds/a.xml",
+        "https://news.example/dir/",
+        "HTTP://News.Example/x?y=1#z",
+        "feed://news.example/rss",
+        "/relative/base",
+    ],
+)
+def test_a_plain_link_is_joined_to_any_base_as_feedparser_joins_it(base: str) -> None:
+    """The shortcut for plain absolute links gives what feedparser's join gives, and a
+    link that is not plain still goes to it."""
+    from feedparser.urls import _urljoin
+
+    from monitor.sources.fastentry import _join
+
+    rng = random.Random(base)
+    alphabet = "ab0Z.-_~/:@?#;%= é"
+    for _ in range(400):
+        host = "".join(rng.choices("ab0.-Z", k=rng.randrange(0, 6)))
+        path = "".join(rng.choices(alphabet, k=rng.randrange(0, 10)))
+        uri = (
+            rng.choice(["http://", "https://", "HTTPS://", "http:///", "ftp://", ""]) + host + path
+        )
+        assert _urljoin(base, uri) == _join(base, uri), uri

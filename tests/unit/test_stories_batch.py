@@ -73,3 +73,22 @@ def test_the_poll_path_finds_the_same_matches() -> None:
     assert two is not None
     assert two.values == stories.stored_values(two.stored())
     assert 5 == stories.most_similar(one, [(5, two.values)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(texts=TEXTS, groups=st.lists(st.integers(0, 4), min_size=12, max_size=12))
+def test_each_shingle_counts_the_groups_it_is_found_in_once_each(
+    texts: list[tuple[str, str]], groups: list[int]
+) -> None:
+    """A shingle repeated in one group (an item, or two items of one story) counts once,
+    wherever the group's items come in the order."""
+    words = [text.hashes for text in read(texts)]
+    h = stories._hashing()
+    found: dict[int, set[int]] = {}
+    for item, group in zip(words, groups, strict=False):
+        if len(item) >= 3:
+            for shingle in stories._shingles(h, [item])[0].tolist():
+                found.setdefault(shingle, set()).add(group)
+    values, counts = stories._spread(h, words, groups[: len(words)])
+    assert sorted(found) == values.tolist()
+    assert [len(found[value]) for value in sorted(found)] == counts.tolist()

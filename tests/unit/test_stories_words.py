@@ -3,6 +3,7 @@ since fingerprints and content hashes are stored and must not drift."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import unicodedata
@@ -11,7 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.dedup import STORY_WORDS, content_hash, fingerprint, normalised_words
+from monitor.dedup import (
+    STORY_WORDS,
+    content_hash,
+    fingerprint,
+    item_fingerprint,
+    normalised_words,
+)
 
 
 def reference_words(text: str) -> list[str]:
@@ -85,3 +92,24 @@ def test_an_ascii_text_counts_its_words_from_its_normalised_words(text: str) -> 
     from monitor.dedup import _length_in_words
 
     assert len(re.findall(r"\w+", text)) == _length_in_words(text)
+
+
+def reference_digest(*parts: str) -> str:
+    """The definition of the stored hashes: each part's words joined by spaces, hashed."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        hasher.update(part.encode("utf-8", "surrogatepass") + b"\x1f")
+    return hasher.hexdigest()
+
+
+@given(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()), st.text())
+def test_content_hashes_are_the_digests_of_the_joined_words(body: str, title: str) -> None:
+    joined = [" ".join(reference_words(text)) for text in (title, body)]
+    assert reference_digest(*joined) == content_hash(title, body)
+    assert "fp:" + reference_digest(*joined, "k") == item_fingerprint(title, body, "k")
+
+
+@pytest.mark.parametrize("word", ["Shares", "Café"])
+def test_a_story_fingerprint_is_the_digest_of_its_body_words(word: str) -> None:
+    body = f"{word}, rose! " * STORY_WORDS
+    assert "fp:" + reference_digest(" ".join(reference_words(body))) == fingerprint("T", body, "k")

@@ -37,6 +37,11 @@ def test_sanitize_html_removes_scripts_and_handlers() -> None:
     assert "Hi" in clean
 
 
+def test_sanitized_links_are_marked_noopener_noreferrer_nofollow() -> None:
+    clean = sanitize_html('<p>See <a href="https://news.example/a" rel="me">this</a></p>')
+    assert '<a href="https://news.example/a" rel="noopener noreferrer nofollow">' in clean
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.text import tidy_text
-from monitor.words import utf8_words, words
+from monitor.words import folded_utf8_words, utf8_words, words
 
 ASCII = st.text(st.characters(max_codepoint=127), max_size=80)
 SPACES = st.text(st.sampled_from(" \t\f\v\u00a0\r\nab\u2003\x1f"), max_size=40)
@@ -47,6 +47,11 @@ def test_words_are_the_regex_tokens_of_any_text(text: str) -> None:
 @given(ASCII)
 def test_utf8_words_of_ascii_text(text: str) -> None:
     assert [word.encode() for word in reference_words(text)] == utf8_words(text)
+
+
+@given(st.one_of(ASCII, st.text(max_size=80)))
+def test_folded_utf8_words_are_those_of_the_casefolded_text(text: str) -> None:
+    assert utf8_words(text.casefold()) == folded_utf8_words(text)
 
 
 @given(st.one_of(SPACES, st.text(max_size=60)))
