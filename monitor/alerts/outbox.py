@@ -332,16 +332,16 @@ def _deliver_one(
     except DeliveryError as exc:
         transient = exc if isinstance(exc, TransientDeliveryError) else None
         retry_after = transient.retry_after if transient else None
+        delivered_to = transient.delivered_to if transient else frozenset()
         # Some recipients refusing one message is no reason to hold the channel's others.
         whole_channel = transient is None or transient.whole_channel
         if not whole_channel:  # the server answered: the channel is up
             app.channel_failures.pop(job.channel, None)
-            delivered_to = transient.delivered_to if transient else frozenset()
-            _retry_or_bury(app, job, report, now, str(exc), retry_after, delivered_to=delivered_to)
+            _retry_or_bury(app, job, report, now, str(exc), retry_after, 0, delivered_to)
             return None
         failures = app.channel_failures.get(job.channel, 0)
         app.channel_failures[job.channel] = failures + 1
-        return _retry_or_bury(app, job, report, now, str(exc), retry_after, failures)
+        return _retry_or_bury(app, job, report, now, str(exc), retry_after, failures, delivered_to)
     except Exception as exc:
         log.exception("delivery_crashed")
         return _retry_or_bury(app, job, report, now, repr(exc), None)

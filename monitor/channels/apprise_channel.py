@@ -4,14 +4,16 @@ Optional (``pip install 'news-monitor[apprise]'``): the package is imported only
 channel of this type is built. Apprise reports success or failure, never why, so every
 failure is transient and the outbox's backoff and attempt limit decide when to give up.
 
-Each URL is notified on its own and the URLs that took a message are remembered (in
-memory) by delivery key, so a retry after a partial failure goes only to the others.
+Each URL is notified on its own. After a partial failure the error names the URLs that
+took the message, each by a hash (a URL may hold a token), the outbox keeps them with
+the delivery (``TransientDeliveryError.delivered_to``), and the retry, by this process
+or another, goes only to the others (``Message.delivered_to``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +21,6 @@ from monitor.channels.mime import header_value
 from monitor.errors import ConfigError, TransientDeliveryError
 from monitor.model import Message
 
-REMEMBERED = 10_000  # delivery keys whose partial success we keep
 # Mentions in chat services' syntax: Discord's @everyone, @here, <@user>, <@&role>;
 # Slack's <!channel>, <!here>, <@user>, <#channel>.
 # Apprise's Discord service reads "@123" and "@&456" as mentions too, brackets or not.
@@ -37,18 +38,17 @@ class AppriseChannel:
             ) from exc
         self.name = name
         self._text_format = apprise.NotifyFormat.TEXT
-        self._services: list[Any] = []
+        self._services: list[tuple[str, Any]] = []  # (the URL's mark, its service)
         for index, url in enumerate(urls):
             service = apprise.Apprise()
             if not service.add(url):  # the URL itself may hold a token: never echo it
                 raise ConfigError(f"channel {name!r}: urls[{index}] is not a URL Apprise knows")
-            self._services.append(service)
-        self._done: OrderedDict[str, set[int]] = OrderedDict()
+            self._services.append((url_mark(url), service))
 
     def send(self, message: Message) -> None:
-        done = self._done.setdefault(message.delivery_key, set())
-        for index, service in enumerate(self._services):
-            if index in done:
+        done = set(message.delivered_to)
+        for mark, service in self._services:
+            if mark in done:
                 continue
             accepted = service.notify(
                 body=defuse_mentions(message.text),
@@ -56,20 +56,23 @@ class AppriseChannel:
                 body_format=self._text_format,
             )
             if accepted:
-                done.add(index)
-        failed = len(self._services) - len(done)
+                done.add(mark)
+        failed = sum(mark not in done for mark, _ in self._services)
         if failed:
-            self._done.move_to_end(message.delivery_key)
-            while len(self._done) > REMEMBERED:
-                self._done.popitem(last=False)
             raise TransientDeliveryError(
                 f"apprise {self.name}: {failed} of {len(self._services)} services "
-                "did not accept the message"
+                "did not accept the message",
+                delivered_to=frozenset(done),
             )
-        del self._done[message.delivery_key]
 
     def close(self) -> None:
         """Apprise keeps nothing open between notifications."""
+
+
+def url_mark(url: str) -> str:
+    """How a delivery records that ``url`` took its message: a hash, not the URL, which
+    may hold a token; the same for the same URL after a reload or in another process."""
+    return "apprise:" + hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
 
 
 def defuse_mentions(text: str) -> str:
