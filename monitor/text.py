@@ -253,7 +253,7 @@ def canonical_url(url: str, *, depth: int = 0) -> str:
     Most feed links are spelled so already (``PLAIN_URL``): they are taken as they are,
     where taking them apart and together took 5 us."""
     plain = PLAIN_URL.fullmatch(url)
-    if plain and plain[1] not in _REDIRECT_WRAPPERS:
+    if plain:  # no query, so no redirect wrapper's target to unwrap either
         return url if plain[2] else url + "/"
     return _canonical_url(url, depth)
 

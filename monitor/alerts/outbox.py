@@ -337,7 +337,7 @@ def _deliver_one(
         whole_channel = transient is None or transient.whole_channel
         if not whole_channel:  # the server answered: the channel is up
             app.channel_failures.pop(job.channel, None)
-            _retry_or_bury(app, job, report, now, str(exc), retry_after, 0, delivered_to)
+            _retry_or_bury(app, job, report, now, str(exc), retry_after, delivered_to=delivered_to)
             return None
         failures = app.channel_failures.get(job.channel, 0)
         app.channel_failures[job.channel] = failures + 1
