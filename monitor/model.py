@@ -26,6 +26,9 @@ class Entry:
     content_is_html: bool = False
     author: str | None = None
     origin: str | None = None  # where it came from inside the source (a file name), for logs
+    # The link the item's identity is made of, where it is not ``link``: a feed that moved
+    # keeps its items' relative links resolved against its first home (see FeedSource).
+    key_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,8 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
     if published > now + FUTURE_TOLERANCE:
         published = now
     url = canonical_url(entry.link) if entry.link else None
-    key = item_key(guid=entry.guid, link=entry.link, title=title, body=body, identity=identity)
+    link = entry.key_link or entry.link
+    key = item_key(guid=entry.guid, link=link, title=title, body=body, identity=identity)
     return Item(
         source=source,
         key=key,

@@ -10,6 +10,7 @@ Retry-After; a Cache-Control max-age becomes the earliest next poll (``not_befor
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,9 +20,16 @@ import structlog
 from monitor.config import FeedSourceConfig
 from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
-from monitor.model import FetchResult
+from monitor.model import Entry, FetchResult
 from monitor.sources.feedparse import parse_feed
-from monitor.sources.http import HttpPool, Limits, Response, max_age, retry_after
+from monitor.sources.http import (
+    HttpPool,
+    Limits,
+    Response,
+    max_age,
+    retry_after,
+    without_userinfo,
+)
 from monitor.text import display_url, utc_now
 
 log = structlog.get_logger("monitor.sources.feed")
@@ -88,12 +96,9 @@ class FeedSource:
         if not 200 <= response.status < 300:
             raise SourceError(f"feed: HTTP {response.status} from {display_url(response.url)}")
         with CPU_WORK:
-            entries = parse_feed(
-                response.body,
-                display_url(response.url),
-                content_type=response.headers.get("content-type"),
-                base_url=response.url,
-            )
+            entries = self._parse(response, base_url=response.url)
+            if next_cursor["url"] != self.config.url and entries:
+                entries = self._named_at_home(response, entries)
         log.info(
             "feed_fetched", status=response.status, size=len(response.body), entries=len(entries)
         )
@@ -103,6 +108,32 @@ class FeedSource:
             not_before=not_before,
             restarted=restarted,
         )
+
+    def _parse(self, response: Response, *, base_url: str) -> list[Entry]:
+        return parse_feed(
+            response.body,
+            display_url(response.url),
+            content_type=response.headers.get("content-type"),
+            base_url=base_url,
+        )
+
+    def _named_at_home(self, response: Response, entries: list[Entry]) -> list[Entry]:
+        """A moved feed's entries, their identity resolved against its configured URL.
+
+        Relative GUIDs and links resolve against where the feed was fetched from, so after
+        a permanent move (another server, http to https, a new path) the items stored
+        before it would get new keys: stored again and, when too short to be known as a
+        copy, alerted again. Their identity stays what it was at the feed's first home;
+        the links shown point to where it lives now. The document is parsed twice, only
+        for a feed that moved and only when it changed.
+        """
+        home = self._parse(response, base_url=without_userinfo(self.config.url))
+        return [
+            replace(entry, guid=at_home.guid, key_link=at_home.link)
+            if (at_home.guid, at_home.link) != (entry.guid, entry.link)
+            else entry
+            for entry, at_home in zip(entries, home, strict=True)
+        ]
 
 
 def _conditional(cursor: dict[str, Any]) -> dict[str, str]:

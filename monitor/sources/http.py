@@ -225,7 +225,7 @@ class HttpPool:
                     _drain(response)
                 # Without user:password: the URL is a base for the feed's relative links
                 # (item links and GUIDs go out in alerts) and is shown in errors.
-                final = str(target.copy_with(userinfo=b"") if target.userinfo else target)
+                final = without_userinfo(target)
                 return Response(final, response.status_code, response.headers, body)
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline_at:
@@ -474,6 +474,12 @@ def retry_after(headers: httpx.Headers, now: datetime) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, 0.0), MAX_SERVER_DELAY)
+
+
+def without_userinfo(url: httpx.URL | str) -> str:
+    """``url`` without its ``user:password@``: a form fit for a base of relative links."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(userinfo=b"") if parsed.userinfo else parsed)
 
 
 def max_age(headers: httpx.Headers) -> float | None:

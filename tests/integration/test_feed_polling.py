@@ -603,3 +603,41 @@ def test_feeds_in_legacy_charsets_are_stored_as_written(server: FeedServer, tmp_
     assert {"korean": 1, "korean-said-utf8": 1, "russian": 0, "japanese-said-utf8": 0} == {
         name: outcome.matches for name, outcome in outcomes.items()
     }
+
+
+def _relative_rss(*items: tuple[str, str, str], links: bool) -> bytes:
+    """RSS whose items name themselves by relative permalink GUIDs, or (``links``) by
+    relative links and no GUID, as some site generators write them."""
+    name = "<link>{}</link>" if links else "<guid isPermaLink='true'>{}</guid>"
+    body = "".join(
+        f"<item>{name.format(path)}<title>{title}</title><description>{text}</description></item>"
+        for path, title, text in items
+    )
+    return f"<?xml version='1.0'?><rss version='2.0'><channel>{body}</channel></rss>".encode()
+
+
+@pytest.mark.parametrize("links", [False, True], ids=["relative-guids", "relative-links"])
+def test_a_feed_that_moves_keeps_the_identity_of_items_named_relative_to_it(
+    server: FeedServer, tmp_path: Path, links: bool
+) -> None:
+    """Relative names resolve against where the feed is fetched from; after a permanent
+    move (another server, https) the same items would get new keys, be stored again and,
+    short as these are, alert again. Their identity stays that of the feed's first home;
+    the links shown point to the new one."""
+    old = ("news/1", "Pact", "GSOMIA stays.")
+    with FeedServer() as new_home:
+        server.routes["/feed"] = Feed(_relative_rss(old, links=links))
+        new_home.routes["/feed"] = Feed(
+            _relative_rss(old, ("news/2", "Pact again", "GSOMIA, again."), links=links)
+        )
+        app = _app(tmp_path, server)
+        try:
+            first = poll_source(app, "wire")
+            server.routes["/feed"] = redirect(301, new_home.url("/feed"))
+            moved = poll_source(app, "wire", force=True)
+            items = sorted(app.store.items(), key=lambda item: item.title)
+        finally:
+            app.close()
+    assert (1, 1) == (first.new, first.deliveries)
+    assert (1, 1) == (moved.new, moved.deliveries)  # the second item only
+    assert [server.url("/news/1"), new_home.url("/news/2")] == [item.url for item in items]

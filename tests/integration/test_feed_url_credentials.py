@@ -48,15 +48,22 @@ def test_url_credentials_follow_a_redirect_to_the_same_server(
     assert (second.ok, second.error) == (True, None)
 
 
-def test_url_credentials_never_reach_an_item_link(server: FeedServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("moved", [False, True], ids=["at-home", "moved"])
+def test_url_credentials_never_reach_an_item_link(
+    server: FeedServer, tmp_path: Path, moved: bool
+) -> None:
     """An item's relative link and GUID are resolved against the feed's URL without
-    user:password: both go out in alerts."""
+    user:password: both go out in alerts. A feed that moved keeps its GUIDs resolved
+    against its configured URL (see FeedSource), without user:password too."""
     body = (
         b"<?xml version='1.0'?><rss version='2.0'><channel><item><guid>g1</guid>"
         b"<title>GSOMIA kept</title><link>/story/1</link>"
         b"<description>Seoul keeps it.</description></item></channel></rss>"
     )
     server.routes["/feed"] = _private(Feed(body))
+    if moved:
+        server.routes["/feed/"] = server.routes.pop("/feed")
+        server.routes["/feed"] = redirect(301, server.url("/feed/"))
     url = server.url("/feed").replace("http://", "http://reader:s3cret@")
     app = feed_app(tmp_path, [{"name": "private", "url": url}], [])
     try:
