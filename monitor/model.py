@@ -26,9 +26,9 @@ class Entry:
     content_is_html: bool = False
     author: str | None = None
     origin: str | None = None  # where it came from inside the source (a file name), for logs
-    # The link the item's identity is made of, where it is not ``link``: a feed that moved
-    # keeps its items' relative links resolved against its first home (see FeedSource).
-    key_link: str | None = None
+    # A feed that moved: (guid, link) resolved against its configured URL where they are
+    # not ``guid`` and ``link``; the item's identity is made of these (see FeedSource).
+    home_names: tuple[str | None, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,9 @@ class Item:
     url: str | None = None
     html: str | None = None
     author: str | None = None
+    # Another key the item may be stored under: its key before its feed's move was
+    # keyed against the feed's configured URL (see FeedSource).
+    former_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

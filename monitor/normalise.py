@@ -47,6 +47,10 @@ def _encodable(text: str) -> str:
     return _UNENCODABLE.sub("\ufffd", text)
 
 
+def _maybe_encodable(text: str | None) -> str | None:
+    return text and _encodable(text)
+
+
 def _unencodable(text: str | None) -> bool:
     """Whether ``text`` holds a lone surrogate or a NUL. ASCII text (nearly every field,
     a flag Python keeps on the string) holds no surrogate: a search for NUL alone is a
@@ -60,14 +64,17 @@ def _unencodable(text: str | None) -> bool:
 
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:
     """The stored and matched form of ``entry``."""
-    if any(map(_unencodable, (entry.title, entry.content, entry.guid, entry.link, entry.author))):
+    home = entry.home_names or ()
+    texts = (entry.title, entry.content, entry.guid, entry.link, entry.author, *home)
+    if any(map(_unencodable, texts)):
         entry = replace(
             entry,
             title=_encodable(entry.title),
             content=_encodable(entry.content),
-            guid=entry.guid and _encodable(entry.guid),
-            link=entry.link and _encodable(entry.link),
-            author=entry.author and _encodable(entry.author),
+            guid=_maybe_encodable(entry.guid),
+            link=_maybe_encodable(entry.link),
+            author=_maybe_encodable(entry.author),
+            home_names=(_maybe_encodable(home[0]), _maybe_encodable(home[1])) if home else None,
         )
     body = html_to_text(entry.content) if entry.content_is_html else entry.content
     title, body = title_and_body(entry.title, body)
@@ -75,8 +82,13 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
     if published > now + FUTURE_TOLERANCE:
         published = now
     url = canonical_url(entry.link) if entry.link else None
-    link = entry.key_link or entry.link
-    key = item_key(guid=entry.guid, link=link, title=title, body=body, identity=identity)
+    guid, link = entry.home_names or (entry.guid, entry.link)
+    key = item_key(guid=guid, link=link, title=title, body=body, identity=identity)
+    fetched = (
+        item_key(guid=entry.guid, link=entry.link, title=title, body=body, identity=identity)
+        if entry.home_names
+        else None
+    )
     return Item(
         source=source,
         key=key,
@@ -88,6 +100,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         url=url,
         html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
         author=cap(one_line(entry.author), 200) if entry.author else None,
+        former_key=fetched if fetched != key else None,
     )
 
 

@@ -125,12 +125,13 @@ class FeedSource:
         before it would get new keys: stored again and, when too short to be known as a
         copy, alerted again. Their identity stays what it was at the feed's first home;
         the links shown point to where it lives now. The document is parsed twice, only
-        for a feed that moved and only when it changed.
+        for a feed that moved and only when it changed. (An earlier version keyed them
+        against the new URL: the store looks for that key too, ``Item.former_key``.)
         """
         home = self._parse(response, base_url=without_userinfo(self.config.url))
         return [
-            replace(entry, guid=at_home.guid, key_link=at_home.link)
-            if (at_home.guid, at_home.link) != (entry.guid, entry.link)
+            replace(entry, home_names=names)
+            if (names := (at_home.guid, at_home.link)) != (entry.guid, entry.link)
             else entry
             for entry, at_home in zip(entries, home, strict=True)
         ]

@@ -643,7 +643,10 @@ class Store:
         existing: dict[tuple[str, str], Any] = {}
         by_source: dict[str, list[str]] = {}
         for item, values in batch:
-            by_source.setdefault(item.source, []).append(values["key"])
+            keys = by_source.setdefault(item.source, [])
+            keys.append(values["key"])
+            if item.former_key is not None:
+                keys.append(item.former_key)
         for source, keys in by_source.items():
             for chunk in _chunks(keys):
                 rows = connection.execute(_EXISTING_ITEMS, {"source": source, "keys": chunk})
@@ -653,13 +656,16 @@ class Store:
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
         for item, values in batch:
             found = existing.get((item.source, values["key"]))
+            if found is None and item.former_key is not None:
+                found = existing.get((item.source, item.former_key))
             if found is None:
                 fresh.append((len(outcomes), item, values))
                 outcomes.append(None)
             elif found.content_hash == item.content_hash:
                 outcomes.append(IngestedItem(item, "unchanged", found.id, found.story_id))
             else:
-                changed = {k: v for k, v in values.items() if k != "fetched_at"}
+                # An item found by its former key keeps it: it is its identity out there.
+                changed = {k: v for k, v in values.items() if k not in ("fetched_at", "key")}
                 updates.append({**changed, "updated_at": now, "item_id": found.id})
                 outcomes.append(IngestedItem(item, "updated", found.id, found.story_id))
         if updates:

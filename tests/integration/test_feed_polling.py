@@ -641,3 +641,34 @@ def test_a_feed_that_moves_keeps_the_identity_of_items_named_relative_to_it(
     assert (1, 1) == (first.new, first.deliveries)
     assert (1, 1) == (moved.new, moved.deliveries)  # the second item only
     assert [server.url("/news/1"), new_home.url("/news/2")] == [item.url for item in items]
+
+
+def test_a_feed_moved_under_an_earlier_version_keeps_the_keys_it_stored_there(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """An earlier version keyed a moved feed's relative GUIDs against its new URL: the
+    items it stored since the move are found by that key (``Item.former_key``) and keep
+    it, instead of being stored, and short ones alerted, once more."""
+    import sqlite3
+
+    story = ("news/1", "Pact", "GSOMIA stays.")
+    with FeedServer() as new_home:
+        server.routes["/feed"] = redirect(301, new_home.url("/feed"))
+        new_home.routes["/feed"] = Feed(_relative_rss(story, links=False))
+        app = _app(tmp_path, server)
+        try:
+            first = poll_source(app, "wire")
+            with sqlite3.connect(tmp_path / "db.sqlite") as db:  # as the earlier version did
+                db.execute("UPDATE items SET key = ?", ["guid:" + new_home.url("/news/1")])
+            new_home.routes["/feed"] = Feed(_relative_rss(story, links=False), etag='"v2"')
+            again = poll_source(app, "wire", force=True)
+            edited = ("news/1", "Pact", "GSOMIA stays, Seoul says.")
+            new_home.routes["/feed"] = Feed(_relative_rss(edited, links=False), etag='"v3"')
+            updated = poll_source(app, "wire", force=True)
+            keys = [item.key for item in app.store.items()]
+        finally:
+            app.close()
+    assert (1, 1) == (first.new, first.deliveries)
+    assert (0, 0, 0) == (again.new, again.updated, again.deliveries)
+    assert (0, 1) == (updated.new, updated.updated)
+    assert ["guid:" + new_home.url("/news/1")] == keys

@@ -137,6 +137,33 @@ def test_normalise_without_date_uses_fetch_time_and_converts_to_utc() -> None:
     assert UTC == dated.published.tzinfo
 
 
+def test_a_moved_feeds_item_is_keyed_by_its_home_names_and_remembers_its_fetched_key() -> None:
+    """See FeedSource._named_at_home: the identity comes from the names resolved against
+    the feed's configured URL; the key made of the fetched names is ``former_key``."""
+    moved = Entry(
+        title="t",
+        content="b",
+        guid="https://new.example/1",
+        link="https://new.example/1",
+        home_names=("http://old.example/1", "http://old.example/1"),
+    )
+    item = normalise_entry("s", moved, identity="auto", now=NOW)
+    assert ("guid:http://old.example/1", "guid:https://new.example/1") == (
+        item.key,
+        item.former_key,
+    )
+    at_home = normalise_entry(
+        "s", Entry(title="t", content="b", guid="g"), identity="auto", now=NOW
+    )
+    assert ("guid:g", None) == (at_home.key, at_home.former_key)
+
+
+def test_a_nul_in_a_moved_feeds_home_names_is_replaced_as_in_its_other_fields() -> None:
+    moved = Entry(title="t", content="b", guid="x\x00", home_names=("h\x00", None))
+    item = normalise_entry("s", moved, identity="auto", now=NOW)
+    assert ("guid:h\ufffd", "guid:x\ufffd") == (item.key, item.former_key)
+
+
 # Fragments that make both simple and awkward HTML: block, skipped, raw-text and inline
 # tags in both cases, attributes of every quoting, self-closing tags, entities, stray
 # "<" and ">", comments, declarations, names that run on past an attribute.
