@@ -4,7 +4,8 @@ Three keys, three jobs:
 
 - ``item_key``: an item's identity inside its source. GUID first, then canonical URL,
   then content, because some feeds reuse one GUID for every entry and some have no
-  links; a per-source ``identity`` setting overrides the order.
+  links; a per-source ``identity`` setting overrides the order. ``other_keys`` are the
+  keys the same item may have been stored under (http or https).
 - ``content_hash``: changes when the text changes, so an edited item is an update.
 - ``fingerprint``: the same story across outlets, from its normalised words (a short
   body, which may be boilerplate, only with the item's own title and key).
@@ -102,6 +103,24 @@ def _han_or_kana(character: str) -> bool:
 
 
 _HAN_AND_KANA = ("CJK ", "HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA")
+
+
+def other_keys(key: str, *also: str | None) -> tuple[str, ...]:
+    """The keys besides ``key`` that one item may have been stored under: ``also`` (see
+    ``Item.other_keys``), and for each, a URL's other scheme. A site that moves to https
+    changes every link in its feed, and the GUIDs that are its permalinks; taken as new,
+    each item would be stored again, and a short one, too short to be known as a copy of
+    its story, alerted again."""
+    found: dict[str, None] = {}
+    for each in (key, *also):
+        if each is not None:
+            found[each] = None
+            kind, _, value = each.partition(":")
+            if kind in ("guid", "url") and value.startswith(("http://", "https://")):
+                scheme, rest = value.split("://", 1)
+                found[f"{kind}:{'https' if scheme == 'http' else 'http'}://{rest}"] = None
+    found.pop(key)
+    return tuple(found)
 
 
 def item_key(

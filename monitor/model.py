@@ -67,9 +67,8 @@ class Item:
     url: str | None = None
     html: str | None = None
     author: str | None = None
-    # Another key the item may be stored under: its key before its feed's move was
-    # keyed against the feed's configured URL (see FeedSource).
-    former_key: str | None = None
+    # Keys the item may be stored under besides ``key`` (see dedup.other_keys).
+    other_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,7 +126,7 @@ class FeedSource:
         copy, alerted again. Their identity stays what it was at the feed's first home;
         the links shown point to where it lives now. The document is parsed twice, only
         for a feed that moved and only when it changed. (An earlier version keyed them
-        against the new URL: the store looks for that key too, ``Item.former_key``.)
+        against the new URL: the store looks for that key too, ``Item.other_keys``.)
         """
         home = self._parse(response, base_url=without_userinfo(self.config.url))
         return [

@@ -645,8 +645,7 @@ class Store:
         for item, values in batch:
             keys = by_source.setdefault(item.source, [])
             keys.append(values["key"])
-            if item.former_key is not None:
-                keys.append(item.former_key)
+            keys.extend(item.other_keys)
         for source, keys in by_source.items():
             for chunk in _chunks(keys):
                 rows = connection.execute(_EXISTING_ITEMS, {"source": source, "keys": chunk})
@@ -655,16 +654,14 @@ class Store:
         updates: list[dict[str, Any]] = []
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
         for item, values in batch:
-            found = existing.get((item.source, values["key"]))
-            if found is None and item.former_key is not None:
-                found = existing.get((item.source, item.former_key))
+            found = _found(existing, item.source, [values["key"], *item.other_keys])
             if found is None:
                 fresh.append((len(outcomes), item, values))
                 outcomes.append(None)
             elif found.content_hash == item.content_hash:
                 outcomes.append(IngestedItem(item, "unchanged", found.id, found.story_id))
             else:
-                # An item found by its former key keeps it: it is its identity out there.
+                # An item found by another key keeps it: it is its identity out there.
                 changed = {k: v for k, v in values.items() if k not in ("fetched_at", "key")}
                 updates.append({**changed, "updated_at": now, "item_id": found.id})
                 outcomes.append(IngestedItem(item, "updated", found.id, found.story_id))
@@ -1410,6 +1407,15 @@ def _other_sources(carried: list[tuple[int, str]], item_id: int) -> list[str]:
 def _chunks(values: Sequence[T]) -> Iterator[list[T]]:
     for start in range(0, len(values), _CHUNK):
         yield list(values[start : start + _CHUNK])
+
+
+def _found(existing: Mapping[tuple[str, str], Any], source: str, keys: list[str]) -> Any:
+    """The stored row of the first of ``keys`` (an item's key, then its other keys)."""
+    for key in keys:
+        row = existing.get((source, key))
+        if row is not None:
+            return row
+    return None
 
 
 def _rounds(

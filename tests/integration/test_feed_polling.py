@@ -647,7 +647,7 @@ def test_a_feed_moved_under_an_earlier_version_keeps_the_keys_it_stored_there(
     server: FeedServer, tmp_path: Path
 ) -> None:
     """An earlier version keyed a moved feed's relative GUIDs against its new URL: the
-    items it stored since the move are found by that key (``Item.former_key``) and keep
+    items it stored since the move are found by that key (``Item.other_keys``) and keep
     it, instead of being stored, and short ones alerted, once more."""
     import sqlite3
 
@@ -672,3 +672,31 @@ def test_a_feed_moved_under_an_earlier_version_keeps_the_keys_it_stored_there(
     assert (0, 0, 0) == (again.new, again.updated, again.deliveries)
     assert (0, 1) == (updated.new, updated.updated)
     assert ["guid:" + new_home.url("/news/1")] == keys
+
+
+@pytest.mark.parametrize("named_by", ["link", "guid"])
+def test_a_site_moving_to_https_stores_and_alerts_nothing_again(
+    server: FeedServer, tmp_path: Path, named_by: str
+) -> None:
+    """Every link in the feed, and the GUIDs that are its permalinks, change from http to
+    https: the items are found under the keys they were stored with, and keep them."""
+
+    def feed(scheme: str) -> bytes:
+        url = f"{scheme}://news.test/2019/pact"
+        name = f"<link>{url}</link>" if named_by == "link" else f"<guid>{url}</guid>"
+        item = f"<item>{name}<title>Pact</title><description>GSOMIA stays.</description></item>"
+        return f"<?xml version='1.0'?><rss version='2.0'><channel>{item}</channel></rss>".encode()
+
+    server.routes["/feed"] = Feed(feed("http"))
+    app = _app(tmp_path, server)
+    try:
+        first = poll_source(app, "wire")
+        server.routes["/feed"] = Feed(feed("https"), etag='"https"')
+        moved = poll_source(app, "wire", force=True)
+        (item,) = app.store.items()
+    finally:
+        app.close()
+    assert (1, 1) == (first.new, first.deliveries)
+    assert (0, 0, 0) == (moved.new, moved.updated, moved.deliveries)
+    kind = "url" if named_by == "link" else "guid"
+    assert f"{kind}:http://news.test/2019/pact" == item.key

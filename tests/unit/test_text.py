@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.dedup import Identity, content_hash, fingerprint, item_key
+from monitor.dedup import Identity, content_hash, fingerprint, item_key, other_keys
 from monitor.model import Entry
 from monitor.normalise import normalise_entry
 from monitor.text import (
@@ -96,6 +96,27 @@ def test_item_key_for_each_identity_setting(
     assert expected == (key.split(":", 1)[0] if expected == "content" else key)
 
 
+@pytest.mark.parametrize(
+    ("key", "also", "expected"),
+    [
+        ("url:http://x.org/a", (), ("url:https://x.org/a",)),
+        ("guid:https://x.org/?p=1", (), ("guid:http://x.org/?p=1",)),
+        ("guid:tag:x.org,2019:1", (), ()),  # not a URL: taken as it is
+        ("guid:1234", (None,), ()),
+        ("content:abc", (), ()),
+        ("guid:ftp://x.org/a", (), ()),
+        ("guid:http://old.org/1", ("guid:https://new.org/1",), (
+            "guid:https://old.org/1", "guid:https://new.org/1", "guid:http://new.org/1",
+        )),
+        ("url:http://x.org/a", ("url:https://x.org/a",), ("url:https://x.org/a",)),
+    ],
+)  # fmt: skip
+def test_other_keys_are_a_urls_other_scheme_and_the_keys_given(
+    key: str, also: tuple[str | None, ...], expected: tuple[str, ...]
+) -> None:
+    assert expected == other_keys(key, *also)
+
+
 def test_fingerprint_ignores_case_spacing_and_accents_but_not_words() -> None:
     body = (
         "Seoul said on Friday it would keep the pact, which Tokyo and Washington had urged "
@@ -139,7 +160,7 @@ def test_normalise_without_date_uses_fetch_time_and_converts_to_utc() -> None:
 
 def test_a_moved_feeds_item_is_keyed_by_its_home_names_and_remembers_its_fetched_key() -> None:
     """See FeedSource._named_at_home: the identity comes from the names resolved against
-    the feed's configured URL; the key made of the fetched names is ``former_key``."""
+    the feed's configured URL; the key made of the fetched names is another key."""
     moved = Entry(
         title="t",
         content="b",
@@ -148,20 +169,18 @@ def test_a_moved_feeds_item_is_keyed_by_its_home_names_and_remembers_its_fetched
         home_names=("http://old.example/1", "http://old.example/1"),
     )
     item = normalise_entry("s", moved, identity="auto", now=NOW)
-    assert ("guid:http://old.example/1", "guid:https://new.example/1") == (
-        item.key,
-        item.former_key,
-    )
+    assert "guid:http://old.example/1" == item.key
+    assert "guid:https://new.example/1" in item.other_keys
     at_home = normalise_entry(
         "s", Entry(title="t", content="b", guid="g"), identity="auto", now=NOW
     )
-    assert ("guid:g", None) == (at_home.key, at_home.former_key)
+    assert ("guid:g", ()) == (at_home.key, at_home.other_keys)
 
 
 def test_a_nul_in_a_moved_feeds_home_names_is_replaced_as_in_its_other_fields() -> None:
     moved = Entry(title="t", content="b", guid="x\x00", home_names=("h\x00", None))
     item = normalise_entry("s", moved, identity="auto", now=NOW)
-    assert ("guid:h\ufffd", "guid:x\ufffd") == (item.key, item.former_key)
+    assert ("guid:h\ufffd", ("guid:x\ufffd",)) == (item.key, item.other_keys)
 
 
 # Fragments that make both simple and awkward HTML: block, skipped, raw-text and inline
