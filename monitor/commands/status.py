@@ -13,11 +13,12 @@ from typing import Any
 
 from monitor.alerts.digest import next_run
 from monitor.commands._common import iso, load, print_json
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.health import is_stale
 from monitor.logging import masked
 from monitor.store import Store, open_store
-from monitor.text import utc_now
+from monitor.store.repo import SourceState
+from monitor.text import display_url, utc_now
 
 MAX_DEAD_LETTERS = 20
 ERROR_WIDTH = 60
@@ -55,6 +56,7 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
                 "last_success": iso(state.last_success) if state else None,
                 "next_poll": iso(state.next_poll) if state and source.enabled else None,
                 "items": state.items if state else 0,
+                "moved_to": _moved_to(source, state),
             }
         )
     windows = store.digest_windows()
@@ -79,6 +81,15 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
         },
         "digests": digests,
     }
+
+
+def _moved_to(source: SourceConfig, state: SourceState | None) -> str | None:
+    """Where a feed moved by a permanent redirect, polled there since: the URL to put in
+    the config (None for a feed at its configured URL, and for other sources)."""
+    configured = getattr(source, "url", None)
+    if state is None or state.url is None or configured in (None, state.url):
+        return None
+    return display_url(state.url)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,6 +132,11 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
         ).rstrip()
         for row in rows
     ]
+    lines.extend(
+        f"  {s['name']} moved permanently to {s['moved_to']} (polled there; put it in the config)"
+        for s in status["sources"]
+        if s["moved_to"]
+    )
     outbox = status["outbox"]
     lines.append("")
     lines.append(
@@ -134,6 +150,7 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
     )
     if outbox["dead"]:
         lines.append("  (monitor deliveries retry --dead sends them again)")
+
     for digest in status["digests"]:
         lines.append(
             f"digest {digest['name']} ({digest['schedule']} {digest['timezone']}): "

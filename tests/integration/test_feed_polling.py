@@ -700,3 +700,28 @@ def test_a_site_moving_to_https_stores_and_alerts_nothing_again(
     assert (0, 0, 0) == (moved.new, moved.updated, moved.deliveries)
     kind = "url" if named_by == "link" else "guid"
     assert f"{kind}:http://news.test/2019/pact" == item.key
+
+
+def test_status_shows_where_a_feed_moved(server: FeedServer, tmp_path: Path) -> None:
+    """The URL to put in the config, in the table and in --json."""
+    from monitor.commands.status import collect_status, render_table
+
+    with FeedServer() as new_home:
+        server.routes["/feed"] = redirect(301, new_home.url("/feed"))
+        new_home.routes["/feed"] = Feed(rss(STORY))
+        app = _app(tmp_path, server)
+        try:
+            assert (
+                None
+                is collect_status(app.config, app.store, now=utc_now())["sources"][0]["moved_to"]
+            )
+            poll_source(app, "wire")
+            now = utc_now()
+            status = collect_status(app.config, app.store, now=now)
+        finally:
+            app.close()
+    assert new_home.url("/feed") == status["sources"][0]["moved_to"]
+    assert (
+        f"  wire moved permanently to {new_home.url('/feed')} (polled there; put it in the config)"
+        in render_table(status, now=now).splitlines()
+    )
