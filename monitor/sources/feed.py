@@ -2,7 +2,9 @@
 
 The cursor carries what the next poll needs: the validators for a conditional GET
 (ETag, Last-Modified), and the URL the feed now lives at after a permanent redirect,
-together with the configured URL it came from (so editing the config starts afresh).
+together with the configured URL it came from (so editing the config starts afresh,
+unless the config now names the URL the feed moved to: ``home`` then keeps the URL its
+items' identity is resolved against).
 A 304 is a success with nothing new; 429/503 raise SourceError with the server's
 Retry-After; a Cache-Control max-age becomes the earliest next poll (``not_before``).
 """
@@ -58,15 +60,7 @@ class FeedSource:
         return self.pool.host_turn(self.config.url, wait)
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
-        restarted = "configured" in cursor and cursor["configured"] != self.config.url
-        if restarted:
-            log.info(
-                "feed_url_changed",
-                old_url=display_url(cursor["configured"]),
-                new_url=display_url(self.config.url),
-            )
-        if cursor.get("configured") != self.config.url:
-            cursor = {}
+        cursor, restarted = self._for_config(cursor)
         url = str(cursor.get("url") or self.config.url)
         response = self.pool.get(
             url,
@@ -81,6 +75,8 @@ class FeedSource:
                 "feed_moved", old_url=display_url(url), new_url=display_url(response.moved_to)
             )
         next_cursor = {"configured": self.config.url, "url": response.moved_to or url}
+        if "home" in cursor:
+            next_cursor["home"] = cursor["home"]
         floor = max_age(response.headers)
         not_before = now + timedelta(seconds=floor) if floor else None
         if response.status == 304:
@@ -95,10 +91,11 @@ class FeedSource:
             )
         if not 200 <= response.status < 300:
             raise SourceError(f"feed: HTTP {response.status} from {display_url(response.url)}")
+        home = cursor.get("home") or without_userinfo(self.config.url)
         with CPU_WORK:
             entries = self._parse(response, base_url=response.url)
-            if next_cursor["url"] != self.config.url and entries:
-                entries = self._named_at_home(response, entries)
+            if without_userinfo(next_cursor["url"]) != home and entries:
+                entries = self._named_at_home(response, entries, home)
         log.info(
             "feed_fetched", status=response.status, size=len(response.body), entries=len(entries)
         )
@@ -109,6 +106,21 @@ class FeedSource:
             restarted=restarted,
         )
 
+    def _for_config(self, cursor: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The cursor to poll with, and whether the feed starts afresh. A config naming
+        another URL than the cursor's restarts it; one naming the URL the feed moved to
+        (as `monitor status` advises) goes on, and its items keep the identity they had
+        at the feed's first home (``home``, see ``_named_at_home``)."""
+        configured = cursor.get("configured")
+        if configured is None or configured == self.config.url:
+            return cursor, False
+        old_url, new_url = display_url(configured), display_url(self.config.url)
+        if cursor.get("url") == self.config.url:
+            log.info("feed_url_followed", old_url=old_url, new_url=new_url)
+            return {**cursor, "home": cursor.get("home") or without_userinfo(configured)}, False
+        log.info("feed_url_changed", old_url=old_url, new_url=new_url)
+        return {}, True
+
     def _parse(self, response: Response, *, base_url: str) -> list[Entry]:
         return parse_feed(
             response.body,
@@ -117,8 +129,9 @@ class FeedSource:
             base_url=base_url,
         )
 
-    def _named_at_home(self, response: Response, entries: list[Entry]) -> list[Entry]:
-        """A moved feed's entries, their identity resolved against its configured URL.
+    def _named_at_home(self, response: Response, entries: list[Entry], home: str) -> list[Entry]:
+        """A moved feed's entries, their identity resolved against ``home``: its
+        configured URL, or the one configured before the config followed its move.
 
         Relative GUIDs and links resolve against where the feed was fetched from, so after
         a permanent move (another server, http to https, a new path) the items stored
@@ -128,12 +141,12 @@ class FeedSource:
         for a feed that moved and only when it changed. (An earlier version keyed them
         against the new URL: the store looks for that key too, ``Item.other_keys``.)
         """
-        home = self._parse(response, base_url=without_userinfo(self.config.url))
+        named_at_home = self._parse(response, base_url=home)
         return [
             replace(entry, home_names=names)
             if (names := (at_home.guid, at_home.link)) != (entry.guid, entry.link)
             else entry
-            for entry, at_home in zip(entries, home, strict=True)
+            for entry, at_home in zip(entries, named_at_home, strict=True)
         ]
 
 

@@ -725,3 +725,33 @@ def test_status_shows_where_a_feed_moved(server: FeedServer, tmp_path: Path) -> 
         f"  wire moved permanently to {new_home.url('/feed')} (polled there; put it in the config)"
         in render_table(status, now=now).splitlines()
     )
+
+
+def test_a_config_that_follows_a_moved_feed_goes_on_with_its_items(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """`monitor status` says to put a moved feed's new URL in the config: done, the feed
+    is the same feed, not a new one, and its items keep their identity."""
+    old = ("news/1", "Pact", "GSOMIA stays.")
+    new = ("news/2", "Pact again", "GSOMIA, again.")
+    with FeedServer() as new_home:
+        server.routes["/feed"] = Feed(_relative_rss(old, links=False))
+        app = _app(tmp_path, server)
+        try:
+            poll_source(app, "wire")
+            server.routes["/feed"] = redirect(301, new_home.url("/feed"))
+            new_home.routes["/feed"] = Feed(_relative_rss(old, links=False))
+            poll_source(app, "wire", force=True)
+        finally:
+            app.close()
+        new_home.routes["/feed"] = Feed(_relative_rss(old, new, links=False), etag='"2"')
+        app = _app(tmp_path, new_home)  # the config names the new URL now
+        try:
+            with capture_logs() as logs:
+                followed = poll_source(app, "wire", force=True)
+            keys = sorted(item.key for item in app.store.items())
+        finally:
+            app.close()
+    assert (1, 1) == (followed.new, followed.deliveries)
+    assert "feed_url_followed" in [e["event"] for e in logs]
+    assert ["guid:" + server.url("/news/1"), "guid:" + server.url("/news/2")] == keys
