@@ -5,7 +5,7 @@ Three keys, three jobs:
 - ``item_key``: an item's identity inside its source. GUID first, then canonical URL,
   then content, because some feeds reuse one GUID for every entry and some have no
   links; a per-source ``identity`` setting overrides the order. ``other_keys`` are the
-  keys the same item may have been stored under (http or https).
+  keys the same item may have been stored under (http or https, www or not).
 - ``content_hash``: changes when the text changes, so an edited item is an update.
 - ``fingerprint``: the same story across outlets, from its normalised words (a short
   body, which may be boilerplate, only with the item's own title and key).
@@ -107,20 +107,30 @@ _HAN_AND_KANA = ("CJK ", "HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA")
 
 def other_keys(key: str, *also: str | None) -> tuple[str, ...]:
     """The keys besides ``key`` that one item may have been stored under: ``also`` (see
-    ``Item.other_keys``), and for each, a URL's other scheme. A site that moves to https
-    changes every link in its feed, and the GUIDs that are its permalinks; taken as new,
-    each item would be stored again, and a short one, too short to be known as a copy of
-    its story, alerted again."""
+    ``Item.other_keys``), and for each that is a URL, the URL under the other scheme and
+    with or without ``www.``. A site that moves to https (or to its www host) changes
+    every link in its feed, and the GUIDs that are its permalinks; taken as new, each
+    item would be stored again, and a short one, too short to be known as a copy of its
+    story, alerted again."""
     found: dict[str, None] = {}
     for each in (key, *also):
         if each is not None:
-            found[each] = None
             kind, _, value = each.partition(":")
             if kind in ("guid", "url") and value.startswith(("http://", "https://")):
-                scheme, rest = value.split("://", 1)
-                found[f"{kind}:{'https' if scheme == 'http' else 'http'}://{rest}"] = None
+                found.update(dict.fromkeys(f"{kind}:{url}" for url in _url_variants(value)))
+            found[each] = None
     found.pop(key)
     return tuple(found)
+
+
+def _url_variants(url: str) -> list[str]:
+    """``url`` under http and https, its host with and without ``www.``."""
+    rest = url.split("://", 1)[1]
+    host, slash, path = rest.partition("/")
+    hosts = [host]
+    if "@" not in host:  # user:password@ first: leave such a URL's host as it is
+        hosts.append(host.removeprefix("www.") if host.startswith("www.") else "www." + host)
+    return [f"{scheme}://{h}{slash}{path}" for scheme in ("http", "https") for h in hosts]
 
 
 def item_key(

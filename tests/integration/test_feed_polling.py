@@ -674,24 +674,26 @@ def test_a_feed_moved_under_an_earlier_version_keeps_the_keys_it_stored_there(
     assert ["guid:" + new_home.url("/news/1")] == keys
 
 
+@pytest.mark.parametrize("moved_to", ["https://news.test", "https://www.news.test"])
 @pytest.mark.parametrize("named_by", ["link", "guid"])
 def test_a_site_moving_to_https_stores_and_alerts_nothing_again(
-    server: FeedServer, tmp_path: Path, named_by: str
+    server: FeedServer, tmp_path: Path, named_by: str, moved_to: str
 ) -> None:
     """Every link in the feed, and the GUIDs that are its permalinks, change from http to
-    https: the items are found under the keys they were stored with, and keep them."""
+    https (and to the www host): the items are found under the keys they were stored
+    with, and keep them."""
 
-    def feed(scheme: str) -> bytes:
-        url = f"{scheme}://news.test/2019/pact"
+    def feed(site: str) -> bytes:
+        url = f"{site}/2019/pact"
         name = f"<link>{url}</link>" if named_by == "link" else f"<guid>{url}</guid>"
         item = f"<item>{name}<title>Pact</title><description>GSOMIA stays.</description></item>"
         return f"<?xml version='1.0'?><rss version='2.0'><channel>{item}</channel></rss>".encode()
 
-    server.routes["/feed"] = Feed(feed("http"))
+    server.routes["/feed"] = Feed(feed("http://news.test"))
     app = _app(tmp_path, server)
     try:
         first = poll_source(app, "wire")
-        server.routes["/feed"] = Feed(feed("https"), etag='"https"')
+        server.routes["/feed"] = Feed(feed(moved_to), etag='"moved"')
         moved = poll_source(app, "wire", force=True)
         (item,) = app.store.items()
     finally:

@@ -99,19 +99,25 @@ def test_item_key_for_each_identity_setting(
 @pytest.mark.parametrize(
     ("key", "also", "expected"),
     [
-        ("url:http://x.org/a", (), ("url:https://x.org/a",)),
-        ("guid:https://x.org/?p=1", (), ("guid:http://x.org/?p=1",)),
+        ("url:http://x.org/a", (), (
+            "url:http://www.x.org/a", "url:https://x.org/a", "url:https://www.x.org/a",
+        )),
+        ("guid:https://www.x.org/?p=1", (), (
+            "guid:http://www.x.org/?p=1", "guid:http://x.org/?p=1", "guid:https://x.org/?p=1",
+        )),
+        ("url:http://u:p@x.org", (), ("url:https://u:p@x.org",)),
         ("guid:tag:x.org,2019:1", (), ()),  # not a URL: taken as it is
         ("guid:1234", (None,), ()),
         ("content:abc", (), ()),
         ("guid:ftp://x.org/a", (), ()),
-        ("guid:http://old.org/1", ("guid:https://new.org/1",), (
-            "guid:https://old.org/1", "guid:https://new.org/1", "guid:http://new.org/1",
+        ("guid:https://old.org/1", ("guid:https://new.org/1",), (
+            "guid:http://old.org/1", "guid:http://www.old.org/1", "guid:https://www.old.org/1",
+            "guid:http://new.org/1", "guid:http://www.new.org/1", "guid:https://new.org/1",
+            "guid:https://www.new.org/1",
         )),
-        ("url:http://x.org/a", ("url:https://x.org/a",), ("url:https://x.org/a",)),
     ],
 )  # fmt: skip
-def test_other_keys_are_a_urls_other_scheme_and_the_keys_given(
+def test_other_keys_are_a_urls_other_scheme_and_www_host_and_the_keys_given(
     key: str, also: tuple[str | None, ...], expected: tuple[str, ...]
 ) -> None:
     assert expected == other_keys(key, *also)
