@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+Names = tuple[str | None, str | None]  # an entry's (guid, link)
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -26,9 +28,12 @@ class Entry:
     content_is_html: bool = False
     author: str | None = None
     origin: str | None = None  # where it came from inside the source (a file name), for logs
-    # A feed that moved: (guid, link) resolved against its configured URL where they are
-    # not ``guid`` and ``link``; the item's identity is made of these (see FeedSource).
-    home_names: tuple[str | None, str | None] | None = None
+    # The (guid, link) the item's identity is made of where they are not ``guid`` and
+    # ``link``, and those an earlier version made it of (see FeedSource: a moved feed's
+    # names are resolved against its first home; a name that several different entries
+    # of the document share names none of them).
+    key_names: Names | None = None
+    former_names: Names | None = None
 
 
 @dataclass(frozen=True, slots=True)

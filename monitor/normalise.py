@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitor.dedup import Identity, content_hash, fingerprint, item_key, other_keys
-from monitor.model import Entry, Item
+from monitor.model import Entry, Item, Names
 from monitor.text import (
     MAX_BODY,
     MAX_TITLE,
@@ -51,6 +51,10 @@ def _maybe_encodable(text: str | None) -> str | None:
     return text and _encodable(text)
 
 
+def _encodable_names(names: Names | None) -> Names | None:
+    return names and (_maybe_encodable(names[0]), _maybe_encodable(names[1]))
+
+
 def _unencodable(text: str | None) -> bool:
     """Whether ``text`` holds a lone surrogate or a NUL. ASCII text (nearly every field,
     a flag Python keeps on the string) holds no surrogate: a search for NUL alone is a
@@ -64,8 +68,8 @@ def _unencodable(text: str | None) -> bool:
 
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:
     """The stored and matched form of ``entry``."""
-    home = entry.home_names or ()
-    texts = (entry.title, entry.content, entry.guid, entry.link, entry.author, *home)
+    names = (*(entry.key_names or ()), *(entry.former_names or ()))
+    texts = (entry.title, entry.content, entry.guid, entry.link, entry.author, *names)
     if any(map(_unencodable, texts)):
         entry = replace(
             entry,
@@ -74,7 +78,8 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
             guid=_maybe_encodable(entry.guid),
             link=_maybe_encodable(entry.link),
             author=_maybe_encodable(entry.author),
-            home_names=(_maybe_encodable(home[0]), _maybe_encodable(home[1])) if home else None,
+            key_names=_encodable_names(entry.key_names),
+            former_names=_encodable_names(entry.former_names),
         )
     body = html_to_text(entry.content) if entry.content_is_html else entry.content
     title, body = title_and_body(entry.title, body)
@@ -82,12 +87,14 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
     if published > now + FUTURE_TOLERANCE:
         published = now
     url = canonical_url(entry.link) if entry.link else None
-    guid, link = entry.home_names or (entry.guid, entry.link)
+    guid, link = entry.key_names or (entry.guid, entry.link)
     key = item_key(guid=guid, link=link, title=title, body=body, identity=identity)
-    fetched = (
-        item_key(guid=entry.guid, link=entry.link, title=title, body=body, identity=identity)
-        if entry.home_names
-        else None
+    former = entry.former_names and item_key(
+        guid=entry.former_names[0],
+        link=entry.former_names[1],
+        title=title,
+        body=body,
+        identity=identity,
     )
     return Item(
         source=source,
@@ -100,7 +107,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         url=url,
         html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
         author=cap(one_line(entry.author), 200) if entry.author else None,
-        other_keys=other_keys(key, fetched),
+        other_keys=other_keys(key, former),
     )
 
 

@@ -757,3 +757,43 @@ def test_a_config_that_follows_a_moved_feed_goes_on_with_its_items(
     assert (1, 1) == (followed.new, followed.deliveries)
     assert "feed_url_followed" in [e["event"] for e in logs]
     assert ["guid:" + server.url("/news/1"), "guid:" + server.url("/news/2")] == keys
+
+
+@pytest.mark.parametrize("shared", ["guid", "link"])
+def test_a_feed_that_gives_every_entry_one_name_loses_none_of_them(
+    server: FeedServer, tmp_path: Path, shared: str
+) -> None:
+    """Some generators write the site's address as every entry's GUID; a live report
+    links each entry to one page. Taken as the identity, every story but one would be an
+    update of that one, and never alert: such a name names no entry, and the entries are
+    told apart by their links, else their content."""
+
+    def entry(n: int) -> str:
+        names = (
+            f"<guid>https://news.test/</guid><link>https://news.test/{n}</link>"
+            if shared == "guid"
+            else "<link>https://news.test/live?utm_source=rss</link>"
+        )
+        text = f"<title>Pact {n}</title><description>GSOMIA, day {n}.</description>"
+        return f"<item>{names}{text}</item>"
+
+    # The third entry twice: one entry, not a name shared.
+    entries = "".join(entry(n) for n in (0, 1, 2, 2))
+    body = f"<?xml version='1.0'?><rss version='2.0'><channel>{entries}</channel></rss>"
+    server.routes["/feed"] = Feed(body.encode())
+    app = _app(tmp_path, server)
+    try:
+        with capture_logs() as logs:
+            first = poll_source(app, "wire")
+        server.routes["/feed"] = Feed(body.encode(), etag='"again"')
+        again = poll_source(app, "wire", force=True)
+        keys = sorted(item.key for item in app.store.items())
+    finally:
+        app.close()
+    assert (3, 3) == (first.new, first.deliveries)
+    assert (0, 0, 0) == (again.new, again.updated, again.deliveries)
+    if shared == "guid":
+        assert [f"url:https://news.test/{n}" for n in range(3)] == keys
+    else:
+        assert all(key.startswith("content:") for key in keys)
+    assert ["feed_names_shared"] == [e["event"] for e in logs if "shared" in e["event"]]

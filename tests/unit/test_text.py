@@ -164,7 +164,7 @@ def test_normalise_without_date_uses_fetch_time_and_converts_to_utc() -> None:
     assert UTC == dated.published.tzinfo
 
 
-def test_a_moved_feeds_item_is_keyed_by_its_home_names_and_remembers_its_fetched_key() -> None:
+def test_a_moved_feeds_item_is_keyed_by_its_key_names_and_remembers_its_former_key() -> None:
     """See FeedSource._named_at_home: the identity comes from the names resolved against
     the feed's configured URL; the key made of the fetched names is another key."""
     moved = Entry(
@@ -172,7 +172,8 @@ def test_a_moved_feeds_item_is_keyed_by_its_home_names_and_remembers_its_fetched
         content="b",
         guid="https://new.example/1",
         link="https://new.example/1",
-        home_names=("http://old.example/1", "http://old.example/1"),
+        key_names=("http://old.example/1", "http://old.example/1"),
+        former_names=("https://new.example/1", "https://new.example/1"),
     )
     item = normalise_entry("s", moved, identity="auto", now=NOW)
     assert "guid:http://old.example/1" == item.key
@@ -183,8 +184,14 @@ def test_a_moved_feeds_item_is_keyed_by_its_home_names_and_remembers_its_fetched
     assert ("guid:g", ()) == (at_home.key, at_home.other_keys)
 
 
-def test_a_nul_in_a_moved_feeds_home_names_is_replaced_as_in_its_other_fields() -> None:
-    moved = Entry(title="t", content="b", guid="x\x00", home_names=("h\x00", None))
+def test_a_nul_in_a_moved_feeds_names_is_replaced_as_in_its_other_fields() -> None:
+    moved = Entry(
+        title="t",
+        content="b",
+        guid="x\x00",
+        key_names=("h\x00", None),
+        former_names=("x\x00", None),
+    )
     item = normalise_entry("s", moved, identity="auto", now=NOW)
     assert ("guid:h\ufffd", ("guid:x\ufffd",)) == (item.key, item.other_keys)
 
