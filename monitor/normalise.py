@@ -87,15 +87,12 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
     if published > now + FUTURE_TOLERANCE:
         published = now
     url = canonical_url(entry.link) if entry.link else None
-    guid, link = entry.key_names or (entry.guid, entry.link)
-    key = item_key(guid=guid, link=link, title=title, body=body, identity=identity)
-    former = entry.former_names and item_key(
-        guid=entry.former_names[0],
-        link=entry.former_names[1],
-        title=title,
-        body=body,
-        identity=identity,
-    )
+
+    def key_of(names: Names) -> str:
+        return item_key(guid=names[0], link=names[1], title=title, body=body, identity=identity)
+
+    key = key_of(entry.key_names or (entry.guid, entry.link))
+    former = key_of(entry.former_names) if entry.former_names else None
     return Item(
         source=source,
         key=key,

@@ -150,7 +150,6 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
     )
     if outbox["dead"]:
         lines.append("  (monitor deliveries retry --dead sends them again)")
-
     for digest in status["digests"]:
         lines.append(
             f"digest {digest['name']} ({digest['schedule']} {digest['timezone']}): "

@@ -11,7 +11,6 @@ Retry-After; a Cache-Control max-age becomes the earliest next poll (``not_befor
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import timedelta
@@ -23,7 +22,8 @@ import structlog
 from monitor.config import FeedSourceConfig
 from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
-from monitor.model import Entry, FetchResult, Names
+from monitor.model import Entry, FetchResult
+from monitor.sources.entrynames import without_shared_names
 from monitor.sources.feedparse import parse_feed
 from monitor.sources.http import (
     HttpPool,
@@ -33,7 +33,7 @@ from monitor.sources.http import (
     retry_after,
     without_userinfo,
 )
-from monitor.text import canonical_url, display_url, utc_now
+from monitor.text import display_url, utc_now
 
 log = structlog.get_logger("monitor.sources.feed")
 
@@ -151,50 +151,6 @@ class FeedSource:
             else entry
             for entry, at_home in zip(entries, named_at_home, strict=True)
         ]
-
-
-def without_shared_names(entries: list[Entry]) -> list[Entry]:
-    """``entries``, their identity made without a GUID or link that different entries of
-    the document share, so that what is left (a link, else the content) tells them apart
-    (``dedup.item_key``). Some generators write the site's address as every entry's GUID,
-    and a live report links each of its entries to one page: taken as an identity, such a
-    name would make every entry but one an update of that one, none of them alerting. An
-    entry the document carries twice (the same title and text) is one entry.
-
-    A name that only entries of different polls share (a feed of one entry that keeps
-    one GUID) is not seen here: ``identity: content`` is for such a feed."""
-    guids = _shared((e.guid, (e.link, e.title, e.content)) for e in entries)
-    links = _shared((e.link and canonical_url(e.link), (e.title, e.content)) for e in entries)
-    if not guids and not links:
-        return entries
-    log.warning("feed_names_shared", guids=len(guids), links=len(links))
-    return [_unshared(entry, guids, links) for entry in entries]
-
-
-def _shared(named: Iterable[tuple[str | None, Hashable]]) -> set[str]:
-    """The names given to different things."""
-    things: dict[str, set[Hashable]] = {}
-    for name, thing in named:
-        if name and name.strip():
-            things.setdefault(name.strip(), set()).add(thing)
-    return {name for name, named_things in things.items() if len(named_things) > 1}
-
-
-def _unshared(entry: Entry, guids: set[str], links: set[str]) -> Entry:
-    """``entry``, its identity's names without those in ``guids`` and ``links``."""
-    guid_shared = entry.guid is not None and entry.guid.strip() in guids
-    link_shared = entry.link is not None and canonical_url(entry.link).strip() in links
-    if not (guid_shared or link_shared):
-        return entry
-
-    def kept(names: Names) -> Names:
-        return (None if guid_shared else names[0], None if link_shared else names[1])
-
-    return replace(
-        entry,
-        key_names=kept(entry.key_names or (entry.guid, entry.link)),
-        former_names=entry.former_names and kept(entry.former_names),
-    )
 
 
 def _conditional(cursor: dict[str, Any]) -> dict[str, str]:

@@ -1,9 +1,9 @@
-"""Which of a feed document's GUIDs and links can name its entries (FeedSource)."""
+"""Which of a feed document's GUIDs and links can name its entries."""
 
 from __future__ import annotations
 
 from monitor.model import Entry, Names
-from monitor.sources.feed import without_shared_names
+from monitor.sources.entrynames import without_shared_names
 
 
 def _entry(title: str, guid: str | None, link: str | None, **names: Names | None) -> Entry:
