@@ -32,7 +32,7 @@ def without_shared_names(entries: list[Entry]) -> list[Entry]:
     links = _shared((e.link and canonical_url(e.link), (e.title, e.content)) for e in entries)
     if not guids and not links:
         return entries
-    log.warning("feed_names_shared", guids=len(guids), links=len(links))
+    log.info("feed_names_shared", guids=len(guids), links=len(links))  # at every poll
     return [_unshared(entry, guids, links) for entry in entries]
 
 
