@@ -374,18 +374,26 @@ def evaluate(node: Node, view: DocumentView) -> bool:
             return any(node.compiled.search(view.regex_text(field)) for field in node.fields or ())
 
 
-def firing_clause(node: Node, view: DocumentView) -> Node | None:
-    """What fires when ``node`` matches: the first of its top-level alternatives that
-    matches by itself (a query without alternatives is its own); None if it does not
-    match. One evaluation gives the verdict and the clause the explanation starts from.
+def matching_hit(watchlist: str, node: Node, view: DocumentView) -> Hit | None:
+    """The hit of ``node`` on the document behind ``view``, None if it does not match.
+
+    What fires is the first of its top-level alternatives that matches by itself (a
+    query without alternatives is its own), and the hit explains that clause. A phrase
+    has spans exactly where it matches, so a phrase clause is not evaluated first: its
+    spans are gathered at once, sparing a second search of the text.
     """
     if isinstance(node, Or):
         for child in node.children:
-            clause = firing_clause(child, view)
-            if clause is not None:
-                return clause
+            hit = matching_hit(watchlist, child, view)
+            if hit is not None:
+                return hit
         return None
-    return node if evaluate(node, view) else None
+    if isinstance(node, Phrase):
+        found = _evidence(node, view)
+        return _hit(watchlist, node, view, found) if found else None
+    if not evaluate(node, view):
+        return None
+    return _hit(watchlist, node, view, _evidence(node, view))
 
 
 def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], None]) -> bool:
@@ -504,14 +512,21 @@ def _phrase_matches(
             at = text.find(needle, match.end(), end)
 
 
-def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:
-    """The hit of a query whose ``firing_clause`` is ``clause``: spans and snippets.
+def _evidence(clause: Node, view: DocumentView) -> dict[tuple[str, int, int], None]:
+    """The ``(field, start, end)`` spans ``_gather`` finds for ``clause``, in order."""
+    found: dict[tuple[str, int, int], None] = {}
+    _gather(clause, view, found)
+    return found
+
+
+def _hit(
+    watchlist: str, clause: Node, view: DocumentView, found: dict[tuple[str, int, int], None]
+) -> Hit:
+    """The hit of a matching ``clause`` with its evidence ``found``: spans and snippets.
 
     Spans, and so terms and snippets, follow the clause's order: the term written first
     (usually the telling one, GSOMIA before its context words) comes first.
     """
-    found: dict[tuple[str, int, int], None] = {}
-    _gather(clause, view, found)
     document = view.document
     spans = [
         Span(field, start, end, _shown_term(getattr(document, field)[start:end]))

@@ -13,19 +13,21 @@ from hypothesis import strategies as st
 
 from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
-from monitor.model import Document
+from monitor.model import Document, Hit
 from monitor.watchlists import WatchlistIndex, compile_watchlists, run_examples
 from monitor.watchlists.index import FIRST_REPLAN, SAMPLE_EVERY, required_groups
 from monitor.watchlists.match import (
     MAX_PER_TERM,
     DocumentView,
+    _evidence,
+    _hit,
     _phrase_matches,
     _phrase_pattern,
     _token_spans,
     evaluate,
-    firing_clause,
+    matching_hit,
 )
-from monitor.watchlists.query import Word, parse_query
+from monitor.watchlists.query import Node, Or, Word, parse_query
 from monitor.watchlists.tokens import folded_text
 
 
@@ -233,11 +235,11 @@ def test_a_triggered_query_missing_another_group_is_not_evaluated(
     index = compile_watchlists([watchlist("pact", "gsomia AND (japan OR korea*) AND pact")], {})
     calls: list[object] = []
 
-    def counting(node: object, view: DocumentView) -> object:
+    def counting(name: str, node: Node, view: DocumentView) -> Hit | None:
         calls.append(node)
-        return firing_clause(node, view)  # type: ignore[arg-type]
+        return matching_hit(name, node, view)
 
-    monkeypatch.setattr(index_module, "firing_clause", counting)
+    monkeypatch.setattr(index_module, "matching_hit", counting)
     assert index.match(Document("GSOMIA talks", "Japan stalls.", "")) == []
     assert calls == []  # ruled out by the "pact" check, never evaluated
     hits = index.match(Document("GSOMIA pact", "Koreans and the pact.", ""))
@@ -306,6 +308,54 @@ def test_phrase_matches_are_the_regex_matches(pieces: list[str], terms: tuple[st
     start, end = 4, len(joined) - 4
     expected = [found.span() for found in _phrase_pattern(words).finditer(joined, start, end)]
     assert expected == [found.span() for found in _phrase_matches(words, joined, start, end)]
+
+
+def _evaluated_hit(name: str, node: Node, view: DocumentView) -> Hit | None:
+    """``matching_hit`` without its shortcut: each alternative evaluated, then explained."""
+    if isinstance(node, Or):
+        for child in node.children:
+            hit = _evaluated_hit(name, child, view)
+            if hit is not None:
+                return hit
+        return None
+    return _hit(name, node, view, _evidence(node, view)) if evaluate(node, view) else None
+
+
+_PHRASE_QUERIES = [
+    "pact",
+    "pact*",
+    '"gsomia pact"',
+    '"gsomia pact*"',
+    "=SCM",
+    '"=SCM pact"',
+    "한",
+    "title:pact",
+    "body:pac*",
+    "source:gsomia",
+    "gsomia OR =SCM OR pact",
+    "(pact OR 한) OR (=SCM AND pact)",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_PHRASE_QUERIES),
+    *[
+        st.lists(
+            st.sampled_from(["pact", "pacts", "gsomia", "SCM", "scm", "한국", "é", " ", "\n"])
+        ).map(" ".join)
+        for _ in range(3)
+    ],
+)
+def test_a_phrase_clause_hits_where_it_evaluates(
+    query: str, title: str, body: str, source: str
+) -> None:
+    """A phrase clause's hit comes from gathering its spans, not evaluating it first: the
+    hit (or none) must be the one evaluating each alternative and then explaining gives."""
+    node = parse_query(query)
+    view = DocumentView(Document(title, body, source))
+    expected = _evaluated_hit("w", node, DocumentView(Document(title, body, source)))
+    assert expected == matching_hit("w", node, view)
 
 
 _FIELD_TEXT = st.lists(
