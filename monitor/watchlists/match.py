@@ -480,7 +480,10 @@ def _token_spans(text: str, start: int, end: int, token: str) -> list[tuple[int,
 
 # Larger than the prefixes and multi-word phrases of 10,000 watch-lists: a cache that
 # thrashes compiles a regex per hit.
-@lru_cache(maxsize=16_384)
+MAX_PATTERNS = 16_384
+
+
+@lru_cache(maxsize=MAX_PATTERNS)
 def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     """A regex for ``words`` in padded folded text: whole tokens separated by spaces.
 
@@ -489,6 +492,23 @@ def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     """
     parts = (re.escape(word.text) + (r"\S*" if word.prefix else "") for word in words)
     return re.compile(" " + " +".join(parts) + "(?= )")
+
+
+# Each phrase's regex by the identity of its words. The cache above hashes the words
+# (a tuple of dataclasses) on every call, and compares them with an equal phrase's from
+# another watch-list (50 lists may share a name): more than the search costs.
+_PATTERNS: dict[int, tuple[tuple[Word, ...], re.Pattern[str]]] = {}
+
+
+def _pattern_of(words: tuple[Word, ...]) -> re.Pattern[str]:
+    """``_phrase_pattern(words)``, looked up by ``id(words)``: an entry holds its words,
+    so no other object can have that id while it is there."""
+    entry = _PATTERNS.get(id(words))
+    if entry is None:
+        if len(_PATTERNS) >= MAX_PATTERNS:
+            _PATTERNS.clear()  # a reload's phrases replace the old ones
+        entry = _PATTERNS[id(words)] = (words, _phrase_pattern(words))
+    return entry[1]
 
 
 def _phrase_matches(
@@ -500,9 +520,11 @@ def _phrase_matches(
     Every match starts with a space and the first word, and ``str.find`` looks for that
     about three times faster than ``re`` scans for its literal prefix.
     """
-    pattern = _phrase_pattern(words)
     needle = f" {words[0].text}"
     at = text.find(needle, start, end)
+    if at < 0:
+        return  # the field lacks the first word (most do): no regex to look up
+    pattern = _pattern_of(words)
     while at >= 0:
         match = pattern.match(text, at, end)
         if match is None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import monitor.watchlists.match as match_module
 from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document, Hit
@@ -430,3 +431,16 @@ def test_threads_matching_through_re_plans_get_the_hits_of_one_thread() -> None:
     assert [] == errors
     assert any(alone)
     assert [alone] * 4 == [found[n] for n in range(4)]
+
+
+def test_a_phrase_regex_looked_up_by_identity_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phrases' regexes are cached by the identity of their words: equal words from two
+    watch-lists, and words looked up again after the cache was cleared at its bound,
+    get the regex their value compiles to."""
+    monkeypatch.setattr(match_module, "MAX_PATTERNS", 2)
+    monkeypatch.setattr(match_module, "_PATTERNS", {})
+    phrases = [("gsomia", "pact"), ("korea*",), ("gsomia", "pact"), ("talk*", "japan")]
+    tuples = [tuple(Word(t.rstrip("*"), prefix=t.endswith("*")) for t in p) for p in phrases]
+    for words in [*tuples, *tuples]:
+        assert _phrase_pattern(words) is match_module._pattern_of(words)
+    assert len(match_module._PATTERNS) <= 2
