@@ -59,11 +59,13 @@ class DocumentView:
         "_sets",
         "_sorted",
         "_tokens",
+        "ascii",
         "document",
     )
 
     def __init__(self, document: Document) -> None:
         self.document = document
+        self.ascii = False  # whether every field is ASCII, once all_fields() knows
         self._joined = ""
         self._bounds: dict[str, tuple[int, int]] = {}
         self._folded: dict[str, str] = {}
@@ -83,7 +85,8 @@ class DocumentView:
         if not self._joined:
             texts = _FIELD_TEXTS(self.document)
             padded = f" {' '.join(texts)} "
-            if padded.isascii():
+            self.ascii = padded.isascii()
+            if self.ascii:
                 # Folding ASCII keeps every length, so one fold does: each field's
                 # folded text lies where the field lay (a space folds to a space).
                 self._joined = folded_text(padded)
@@ -289,25 +292,29 @@ def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:
     if len(words) == 1 and words[0].cased is None:
         return view.contains(words[0], *fields)  # one search, whatever the fields
     for field in fields:
-        if _searchable(view, phrase, field):
+        bounds = _search_bounds(view, phrase, field)
+        if bounds is not None:
             # A search of the folded text in C; token positions would mean splitting
             # the field, which costs more than the search.
-            if next(_phrase_matches(words, *view.bounds(field)), None) is not None:
+            if next(_phrase_matches(words, *bounds), None) is not None:
                 return True
         elif phrase_starts(view, phrase, field):
             return True
     return False
 
 
-def _searchable(view: DocumentView, phrase: Phrase, field: str) -> bool:
-    """Whether ``phrase`` can be found in ``field`` by ``_phrase_pattern``: folding ASCII
-    moves no offsets, and no word needs its original spelling checked."""
-    if not view.text(field).isascii():
-        return False
-    for word in phrase.words:  # noqa: SIM110 - a loop costs less than any() here
+def _search_bounds(view: DocumentView, phrase: Phrase, field: str) -> tuple[str, int, int] | None:
+    """``view.bounds(field)``, where ``phrase`` can be found in ``field`` by
+    ``_phrase_pattern``: folding ASCII moves no offsets, and no word needs its original
+    spelling checked. None elsewhere. One call for both questions, and no look at the
+    field's text when the view knows every field is ASCII: this runs for every phrase
+    of every candidate, field by field."""
+    for word in phrase.words:
         if word.cased:
-            return False
-    return True
+            return None
+    if view.ascii or view.text(field).isascii():
+        return view.bounds(field)
+    return None
 
 
 def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
@@ -440,10 +447,11 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
 
 def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[int, int]]:
     """Character spans of the first occurrences of ``phrase`` in ``field``."""
-    if _searchable(view, phrase, field):
+    bounds = _search_bounds(view, phrase, field)
+    if bounds is not None:
         # A search of the folded text finds the spans without mapping every token to
         # its offsets (which costs more than tokenizing).
-        text, start, end = view.bounds(field)
+        text, start, end = bounds
         words = phrase.words
         if len(words) == 1 and not words[0].prefix:
             return _token_spans(text, start, end, words[0].text)

@@ -24,11 +24,12 @@ from monitor.watchlists.match import (
     _hit,
     _phrase_matches,
     _phrase_pattern,
+    _search_bounds,
     _token_spans,
     evaluate,
     matching_hit,
 )
-from monitor.watchlists.query import Node, Or, Word, parse_query
+from monitor.watchlists.query import FIELDS, Node, Or, Phrase, Word, parse_query
 from monitor.watchlists.tokens import folded_text
 
 
@@ -382,6 +383,23 @@ def test_each_field_folds_as_if_folded_alone(title: str, body: str, source: str)
         expected = " ".join(folded_text(texts[field]) for field in fields)
         assert view.padded(*fields) == f" {expected} "
     assert view.folded("body") == folded_text(body)
+
+
+@given(_FIELD_TEXT, _FIELD_TEXT, _FIELD_TEXT, st.sampled_from(['"a b"', "=SCM", "a*", "b"]))
+def test_a_phrase_is_searched_in_ascii_fields_only(
+    title: str, body: str, source: str, query: str
+) -> None:
+    """Whether every field is ASCII is learnt once, from all fields together: a phrase is
+    still searched in the folded text of exactly the ASCII fields, unless it is cased."""
+    view = DocumentView(Document(title, body, source))
+    view.all_fields()
+    phrase = parse_query(query)
+    assert isinstance(phrase, Phrase)
+    texts = {"title": title, "body": body, "source": source}
+    for field in FIELDS:
+        searchable = texts[field].isascii() and not query.startswith("=")
+        expected = view.bounds(field) if searchable else None
+        assert expected == _search_bounds(view, phrase, field)
 
 
 def test_threads_matching_through_re_plans_get_the_hits_of_one_thread() -> None:
