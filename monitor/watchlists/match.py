@@ -396,7 +396,8 @@ def matching_hit(watchlist: str, node: Node, view: DocumentView) -> Hit | None:
                 return hit
         return None
     if isinstance(node, Phrase):
-        found = _evidence(node, view)
+        found: dict[tuple[str, int, int], None] = {}
+        _gather_phrase(node, view, found)
         return _hit(watchlist, node, view, found) if found else None
     if not evaluate(node, view):
         return None
@@ -409,11 +410,7 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
     generators: this runs for every hit."""
     match node:
         case Phrase():
-            for field in node.fields or ():
-                for start, end in _phrase_spans(view, node, field):
-                    found[field, start, end] = None
-                    if len(found) >= MAX_SPANS:
-                        return True
+            return _gather_phrase(node, view, found)
         case And():
             for child in node.children:
                 if _gather(child, view, found):
@@ -442,6 +439,18 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
                         found[field, start, end] = None
                         if len(found) >= MAX_SPANS:
                             return True
+    return False
+
+
+def _gather_phrase(
+    phrase: Phrase, view: DocumentView, found: dict[tuple[str, int, int], None]
+) -> bool:
+    """``_gather`` for a phrase, which a phrase clause's hit calls directly."""
+    for field in phrase.fields or ():
+        for start, end in _phrase_spans(view, phrase, field):
+            found[field, start, end] = None
+            if len(found) >= MAX_SPANS:
+                return True
     return False
 
 
