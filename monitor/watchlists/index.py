@@ -35,7 +35,7 @@ from monitor.config import WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document, Hit
 from monitor.watchlists.literals import LiteralSet
-from monitor.watchlists.match import DocumentView, evaluate, explain, firing_clause
+from monitor.watchlists.match import DocumentView, evaluate, matching_hit
 from monitor.watchlists.query import (
     And,
     Near,
@@ -119,9 +119,9 @@ class WatchlistIndex:
             name = self.names[i]
             if only is not None and name not in only:
                 continue
-            clause = firing_clause(self._nodes[i], view)
-            if clause is not None:
-                hits.append(explain(name, clause, view))
+            hit = matching_hit(name, self._nodes[i], view)
+            if hit is not None:
+                hits.append(hit)
         return hits
 
     def _candidates(self, view: DocumentView) -> list[int]:

@@ -59,11 +59,13 @@ class DocumentView:
         "_sets",
         "_sorted",
         "_tokens",
+        "ascii",
         "document",
     )
 
     def __init__(self, document: Document) -> None:
         self.document = document
+        self.ascii = False  # whether every field is ASCII, once all_fields() knows
         self._joined = ""
         self._bounds: dict[str, tuple[int, int]] = {}
         self._folded: dict[str, str] = {}
@@ -83,7 +85,8 @@ class DocumentView:
         if not self._joined:
             texts = _FIELD_TEXTS(self.document)
             padded = f" {' '.join(texts)} "
-            if padded.isascii():
+            self.ascii = padded.isascii()
+            if self.ascii:
                 # Folding ASCII keeps every length, so one fold does: each field's
                 # folded text lies where the field lay (a space folds to a space).
                 self._joined = folded_text(padded)
@@ -289,25 +292,29 @@ def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:
     if len(words) == 1 and words[0].cased is None:
         return view.contains(words[0], *fields)  # one search, whatever the fields
     for field in fields:
-        if _searchable(view, phrase, field):
+        bounds = _search_bounds(view, phrase, field)
+        if bounds is not None:
             # A search of the folded text in C; token positions would mean splitting
             # the field, which costs more than the search.
-            if next(_phrase_matches(words, *view.bounds(field)), None) is not None:
+            if next(_phrase_matches(words, *bounds), None) is not None:
                 return True
         elif phrase_starts(view, phrase, field):
             return True
     return False
 
 
-def _searchable(view: DocumentView, phrase: Phrase, field: str) -> bool:
-    """Whether ``phrase`` can be found in ``field`` by ``_phrase_pattern``: folding ASCII
-    moves no offsets, and no word needs its original spelling checked."""
-    if not view.text(field).isascii():
-        return False
-    for word in phrase.words:  # noqa: SIM110 - a loop costs less than any() here
+def _search_bounds(view: DocumentView, phrase: Phrase, field: str) -> tuple[str, int, int] | None:
+    """``view.bounds(field)``, where ``phrase`` can be found in ``field`` by
+    ``_phrase_pattern``: folding ASCII moves no offsets, and no word needs its original
+    spelling checked. None elsewhere. One call for both questions, and no look at the
+    field's text when the view knows every field is ASCII: this runs for every phrase
+    of every candidate, field by field."""
+    for word in phrase.words:
         if word.cased:
-            return False
-    return True
+            return None
+    if view.ascii or view.text(field).isascii():
+        return view.bounds(field)
+    return None
 
 
 def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
@@ -374,18 +381,27 @@ def evaluate(node: Node, view: DocumentView) -> bool:
             return any(node.compiled.search(view.regex_text(field)) for field in node.fields or ())
 
 
-def firing_clause(node: Node, view: DocumentView) -> Node | None:
-    """What fires when ``node`` matches: the first of its top-level alternatives that
-    matches by itself (a query without alternatives is its own); None if it does not
-    match. One evaluation gives the verdict and the clause the explanation starts from.
+def matching_hit(watchlist: str, node: Node, view: DocumentView) -> Hit | None:
+    """The hit of ``node`` on the document behind ``view``, None if it does not match.
+
+    What fires is the first of its top-level alternatives that matches by itself (a
+    query without alternatives is its own), and the hit explains that clause. A phrase
+    has spans exactly where it matches, so a phrase clause is not evaluated first: its
+    spans are gathered at once, sparing a second search of the text.
     """
     if isinstance(node, Or):
         for child in node.children:
-            clause = firing_clause(child, view)
-            if clause is not None:
-                return clause
+            hit = matching_hit(watchlist, child, view)
+            if hit is not None:
+                return hit
         return None
-    return node if evaluate(node, view) else None
+    if isinstance(node, Phrase):
+        found: dict[tuple[str, int, int], None] = {}
+        _gather_phrase(node, view, found)
+        return _hit(watchlist, node, view, found) if found else None
+    if not evaluate(node, view):
+        return None
+    return _hit(watchlist, node, view, _evidence(node, view))
 
 
 def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], None]) -> bool:
@@ -394,11 +410,7 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
     generators: this runs for every hit."""
     match node:
         case Phrase():
-            for field in node.fields or ():
-                for start, end in _phrase_spans(view, node, field):
-                    found[field, start, end] = None
-                    if len(found) >= MAX_SPANS:
-                        return True
+            return _gather_phrase(node, view, found)
         case And():
             for child in node.children:
                 if _gather(child, view, found):
@@ -430,12 +442,25 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
     return False
 
 
+def _gather_phrase(
+    phrase: Phrase, view: DocumentView, found: dict[tuple[str, int, int], None]
+) -> bool:
+    """``_gather`` for a phrase, which a phrase clause's hit calls directly."""
+    for field in phrase.fields or ():
+        for start, end in _phrase_spans(view, phrase, field):
+            found[field, start, end] = None
+            if len(found) >= MAX_SPANS:
+                return True
+    return False
+
+
 def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[int, int]]:
     """Character spans of the first occurrences of ``phrase`` in ``field``."""
-    if _searchable(view, phrase, field):
+    bounds = _search_bounds(view, phrase, field)
+    if bounds is not None:
         # A search of the folded text finds the spans without mapping every token to
         # its offsets (which costs more than tokenizing).
-        text, start, end = view.bounds(field)
+        text, start, end = bounds
         words = phrase.words
         if len(words) == 1 and not words[0].prefix:
             return _token_spans(text, start, end, words[0].text)
@@ -472,7 +497,10 @@ def _token_spans(text: str, start: int, end: int, token: str) -> list[tuple[int,
 
 # Larger than the prefixes and multi-word phrases of 10,000 watch-lists: a cache that
 # thrashes compiles a regex per hit.
-@lru_cache(maxsize=16_384)
+MAX_PATTERNS = 16_384
+
+
+@lru_cache(maxsize=MAX_PATTERNS)
 def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     """A regex for ``words`` in padded folded text: whole tokens separated by spaces.
 
@@ -481,6 +509,23 @@ def _phrase_pattern(words: tuple[Word, ...]) -> re.Pattern[str]:
     """
     parts = (re.escape(word.text) + (r"\S*" if word.prefix else "") for word in words)
     return re.compile(" " + " +".join(parts) + "(?= )")
+
+
+# Each phrase's regex by the identity of its words. The cache above hashes the words
+# (a tuple of dataclasses) on every call, and compares them with an equal phrase's from
+# another watch-list (50 lists may share a name): more than the search costs.
+_PATTERNS: dict[int, tuple[tuple[Word, ...], re.Pattern[str]]] = {}
+
+
+def _pattern_of(words: tuple[Word, ...]) -> re.Pattern[str]:
+    """``_phrase_pattern(words)``, looked up by ``id(words)``: an entry holds its words,
+    so no other object can have that id while it is there."""
+    entry = _PATTERNS.get(id(words))
+    if entry is None:
+        if len(_PATTERNS) >= MAX_PATTERNS:
+            _PATTERNS.clear()  # a reload's phrases replace the old ones
+        entry = _PATTERNS[id(words)] = (words, _phrase_pattern(words))
+    return entry[1]
 
 
 def _phrase_matches(
@@ -492,9 +537,11 @@ def _phrase_matches(
     Every match starts with a space and the first word, and ``str.find`` looks for that
     about three times faster than ``re`` scans for its literal prefix.
     """
-    pattern = _phrase_pattern(words)
     needle = f" {words[0].text}"
     at = text.find(needle, start, end)
+    if at < 0:
+        return  # the field lacks the first word (most do): no regex to look up
+    pattern = _pattern_of(words)
     while at >= 0:
         match = pattern.match(text, at, end)
         if match is None:
@@ -504,14 +551,21 @@ def _phrase_matches(
             at = text.find(needle, match.end(), end)
 
 
-def explain(watchlist: str, clause: Node, view: DocumentView) -> Hit:
-    """The hit of a query whose ``firing_clause`` is ``clause``: spans and snippets.
+def _evidence(clause: Node, view: DocumentView) -> dict[tuple[str, int, int], None]:
+    """The ``(field, start, end)`` spans ``_gather`` finds for ``clause``, in order."""
+    found: dict[tuple[str, int, int], None] = {}
+    _gather(clause, view, found)
+    return found
+
+
+def _hit(
+    watchlist: str, clause: Node, view: DocumentView, found: dict[tuple[str, int, int], None]
+) -> Hit:
+    """The hit of a matching ``clause`` with its evidence ``found``: spans and snippets.
 
     Spans, and so terms and snippets, follow the clause's order: the term written first
     (usually the telling one, GSOMIA before its context words) comes first.
     """
-    found: dict[tuple[str, int, int], None] = {}
-    _gather(clause, view, found)
     document = view.document
     spans = [
         Span(field, start, end, _shown_term(getattr(document, field)[start:end]))

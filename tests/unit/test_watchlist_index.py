@@ -11,21 +11,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import monitor.watchlists.match as match_module
 from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
-from monitor.model import Document
+from monitor.model import Document, Hit
 from monitor.watchlists import WatchlistIndex, compile_watchlists, run_examples
 from monitor.watchlists.index import FIRST_REPLAN, SAMPLE_EVERY, required_groups
 from monitor.watchlists.match import (
     MAX_PER_TERM,
     DocumentView,
+    _evidence,
+    _hit,
     _phrase_matches,
     _phrase_pattern,
+    _search_bounds,
     _token_spans,
     evaluate,
-    firing_clause,
+    matching_hit,
 )
-from monitor.watchlists.query import Word, parse_query
+from monitor.watchlists.query import FIELDS, Node, Or, Phrase, Word, parse_query
 from monitor.watchlists.tokens import folded_text
 
 
@@ -233,11 +237,11 @@ def test_a_triggered_query_missing_another_group_is_not_evaluated(
     index = compile_watchlists([watchlist("pact", "gsomia AND (japan OR korea*) AND pact")], {})
     calls: list[object] = []
 
-    def counting(node: object, view: DocumentView) -> object:
+    def counting(name: str, node: Node, view: DocumentView) -> Hit | None:
         calls.append(node)
-        return firing_clause(node, view)  # type: ignore[arg-type]
+        return matching_hit(name, node, view)
 
-    monkeypatch.setattr(index_module, "firing_clause", counting)
+    monkeypatch.setattr(index_module, "matching_hit", counting)
     assert index.match(Document("GSOMIA talks", "Japan stalls.", "")) == []
     assert calls == []  # ruled out by the "pact" check, never evaluated
     hits = index.match(Document("GSOMIA pact", "Koreans and the pact.", ""))
@@ -308,6 +312,54 @@ def test_phrase_matches_are_the_regex_matches(pieces: list[str], terms: tuple[st
     assert expected == [found.span() for found in _phrase_matches(words, joined, start, end)]
 
 
+def _evaluated_hit(name: str, node: Node, view: DocumentView) -> Hit | None:
+    """``matching_hit`` without its shortcut: each alternative evaluated, then explained."""
+    if isinstance(node, Or):
+        for child in node.children:
+            hit = _evaluated_hit(name, child, view)
+            if hit is not None:
+                return hit
+        return None
+    return _hit(name, node, view, _evidence(node, view)) if evaluate(node, view) else None
+
+
+_PHRASE_QUERIES = [
+    "pact",
+    "pact*",
+    '"gsomia pact"',
+    '"gsomia pact*"',
+    "=SCM",
+    '"=SCM pact"',
+    "한",
+    "title:pact",
+    "body:pac*",
+    "source:gsomia",
+    "gsomia OR =SCM OR pact",
+    "(pact OR 한) OR (=SCM AND pact)",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_PHRASE_QUERIES),
+    *[
+        st.lists(
+            st.sampled_from(["pact", "pacts", "gsomia", "SCM", "scm", "한국", "é", " ", "\n"])
+        ).map(" ".join)
+        for _ in range(3)
+    ],
+)
+def test_a_phrase_clause_hits_where_it_evaluates(
+    query: str, title: str, body: str, source: str
+) -> None:
+    """A phrase clause's hit comes from gathering its spans, not evaluating it first: the
+    hit (or none) must be the one evaluating each alternative and then explaining gives."""
+    node = parse_query(query)
+    view = DocumentView(Document(title, body, source))
+    expected = _evaluated_hit("w", node, DocumentView(Document(title, body, source)))
+    assert expected == matching_hit("w", node, view)
+
+
 _FIELD_TEXT = st.lists(
     st.sampled_from(["a", "B", " ", "-", "é", "e\u0301", "\u0301", "한", "SCM", "国", "\n", "İ"])
 ).map("".join)
@@ -331,6 +383,23 @@ def test_each_field_folds_as_if_folded_alone(title: str, body: str, source: str)
         expected = " ".join(folded_text(texts[field]) for field in fields)
         assert view.padded(*fields) == f" {expected} "
     assert view.folded("body") == folded_text(body)
+
+
+@given(_FIELD_TEXT, _FIELD_TEXT, _FIELD_TEXT, st.sampled_from(['"a b"', "=SCM", "a*", "b"]))
+def test_a_phrase_is_searched_in_ascii_fields_only(
+    title: str, body: str, source: str, query: str
+) -> None:
+    """Whether every field is ASCII is learnt once, from all fields together: a phrase is
+    still searched in the folded text of exactly the ASCII fields, unless it is cased."""
+    view = DocumentView(Document(title, body, source))
+    view.all_fields()
+    phrase = parse_query(query)
+    assert isinstance(phrase, Phrase)
+    texts = {"title": title, "body": body, "source": source}
+    for field in FIELDS:
+        searchable = texts[field].isascii() and not query.startswith("=")
+        expected = view.bounds(field) if searchable else None
+        assert expected == _search_bounds(view, phrase, field)
 
 
 def test_threads_matching_through_re_plans_get_the_hits_of_one_thread() -> None:
@@ -380,3 +449,16 @@ def test_threads_matching_through_re_plans_get_the_hits_of_one_thread() -> None:
     assert [] == errors
     assert any(alone)
     assert [alone] * 4 == [found[n] for n in range(4)]
+
+
+def test_a_phrase_regex_looked_up_by_identity_is_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phrases' regexes are cached by the identity of their words: equal words from two
+    watch-lists, and words looked up again after the cache was cleared at its bound,
+    get the regex their value compiles to."""
+    monkeypatch.setattr(match_module, "MAX_PATTERNS", 2)
+    monkeypatch.setattr(match_module, "_PATTERNS", {})
+    phrases = [("gsomia", "pact"), ("korea*",), ("gsomia", "pact"), ("talk*", "japan")]
+    tuples = [tuple(Word(t.rstrip("*"), prefix=t.endswith("*")) for t in p) for p in phrases]
+    for words in [*tuples, *tuples]:
+        assert _phrase_pattern(words) is match_module._pattern_of(words)
+    assert len(match_module._PATTERNS) <= 2
