@@ -26,6 +26,7 @@ from feedserver import (
 from structlog.testing import capture_logs
 
 from monitor.app import App
+from monitor.channels.base import Pending
 from monitor.commands.run import run_once
 from monitor.pipeline import PollOutcome, poll_source
 from monitor.store.repo import SourceState
@@ -392,9 +393,9 @@ def test_run_once_widens_while_a_slow_channel_holds_the_deliveries(
     channel = app.channels["box"]
     send = channel.send
 
-    def slow_send(message: Any) -> None:
+    def slow_send(message: Any) -> Pending:
         met.wait(5)
-        send(message)
+        return send(message)
 
     monkeypatch.setattr(channel, "send", slow_send)
     try:

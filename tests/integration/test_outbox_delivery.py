@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from monitor.alerts import outbox
 from monitor.alerts.outbox import DeliveryReport, deliver_due, render_job
 from monitor.app import App
+from monitor.channels.base import SENT, Pending
 from monitor.model import Message
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
@@ -178,7 +179,7 @@ def test_a_crash_after_sending_resends_with_the_same_identity(
     now, lease = utc_now(), app.config.monitor.delivery.lease
     jobs = app.store.claim_deliveries("crashed", now=now, lease=lease, limit=10)
     for job in jobs:  # accepted by the servers, then the worker dies before marking them
-        app.channels[job.channel].send(render_job(app, job))
+        app.channels[job.channel].send(render_job(app, job)).settle()
     for channel in app.channels.values():
         channel.close()
 
@@ -198,10 +199,11 @@ class FakeChannel:
         self.accepted: list[str] = []
         self.on_send = on_send
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Pending:
         if self.on_send is not None:
             self.on_send(len(self.accepted))
         self.accepted.append(message.delivery_key)
+        return SENT
 
     def close(self) -> None:
         """Nothing to close."""
