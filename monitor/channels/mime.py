@@ -14,12 +14,14 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.charset import BASE64, Charset
 from email.header import Header
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 from monitor.model import Message
@@ -86,7 +88,7 @@ def build_email(
         _header(policy, "Subject", subject)
         if subject.isascii() and "=?" not in subject
         else policy.fold_binary("Subject", encoded_words(subject, "Subject")),
-        _header(policy, "Date", format_datetime(date or datetime.now(UTC))),
+        _header(policy, "Date", format_datetime(date) if date else _utc_date(int(time.time()))),
         _header(policy, "Message-ID", message_id(message.delivery_key, domain)),
     ]
     if list_id:
@@ -107,6 +109,13 @@ def build_email(
             b"\r\n--%s--\r\n" % boundary,
         ]
     )
+
+
+@lru_cache(maxsize=2)
+def _utc_date(second: int) -> str:
+    """The Date of a mail written in this second (Unix time): formatted once a second,
+    not once a mail (``format_datetime`` writes whole seconds)."""
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def _header(policy: EmailPolicy[Any], name: str, value: str, *, address: bool = False) -> bytes:
