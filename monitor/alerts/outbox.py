@@ -47,11 +47,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
+from contextvars import Token
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
@@ -281,7 +281,7 @@ def deliver_due(
                     return report
                 if not claims.hold(chunk[at:]):
                     continue  # another instance has it now
-                with _bound(job):
+                with _Bound(job):
                     batch.deliver(job, alerts)
                 batch.sent.flush_if_old()
             batch.sent.flush()
@@ -290,11 +290,25 @@ def deliver_due(
     return report
 
 
-def _bound(job: DeliveryJob) -> AbstractContextManager[None]:
-    """The delivery's context for the log lines about it."""
-    return structlog.contextvars.bound_contextvars(
-        delivery=job.key, channel=job.channel, watchlist=job.watchlist
-    )
+class _Bound:
+    """The delivery's context for the log lines about it, bound as structlog's
+    ``bound_contextvars`` binds it but without a generator: a row is bound twice (its
+    send, its outcome), and the generator cost more than the binding."""
+
+    __slots__ = ("job", "tokens")
+
+    def __init__(self, job: DeliveryJob) -> None:
+        self.job = job
+        self.tokens: Mapping[str, Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        job = self.job
+        self.tokens = structlog.contextvars.bind_contextvars(
+            delivery=job.key, channel=job.channel, watchlist=job.watchlist
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self.tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +334,9 @@ class _Batch:
         self.used: set[str] = set()
         self.backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure
         self.in_flight: tuple[DeliveryJob, Pending] | None = None
+        # One logger for the batch's rows: the module's proxy builds one for every call
+        # (structlog's cache is off, see configure_logging), even for a filtered line.
+        self.log = log.bind()
 
     def deliver(self, job: DeliveryJob, alerts: StoredAlerts) -> None:
         """Hold, defer or send one delivery, settling the send in flight once this one's
@@ -333,7 +350,7 @@ class _Batch:
         if hold is not None:
             self.app.store.reschedule(job, self.app.owner, due_at=hold.until, kind=hold.kind)
             self.report.held += 1
-            log.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
+            self.log.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
             return
         message = self._prepare(job, alerts)
         self.settle()
@@ -346,7 +363,7 @@ class _Batch:
             return
         job, outcome = self.in_flight
         self.in_flight = None
-        with _bound(job):
+        with _Bound(job):
             retry_at = self._record(job, outcome)
         if retry_at is not None:
             self.backing_off[job.channel] = retry_at
@@ -372,7 +389,7 @@ class _Batch:
             return False
         self.app.store.reschedule(job, self.app.owner, due_at=until, kind=job.kind)
         self.report.retried += 1
-        log.debug("delivery_deferred", until=until.isoformat())
+        self.log.debug("delivery_deferred", until=until.isoformat())
         return True
 
     def _prepare(self, job: DeliveryJob, alerts: StoredAlerts) -> Message | _Failed:
@@ -407,18 +424,18 @@ class _Batch:
             app.store.mark_dead(job, app.owner, error=str(exc))
             report.attempted(job.channel, "dead")
             report.errors.append(f"{job.key}: {exc}")
-            log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
+            self.log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
             return None
         except DeliveryError as exc:
             return self._failed(job, exc)
         except Exception as exc:
-            log.exception("delivery_crashed")
+            self.log.exception("delivery_crashed")
             return _retry_or_bury(app, job, report, self.now, repr(exc), None)
         app.channel_failures.pop(job.channel, None)
         self.sent.add(job)
         self.noise.record_sent(job)
         report.attempted(job.channel, "sent")
-        log.info("delivery_sent", attempts=job.attempts + 1)
+        self.log.info("delivery_sent", attempts=job.attempts + 1)
         return None
 
     def _failed(self, job: DeliveryJob, exc: DeliveryError) -> datetime | None:

@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from samples import open_app, write_config, write_document
 from servers import DROP, HOST, SmtpServer
+from structlog.contextvars import merge_contextvars
+from structlog.testing import capture_logs
 
 from monitor.alerts import outbox
 from monitor.alerts.outbox import DeliveryReport, deliver_due
@@ -161,3 +163,18 @@ def test_a_mail_whose_reply_was_lost_goes_again_on_a_fresh_connection(
     assert ALERTS == report.sent == len(mail.received())
     assert 2 == len({received.peer for received in mail.received()})  # one reconnection
     assert_sent_after_their_250(mail, written)
+
+
+def test_each_outcome_is_logged_with_its_own_delivery(
+    tmp_path: Path, mail: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with desk_app(tmp_path, mail) as app, capture_logs([merge_contextvars]) as events:
+        mail.fail_next("554 5.7.1 Message rejected", after=1)
+        _, written = deliver(app, monkeypatch)
+
+    logged = {
+        event["delivery"]: event["event"]
+        for event in events
+        if event["event"] in ("delivery_sent", "delivery_dead")
+    }
+    assert {key: f"delivery_{recorded.outcome}" for key, recorded in written.items()} == logged
