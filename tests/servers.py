@@ -5,9 +5,7 @@ code under test must ride out), record exactly what they accepted, and can be to
 fail: the next N requests get a given reply, or every request stalls until released.
 
 - ``SmtpServer``: plain, STARTTLS or implicit TLS (certificates from ``Certificates``,
-  a throwaway trustme CA), optional AUTH against a user table. It keeps its answer to
-  each mail's end (``answered``), can be told to answer it late (``reply_delay``) or to
-  drop the connection instead (``drop_next``).
+  a throwaway trustme CA), optional AUTH against a user table.
 - ``WebhookReceiver``: takes POSTs, checks the Standard Webhooks signature with the
   ``standardwebhooks`` package when it has a secret (401 if it does not verify),
   and records each accepted request.
@@ -28,7 +26,6 @@ import secrets
 import socket
 import ssl
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -47,7 +44,6 @@ from standardwebhooks.webhooks import WebhookVerificationError
 
 HOST = "127.0.0.1"
 STALL_POLL = 0.01  # seconds between checks of a stalled SMTP session's release
-DROP = "drop the connection"  # an SMTP reply that closes the session instead
 
 
 def free_port() -> int:
@@ -157,15 +153,6 @@ class ReceivedMail:
         return email.message_from_bytes(self.raw, policy=email.policy.default)
 
 
-@dataclass(frozen=True)
-class Answer:
-    """The SMTP server's answer to one mail's end (DATA's final reply, or ``DROP``)."""
-
-    delivery: str  # the mail's X-Monitor-Delivery: the outbox row's key
-    reply: str
-    at: float  # time.monotonic() as the answer went out
-
-
 class _SmtpHandler:
     def __init__(self, owner: SmtpServer) -> None:
         self.owner = owner
@@ -194,14 +181,10 @@ class _SmtpHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        await asyncio.sleep(self.owner.reply_delay)
-        content = envelope.original_content or b""
         reply = self.owner.switches.next_reply()
-        self.owner.answer(content, reply or "250")
-        if reply == DROP:
-            server.transport.close()  # the reply is written nowhere: the client sees EOF
         if reply is not None:
             return str(reply)
+        content = envelope.original_content or b""
         host, port = cast(Any, session.peer)[:2]  # typed as a str, is (host, port)
         login = cast(LoginPassword, session.auth_data) if session.authenticated else None
         user = login.login.decode() if login else None
@@ -241,8 +224,6 @@ class SmtpServer(_Server):
         self.waiting = 0  # sessions whose MAIL FROM waits for a stall to end
         self.lock = threading.Lock()
         self.mails: list[ReceivedMail] = []
-        self.answered: list[Answer] = []
-        self.reply_delay = 0.0  # seconds each mail's final reply waits
         self._refusals: dict[str, list[str]] = {}
         self._controller: Controller | None = None
 
@@ -283,23 +264,9 @@ class SmtpServer(_Server):
         # handled=False: aiosmtpd answers 535 itself when the login fails.
         return AuthResult(success=ok, handled=False, auth_data=data if ok else None)
 
-    def fail_next(self, reply: str, times: int = 1, *, after: int = 0) -> None:
-        """Answer the next ``times`` messages with ``reply`` (e.g. ``451 4.3.0 busy``),
-        after taking ``after`` messages."""
-        self.switches.queue(None, after)
+    def fail_next(self, reply: str, times: int = 1) -> None:
+        """Answer the next ``times`` messages with ``reply`` (e.g. ``451 4.3.0 busy``)."""
         self.switches.queue(reply, times)
-
-    def drop_next(self, times: int = 1, *, after: int = 0) -> None:
-        """Close the session at the end of the next ``times`` messages, unanswered, after
-        taking ``after`` messages."""
-        self.fail_next(DROP, times, after=after)
-
-    def answer(self, content: bytes, reply: str) -> None:
-        """Keep the answer to a mail's end, with the time it went out."""
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        answer = Answer(str(message["X-Monitor-Delivery"]), reply, time.monotonic())
-        with self.lock:
-            self.answered.append(answer)
 
     def refuse(self, address: str, reply: str, times: int = 1) -> None:
         """Answer the next ``times`` RCPT TO for ``address`` with ``reply`` (e.g. ``450

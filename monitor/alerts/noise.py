@@ -89,11 +89,6 @@ class NoiseControl:
                 return self._overflow(job, sends)
         return None
 
-    def caps(self, channel: str) -> bool:
-        """Whether ``channel`` has a rate cap: its holds count the batch's sends."""
-        config = self.channels.get(channel)
-        return config is not None and config.max_per_hour is not None
-
     def record_sent(self, job: DeliveryJob) -> None:
         """Count a send of this batch against its channel's cap."""
         if job.kind == "digest" or job.channel not in self._sends:

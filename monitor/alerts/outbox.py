@@ -23,22 +23,10 @@ and its record resends that row after its lease, with the same identity, as a cr
 between a send and a per-row record did. Per row, the claim, the reads and the record
 were four statements and two commits, more than rendering and sending took.
 
-A send's outcome is settled (``Pending.settle``) only once the next row is rendered: an
-SMTP mail's final reply is read then, so the server reads and stores one mail while the
-outbox renders the next (see smtp.py); other channels answer within ``send``. One send
-is in flight at a time, and its outcome is recorded before the next row is sent or
-deferred, so the rules above hold as if each send were settled at once: a row is
-recorded as sent only after its channel took it; its failure is its own, and a
-transient one puts off the channel's rows after it; a failed render waits its turn, so
-a row behind a failing channel is deferred, not buried. A row's hold check needs the
-send before it settled only where a rate cap counts sends (a quiet hour holds a whole
-channel for the whole batch). The last send of a chunk is recorded with the next chunk's.
-
 A daemon that is stopping ends a batch between two rows (``stop``): what was sent is
-recorded (the send in flight settled first), and the rows not yet tried are given back,
-due at once for the next start or another instance. Ended by the drain's deadline
-instead, the process would leave up to ``RECORD_WITHIN`` of sends unrecorded, to go out
-again after the lease.
+recorded, and the rows not yet tried are given back, due at once for the next start or
+another instance. Ended by the drain's deadline instead, the process would leave up to
+``RECORD_WITHIN`` of sends unrecorded, to go out again after the lease.
 """
 
 from __future__ import annotations
@@ -54,12 +42,12 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from monitor.alerts.digest import digest_view
 from monitor.alerts.noise import NoiseControl
 from monitor.alerts.render import AlertView, Renderer
 from monitor.app import App
-from monitor.channels.base import Pending
 from monitor.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -268,7 +256,13 @@ def deliver_due(
     jobs = app.store.claim_deliveries(
         app.owner, now=now, lease=settings.lease, limit=settings.batch
     )
-    batch = _Batch(app, now, report)
+    noise = NoiseControl(app.config.monitor, app.store, now=now)
+    # One logger for the batch's rows: the module's proxy builds one for every call
+    # (structlog's cache is off, see configure_logging), even for a filtered line.
+    logger: FilteringBoundLogger = log.bind()
+    used: set[str] = set()
+    backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure
+    sent = _SentRecords(app, now)
     try:
         for start in range(0, len(jobs), CHUNK):
             chunk = jobs[start : start + CHUNK]
@@ -282,18 +276,33 @@ def deliver_due(
                 if not claims.hold(chunk[at:]):
                     continue  # another instance has it now
                 with _Bound(job):
-                    batch.deliver(job, alerts)
-                batch.sent.flush_if_old()
-            batch.sent.flush()
+                    if job.channel in backing_off:
+                        until = backing_off[job.channel]
+                        app.store.reschedule(job, app.owner, due_at=until, kind=job.kind)
+                        report.retried += 1
+                        logger.debug("delivery_deferred", until=until.isoformat())
+                        continue
+                    retry_at = _deliver_one(app, job, report, noise, now, alerts, sent, logger)
+                    if retry_at is not None:
+                        backing_off[job.channel] = retry_at
+                    used.add(job.channel)
+                sent.flush_if_old()
+            sent.flush()
     finally:
-        batch.end()
+        try:
+            sent.flush()
+        finally:
+            for name in used:
+                channel = app.channels.get(name)
+                if channel is not None:
+                    channel.close()
     return report
 
 
 class _Bound:
     """The delivery's context for the log lines about it, bound as structlog's
-    ``bound_contextvars`` binds it but without a generator: a row is bound twice (its
-    send, its outcome), and the generator cost more than the binding."""
+    ``bound_contextvars`` binds it but without a generator, which cost more than the
+    binding."""
 
     __slots__ = ("job", "tokens")
 
@@ -311,154 +320,63 @@ class _Bound:
         structlog.contextvars.reset_contextvars(**self.tokens)
 
 
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    """A delivery that failed before its channel took it: settling it raises why."""
-
-    error: Exception
-
-    def settle(self) -> None:
-        raise self.error
-
-
-class _Batch:
-    """One batch's sends, each settled once the next row is rendered (see the module's
-    docstring), and what they decided: the channels used and those backing off."""
-
-    def __init__(self, app: App, now: datetime, report: DeliveryReport) -> None:
-        self.app = app
-        self.now = now
-        self.report = report
-        self.noise = NoiseControl(app.config.monitor, app.store, now=now)
-        self.sent = _SentRecords(app, now)
-        self.used: set[str] = set()
-        self.backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure
-        self.in_flight: tuple[DeliveryJob, Pending] | None = None
-        # One logger for the batch's rows: the module's proxy builds one for every call
-        # (structlog's cache is off, see configure_logging), even for a filtered line.
-        self.log = log.bind()
-
-    def deliver(self, job: DeliveryJob, alerts: StoredAlerts) -> None:
-        """Hold, defer or send one delivery, settling the send in flight once this one's
-        message is ready."""
-        self.used.add(job.channel)
-        if self._deferred(job):
-            return
-        if self.noise.caps(job.channel):
-            self.settle()  # the cap counts the send in flight, if it was taken
-        hold = self.noise.check(job)
-        if hold is not None:
-            self.app.store.reschedule(job, self.app.owner, due_at=hold.until, kind=hold.kind)
-            self.report.held += 1
-            self.log.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
-            return
-        message = self._prepare(job, alerts)
-        self.settle()
-        if not self._deferred(job):
-            self.in_flight = (job, self._send(job, message))
-
-    def settle(self) -> None:
-        """Wait for the send in flight to end, and record how it ended."""
-        if self.in_flight is None:
-            return
-        job, outcome = self.in_flight
-        self.in_flight = None
-        with _Bound(job):
-            retry_at = self._record(job, outcome)
-        if retry_at is not None:
-            self.backing_off[job.channel] = retry_at
-
-    def end(self) -> None:
-        """Settle the send in flight, record the batch's sends and close its channels,
-        however the batch ended."""
-        try:
-            self.settle()
-        finally:
-            try:
-                self.sent.flush()
-            finally:
-                for name in self.used:
-                    channel = self.app.channels.get(name)
-                    if channel is not None:
-                        channel.close()
-
-    def _deferred(self, job: DeliveryJob) -> bool:
-        """Put ``job`` off, untried, if its channel failed for now in this batch."""
-        until = self.backing_off.get(job.channel)
-        if until is None:
-            return False
-        self.app.store.reschedule(job, self.app.owner, due_at=until, kind=job.kind)
-        self.report.retried += 1
-        self.log.debug("delivery_deferred", until=until.isoformat())
-        return True
-
-    def _prepare(self, job: DeliveryJob, alerts: StoredAlerts) -> Message | _Failed:
-        """The delivery's message, or why there is none (settled in the send's turn)."""
-        try:
-            if job.channel not in self.app.channels:
-                # The channel left the config; keep the alert until it returns or is retried.
-                raise TransientDeliveryError(f"channel {job.channel!r} is not configured")
-            message = _render_for_sending(self.app, job, alerts)
-        except Exception as exc:
-            return _Failed(exc)
+def _deliver_one(
+    app: App,
+    job: DeliveryJob,
+    report: DeliveryReport,
+    noise: NoiseControl,
+    now: datetime,
+    alerts: StoredAlerts,
+    sent: _SentRecords,
+    logger: FilteringBoundLogger,
+) -> datetime | None:
+    """Hold, send or fail one delivery; returns its retry time if it failed transiently.
+    ``logger``: the batch's."""
+    channel = app.channels.get(job.channel)
+    hold = noise.check(job)
+    if hold is not None:
+        app.store.reschedule(job, app.owner, due_at=hold.until, kind=hold.kind)
+        report.held += 1
+        logger.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
+        return None
+    try:
+        if channel is None:
+            # The channel left the config; keep the alert until it returns or is retried.
+            raise TransientDeliveryError(f"channel {job.channel!r} is not configured")
+        message = _render_for_sending(app, job, alerts)
         if job.delivered_to:  # an earlier attempt reached them: see SmtpChannel
             message = replace(message, delivered_to=job.delivered_to)
-        return message
-
-    def _send(self, job: DeliveryJob, message: Message | _Failed) -> Pending:
-        if isinstance(message, _Failed):
-            return message
-        try:
-            return self.app.channels[job.channel].send(message)
-        except Exception as exc:
-            return _Failed(exc)
-
-    def _record(self, job: DeliveryJob, outcome: Pending) -> datetime | None:
-        """Record a settled delivery; returns its retry time if it failed transiently."""
-        app, report = self.app, self.report
-        try:
-            outcome.settle()
-        except (PermanentDeliveryError, RenderError) as exc:
-            if isinstance(exc, PermanentDeliveryError):  # it answered: it is up
-                app.channel_failures.pop(job.channel, None)
-            app.store.mark_dead(job, app.owner, error=str(exc))
-            report.attempted(job.channel, "dead")
-            report.errors.append(f"{job.key}: {exc}")
-            self.log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
-            return None
-        except DeliveryError as exc:
-            return self._failed(job, exc)
-        except Exception as exc:
-            self.log.exception("delivery_crashed")
-            return _retry_or_bury(app, job, report, self.now, repr(exc), None)
-        app.channel_failures.pop(job.channel, None)
-        self.sent.add(job)
-        self.noise.record_sent(job)
-        report.attempted(job.channel, "sent")
-        self.log.info("delivery_sent", attempts=job.attempts + 1)
+        channel.send(message)
+    except (PermanentDeliveryError, RenderError) as exc:
+        if isinstance(exc, PermanentDeliveryError):  # it answered: it is up
+            app.channel_failures.pop(job.channel, None)
+        app.store.mark_dead(job, app.owner, error=str(exc))
+        report.attempted(job.channel, "dead")
+        report.errors.append(f"{job.key}: {exc}")
+        logger.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
         return None
-
-    def _failed(self, job: DeliveryJob, exc: DeliveryError) -> datetime | None:
-        """Retry or bury a delivery its channel did not take; returns the channel's retry
-        time if the whole channel failed for now."""
-        app = self.app
+    except DeliveryError as exc:
         transient = exc if isinstance(exc, TransientDeliveryError) else None
         retry_after = transient.retry_after if transient else None
         delivered_to = transient.delivered_to if transient else frozenset()
         # Some recipients refusing one message is no reason to hold the channel's others.
         whole_channel = transient is None or transient.whole_channel
-        error = str(exc)
         if not whole_channel:  # the server answered: the channel is up
             app.channel_failures.pop(job.channel, None)
-            _retry_or_bury(
-                app, job, self.report, self.now, error, retry_after, delivered_to=delivered_to
-            )
+            _retry_or_bury(app, job, report, now, str(exc), retry_after, delivered_to=delivered_to)
             return None
         failures = app.channel_failures.get(job.channel, 0)
         app.channel_failures[job.channel] = failures + 1
-        return _retry_or_bury(
-            app, job, self.report, self.now, error, retry_after, failures, delivered_to
-        )
+        return _retry_or_bury(app, job, report, now, str(exc), retry_after, failures, delivered_to)
+    except Exception as exc:
+        logger.exception("delivery_crashed")
+        return _retry_or_bury(app, job, report, now, repr(exc), None)
+    app.channel_failures.pop(job.channel, None)
+    sent.add(job)
+    noise.record_sent(job)
+    report.attempted(job.channel, "sent")
+    logger.info("delivery_sent", attempts=job.attempts + 1)
+    return None
 
 
 def _retry_or_bury(

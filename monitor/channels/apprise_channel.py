@@ -17,7 +17,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.channels.base import SENT, Pending
 from monitor.channels.mime import header_value
 from monitor.errors import ConfigError, TransientDeliveryError
 from monitor.model import Message
@@ -46,7 +45,7 @@ class AppriseChannel:
                 raise ConfigError(f"channel {name!r}: urls[{index}] is not a URL Apprise knows")
             self._services.append((url_mark(url), service))
 
-    def send(self, message: Message) -> Pending:
+    def send(self, message: Message) -> None:
         done = set(message.delivered_to)
         for mark, service in self._services:
             if mark in done:
@@ -65,7 +64,6 @@ class AppriseChannel:
                 "did not accept the message",
                 delivered_to=frozenset(done),
             )
-        return SENT
 
     def close(self) -> None:
         """Apprise keeps nothing open between notifications."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from monitor.channels.base import SENT, Pending
 from monitor.channels.mime import header_value
 from monitor.model import Message
 
@@ -15,11 +14,10 @@ class ConsoleChannel:
         self.name = name
         self.stream = stream
 
-    def send(self, message: Message) -> Pending:
+    def send(self, message: Message) -> None:
         stream = self.stream or sys.stdout
         stream.write(f"alert: {header_value(message.subject, 200)}\n")
         stream.flush()
-        return SENT
 
     def close(self) -> None:
         """Nothing to release."""

@@ -11,7 +11,6 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from monitor.channels.base import SENT, Pending
 from monitor.errors import TransientDeliveryError
 from monitor.model import Message
 
@@ -30,13 +29,13 @@ class MaildirChannel:
     def file_name(self, message: Message) -> str:
         return _UNSAFE.sub("_", message.delivery_key)[:200] + ".news-monitor"
 
-    def send(self, message: Message) -> Pending:
+    def send(self, message: Message) -> None:
         name = self.file_name(message)
         try:
             for folder in ("tmp", "new", "cur"):
                 (self.path / folder).mkdir(parents=True, exist_ok=True)
             if self._delivered(name):
-                return SENT
+                return
             # Imported with the first mail, as the SMTP channel's (see SmtpChannel.send).
             from monitor.channels.mime import build_email
 
@@ -50,7 +49,6 @@ class MaildirChannel:
             _fsync_dir(self.path / "new")
         except OSError as exc:
             raise TransientDeliveryError(f"maildir: cannot write to {self.path}: {exc}") from exc
-        return SENT
 
     def _delivered(self, name: str) -> bool:
         if (self.path / "new" / name).exists():

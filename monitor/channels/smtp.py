@@ -6,15 +6,6 @@ a delivery: 4xx, a lost connection or a timeout is transient (retry later), 5xx 
 permanent (dead letter). TLS is never downgraded: a server that does not offer STARTTLS
 when it is configured fails the delivery instead of receiving it in clear.
 
-``send`` writes a mail up to its body and returns without reading the server's final
-reply to it: that reply is read by the returned ``Pending``'s ``settle``, which the
-outbox calls after rendering its next message, so the server reads and stores this mail
-while we render the next. No other command is written before that reply is read (plain
-RFC 5321: no PIPELINING needed), the reply belongs to this mail alone, and the outbox
-records the mail as sent only once ``settle`` read a 250. A dropped connection or a 421,
-at any step of a mail on a connection an earlier mail used, costs the mail one more try
-on a fresh connection, as before the reply was deferred.
-
 When the server takes a mail for some recipients and refuses others, a 5xx refusal is
 final (logged; the mail counts as sent) but a 4xx one is not: the error names the
 recipients that took it (``TransientDeliveryError.delivered_to``), the outbox keeps them
@@ -25,20 +16,21 @@ one loses it to a full or busy mailbox.
 
 from __future__ import annotations
 
-import contextlib
 import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import structlog
 
-from monitor.channels.base import SENT, Pending
 from monitor.config import SmtpChannelConfig
 from monitor.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from monitor.model import Message
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 log = structlog.get_logger("monitor.smtp")
 
@@ -48,54 +40,11 @@ _RECONNECT_CODES = frozenset({421})
 
 
 class _Connection(smtplib.SMTP):
-    """smtplib's connection, sending a mail in two steps (``begin_mail``, ``end_mail``)
-    so that its final reply can be read later, and with its commands costing less CPU:
-    an address is quoted (parsed as an email address) once, not again for every mail and
-    recipient, and the dots starting lines are doubled by a replace, not a multiline
-    regex over the mail. Both were about a tenth of a delivery's CPU. The commands, and
-    what a refusal does to the session (RSET, or closing on a 421), are smtplib's
-    ``sendmail``'s."""
-
-    def begin_mail(
-        self, sender: str, recipients: Sequence[str], mail: bytes, options: Sequence[str]
-    ) -> dict[str, tuple[int, bytes]]:
-        """``sendmail`` up to the mail's body, its final reply left unread; raises as
-        ``sendmail`` does, returns the recipients refused (some, never all)."""
-        self.ehlo_or_helo_if_needed()
-        mail_options = list(options) if self.does_esmtp else []
-        if self.does_esmtp and self.has_extn("size"):
-            mail_options.insert(0, f"size={len(mail)}")
-        code, reply = self.mail(sender, mail_options)
-        if code != 250:
-            self._refused(code)
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        refused: dict[str, tuple[int, bytes]] = {}
-        for recipient in recipients:
-            code, reply = self.rcpt(recipient)
-            if code not in (250, 251):
-                refused[recipient] = (code, reply)
-            if code == 421:
-                self.close()
-                raise smtplib.SMTPRecipientsRefused(refused)
-        if len(refused) == len(recipients):
-            self._reset()
-            raise smtplib.SMTPRecipientsRefused(refused)
-        self.putcmd("data")
-        code, reply = self.getreply()
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
-        stuffed = dot_stuffed(mail)
-        if not stuffed.endswith(b"\r\n"):
-            stuffed += b"\r\n"
-        self.send(stuffed + b".\r\n")
-        return refused
-
-    def end_mail(self) -> None:
-        """Read the final reply to the mail ``begin_mail`` sent; raise unless it is 250."""
-        code, reply = self.getreply()
-        if code != 250:
-            self._refused(code)
-            raise smtplib.SMTPDataError(code, reply)
+    """smtplib's connection, with its commands for a mail costing less CPU: an address is
+    quoted (parsed as an email address) once, not again for every mail and recipient,
+    and the dots starting lines are doubled by a replace, not a multiline regex over the
+    mail. Both were about a tenth of a delivery's CPU. ``sendmail``'s flow (refusals,
+    421, RSET) is smtplib's own; each command here is as smtplib sends it."""
 
     def mail(self, sender: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
         optionlist = ""
@@ -113,17 +62,18 @@ class _Connection(smtplib.SMTP):
         self.putcmd("rcpt", f"TO:{_quoted(recip)}{optionlist}")
         return self.getreply()
 
-    def _refused(self, code: int) -> None:
-        """End the mail's transaction after a refusal, as ``sendmail`` does."""
-        if code == 421:
-            self.close()
-        else:
-            self._reset()
-
-    def _reset(self) -> None:
-        """RSET, the server's being gone not mattering here (smtplib's ``_rset``)."""
-        with contextlib.suppress(smtplib.SMTPServerDisconnected):
-            self.rset()
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
+        if isinstance(msg, str):  # not what the channel sends: smtplib's own way
+            return super().data(msg)
+        self.putcmd("data")
+        code, reply = self.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        stuffed = dot_stuffed(bytes(msg))
+        if not stuffed.endswith(b"\r\n"):
+            stuffed += b"\r\n"
+        self.send(stuffed + b".\r\n")
+        return self.getreply()
 
 
 class _SslConnection(_Connection, smtplib.SMTP_SSL):
@@ -139,46 +89,6 @@ def dot_stuffed(mail: bytes) -> bytes:
     return b"." + stuffed if stuffed.startswith(b".") else stuffed
 
 
-@dataclass(frozen=True, slots=True)
-class _Mail:
-    """A message as one mail: its bytes, and its envelope."""
-
-    data: bytes
-    recipients: list[str]  # all it is addressed to
-    pending: list[str]  # those an earlier attempt did not reach: the envelope's
-    taken: frozenset[str]  # those it did
-    international: bool  # an address beyond ASCII: sent with SMTPUTF8
-
-
-class _Sending:
-    """A mail the server has up to its end, its final reply not read yet; ``settle``
-    reads it once and keeps the outcome."""
-
-    def __init__(
-        self,
-        channel: SmtpChannel,
-        mail: _Mail,
-        connection: _Connection,
-        refused: dict[str, tuple[int, bytes]],
-        *,
-        reused: bool,
-    ) -> None:
-        self.channel = channel
-        self.mail = mail
-        self.connection = connection
-        self.refused = refused  # recipients refused at RCPT
-        self.reused = reused  # the connection carried an earlier mail: worth a new one
-        self._settled = False
-        self._error: DeliveryError | None = None
-
-    def settle(self) -> None:
-        if not self._settled:
-            self._settled = True
-            self._error = self.channel.finish(self)
-        if self._error is not None:
-            raise self._error
-
-
 class SmtpChannel:
     """Sends each message as a multipart/alternative mail to the configured recipients
     (or to ``Message.recipient`` when the outbox addressed it to one person)."""
@@ -186,49 +96,51 @@ class SmtpChannel:
     def __init__(self, name: str, config: SmtpChannelConfig) -> None:
         self.name = name
         self.config = config
-        self._connection: _Connection | None = None
-        self._outstanding: _Sending | None = None  # its final reply still to read
+        self._connection: smtplib.SMTP | None = None
 
     @property
     def where(self) -> str:
         return f"smtp {self.config.host}:{self.config.port}"
 
-    def send(self, message: Message) -> Pending:
+    def send(self, message: Message) -> None:
         recipients = [message.recipient] if message.recipient else list(self.config.to)
         taken = message.delivered_to
         pending = [address for address in recipients if address not in taken]
         if not pending:
-            return SENT
+            return
         # Imported with the first mail: a pass that finds nothing new never needs
         # email.policy and its header parsers.
         from monitor.channels.mime import build_email
 
         # As smtplib's send_message decides: addresses beyond ASCII need SMTPUTF8.
         international = not all(a.isascii() for a in (self.config.sender, *recipients))
-        data = build_email(
+        mail = build_email(
             message,
             sender=self.config.sender,
             to=recipients,
             list_id=self.name,
             utf8=international,
         )
-        self._settle_outstanding()
-        self._outstanding = self._begin(_Mail(data, recipients, pending, taken, international))
-        return self._outstanding
-
-    def finish(self, sending: _Sending) -> DeliveryError | None:
-        """Read ``sending``'s final reply: None if the server took the mail (for all of
-        its recipients, or some refused for good), else why not."""
-        if self._outstanding is sending:
-            self._outstanding = None
-        try:
-            refused = self._end(sending)
-        except DeliveryError as exc:
-            return exc
-        return self._refusals(sending.mail, refused)
+        refused = self._send_mail(mail, pending, international)
+        if refused:
+            log.warning(
+                "smtp_recipients_refused",
+                refused={address: code for address, (code, _) in refused.items()},
+            )
+        # The others have the mail already: only those refused for now get it again.
+        later = {a: reply for a, reply in refused.items() if not 500 <= reply[0] < 600}
+        if not later:
+            return
+        text = "; ".join(
+            f"{address}: {code} {_text(reply)}" for address, (code, reply) in later.items()
+        )
+        raise TransientDeliveryError(
+            f"{self.where}: {len(later)} of {len(recipients)} recipients refused for now: {text}",
+            whole_channel=False,
+            delivered_to=taken | {a for a in pending if a not in later},
+        )
 
     def close(self) -> None:
-        self._settle_outstanding()
         connection, self._connection = self._connection, None
         if connection is None:
             return
@@ -237,81 +149,38 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError):
             connection.close()
 
-    def _settle_outstanding(self) -> None:
-        """Read the reply still due before the connection is used again; its outcome
-        stays with its ``Pending`` for the outbox."""
-        if self._outstanding is not None:
-            with contextlib.suppress(DeliveryError):  # kept by the Pending for its owner
-                self._outstanding.settle()
-
-    def _begin(self, mail: _Mail) -> _Sending:
-        """Send ``mail`` up to its end; a kept connection that is gone (or answers 421)
-        is replaced once."""
+    def _send_mail(
+        self, mail: bytes, recipients: list[str], international: bool
+    ) -> dict[str, tuple[int, bytes]]:
         reused = self._connection is not None
         try:
-            connection = self._connection or self._connect()
-            self._connection = connection
-            refused = self._transmit(connection, mail)
+            return self._transmit(mail, recipients, international)
         except (smtplib.SMTPException, OSError) as exc:
-            self._reconnect_or_fail(exc, reused)
-            return self._begin(mail)  # on a fresh connection: at most once more
-        return _Sending(self, mail, connection, refused, reused=reused)
+            self._drop()
+            if not (reused and _worth_reconnecting(exc)):
+                raise delivery_error(self.where, exc) from exc
+            log.info("smtp_reconnecting", host=self.config.host, reason=str(exc)[:200])
+        # On a fresh connection: at most once more.
+        return self._send_mail(mail, recipients, international)
 
-    def _end(self, sending: _Sending) -> dict[str, tuple[int, bytes]]:
-        """The recipients refused of a mail the server took; a kept connection that is
-        gone (or answers 421) before the final reply costs one more try on a new one."""
-        try:
-            sending.connection.end_mail()
-        except (smtplib.SMTPException, OSError) as exc:
-            self._reconnect_or_fail(exc, sending.reused)
-            return self._end(self._begin(sending.mail))
-        return sending.refused
-
-    def _reconnect_or_fail(self, exc: smtplib.SMTPException | OSError, reused: bool) -> None:
-        """Drop the connection after ``exc``; raise the delivery's error unless a fresh
-        connection is worth a try."""
-        self._drop()
-        if not (reused and _worth_reconnecting(exc)):
-            raise delivery_error(self.where, exc) from exc
-        log.info("smtp_reconnecting", host=self.config.host, reason=str(exc)[:200])
-
-    def _transmit(self, connection: _Connection, mail: _Mail) -> dict[str, tuple[int, bytes]]:
+    def _transmit(
+        self, mail: bytes, recipients: list[str], international: bool
+    ) -> dict[str, tuple[int, bytes]]:
+        if self._connection is None:
+            self._connection = self._connect()
         options: tuple[str, ...] = ()
-        if mail.international:
-            if not connection.has_extn("smtputf8"):
+        if international:
+            if not self._connection.has_extn("smtputf8"):
                 raise smtplib.SMTPNotSupportedError(
                     "an address needs SMTPUTF8, which the server does not offer"
                 )
             options = ("SMTPUTF8", "BODY=8BITMIME")
-        return connection.begin_mail(self.config.sender, mail.pending, mail.data, options)
+        return self._connection.sendmail(self.config.sender, recipients, mail, options)
 
-    def _refusals(
-        self, mail: _Mail, refused: dict[str, tuple[int, bytes]]
-    ) -> TransientDeliveryError | None:
-        """What the recipients refused at RCPT mean once the server took the mail: those
-        refused for now get it again, the others have it already."""
-        if refused:
-            log.warning(
-                "smtp_recipients_refused",
-                refused={address: code for address, (code, _) in refused.items()},
-            )
-        later = {a: reply for a, reply in refused.items() if not 500 <= reply[0] < 600}
-        if not later:
-            return None
-        text = "; ".join(
-            f"{address}: {code} {_text(reply)}" for address, (code, reply) in later.items()
-        )
-        return TransientDeliveryError(
-            f"{self.where}: {len(later)} of {len(mail.recipients)} recipients refused for "
-            f"now: {text}",
-            whole_channel=False,
-            delivered_to=mail.taken | {a for a in mail.pending if a not in later},
-        )
-
-    def _connect(self) -> _Connection:
+    def _connect(self) -> smtplib.SMTP:
         config = self.config
         timeout = config.timeout.total_seconds()
-        connection: _Connection
+        connection: smtplib.SMTP
         if config.tls:
             connection = _SslConnection(
                 config.host,

@@ -32,7 +32,6 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import httpx
 
 from monitor.alerts.render import Renderer, web_url
-from monitor.channels.base import SENT, Pending
 from monitor.config import WebhookChannelConfig
 from monitor.errors import (
     ConfigError,
@@ -76,7 +75,7 @@ class WebhookChannel:
         self._transport = transport
         self._client: httpx.Client | None = None
 
-    def send(self, message: Message) -> Pending:
+    def send(self, message: Message) -> None:
         body = self.body(message)
         headers = self.headers(message.delivery_key, body)
         try:
@@ -88,7 +87,7 @@ class WebhookChannel:
         except httpx.TransportError as exc:
             raise TransientDeliveryError(f"{self.where}: {exc or type(exc).__name__}") from exc
         if 200 <= status < 300:
-            return SENT
+            return
         detail = f"{self.where}: HTTP {status}"
         text = hide(" ".join(reply.decode("utf-8", "replace").split()), self._hidden)
         if text := text[:200]:

@@ -26,7 +26,6 @@ from feedserver import (
 from structlog.testing import capture_logs
 
 from monitor.app import App
-from monitor.channels.base import Pending
 from monitor.commands.run import run_once
 from monitor.pipeline import PollOutcome, poll_source
 from monitor.store.repo import SourceState
@@ -393,9 +392,9 @@ def test_run_once_widens_while_a_slow_channel_holds_the_deliveries(
     channel = app.channels["box"]
     send = channel.send
 
-    def slow_send(message: Any) -> Pending:
+    def slow_send(message: Any) -> None:
         met.wait(5)
-        return send(message)
+        send(message)
 
     monkeypatch.setattr(channel, "send", slow_send)
     try:

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from samples import SEED_BODY, open_app, write_config, write_document
 from servers import HOST, Certificates, SmtpServer, WebhookReceiver, new_secret
+from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from monitor.alerts import outbox
 from monitor.alerts.outbox import DeliveryReport, deliver_due, render_job
 from monitor.app import App
-from monitor.channels.base import SENT, Pending
 from monitor.model import Message
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
@@ -113,6 +113,19 @@ def test_everything_is_delivered_once(app: App, mail: SmtpServer, hooks: Webhook
     assert {"pending": 0, "due": 0, "sent": 6, "dead": 0} == counts(app)
 
 
+def test_each_outcome_is_logged_with_its_own_delivery(app: App, mail: SmtpServer) -> None:
+    mail.fail_next("554 5.7.1 Message rejected")
+    with capture_logs([merge_contextvars]) as events:
+        report = deliver_due(app)
+
+    def logged(outcome: str) -> list[str]:
+        return [event["delivery"] for event in events if event["event"] == outcome]
+
+    assert [error.split(": ")[0] for error in report.errors] == logged("delivery_dead")
+    assert EXPECTED * 2 - 1 == report.sent == len(set(logged("delivery_sent")))
+    assert not set(logged("delivery_dead")) & set(logged("delivery_sent"))
+
+
 def test_servers_down_keep_every_alert_until_they_return(
     app: App, mail: SmtpServer, hooks: WebhookReceiver
 ) -> None:
@@ -179,7 +192,7 @@ def test_a_crash_after_sending_resends_with_the_same_identity(
     now, lease = utc_now(), app.config.monitor.delivery.lease
     jobs = app.store.claim_deliveries("crashed", now=now, lease=lease, limit=10)
     for job in jobs:  # accepted by the servers, then the worker dies before marking them
-        app.channels[job.channel].send(render_job(app, job)).settle()
+        app.channels[job.channel].send(render_job(app, job))
     for channel in app.channels.values():
         channel.close()
 
@@ -199,11 +212,10 @@ class FakeChannel:
         self.accepted: list[str] = []
         self.on_send = on_send
 
-    def send(self, message: Message) -> Pending:
+    def send(self, message: Message) -> None:
         if self.on_send is not None:
             self.on_send(len(self.accepted))
         self.accepted.append(message.delivery_key)
-        return SENT
 
     def close(self) -> None:
         """Nothing to close."""
