@@ -35,12 +35,14 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import Token
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from monitor.alerts.digest import digest_view
 from monitor.alerts.noise import NoiseControl
@@ -255,6 +257,9 @@ def deliver_due(
         app.owner, now=now, lease=settings.lease, limit=settings.batch
     )
     noise = NoiseControl(app.config.monitor, app.store, now=now)
+    # One logger for the batch's rows: the module's proxy builds one for every call
+    # (structlog's cache is off, see configure_logging), even for a filtered line.
+    logger: FilteringBoundLogger = log.bind()
     used: set[str] = set()
     backing_off: dict[str, datetime] = {}  # channel -> its retry time after a failure
     sent = _SentRecords(app, now)
@@ -270,16 +275,14 @@ def deliver_due(
                     return report
                 if not claims.hold(chunk[at:]):
                     continue  # another instance has it now
-                with structlog.contextvars.bound_contextvars(
-                    delivery=job.key, channel=job.channel, watchlist=job.watchlist
-                ):
+                with _Bound(job):
                     if job.channel in backing_off:
                         until = backing_off[job.channel]
                         app.store.reschedule(job, app.owner, due_at=until, kind=job.kind)
                         report.retried += 1
-                        log.debug("delivery_deferred", until=until.isoformat())
+                        logger.debug("delivery_deferred", until=until.isoformat())
                         continue
-                    retry_at = _deliver_one(app, job, report, noise, now, alerts, sent)
+                    retry_at = _deliver_one(app, job, report, noise, now, alerts, sent, logger)
                     if retry_at is not None:
                         backing_off[job.channel] = retry_at
                     used.add(job.channel)
@@ -296,6 +299,27 @@ def deliver_due(
     return report
 
 
+class _Bound:
+    """The delivery's context for the log lines about it, bound as structlog's
+    ``bound_contextvars`` binds it but without a generator, which cost more than the
+    binding."""
+
+    __slots__ = ("job", "tokens")
+
+    def __init__(self, job: DeliveryJob) -> None:
+        self.job = job
+        self.tokens: Mapping[str, Token[Any]] = {}
+
+    def __enter__(self) -> None:
+        job = self.job
+        self.tokens = structlog.contextvars.bind_contextvars(
+            delivery=job.key, channel=job.channel, watchlist=job.watchlist
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        structlog.contextvars.reset_contextvars(**self.tokens)
+
+
 def _deliver_one(
     app: App,
     job: DeliveryJob,
@@ -304,14 +328,16 @@ def _deliver_one(
     now: datetime,
     alerts: StoredAlerts,
     sent: _SentRecords,
+    logger: FilteringBoundLogger,
 ) -> datetime | None:
-    """Hold, send or fail one delivery; returns its retry time if it failed transiently."""
+    """Hold, send or fail one delivery; returns its retry time if it failed transiently.
+    ``logger``: the batch's."""
     channel = app.channels.get(job.channel)
     hold = noise.check(job)
     if hold is not None:
         app.store.reschedule(job, app.owner, due_at=hold.until, kind=hold.kind)
         report.held += 1
-        log.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
+        logger.info("delivery_held", reason=hold.reason, until=hold.until.isoformat())
         return None
     try:
         if channel is None:
@@ -327,7 +353,7 @@ def _deliver_one(
         app.store.mark_dead(job, app.owner, error=str(exc))
         report.attempted(job.channel, "dead")
         report.errors.append(f"{job.key}: {exc}")
-        log.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
+        logger.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
         return None
     except DeliveryError as exc:
         transient = exc if isinstance(exc, TransientDeliveryError) else None
@@ -343,13 +369,13 @@ def _deliver_one(
         app.channel_failures[job.channel] = failures + 1
         return _retry_or_bury(app, job, report, now, str(exc), retry_after, failures, delivered_to)
     except Exception as exc:
-        log.exception("delivery_crashed")
+        logger.exception("delivery_crashed")
         return _retry_or_bury(app, job, report, now, repr(exc), None)
     app.channel_failures.pop(job.channel, None)
     sent.add(job)
     noise.record_sent(job)
     report.attempted(job.channel, "sent")
-    log.info("delivery_sent", attempts=job.attempts + 1)
+    logger.info("delivery_sent", attempts=job.attempts + 1)
     return None
 
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.charset import BASE64, Charset
 from email.header import Header
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 from monitor.model import Message
@@ -33,6 +35,9 @@ POLICY = SMTP.clone(cte_type="7bit")
 _LINE = 78  # POLICY.max_line_length
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")
 _BASE64_CHUNK = _LINE // 4 * 3  # bytes per 76-character base64 line
+# What b2a_qp(istext=True) always writes as =XX: "=", bytes beyond "~", and control
+# characters other than tab, LF and CR.
+_QP_ENCODED = bytes([*range(9), 11, 12, *range(14, 32), ord("="), *range(127, 256)])
 
 
 def header_value(value: str, limit: int = MAX_SUBJECT) -> str:
@@ -83,7 +88,7 @@ def build_email(
         _header(policy, "Subject", subject)
         if subject.isascii() and "=?" not in subject
         else policy.fold_binary("Subject", encoded_words(subject, "Subject")),
-        _header(policy, "Date", format_datetime(date or datetime.now(UTC))),
+        _header(policy, "Date", format_datetime(date) if date else _utc_date(int(time.time()))),
         _header(policy, "Message-ID", message_id(message.delivery_key, domain)),
     ]
     if list_id:
@@ -104,6 +109,13 @@ def build_email(
             b"\r\n--%s--\r\n" % boundary,
         ]
     )
+
+
+@lru_cache(maxsize=2)
+def _utc_date(second: int) -> str:
+    """The Date of a mail written in this second (Unix time): formatted once a second,
+    not once a mail (``format_datetime`` writes whole seconds)."""
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def _header(policy: EmailPolicy[Any], name: str, value: str, *, address: bool = False) -> bytes:
@@ -138,8 +150,7 @@ def encode_body(content: str) -> tuple[str, str]:
     body = b"\n".join(lines) + b"\n"
     if max(map(len, lines), default=0) <= _LINE and body.isascii():
         return "7bit", body.decode("ascii")
-    sniff = b"\r\n".join(lines[:10]) + b"\r\n"
-    if len(binascii.b2a_qp(sniff, istext=True)) <= len(binascii.b2a_base64(sniff)):
+    if _qp_not_longer(b"\r\n".join(lines[:10]) + b"\r\n"):
         return "quoted-printable", binascii.b2a_qp(body, istext=True).decode("ascii")
     canonical = b"\r\n".join(lines) + b"\r\n"
     encoded = (
@@ -147,6 +158,31 @@ def encode_body(content: str) -> tuple[str, str]:
         for start in range(0, len(canonical), _BASE64_CHUNK)
     )
     return "base64", b"".join(encoded).decode("ascii")
+
+
+def _qp_not_longer(sniff: bytes) -> bool:
+    """Whether ``b2a_qp(sniff, istext=True)`` is no longer than ``b2a_base64(sniff)``
+    (``sniff``: lines ended by CRLF), told by bounds on its length where they can: the
+    first ten lines of an alert's HTML are often all of it, and encoding them as
+    quoted-printable only to measure them took as long as encoding the body.
+
+    Quoted-printable writes ``n`` bytes as ``n + 2E + 2W + 3S`` (binascii's b2a_qp):
+    E bytes written as ``=XX`` (at least those always encoded, at most those and every
+    dot, since a dot that starts a line and ends it is encoded), W lines ending in a
+    blank (its ``=20``; one at most per line) and S soft breaks (``=`` and a line end;
+    one at most per 73 characters of a line). The bounds alone decided every sniff of
+    5,000 of the corpus's articles, as text and as escaped HTML.
+    """
+    size = len(sniff)
+    base64 = 4 * -(-size // 3) + 1  # one line and its newline
+    encoded = size - len(sniff.translate(None, _QP_ENCODED))
+    if size + 2 * encoded > base64:
+        return False
+    at_most = encoded + sniff.count(b".")
+    longest = size + 2 * at_most + 2 * sniff.count(b"\n") + 3 * ((size + 2 * at_most) // 73)
+    if longest <= base64:
+        return True
+    return len(binascii.b2a_qp(sniff, istext=True)) <= base64
 
 
 def _boundary(parts: Sequence[bytes]) -> bytes:

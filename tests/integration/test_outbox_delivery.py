@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from samples import SEED_BODY, open_app, write_config, write_document
 from servers import HOST, Certificates, SmtpServer, WebhookReceiver, new_secret
+from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
 from monitor.alerts import outbox
@@ -110,6 +111,19 @@ def test_everything_is_delivered_once(app: App, mail: SmtpServer, hooks: Webhook
     assert (0, 0) == (again.sent, again.failed)
     assert_each_once(mail, hooks)
     assert {"pending": 0, "due": 0, "sent": 6, "dead": 0} == counts(app)
+
+
+def test_each_outcome_is_logged_with_its_own_delivery(app: App, mail: SmtpServer) -> None:
+    mail.fail_next("554 5.7.1 Message rejected")
+    with capture_logs([merge_contextvars]) as events:
+        report = deliver_due(app)
+
+    def logged(outcome: str) -> list[str]:
+        return [event["delivery"] for event in events if event["event"] == outcome]
+
+    assert [error.split(": ")[0] for error in report.errors] == logged("delivery_dead")
+    assert EXPECTED * 2 - 1 == report.sent == len(set(logged("delivery_sent")))
+    assert not set(logged("delivery_dead")) & set(logged("delivery_sent"))
 
 
 def test_servers_down_keep_every_alert_until_they_return(

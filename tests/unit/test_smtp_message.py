@@ -3,6 +3,7 @@ to retry or dead letter. No network: the live server tests are in integration/."
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.charset
 import email.policy
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from monitor.channels.mime import (
     MAX_SUBJECT,
     POLICY,
+    _qp_not_longer,
     build_email,
     encoded_words,
     header_value,
@@ -223,3 +225,21 @@ def test_smtp_errors_map_to_retry_or_dead_letter(
 def test_dots_starting_lines_are_doubled_as_smtplib_doubles_them(pieces: list[bytes]) -> None:
     mail = b"".join(pieces)
     assert smtplib._quote_periods(mail) == dot_stuffed(mail)  # type: ignore[attr-defined]
+
+
+# Lines around the 73-78 characters where quoted-printable breaks them, and the bytes its
+# length depends on: encoded ones, dots, blanks, text in several scripts.
+SNIFF_LINES = st.lists(
+    st.text(st.sampled_from([*"ab =.\t", "é", "한", "—", "\x00", "\x7f", "\x0c"]), max_size=90)
+    | st.integers(70, 80).map(lambda n: "x" * (n - 1) + ".")
+    | st.text(st.sampled_from("ab=.é"), min_size=100, max_size=300),
+    max_size=12,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(SNIFF_LINES)
+def test_quoted_printable_is_chosen_as_encoding_the_sniff_would_choose_it(lines: list[str]) -> None:
+    sniff = b"".join(line.encode() + b"\r\n" for line in lines[:10]) or b"\r\n"
+    encoded = binascii.b2a_qp(sniff, istext=True)
+    assert (len(encoded) <= len(binascii.b2a_base64(sniff))) == _qp_not_longer(sniff)
