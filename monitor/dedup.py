@@ -133,6 +133,12 @@ def _url_variants(url: str) -> list[str]:
     return [f"{scheme}://{h}{slash}{path}" for scheme in ("http", "https") for h in hosts]
 
 
+def story_key(key: str, url: str) -> str:
+    """The key of another story at ``url`` that its feed gives the name (``key``) of a
+    stored one: see ``Store._store_items``."""
+    return f"{key} url:{url}"
+
+
 def item_key(
     *,
     guid: str | None,

@@ -41,6 +41,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.cadence import next_cadence
 from monitor.cpu import CPU_WORK
+from monitor.dedup import story_key
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
@@ -640,21 +641,11 @@ class Store:
         """Store one round of a poll's items (no key twice): one query for the rows
         already there, one UPDATE per changed item, then the stories and rows of the new
         ones, each a multi-row statement. Their outcomes, in order."""
-        existing: dict[tuple[str, str], Any] = {}
-        by_source: dict[str, list[str]] = {}
-        for item, values in batch:
-            keys = by_source.setdefault(item.source, [])
-            keys.append(values["key"])
-            keys.extend(item.other_keys)
-        for source, keys in by_source.items():
-            for chunk in _chunks(keys):
-                rows = connection.execute(_EXISTING_ITEMS, {"source": source, "keys": chunk})
-                existing.update(((source, row.key), row) for row in rows)
+        batch, founds = _stored_rows(connection, batch)
         outcomes: list[IngestedItem | None] = []
         updates: list[dict[str, Any]] = []
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
-        for item, values in batch:
-            found = _found(existing, item.source, [values["key"], *item.other_keys])
+        for (item, values), found in zip(batch, founds, strict=True):
             if found is None:
                 fresh.append((len(outcomes), item, values))
                 outcomes.append(None)
@@ -1229,7 +1220,12 @@ def _not_carried(
 _CHUNK = 2000
 # What a poll needs to know of its items already stored: one query per source and chunk.
 _EXISTING_ITEMS = select(
-    items_t.c.id, items_t.c.key, items_t.c.content_hash, items_t.c.story_id
+    items_t.c.id,
+    items_t.c.key,
+    items_t.c.content_hash,
+    items_t.c.story_id,
+    items_t.c.url,
+    items_t.c.title,
 ).where(
     items_t.c.source == bindparam("source"),
     items_t.c.key.in_(bindparam("keys", expanding=True)),
@@ -1407,6 +1403,61 @@ def _other_sources(carried: list[tuple[int, str]], item_id: int) -> list[str]:
 def _chunks(values: Sequence[T]) -> Iterator[list[T]]:
     for start in range(0, len(values), _CHUNK):
         yield list(values[start : start + _CHUNK])
+
+
+def _stored_rows(
+    connection: Connection, batch: list[tuple[Item, dict[str, Any]]]
+) -> tuple[list[tuple[Item, dict[str, Any]]], list[Any]]:
+    """The stored row of each item of ``batch`` (None for a new one), found under its
+    key or one of its other keys; and ``batch``, where an item that is another story
+    than the row under its name (``_another_story``) has a key of its own
+    (``story_key``), its row looked up under that key."""
+    wanted = [(item.source, [values["key"], *item.other_keys]) for item, values in batch]
+    existing = _existing_items(connection, wanted)
+    rows = [_found(existing, source, keys) for source, keys in wanted]
+    apart = [
+        at for at, row in enumerate(rows) if row is not None and _another_story(row, batch[at][0])
+    ]
+    if not apart:
+        return batch, rows
+    batch = list(batch)
+    for at in apart:
+        item, values = batch[at]
+        batch[at] = (item, {**values, "key": story_key(values["key"], str(item.url))})
+    own = [(batch[at][0].source, [batch[at][1]["key"]]) for at in apart]
+    existing = _existing_items(connection, own)
+    for at, (source, (key,)) in zip(apart, own, strict=True):
+        rows[at] = existing.get((source, key))
+    return batch, rows
+
+
+def _existing_items(
+    connection: Connection, wanted: Sequence[tuple[str, list[str]]]
+) -> dict[tuple[str, str], Any]:
+    """The stored rows of the (source, keys) ``wanted``, by (source, key): a query a
+    source (a chunk of keys at a time)."""
+    by_source: dict[str, list[str]] = {}
+    for source, keys in wanted:
+        by_source.setdefault(source, []).extend(keys)
+    existing: dict[tuple[str, str], Any] = {}
+    for source, keys in by_source.items():
+        for chunk in _chunks(keys):
+            rows = connection.execute(_EXISTING_ITEMS, {"source": source, "keys": chunk})
+            existing.update(((source, row.key), row) for row in rows)
+    return existing
+
+
+def _another_story(stored: Any, item: Item) -> bool:
+    """Whether ``item``, under the name of the ``stored`` row, is another story: another
+    title at another link. A "latest headline" feed keeps one GUID for whatever its one
+    entry is now; taken as an update, the new story would alert no watch-list that the
+    first matched. An edit keeps its link, or its title."""
+    return (
+        stored.url is not None
+        and item.url is not None
+        and stored.url != item.url
+        and stored.title != item.title
+    )
 
 
 def _found(existing: Mapping[tuple[str, str], Any], source: str, keys: list[str]) -> Any:

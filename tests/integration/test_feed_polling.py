@@ -797,3 +797,40 @@ def test_a_feed_that_gives_every_entry_one_name_loses_none_of_them(
     else:
         assert all(key.startswith("content:") for key in keys)
     assert ["feed_names_shared"] == [e["event"] for e in logs if "shared" in e["event"]]
+
+
+def test_another_story_under_the_same_guid_is_another_item(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A "latest headline" feed keeps one GUID while its one entry becomes another story
+    (another title at another link): that story is new, and alerts, where as an update
+    of the first it would not (the watch-list matched the first already). An edit of it
+    (its text; the same title and link) is an update as before."""
+
+    def latest(path: str, title: str, text: str) -> bytes:
+        item = (
+            f"<item><guid isPermaLink='false'>latest</guid><link>https://news.test/{path}</link>"
+            f"<title>{title}</title><description>{text}</description></item>"
+        )
+        return f"<?xml version='1.0'?><rss version='2.0'><channel>{item}</channel></rss>".encode()
+
+    polls = [
+        latest("1", "GSOMIA kept", "Seoul keeps GSOMIA."),
+        latest("2", "GSOMIA talks end", "Talks on GSOMIA ended in Tokyo."),
+        latest("2", "GSOMIA talks end", "Talks on GSOMIA ended in Tokyo."),
+        latest("2", "GSOMIA talks end", "Talks on GSOMIA ended in Tokyo on Friday."),
+        latest("1", "GSOMIA kept", "Seoul keeps GSOMIA."),
+    ]
+    app = _app(tmp_path, server)
+    outcomes = []
+    try:
+        for n, document in enumerate(polls):
+            server.routes["/feed"] = Feed(document, etag=f'"{n}"')
+            outcomes.append(poll_source(app, "wire", force=True))
+        keys = sorted(item.key for item in app.store.items())
+    finally:
+        app.close()
+    assert [(1, 0, 1), (1, 0, 1), (0, 0, 0), (0, 1, 0), (0, 0, 0)] == [
+        (o.new, o.updated, o.deliveries) for o in outcomes
+    ]
+    assert ["guid:latest", "guid:latest url:https://news.test/2"] == keys
