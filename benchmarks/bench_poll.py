@@ -18,7 +18,8 @@ wait4; and the server process's CPU meanwhile, from /proc), in this same run:
   a venv of its own under the work folder, as the peers are;
 - rss2email 3.14 (SMTP to the sink) and feed2exec 0.23 (Maildir), installed by this
   script into their own venv under the work folder (pip, from PyPI);
-- feedparser alone parsing the same 200 files with its defaults.
+- feedparser alone parsing the same 200 files with its defaults, right after each cold
+  ingest pass, so that the two are compared under the same load.
 
 The issue's targets are checked at the end: (a) mail pass >= 4x rss2email's cold
 throughput, (b) ingest-only cold within 1.5x of feedparser alone, (c) warm no slower than
@@ -315,9 +316,11 @@ def cold_and_warm(
     repeat: int,
     prepare: Callable[[Path], list[str]],
     server: int,
+    beside: Callable[[], None] | None = None,
 ) -> Row:
     """Median of ``repeat`` cold passes (each on a fresh state) and of the warm passes
-    that follow them on the same state."""
+    that follow them on the same state; ``beside`` is measured after each cold pass (a
+    run to compare it with, under the same load: a machine's speed drifts)."""
     colds, warms = [], []
     log = work / f"{name}-{dataset}.log"
     for attempt in range(repeat):
@@ -325,6 +328,8 @@ def cold_and_warm(
         run.mkdir(parents=True)
         argv = prepare(run)
         colds.append(measure(argv, log, server))
+        if beside is not None:
+            beside()
         warms.append(measure(argv, log, server))
     return Row(name, dataset, _median(colds), _median(warms))
 
@@ -403,15 +408,22 @@ def run_all(
         return prepare
 
     monitor = [str(installed / "monitor")]
+    parse = [*me, "--feedparser-pass", str(work / "feeds-200x50")]
+    parses: list[Measure] = []
+
+    def parse_alone() -> None:
+        """feedparser alone, right after each cold ingest pass it is compared with."""
+        parses.append(measure(parse, work / "feedparser.log"))
+
+    ingest = ours("200x50", False)
     rows = [
         cold_and_warm("news-monitor mail", "200x50", work, repeat, ours("200x50", True), server),
-        cold_and_warm("news-monitor ingest", "200x50", work, repeat, ours("200x50", False), server),
+        cold_and_warm("news-monitor ingest", "200x50", work, repeat, ingest, server, parse_alone),
         cold_and_warm(
             "news-monitor ingest", "1000x10", work, repeat, ours("1000x10", False), server
         ),
     ]
-    parse = [*me, "--feedparser-pass", str(work / "feeds-200x50")]
-    alone = _median([measure(parse, work / "feedparser.log") for _ in range(repeat)])
+    alone = _median(parses)
     rows.append(Row("feedparser alone", "200x50", alone, alone, "parse only, defaults"))
     if peers is not None:
         rows.append(
