@@ -15,7 +15,7 @@ import structlog
 from monitor.model import Entry, Names
 from monitor.text import canonical_url
 
-log = structlog.get_logger("monitor.sources.feed")
+log = structlog.get_logger("monitor.sources.entrynames")
 
 
 def without_shared_names(entries: list[Entry]) -> list[Entry]:

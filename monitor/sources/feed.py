@@ -92,10 +92,12 @@ class FeedSource:
             )
         if not 200 <= response.status < 300:
             raise SourceError(f"feed: HTTP {response.status} from {display_url(response.url)}")
-        home = cursor.get("home") or without_userinfo(self.config.url)
+        # Polled elsewhere than the URL its items are named after: moved, or followed.
+        moved = next_cursor["url"] != self.config.url or "home" in cursor
         with CPU_WORK:
             entries = self._parse(response, base_url=response.url)
-            if without_userinfo(next_cursor["url"]) != home and entries:
+            if moved and entries:
+                home = cursor.get("home") or without_userinfo(self.config.url)
                 entries = self._named_at_home(response, entries, home)
             if self.config.identity == "auto":
                 entries = without_shared_names(entries)
