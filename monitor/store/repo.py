@@ -1411,8 +1411,12 @@ def _stored_rows(
     """The stored row of each item of ``batch`` (None for a new one), found under its
     key or one of its other keys; and ``batch``, where an item that is another story
     than the row under its name (``_another_story``) has a key of its own
-    (``story_key``), its row looked up under that key."""
-    wanted = [(item.source, [values["key"], *item.other_keys]) for item, values in batch]
+    (``story_key``), its row looked up under that key.
+
+    The key of its own is looked up from the start too: once retention forgets the row
+    under the name, the story there now is still found under its own key, not stored
+    (and perhaps alerted) again as the name's new first story."""
+    wanted = [(item.source, [values["key"], *_other_keys(item, values)]) for item, values in batch]
     existing = _existing_items(connection, wanted)
     rows = [_found(existing, source, keys) for source, keys in wanted]
     apart = [
@@ -1429,6 +1433,13 @@ def _stored_rows(
     for at, (source, (key,)) in zip(apart, own, strict=True):
         rows[at] = existing.get((source, key))
     return batch, rows
+
+
+def _other_keys(item: Item, values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Keys besides its own that ``item`` may be stored under: see ``_stored_rows``."""
+    if item.url is None:
+        return item.other_keys
+    return (*item.other_keys, story_key(values["key"], str(item.url)))
 
 
 def _existing_items(

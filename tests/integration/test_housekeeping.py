@@ -164,3 +164,25 @@ def test_a_story_a_pending_digest_carries_is_kept(
     store.prune(NOW - RETENTION)
     assert 1 == store.outbox_counts(now=NOW)["pending"]
     assert [match.id] == list(store.match_records([match.id]))  # the digest still shows it
+
+
+def test_a_latest_headline_feeds_story_stays_known_once_its_first_is_forgotten(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A "latest headline" feed keeps one GUID for whatever its one entry is now: the
+    first story is stored under the GUID's key, each later one under a key of its own.
+    Once retention forgets the first, the story current then, polled again, is still
+    known: not stored again, not alerted again (a short one is too short to be known as
+    a copy of its story)."""
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 1)
+
+    def latest(n: int) -> Item:
+        short = story("a", n, words=6)
+        return replace(short, key="guid:latest", url=f"https://news.test/{n}")
+
+    assert 1 == ingest(store, [latest(1)], OLD)
+    assert 1 == ingest(store, [latest(2)], OLD)
+    send_all(store, OLD)
+    assert 1 == store.prune(NOW - RETENTION)["stories"]
+    assert 0 == ingest(store, [latest(2)], NOW)
+    assert ["guid:latest url:https://news.test/2"] == [item.key for item in store.items()]
