@@ -143,7 +143,13 @@ def build_channel(name: str, config: ChannelConfig, renderer: Renderer | None = 
         case MaildirChannelConfig():
             from monitor.channels.maildir import MaildirChannel
 
-            return MaildirChannel(name, config.path, sender=config.sender, to=config.to)
+            return MaildirChannel(
+                name,
+                config.path,
+                sender=config.sender,
+                to=config.to,
+                html=config.format == "html",
+            )
         case ConsoleChannelConfig():
             from monitor.channels.console import ConsoleChannel
 

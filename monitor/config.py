@@ -242,6 +242,8 @@ class ChannelConfigBase(Strict):
 class EmailChannelBase(ChannelConfigBase):
     to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
     sender: Annotated[str, Field(alias="from")] = "news-monitor@localhost"
+    # html: the text and an HTML alternative; text: the plain text alone.
+    format: Literal["html", "text"] = "html"
 
 
 class MaildirChannelConfig(EmailChannelBase):

@@ -147,12 +147,13 @@ class Message:
     ``delivery_key`` is the stable idempotency key (Message-ID, webhook-id).
     ``payload`` is the structured form webhooks send. ``delivered_to``: recipients that
     took it on an earlier attempt that others refused for now; they do not get it again.
+    ``html`` is None when the channel it is for sends no HTML (``Channel.wants_html``).
     """
 
     delivery_key: str
     subject: str
     text: str
-    html: str
+    html: str | None
     payload: dict[str, Any] = field(default_factory=dict)
     recipient: str | None = None
     delivered_to: frozenset[str] = frozenset()

@@ -48,6 +48,7 @@ from monitor.alerts.digest import digest_view
 from monitor.alerts.noise import NoiseControl
 from monitor.alerts.render import AlertView, Renderer
 from monitor.app import App
+from monitor.channels.base import Channel
 from monitor.errors import (
     DeliveryError,
     PermanentDeliveryError,
@@ -159,12 +160,15 @@ def render_job(
     job: DeliveryJob,
     alerts: StoredAlerts | None = None,
     renderer: Renderer | None = None,
+    *,
+    html: bool = True,
 ) -> Message:
     """The message for a claimed delivery, rendered now from stored data (``alerts``:
-    read already for the delivery's chunk) by ``renderer`` (the app's by default)."""
+    read already for the delivery's chunk) by ``renderer`` (the app's by default);
+    ``html``: with its HTML (see ``Channel.wants_html``)."""
     renderer = renderer or app.renderer
     if job.kind == "digest":
-        return renderer.render_digest(digest_view(app, job.payload), job.key)
+        return renderer.render_digest(digest_view(app, job.payload), job.key, html=html)
     if job.kind == "health":
         return health_message(job.key, job.payload)
     if job.match_id is None:
@@ -172,20 +176,23 @@ def render_job(
     alert = (alerts or StoredAlerts.read(app.store, [job])).view(app, job.match_id)
     if alert is None:
         raise PermanentDeliveryError(f"delivery {job.key}: its match is gone (retention?)")
-    return renderer.render_alert(alert, job.key)
+    return renderer.render_alert(alert, job.key, html=html)
 
 
-def _render_for_sending(app: App, job: DeliveryJob, alerts: StoredAlerts) -> Message:
-    """The delivery's message; rendered by the shipped templates, the failure logged,
-    when the config's templates fail on it (see ``Renderer.shipped``)."""
+def _render_for_sending(
+    app: App, job: DeliveryJob, alerts: StoredAlerts, channel: Channel
+) -> Message:
+    """The delivery's message for ``channel``; rendered by the shipped templates, the
+    failure logged, when the config's templates fail on it (see ``Renderer.shipped``)."""
+    html = channel.wants_html
     try:
-        return render_job(app, job, alerts)
+        return render_job(app, job, alerts, html=html)
     except RenderError as exc:
         shipped = app.renderer.shipped
         if shipped is app.renderer:
             raise
         log.error("template_failed", error=str(exc), rendered_with="shipped templates")
-        return render_job(app, job, alerts, shipped)
+        return render_job(app, job, alerts, shipped, html=html)
 
 
 class _Claims:
@@ -343,7 +350,7 @@ def _deliver_one(
         if channel is None:
             # The channel left the config; keep the alert until it returns or is retried.
             raise TransientDeliveryError(f"channel {job.channel!r} is not configured")
-        message = _render_for_sending(app, job, alerts)
+        message = _render_for_sending(app, job, alerts, channel)
         if job.delivered_to:  # an earlier attempt reached them: see SmtpChannel
             message = replace(message, delivered_to=job.delivered_to)
         channel.send(message)

@@ -237,23 +237,24 @@ class Renderer:
             self._loaded[name] = found
         return found
 
-    def render_alert(self, alert: AlertView, key: str) -> Message:
+    def render_alert(self, alert: AlertView, key: str, *, html: bool = True) -> Message:
+        """``html``: render the HTML too (see ``Channel.wants_html``)."""
         context = {"alert": alert, "item": alert.item, "hits": alert.hits}
         return Message(
             delivery_key=key,
             subject=self._render("instant.subject.j2", **context).strip(),
             text=self._render("instant.txt.j2", **context),
-            html=self._render("instant.html.j2", **context),
+            html=self._render("instant.html.j2", **context) if html else None,
             payload=alert_payload(alert, key),
         )
 
-    def render_digest(self, digest: DigestView, key: str) -> Message:
+    def render_digest(self, digest: DigestView, key: str, *, html: bool = True) -> Message:
         context = {"digest": digest}
         return Message(
             delivery_key=key,
             subject=self._render("digest.subject.j2", **context).strip(),
             text=self._render("digest.txt.j2", **context),
-            html=self._render("digest.html.j2", **context),
+            html=self._render("digest.html.j2", **context) if html else None,
             payload=digest_payload(digest, key),
         )
 

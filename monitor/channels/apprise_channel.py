@@ -28,6 +28,8 @@ _MENTION = re.compile(r"@(?=(?:everyone|here)\b|&?[0-9])|<(?=[@!#])", re.IGNOREC
 
 
 class AppriseChannel:
+    wants_html = False  # Apprise gets the text (see send)
+
     def __init__(self, name: str, urls: Sequence[str]) -> None:
         try:
             import apprise

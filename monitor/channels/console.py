@@ -10,6 +10,8 @@ from monitor.model import Message
 
 
 class ConsoleChannel:
+    wants_html = False
+
     def __init__(self, name: str, stream: TextIO | None = None) -> None:
         self.name = name
         self.stream = stream

@@ -20,11 +20,14 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 class MaildirChannel:
     """Writes each message as one file in ``path/new``."""
 
-    def __init__(self, name: str, path: Path, *, sender: str, to: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, path: Path, *, sender: str, to: Sequence[str], html: bool = True
+    ) -> None:
         self.name = name
         self.path = path
         self.sender = sender
         self.to = list(to)
+        self.wants_html = html
 
     def file_name(self, message: Message) -> str:
         return _UNSAFE.sub("_", message.delivery_key)[:200] + ".news-monitor"
@@ -39,7 +42,9 @@ class MaildirChannel:
             # Imported with the first mail, as the SMTP channel's (see SmtpChannel.send).
             from monitor.channels.mime import build_email
 
-            mail = build_email(message, sender=self.sender, to=self.to, list_id=self.name)
+            mail = build_email(
+                message, sender=self.sender, to=self.to, list_id=self.name, html=self.wants_html
+            )
             temporary = self.path / "tmp" / f"{name}.{os.getpid()}"
             with open(temporary, "wb") as handle:
                 handle.write(mail)

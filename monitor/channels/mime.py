@@ -74,9 +74,11 @@ def build_email(
     list_id: str | None = None,
     date: datetime | None = None,
     utf8: bool = False,
+    html: bool = True,
 ) -> bytes:
     """A multipart/alternative mail (text, then HTML) with stable identity headers, as
-    CRLF-ended bytes. ``utf8``: headers the policy folds may keep UTF-8 (for SMTPUTF8)."""
+    CRLF-ended bytes; the text alone unless ``html`` and the message has HTML.
+    ``utf8``: headers the policy folds may keep UTF-8 (for SMTPUTF8)."""
     policy = POLICY.clone(utf8=True) if utf8 else POLICY
     domain = sender.rsplit("@", 1)[-1] or "news-monitor.invalid"
     subject = header_value(message.subject)
@@ -94,12 +96,17 @@ def build_email(
     if list_id:
         headers.append(_header(policy, "List-Id", f"<{header_value(list_id, 100)}.{domain}>"))
     headers.append(_header(policy, "X-Monitor-Delivery", header_value(message.delivery_key, 200)))
-    parts = [_text_part(message.text, "plain"), _text_part(message.html, "html")]
+    headers.append(b"Auto-Submitted: auto-generated\r\n")
+    text = _text_part(message.text, "plain")
+    if not html or message.html is None:
+        # The email package writes a single part's MIME-Version after its content headers.
+        head, body = text.split(b"\r\n\r\n", 1)
+        return b"".join([*headers, head, b"\r\nMIME-Version: 1.0\r\n\r\n", body])
+    parts = [text, _text_part(message.html, "html")]
     boundary = _boundary(parts)
     return b"".join(
         [
             *headers,
-            b"Auto-Submitted: auto-generated\r\n",
             b"MIME-Version: 1.0\r\n",
             b'Content-Type: multipart/alternative;\r\n boundary="%s"\r\n' % boundary,
             b"\r\n--%s\r\n" % boundary,

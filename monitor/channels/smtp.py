@@ -90,12 +90,13 @@ def dot_stuffed(mail: bytes) -> bytes:
 
 
 class SmtpChannel:
-    """Sends each message as a multipart/alternative mail to the configured recipients
+    """Sends each message as a mail (see ``build_email``) to the configured recipients
     (or to ``Message.recipient`` when the outbox addressed it to one person)."""
 
     def __init__(self, name: str, config: SmtpChannelConfig) -> None:
         self.name = name
         self.config = config
+        self.wants_html = config.format == "html"
         self._connection: smtplib.SMTP | None = None
 
     @property
@@ -120,6 +121,7 @@ class SmtpChannel:
             to=recipients,
             list_id=self.name,
             utf8=international,
+            html=self.wants_html,
         )
         refused = self._send_mail(mail, pending, international)
         if refused:

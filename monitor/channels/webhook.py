@@ -64,6 +64,8 @@ class WebhookChannel:
         self.name = name
         self.config = config
         self.renderer = renderer
+        # Only a custom body template can show a message's HTML.
+        self.wants_html = config.format == "custom"
         self.where = f"webhook {redact_url(config.url)}"
         self._hidden = url_secrets(config.url)
         self._key = signing_key(name, config.secret.get_secret_value()) if config.secret else None

@@ -4,14 +4,17 @@ sent twice, and a resend after a crash carries the same identity."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from samples import SEED_BODY, open_app, write_config, write_document
@@ -21,6 +24,7 @@ from structlog.testing import capture_logs
 
 from monitor.alerts import outbox
 from monitor.alerts.outbox import DeliveryReport, deliver_due, render_job
+from monitor.alerts.render import Renderer
 from monitor.app import App
 from monitor.model import Message
 from monitor.pipeline import poll_source
@@ -207,6 +211,8 @@ def test_a_crash_after_sending_resends_with_the_same_identity(
 
 class FakeChannel:
     """Accepts every message (its key is kept) and runs ``on_send`` first, if given."""
+
+    wants_html = True
 
     def __init__(self, on_send: Any = None) -> None:
         self.accepted: list[str] = []
@@ -446,3 +452,40 @@ def test_an_answer_from_the_channel_ends_its_failures_in_a_row(
         refused = deliver_due(app, now=start + timedelta(minutes=33))
         assert (0, EXPECTED) == (refused.sent, refused.dead)
         assert "chat" not in app.channel_failures
+
+
+def test_channels_without_html_get_the_text_alone_and_no_html_is_rendered(
+    news: Path, mail: SmtpServer, hooks: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``format: text`` mails (SMTP and Maildir) are the plain text alone, as a desk whose
+    mail policy refuses HTML needs; for them, and for a webhook's JSON, the HTML template
+    is never rendered."""
+    rendered: list[str] = []
+    render = Renderer._render
+
+    def spy(renderer: Renderer, name: str, **context: Any) -> str:
+        rendered.append(name)
+        return render(renderer, name, **context)
+
+    monkeypatch.setattr(Renderer, "_render", spy)
+    box = {"type": "maildir", "path": str(news / "mail"), "to": ["desk@example.org"]}
+    channels = {
+        "desk": smtp(mail, format="text"),
+        "box": {**box, "format": "text"},
+        "chat": webhook(hooks),
+    }
+    with open_app(write_config(news, channels=channels)) as app:
+        poll_source(app, "news")
+        report = deliver_due(app)
+
+    assert (EXPECTED * 3, 0) == (report.sent, report.failed)
+    stored = [path.read_bytes() for path in (news / "mail" / "new").iterdir()]
+    mails = [received.message for received in mail.received()]
+    mails += [email.message_from_bytes(raw, policy=email.policy.default) for raw in stored]
+    assert 2 * EXPECTED == len(mails)
+    for message in cast(list[EmailMessage], mails):
+        assert "text/plain" == message.get_content_type()
+        assert not message.is_multipart()
+        assert message["Subject"].split("] ", 1)[1] in message.get_content()
+    assert EXPECTED == len(hooks.ids())
+    assert {"instant.subject.j2", "instant.txt.j2"} == set(rendered)

@@ -131,8 +131,8 @@ def test_message_id_is_stable_per_delivery_and_names_it() -> None:
 
 
 def reference_email(message: Message, sender: str, to: list[str], date: datetime) -> bytes:
-    """The mail as the email package builds it (``set_content``, ``add_alternative``):
-    what build_email writes by hand must read back the same."""
+    """The mail as the email package builds it (``set_content``, then ``add_alternative``
+    for HTML): what build_email writes by hand must read back the same."""
     mail = EmailMessage(policy=POLICY)
     mail["From"] = header_value(sender)
     mail["To"] = ", ".join(header_value(address) for address in to)
@@ -146,17 +146,23 @@ def reference_email(message: Message, sender: str, to: list[str], date: datetime
     mail["X-Monitor-Delivery"] = header_value(message.delivery_key, 200)
     mail["Auto-Submitted"] = "auto-generated"
     mail.set_content(message.text, subtype="plain", charset="utf-8")
-    mail.add_alternative(message.html, subtype="html", charset="utf-8")
+    if message.html is not None:
+        mail.add_alternative(message.html, subtype="html", charset="utf-8")
     return mail.as_bytes()
 
 
 def read_back(raw: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, str, str]]]:
-    """Headers (without the boundary) and each part's type, encoding family and text."""
+    """Headers (without the boundary) and each part's type, charset and text (a mail of
+    one part has its part's headers: its encoding, which may differ, is not compared)."""
     mail = cast(EmailMessage, email.message_from_bytes(raw, policy=email.policy.default))
-    headers = [(k, str(v)) for k, v in mail.items() if k != "Content-Type"]
+    headers = [
+        (k, str(v))
+        for k, v in mail.items()
+        if k not in ("Content-Type", "Content-Transfer-Encoding")
+    ]
     parts = [
         (part.get_content_type(), str(part.get_content_charset()), part.get_content())
-        for part in mail.iter_parts()
+        for part in (mail.iter_parts() if mail.is_multipart() else [mail])
     ]
     return [*headers, ("Content-Type", mail.get_content_type())], parts
 
@@ -170,14 +176,14 @@ TEXTS = st.text(st.characters(exclude_categories=["Cs"]), max_size=400) | st.sam
 @given(
     subject=TEXTS,
     text=TEXTS,
-    html=TEXTS,
+    html=TEXTS | st.none(),
     to=st.sampled_from(
         [["desk@example.org"], ["a@b.org", "c.d+e@f.example"], ["Desk Team <desk@example.org>"]]
     ),
     sender=st.sampled_from(["monitor@example.org", "News Monitor <monitor@example.org>"]),
 )
 def test_the_mail_reads_back_as_the_email_package_would_build_it(
-    subject: str, text: str, html: str, to: list[str], sender: str
+    subject: str, text: str, html: str | None, to: list[str], sender: str
 ) -> None:
     message = Message("s1.gsomia.desk", subject, text, html)
     date = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -243,3 +249,21 @@ def test_quoted_printable_is_chosen_as_encoding_the_sniff_would_choose_it(lines:
     sniff = b"".join(line.encode() + b"\r\n" for line in lines[:10]) or b"\r\n"
     encoded = binascii.b2a_qp(sniff, istext=True)
     assert (len(encoded) <= len(binascii.b2a_base64(sniff))) == _qp_not_longer(sniff)
+
+
+def test_without_html_the_mail_is_the_text_alone() -> None:
+    """A channel that sends no HTML (``format: text``) mails a message that has some as
+    its plain text alone, with the same headers."""
+    message = Message("s1.gsomia.desk", "[gsomia] Seoul talks", "본문 text", "<p>html</p>")
+    date = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    raw = build_email(message, sender=SENDER, to=["desk@example.org"], date=date, html=False)
+
+    headers, parts = read_back(raw)
+    [(content_type, charset, content)] = parts
+    assert ("text/plain", "utf-8", "본문 text") == (content_type, charset, content.rstrip())
+    assert b"html" not in raw.lower().replace(b"text/plain", b"")
+    text_alone = Message(message.delivery_key, message.subject, message.text, None)
+    assert read_back(reference_email(text_alone, SENDER, ["desk@example.org"], date)) == (
+        headers,
+        parts,
+    )
