@@ -144,6 +144,7 @@ class OneConnectionPerMessage:
 
     def __init__(self, inner: Channel) -> None:
         self.name = inner.name
+        self.wants_html = inner.wants_html
         self.inner = inner
 
     def send(self, message: Message) -> None:
