@@ -57,13 +57,21 @@ def mail() -> Iterator[SmtpServer]:
         yield server
 
 
-def configure(folder: Path, mail: SmtpServer, database: str | None, **digest: Any) -> Path:
+def configure(
+    folder: Path, mail: SmtpServer, database: str | None, mail_format: str = "html", **digest: Any
+) -> Path:
     for name, (source, title, body, hours) in STORIES.items():
         write_document(folder / source, name, title, body, NOW - timedelta(hours=hours))
     sources = [
         {"name": s, "type": "folder", "path": str(folder / s)} for s in ("yonhap", "reuters")
     ]
-    channel = {"type": "smtp", "host": HOST, "port": mail.port, "to": ["desk@example.org"]}
+    channel = {
+        "type": "smtp",
+        "host": HOST,
+        "port": mail.port,
+        "to": ["desk@example.org"],
+        "format": mail_format,
+    }
     return write_config(
         folder,
         **({"database": database} if database else {}),
@@ -127,6 +135,20 @@ def test_grouped_by_watchlist_then_story_newest_first_with_outlets(
     html = str(digest.get_body(("html",)).get_content())  # type: ignore[union-attr]
     assert "also reuters" in html
     assert "Nothing new on scm." in html
+
+
+def test_a_text_only_channel_gets_the_digest_as_its_text_alone(
+    tmp_path: Path, mail: SmtpServer, clock: Clock
+) -> None:
+    with open_app(configure(tmp_path, mail, None, mail_format="text")) as app:
+        poll_all(app)
+        assert 1 == digest_now(app, clock)
+
+    [digest] = [m.message for m in mail.received()]
+    assert ("text/plain", False) == (digest.get_content_type(), digest.is_multipart())
+    assert "[morning] 3 stories: gsomia (2), cost-sharing (1)" == digest["Subject"]
+    assert "also reuters" in text_of(digest)
+    assert "Nothing new on scm." in text_of(digest)
 
 
 def test_a_capped_section_ends_with_and_n_more(
