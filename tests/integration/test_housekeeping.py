@@ -185,4 +185,8 @@ def test_a_latest_headline_feeds_story_stays_known_once_its_first_is_forgotten(
     send_all(store, OLD)
     assert 1 == store.prune(NOW - RETENTION)["stories"]
     assert 0 == ingest(store, [latest(2)], NOW)
-    assert ["guid:latest url:https://news.test/2"] == [item.key for item in store.items()]
+    edited = replace(latest(2), body=latest(2).body + " Seoul said.", content_hash="edited")
+    result = store.ingest([edited], SourceState("a", {}), alert, now=NOW)
+    assert (0, 1) == (result.new, result.updated)
+    [kept] = store.items()
+    assert ("guid:latest url:https://news.test/2", edited.body) == (kept.key, kept.body)
