@@ -489,3 +489,16 @@ def test_channels_without_html_get_the_text_alone_and_no_html_is_rendered(
         assert message["Subject"].split("] ", 1)[1] in message.get_content()
     assert EXPECTED == len(hooks.ids())
     assert {"instant.subject.j2", "instant.txt.j2"} == set(rendered)
+
+
+def test_a_custom_webhook_body_has_the_messages_html(news: Path, hooks: WebhookReceiver) -> None:
+    """A custom body template may show ``message.html``: it is rendered for that channel."""
+    template = '{"html": {{ message.html | tojson }}}'
+    channels = {"chat": webhook(hooks, format="custom", body_template=template)}
+    with open_app(write_config(news, channels=channels)) as app:
+        poll_source(app, "news")
+        assert (EXPECTED, 0) == (deliver_due(app).sent, len(hooks.rejected))
+
+    bodies = [hook.json()["html"] for hook in hooks.received()]
+    assert EXPECTED == len(bodies)
+    assert all(body and "<html" in body.lower() for body in bodies)
