@@ -357,10 +357,7 @@ def _deliver_one(
     except (PermanentDeliveryError, RenderError) as exc:
         if isinstance(exc, PermanentDeliveryError):  # it answered: it is up
             app.channel_failures.pop(job.channel, None)
-        app.store.mark_dead(job, app.owner, error=str(exc))
-        report.attempted(job.channel, "dead")
-        report.errors.append(f"{job.key}: {exc}")
-        logger.error("delivery_dead", error=str(exc), attempts=job.attempts + 1)
+        _bury(app, job, report, logger, str(exc))
         return None
     except DeliveryError as exc:
         transient = exc if isinstance(exc, TransientDeliveryError) else None
@@ -370,14 +367,18 @@ def _deliver_one(
         whole_channel = transient is None or transient.whole_channel
         if not whole_channel:  # the server answered: the channel is up
             app.channel_failures.pop(job.channel, None)
-            _retry_or_bury(app, job, report, now, str(exc), retry_after, delivered_to=delivered_to)
+            _retry_or_bury(
+                app, job, report, now, logger, str(exc), retry_after, delivered_to=delivered_to
+            )
             return None
         failures = app.channel_failures.get(job.channel, 0)
         app.channel_failures[job.channel] = failures + 1
-        return _retry_or_bury(app, job, report, now, str(exc), retry_after, failures, delivered_to)
+        return _retry_or_bury(
+            app, job, report, now, logger, str(exc), retry_after, failures, delivered_to
+        )
     except Exception as exc:
         logger.exception("delivery_crashed")
-        return _retry_or_bury(app, job, report, now, repr(exc), None)
+        return _retry_or_bury(app, job, report, now, logger, repr(exc), None)
     app.channel_failures.pop(job.channel, None)
     sent.add(job)
     noise.record_sent(job)
@@ -391,6 +392,7 @@ def _retry_or_bury(
     job: DeliveryJob,
     report: DeliveryReport,
     now: datetime,
+    logger: FilteringBoundLogger,
     error: str,
     retry_after: float | None,
     channel_failures: int = 0,
@@ -408,20 +410,26 @@ def _retry_or_bury(
         retry_after=retry_after,
     )
     if job.attempts + 1 >= settings.max_attempts:
-        app.store.mark_dead(
-            job, app.owner, error=f"gave up after {job.attempts + 1} attempts: {error}"
-        )
-        report.attempted(job.channel, "dead")
-        report.errors.append(f"{job.key}: {error}")
-        log.error("delivery_dead", error=error, attempts=job.attempts + 1)
+        _bury(app, job, report, logger, f"gave up after {job.attempts + 1} attempts: {error}")
         return now + delay
     app.store.mark_retry(job, app.owner, error=error, due_at=now + delay, delivered_to=delivered_to)
     report.attempted(job.channel, "retried")
     report.errors.append(f"{job.key}: {error}")
-    log.warning(
+    logger.warning(
         "delivery_failed",
         error=error,
         attempts=job.attempts + 1,
         retry_in=round(delay.total_seconds(), 1),
     )
     return now + delay
+
+
+def _bury(
+    app: App, job: DeliveryJob, report: DeliveryReport, logger: FilteringBoundLogger, error: str
+) -> None:
+    """Keep the delivery as dead (``monitor deliveries retry --dead`` queues it again), and
+    say why."""
+    app.store.mark_dead(job, app.owner, error=error)
+    report.attempted(job.channel, "dead")
+    report.errors.append(f"{job.key}: {error}")
+    logger.error("delivery_dead", error=error, attempts=job.attempts + 1)
