@@ -283,7 +283,11 @@ class Daemon:
         if name not in app.sources:  # removed by a reload while this run was queued
             return started
         source = app.sources[name]
-        turn_at_host = source.host_turn(HOST_WAIT) if isinstance(source, FeedSource) else None
+        turn_at_host = (
+            source.host_turn(app.store.source_state(name).cursor, HOST_WAIT)
+            if isinstance(source, FeedSource)
+            else None
+        )
         with turn_at_host or nullcontext(True) as turn:
             if not turn:
                 log.debug("poll_deferred_host_busy", source=name)

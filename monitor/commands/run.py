@@ -166,9 +166,13 @@ def hosts_in_turn(app: App) -> list[str]:
     its thread; in config order, a dozen feeds of one site would take every poller and
     keep the other sites' feeds waiting behind them.
     """
+    from monitor.sources.feed import FeedSource  # loaded already if a feed is configured
+
+    cursors = {state.name: state.cursor for state in app.store.source_states(item_counts=False)}
     hosts: dict[str, list[str]] = {}
-    for name in app.sources:
-        url = getattr(app.source_configs[name], "url", "")
+    for name, source in app.sources.items():
+        # Where the poll goes: a feed that moved is polled at its new host.
+        url = source.next_url(cursors.get(name, {})) if isinstance(source, FeedSource) else ""
         hosts.setdefault(urlsplit(url).netloc, []).append(name)
     turns = chain.from_iterable(zip_longest(*hosts.values()))
     return [name for name in turns if name is not None]

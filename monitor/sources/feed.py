@@ -55,14 +55,22 @@ class FeedSource:
             max_redirects=config.max_redirects,
         )
 
-    def host_turn(self, wait: float) -> AbstractContextManager[bool]:
-        """A turn at the feed's host, if one frees within ``wait`` seconds (see
-        HttpPool.host_turn)."""
-        return self.pool.host_turn(self.config.url, wait)
+    def host_turn(self, cursor: dict[str, Any], wait: float) -> AbstractContextManager[bool]:
+        """A turn at the host the next poll with ``cursor`` requests, if one frees within
+        ``wait`` seconds (see HttpPool.host_turn)."""
+        return self.pool.host_turn(self.next_url(cursor), wait)
+
+    def next_url(self, cursor: dict[str, Any]) -> str:
+        """The URL a poll with ``cursor`` requests: where the feed moved, unless the config
+        now names another URL than the one it moved from (see ``_for_config``)."""
+        moved_to = cursor.get("url")
+        if moved_to and cursor.get("configured") in (None, self.config.url):
+            return str(moved_to)
+        return self.config.url
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
+        url = self.next_url(cursor)
         cursor, restarted = self._for_config(cursor)
-        url = str(cursor.get("url") or self.config.url)
         response = self.pool.get(
             url,
             self.config.headers,
@@ -165,11 +173,11 @@ def _conditional(cursor: dict[str, Any]) -> dict[str, str]:
 
 
 def _kept(cursor: dict[str, Any], response: Response) -> dict[str, Any]:
-    """The validators after a 304: the cursor's, unless the feed moved (they were its
-    old URL's), then only those its new URL answered with."""
-    if response.moved_to:
-        return _validators(response.headers)
-    return {key: cursor[key] for key in ("etag", "last_modified") if key in cursor}
+    """The validators after a 304: those it answered with, and the cursor's it did not
+    replace (RFC 9111 4.3.4), unless the feed moved: its old URL's stay behind."""
+    kept = {} if response.moved_to else cursor
+    old: dict[str, Any] = {key: kept[key] for key in ("etag", "last_modified") if key in kept}
+    return {**old, **_validators(response.headers)}
 
 
 def _validators(headers: httpx.Headers) -> dict[str, str]:

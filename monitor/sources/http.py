@@ -35,7 +35,7 @@ from base64 import b64encode
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
@@ -174,7 +174,12 @@ class HttpPool:
             if not location:
                 raise SourceError(f"http: {response.status} redirect without a Location")
             here = httpx.URL(url)
-            target_url = here.join(location)
+            try:
+                target_url = here.join(location)
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise SourceError(
+                    f"http: {response.status} redirect to an invalid Location: {exc}"
+                ) from exc
             if here.userinfo and not target_url.userinfo and _same_origin(here, target_url):
                 # An absolute Location on the same server (a trailing slash, an upgrade to
                 # https) is still the feed the user:password was given for.
@@ -470,9 +475,12 @@ def retry_after(headers: httpx.Headers, now: datetime) -> float | None:
         seconds = float(value)
     else:
         try:
-            seconds = (parsedate_to_datetime(value) - now).total_seconds()
+            when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
+        if when.tzinfo is None:  # asctime and "-0000" dates: HTTP dates are in GMT
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
     return min(max(seconds, 0.0), MAX_SERVER_DELAY)
 
 
@@ -483,8 +491,11 @@ def without_userinfo(url: httpx.URL | str) -> str:
 
 
 def max_age(headers: httpx.Headers) -> float | None:
-    """Cache-Control max-age in seconds (capped), or None."""
+    """Seconds the answer stays fresh, capped: Cache-Control max-age less the Age a cache
+    on the way already held it (RFC 9111 4.2); None without a max-age."""
     match = _MAX_AGE.search(headers.get("cache-control", ""))
     if match is None:
         return None
-    return min(float(match.group(1)), MAX_SERVER_DELAY)
+    age = headers.get("age", "").strip()
+    held = float(age) if age.isdigit() else 0.0
+    return min(max(float(match.group(1)) - held, 0.0), MAX_SERVER_DELAY)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -28,6 +29,9 @@ Answer = Callable[[httpx.Request], httpx.Response]
         (format_datetime(NOW + timedelta(seconds=90), usegmt=True), 90.0),
         (format_datetime(NOW - timedelta(hours=1), usegmt=True), 0.0),
         ("10000000", MAX_SERVER_DELAY),
+        # HTTP dates are GMT, whether they say so or not (asctime; RFC 5322's "-0000").
+        ((NOW + timedelta(seconds=90)).strftime("%a %b %d %H:%M:%S %Y"), 90.0),
+        (format_datetime((NOW + timedelta(seconds=90)).replace(tzinfo=None)), 90.0),
         ("soon", None),
         ("", None),
     ],
@@ -48,6 +52,13 @@ def test_retry_after(value: str, expected: float | None) -> None:
 )
 def test_max_age(value: str, expected: float | None) -> None:
     assert expected == max_age(httpx.Headers({"Cache-Control": value}))
+
+
+@pytest.mark.parametrize(("age", "expected"), [("3590", 10.0), ("7200", 0.0), ("soon", 3600.0)])
+def test_max_age_counts_from_when_a_cache_on_the_way_took_the_answer(
+    age: str, expected: float
+) -> None:
+    assert expected == max_age(httpx.Headers({"Cache-Control": "max-age=3600", "Age": age}))
 
 
 def _recorder() -> tuple[list[httpx.Headers], Answer]:
@@ -190,6 +201,7 @@ def test_cookies_follow_a_poll_s_redirects_and_go_no_further() -> None:
         ({"/a": _to(302, "/b"), "/b": _to(302, "/a")}, "redirect loop"),
         ({f"/{i}": _to(302, f"/{i + 1}") for i in range(10)}, "more than 3 redirects"),
         ({"/0": lambda _r: httpx.Response(301)}, "without a Location"),
+        ({"/0": _to(301, "http://[::1")}, "301 redirect to an invalid Location"),
     ],
 )
 def test_redirect_trouble_is_a_source_error(hops: dict[str, Answer], message: str) -> None:
@@ -282,6 +294,15 @@ def test_a_304_from_a_moved_feed_keeps_only_the_validators_of_its_new_url() -> N
     }
 
 
+def test_a_304_s_validators_replace_those_it_names_and_keep_the_others() -> None:
+    def not_modified(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(304, headers={"ETag": '"v2"'})
+
+    cursor = {"configured": "http://feeds.test/feed", "etag": '"v1"', "last_modified": "x"}
+    result = _source(_pool({"/feed": not_modified})).fetch(cursor)
+    assert {**cursor, "url": "http://feeds.test/feed", "etag": '"v2"'} == result.cursor
+
+
 def test_a_permanent_redirect_is_remembered_in_the_cursor() -> None:
     source = _source(_pool({"/feed": _to(301, "/moved"), "/moved": _ok}))
     result = source.fetch({})
@@ -329,27 +350,31 @@ def test_a_host_turn_serves_its_threads_next_request_and_no_other_thread() -> No
     and ends it, so the slot is free again before the holder leaves the block."""
     pool = HttpPool(per_host=1, transport=httpx.MockTransport(_ok))
     url = "http://feeds.test/a"
-    turns: list[bool] = []
-
-    def elsewhere() -> None:
-        with pool.host_turn(url, wait=0.05) as turn:
-            turns.append(turn)
-
-    def from_another_thread() -> bool:
-        thread = threading.Thread(target=elsewhere)
-        thread.start()
-        thread.join(10)
-        return turns[-1]
-
     with pool.host_turn(url, wait=0) as mine:
         assert mine
-        assert not from_another_thread()
+        assert not _turn_from_another_thread(lambda: pool.host_turn(url, wait=0.05))
         with pool.host_turn(url, wait=0) as again:  # the holder asking again is not refused
             assert again
         assert 200 == pool.get(url, {}, Limits()).status
-        assert from_another_thread()  # the request ended the turn
+        assert _turn_from_another_thread(
+            lambda: pool.host_turn(url, wait=0.05)
+        )  # the request ended the turn
     with pool.host_turn(url, wait=0) as after:
         assert after
+
+
+def _turn_from_another_thread(take: Callable[[], AbstractContextManager[bool]]) -> bool:
+    """Whether another thread gets the turn ``take`` asks for."""
+    turns: list[bool] = []
+
+    def elsewhere() -> None:
+        with take() as turn:
+            turns.append(turn)
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join(10)
+    return turns[-1]
 
 
 def test_a_feed_source_has_three_time_limits() -> None:
@@ -357,3 +382,47 @@ def test_a_feed_source_has_three_time_limits() -> None:
     config = FeedSourceConfig.model_validate({**settings, "read_timeout": "3s"})
     limits = FeedSource(config, _pool({})).limits
     assert (10.0, 3.0, 30.0) == (limits.connect_timeout, limits.read_timeout, limits.total_timeout)
+
+
+CONFIGURED = "http://old.test/feed"
+
+
+@pytest.mark.parametrize(
+    ("cursor", "polled_at"),
+    [
+        ({}, CONFIGURED),
+        ({"configured": CONFIGURED, "url": "http://new.test/feed"}, "http://new.test/feed"),
+        ({"url": "http://new.test/feed"}, "http://new.test/feed"),  # before "configured"
+        ({"configured": "http://older.test/feed", "url": CONFIGURED}, CONFIGURED),  # followed
+        ({"configured": "http://other.test/feed", "url": "http://new.test/feed"}, CONFIGURED),
+    ],
+    ids=["new", "moved", "moved-before-configured", "config-followed", "config-changed"],
+)
+def test_a_poll_goes_where_the_feed_moved_unless_the_config_names_another_url(
+    cursor: dict[str, str], polled_at: str
+) -> None:
+    asked: list[str] = []
+
+    def feed(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(200, content=RSS)
+
+    source = _source(HttpPool(transport=httpx.MockTransport(feed)), CONFIGURED)
+    assert polled_at == source.next_url(cursor)
+    source.fetch(cursor)
+    assert [polled_at] == asked
+
+
+def test_a_moved_feed_takes_its_turn_at_the_host_it_is_polled_at() -> None:
+    """Its host turn is the new host's: it waits while another poll holds that host's
+    only slot, and takes none of its old host's, which the feeds living there need."""
+    pool = HttpPool(per_host=1, transport=httpx.MockTransport(_ok))
+    source = _source(pool, CONFIGURED)
+    moved = {"configured": CONFIGURED, "url": "http://new.test/feed"}
+    with pool.host_turn("http://new.test/other", wait=0):
+        assert not _turn_from_another_thread(lambda: source.host_turn(moved, wait=0.05))
+    with source.host_turn(moved, wait=0.05) as turn:
+        assert turn
+        assert _turn_from_another_thread(lambda: pool.host_turn(CONFIGURED, wait=0.05))
+        assert not _turn_from_another_thread(lambda: pool.host_turn("http://new.test/x", wait=0.05))
+        assert 200 == pool.get(source.next_url(moved), {}, Limits()).status
