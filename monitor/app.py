@@ -125,7 +125,7 @@ def build_source(config: SourceConfig) -> Source:
         case FolderSourceConfig():
             from monitor.sources.folder import FolderSource
 
-            return FolderSource(config.name, config.path)
+            return FolderSource(config.name, config.path, config.identity)
         case FeedSourceConfig():
             from monitor.sources.feed import FeedSource
 

@@ -77,7 +77,8 @@ def poll_source(
         except Exception as exc:
             log.exception("source_crashed")
             return _failed(app, name, state, f"unexpected error: {exc!r}", now, clock, None)
-        first_poll = state.last_success is None or result.restarted
+        # New until a poll brings entries: an empty first poll does not use up backfill.
+        first_poll = state.fed_at is None or result.restarted
         new_state = record_success(
             state,
             result.cursor,
@@ -88,6 +89,8 @@ def poll_source(
         )
         if isinstance(result.cursor.get("url"), str):  # a feed that moved permanently
             new_state = replace(new_state, url=result.cursor["url"])
+        if first_poll:
+            new_state = replace(new_state, fed_at=now if result.entries else None)
         with CPU_WORK:
             items = [
                 normalise_entry(name, entry, identity=config.identity, now=now)

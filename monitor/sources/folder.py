@@ -32,6 +32,7 @@ from monitor.sources.documents import (
     parse_html_document,
     parse_text_document,
 )
+from monitor.sources.entrynames import without_shared_names
 from monitor.sources.feedparse import parse_feed
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -120,9 +121,10 @@ PARSERS: dict[str, FileParser] = {
 class FolderSource:
     """Documents in a folder (and its subfolders); hidden files are ignored."""
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, identity: str = "auto") -> None:
         self.name = name
         self.path = path
+        self.identity = identity
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         if not self.path.is_dir():
@@ -179,7 +181,9 @@ class FolderSource:
         if file.is_symlink() and not file.resolve().is_relative_to(self.path.resolve()):
             raise SourceError("a symbolic link to a file outside the folder")
         parse = PARSERS[file.suffix.lower()]
-        return parse(_read_at_most(file), datetime.fromtimestamp(mtime, UTC), relative)
+        entries = parse(_read_at_most(file), datetime.fromtimestamp(mtime, UTC), relative)
+        # A feed file names its entries as the feed does (see FeedSource.fetch).
+        return without_shared_names(entries) if self.identity == "auto" else entries
 
 
 def _read_at_most(file: Path) -> bytes:

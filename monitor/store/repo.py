@@ -80,6 +80,7 @@ class SourceState:
     last_attempt: datetime | None = None
     last_success: datetime | None = None
     last_new_item: datetime | None = None  # last news; a source with none: its first good poll
+    fed_at: datetime | None = None  # when a poll first brought entries: it is new until then
     cadence: float | None = None  # usual seconds between polls that bring news
     last_error: str | None = None
     last_error_at: datetime | None = None
@@ -1577,6 +1578,7 @@ def _source_state(row: Any) -> SourceState:
         last_attempt=row["last_attempt"],
         last_success=row["last_success"],
         last_new_item=row["last_new_item"],
+        fed_at=row["fed_at"],
         cadence=row["cadence"],
         last_error=row["last_error"],
         last_error_at=row["last_error_at"],

@@ -105,6 +105,7 @@ sources_t = Table(
     _when("last_attempt", nullable=True),
     _when("last_success", nullable=True),
     _when("last_new_item", nullable=True),
+    _when("fed_at", nullable=True),  # a poll's first entries: backfill applies until then
     Column("cadence", Float(), nullable=True),  # seconds, see monitor.cadence
     _when("not_before", nullable=True),  # a server's floor for the next poll
     _text("last_error"),

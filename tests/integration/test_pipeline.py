@@ -148,6 +148,50 @@ def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
         app.close()
 
 
+@pytest.mark.parametrize("first_poll", ["empty", "a feed file still being copied"])
+def test_a_first_poll_that_brings_nothing_leaves_backfill_for_the_next(
+    tmp_path: Path, first_poll: str
+) -> None:
+    app = make_app(tmp_path, backfill=", backfill: 2")
+    items = "".join(
+        f"<item><guid>{day}</guid><title>Story {day}</title><description>GSOMIA {day}"
+        f"</description><pubDate>0{day} Nov 2019 09:00:00 GMT</pubDate></item>"
+        for day in range(1, 6)
+    )
+    feed = f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>"
+    copying = tmp_path / "wire" / "wire.xml"
+    try:
+        if first_poll != "empty":
+            copying.write_text(feed[: len(feed) // 2])
+        assert 0 == poll_source(app, "wire").new
+        copying.write_text(feed)
+        outcome = poll_source(app, "wire", force=True)
+        assert (5, 5) == (outcome.new, outcome.matches)
+        assert ["[pact] Story 4", "[pact] Story 5"] == subjects(mails(app, tmp_path))
+        (tmp_path / "wire" / "6.txt").write_text("Story 6\n\nGSOMIA later\n")
+        poll_source(app, "wire", force=True)
+        assert 3 == len(mails(app, tmp_path))
+    finally:
+        app.close()
+
+
+def test_a_feed_file_that_gives_every_entry_one_guid_loses_none_of_them(
+    app: App, tmp_path: Path
+) -> None:
+    """As a feed over HTTP: a GUID that different entries share names none of them."""
+    items = "".join(
+        f"<item><guid>daily-briefing</guid><title>Briefing {n}</title>"
+        f"<description>GSOMIA, day {n}.</description></item>"
+        for n in range(3)
+    )
+    (tmp_path / "wire" / "wire.xml").write_text(
+        f"<rss version='2.0'><channel>{items}</channel></rss>"
+    )
+    outcome = poll_source(app, "wire")
+    assert (3, 3) == (outcome.new, outcome.deliveries)
+    assert 3 == len(mails(app, tmp_path))
+
+
 def test_backfill_alerts_a_story_whose_newest_copy_is_in_the_window(tmp_path: Path) -> None:
     """A new source carrying a story twice ("UPDATE 1" under a new title, the original
     outside the backfill window): the story alerts with its newest copy, whichever copy
