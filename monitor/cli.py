@@ -36,6 +36,8 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--log-level",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         default=argparse.SUPPRESS if suppress else "INFO",
         help="DEBUG, INFO, WARNING or ERROR (default INFO)",
     )

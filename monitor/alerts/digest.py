@@ -49,8 +49,9 @@ def next_run(digest: DigestConfig, default_timezone: str, now: datetime) -> date
     return fire.astimezone(UTC)
 
 
-def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
-    """Close digest ``name``'s window at ``now`` and enqueue it; returns deliveries queued.
+def run_digest(app: App, name: str, *, now: datetime | None = None) -> int | None:
+    """Close digest ``name``'s window at ``now`` and enqueue it; returns deliveries queued,
+    or None if the window was not ours to close (see ``Store.close_digest_window``).
 
     A digest that never ran starts its first window a day back.
     """
@@ -77,7 +78,10 @@ def run_digest(app: App, name: str, *, now: datetime | None = None) -> int:
                 for channel in config.channels
             },
         )
-        log.info("digest_closed", deliveries=queued)
+        if queued is None:
+            log.info("digest_window_taken")
+        else:
+            log.info("digest_closed", deliveries=queued)
     return queued
 
 

@@ -8,6 +8,7 @@ from monitor.alerts.digest import run_digest
 from monitor.commands._common import load_app
 from monitor.commands.run import drain_outbox
 from monitor.errors import ConfigError
+from monitor.store.repo import DIGEST_LEASE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,14 @@ def run(args: argparse.Namespace) -> int:
             )
         for name in [args.name] if args.name else names:
             queued = run_digest(app, name)
-            print(f"digest {name}: {queued} message(s) queued")
+            if queued is None:
+                print(
+                    f"digest {name}: not sent: its window closed less than"
+                    f" {DIGEST_LEASE.total_seconds():g}s ago, or is closing elsewhere;"
+                    " what came since goes in the next"
+                )
+            else:
+                print(f"digest {name}: {queued} message(s) queued")
         report = drain_outbox(app)
     finally:
         app.close()

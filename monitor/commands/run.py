@@ -148,7 +148,8 @@ def held_sources(app: App) -> dict[str, PollOutcome]:
         if until is None or state.name not in app.sources:
             continue
         failing = backing_off(state)
-        error = f"backing off after {state.failures} failures: {state.last_error}"
+        failures = f"{state.failures} failure" + ("s" if state.failures != 1 else "")
+        error = f"backing off after {failures}: {state.last_error}"
         held[state.name] = PollOutcome(
             state.name,
             ok=not failing,

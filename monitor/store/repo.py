@@ -1064,8 +1064,9 @@ class Store:
         build: Callable[[datetime, datetime], tuple[list[tuple[str, str]], dict[str, Any]] | None],
         overflow_channels: Sequence[str] = (),
         sharing: Mapping[str, Sequence[str]] | None = None,
-    ) -> int:
-        """Move a digest's window to ``end`` and enqueue its deliveries in one transaction.
+    ) -> int | None:
+        """Move a digest's window to ``end`` and enqueue its deliveries in one transaction;
+        the deliveries queued, or None if the window was not this call's to close.
 
         ``build(start, end)`` returns ``([(channel, recipient)], payload)`` or None for
         nothing to send. The window moves either way, so no match is sent twice, and
@@ -1082,8 +1083,9 @@ class Store:
         ``matches_between(..., not_in_digest=name)`` never offers them again.
 
         Instances firing the same schedule race for the window's lease (see
-        ``DIGEST_LEASE``): one closes it, the others return 0. If the closer dies, the
-        window stays where it was and the next firing after the lease takes it.
+        ``DIGEST_LEASE``): one closes it, the others return None, as does a call within
+        the lease after a close. If the closer dies, the window stays where it was and
+        the next firing after the lease takes it.
         """
         token = uuid4().hex  # fences this call; the window is not bound to an instance
         with self.engine.begin() as connection:
@@ -1097,7 +1099,7 @@ class Store:
                 when="before_window_end",
             )
         if row is None or end <= row["window_end"]:
-            return 0
+            return None
         start: datetime = row["window_end"]
         with self.engine.begin() as connection:
             moved = connection.execute(
@@ -1106,7 +1108,7 @@ class Store:
                 .values(window_end=end, last_sent=end, lease_owner=None)
             )
             if moved.rowcount == 0:  # our lease ran out and another instance took over
-                return 0
+                return None
             overflow = _not_carried(
                 connection,
                 {

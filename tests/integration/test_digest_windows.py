@@ -17,6 +17,7 @@ from servers import HOST, SmtpServer
 from monitor.alerts.digest import run_digest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App
+from monitor.cli import main
 from monitor.pipeline import poll_source
 from monitor.text import utc_now
 
@@ -108,8 +109,22 @@ def digest_now(app: App, clock: Clock) -> int:
     """Close the window at the next firing and deliver what it queued."""
     now = clock.tick()
     queued = run_digest(app, "morning", now=now)
+    assert queued is not None  # a minute on: the window's lease has run out
     assert 0 == deliver_due(app, now=now).failed
     return queued
+
+
+def test_a_digest_sent_by_hand_twice_in_a_row_says_why_the_second_sent_nothing(
+    tmp_path: Path, mail: SmtpServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(configure(tmp_path, mail, None, send_empty=True))
+    assert 0 == main(["digest", "morning", "--now", "-c", config, "--log-level", "ERROR"])
+    first = capsys.readouterr().out
+    assert 0 == main(["digest", "morning", "--now", "-c", config, "--log-level", "ERROR"])
+    second = capsys.readouterr().out
+    assert "digest morning: 1 message(s) queued" in first
+    assert "digest morning: not sent: its window closed less than 30s ago" in second
+    assert 1 == len(mail.received())
 
 
 def text_of(message: EmailMessage) -> str:

@@ -293,7 +293,7 @@ def test_digest_window_moves_once_and_enqueues_with_it(store: Store) -> None:
     assert 1 == store.close_digest_window(
         "d", start_default=NOW - timedelta(days=1), end=end, build=build
     )
-    assert 0 == store.close_digest_window("d", start_default=NOW, end=end, build=build)
+    assert None is store.close_digest_window("d", start_default=NOW, end=end, build=build)
     assert [(NOW - timedelta(days=1), end)] == calls
     assert end == store.digest_windows()["d"][0]
 

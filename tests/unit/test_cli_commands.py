@@ -49,6 +49,22 @@ def test_each_command_has_its_help(name: str, capsys: pytest.CaptureFixture[str]
     assert "--config" in out
 
 
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_a_log_level_is_one_of_four_in_any_case(
+    where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def parse(level: str) -> str:
+        options = ["--log-level", level]
+        argv = [*options, "check"] if where == "before" else ["check", *options]
+        return str(build_parser().parse_args(argv).log_level)
+
+    assert ["DEBUG", "WARNING"] == [parse("debug"), parse("Warning")]
+    with pytest.raises(SystemExit) as exited:
+        parse("trace")
+    assert 2 == exited.value.code
+    assert "invalid choice: 'TRACE'" in capsys.readouterr().err
+
+
 def test_help_imports_no_command(tmp_path: Path) -> None:
     modules = imported_by("from monitor.cli import main\nmain(['--help'])", tmp_path)
     assert not {f"monitor.commands.{name}" for name in COMMANDS} & modules
