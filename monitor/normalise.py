@@ -12,8 +12,10 @@ from monitor.model import Entry, Item, Names
 from monitor.text import (
     MAX_BODY,
     MAX_TITLE,
+    UNENCODABLE,
     canonical_url,
     cap,
+    encodable,
     html_to_text,
     one_line,
     sanitize_html,
@@ -37,18 +39,8 @@ _FLAT = frozenset({
 FUTURE_TOLERANCE = timedelta(days=1)
 
 
-# A lone surrogate (a JSON Feed's unpaired "\ud800" escape) encodes in no charset: no
-# database driver, URL quoting or mail would take it. PostgreSQL takes no NUL in text;
-# replaced here, the text matched (and quoted in snippets) is the text stored.
-_UNENCODABLE = re.compile("[\ud800-\udfff\x00]")
-
-
-def _encodable(text: str) -> str:
-    return _UNENCODABLE.sub("\ufffd", text)
-
-
 def _maybe_encodable(text: str | None) -> str | None:
-    return text and _encodable(text)
+    return text and encodable(text)
 
 
 def _encodable_names(names: Names | None) -> Names | None:
@@ -63,7 +55,7 @@ def _unencodable(text: str | None) -> bool:
         return False
     if text.isascii():
         return "\x00" in text
-    return _UNENCODABLE.search(text) is not None
+    return UNENCODABLE.search(text) is not None
 
 
 def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datetime) -> Item:
@@ -73,8 +65,8 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
     if any(map(_unencodable, texts)):
         entry = replace(
             entry,
-            title=_encodable(entry.title),
-            content=_encodable(entry.content),
+            title=encodable(entry.title),
+            content=encodable(entry.content),
             guid=_maybe_encodable(entry.guid),
             link=_maybe_encodable(entry.link),
             author=_maybe_encodable(entry.author),

@@ -174,6 +174,16 @@ def tidy_text(text: str) -> str:
 # mail subjects, chat messages and terminals.
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x9f]")
 
+# A lone surrogate (a JSON Feed's unpaired "\ud800" escape) encodes in no charset: no
+# database driver, URL quoting or mail would take it. PostgreSQL takes no NUL in text.
+UNENCODABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def encodable(text: str) -> str:
+    """``text`` with each lone surrogate and NUL made U+FFFD: replaced before matching
+    and storing, so the text matched (and quoted in snippets) is the text stored."""
+    return UNENCODABLE.sub("\ufffd", text)
+
 
 def one_line(text: str) -> str:
     """A title: one line of plain text, entities decoded, control characters spaces.

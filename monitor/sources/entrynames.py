@@ -13,7 +13,7 @@ from dataclasses import replace
 import structlog
 
 from monitor.model import Entry, Names
-from monitor.text import canonical_url
+from monitor.text import canonical_url, encodable
 
 log = structlog.get_logger("monitor.sources.entrynames")
 
@@ -29,7 +29,7 @@ def without_shared_names(entries: list[Entry]) -> list[Entry]:
     A name that only entries of different polls share (a feed of one entry that keeps
     one GUID) is not seen here: ``identity: content`` is for such a feed."""
     guids = _shared((e.guid, (e.link, e.title, e.content)) for e in entries)
-    links = _shared((e.link and canonical_url(e.link), (e.title, e.content)) for e in entries)
+    links = _shared((e.link and _link_name(e.link), (e.title, e.content)) for e in entries)
     if not guids and not links:
         return entries
     log.info("feed_names_shared", guids=len(guids), links=len(links))  # at every poll
@@ -48,7 +48,7 @@ def _shared(named: Iterable[tuple[str | None, Hashable]]) -> set[str]:
 def _unshared(entry: Entry, guids: set[str], links: set[str]) -> Entry:
     """``entry``, its identity's names without those in ``guids`` and ``links``."""
     guid_shared = entry.guid is not None and entry.guid.strip() in guids
-    link_shared = entry.link is not None and canonical_url(entry.link).strip() in links
+    link_shared = entry.link is not None and _link_name(entry.link).strip() in links
     if not (guid_shared or link_shared):
         return entry
 
@@ -60,3 +60,9 @@ def _unshared(entry: Entry, guids: set[str], links: set[str]) -> Entry:
         key_names=kept(entry.key_names or (entry.guid, entry.link)),
         former_names=entry.former_names and kept(entry.former_names),
     )
+
+
+def _link_name(link: str) -> str:
+    """A link as it names an entry: canonical, as stored (a lone surrogate, which no URL
+    quoting takes, as U+FFFD; see normalise_entry)."""
+    return canonical_url(encodable(link))

@@ -118,9 +118,9 @@ def test_a_digest_sent_by_hand_twice_in_a_row_says_why_the_second_sent_nothing(
     tmp_path: Path, mail: SmtpServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = str(configure(tmp_path, mail, None, send_empty=True))
-    assert 0 == main(["digest", "morning", "--now", "-c", config, "--log-level", "ERROR"])
+    assert 0 == main(["digest", "morning", "--now", "-c", config])
     first = capsys.readouterr().out
-    assert 0 == main(["digest", "morning", "--now", "-c", config, "--log-level", "ERROR"])
+    assert 0 == main(["digest", "morning", "--now", "-c", config])
     second = capsys.readouterr().out
     assert "digest morning: 1 message(s) queued" in first
     assert "digest morning: not sent: its window closed less than 30s ago" in second
