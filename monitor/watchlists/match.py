@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import islice
 from operator import attrgetter
@@ -322,39 +322,63 @@ def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, i
 
     FTS5's rule: with ``last`` the latest start among the chosen instances, each instance
     ends at most ``distance`` tokens before ``last``. Trying each instance as ``last`` and
-    taking, per other group, any instance that starts no later and ends close enough is
-    exhaustive, since the groups' choices are then independent.
+    taking, per other group, the first instance that starts no later and ends close
+    enough is exhaustive, since the groups' choices are then independent. That pick is
+    a bisection per phrase length (``_NearGroup``), so a story with thousands of
+    instances of each term costs n log n, not n squared.
     """
-    instances: list[list[tuple[int, int]]] = []
+    groups: list[_NearGroup] = []
     for group in near.groups:
-        found = sorted(
+        found = _NearGroup(
             (start, len(phrase.words))
             for phrase in group
             for start in phrase_starts(view, phrase, field)
         )
-        if not found:
+        if not found.instances:
             return None
-        instances.append(found)
-    for j, candidates in enumerate(instances):
-        for last, length in candidates:
+        groups.append(found)
+    for j, candidates in enumerate(groups):
+        for last, length in candidates.instances:
             window = [(last, length)]
-            for k, other in enumerate(instances):
+            for k, other in enumerate(groups):
                 if k == j:
                     continue
-                pick = next(
-                    (
-                        (start, size)
-                        for start, size in other
-                        if start <= last and last - start - size <= near.distance
-                    ),
-                    None,
-                )
+                pick = other.first_near(last, near.distance)
                 if pick is None:
                     break
                 window.append(pick)
             else:
                 return window
     return None
+
+
+class _NearGroup:
+    """A NEAR group's instances, ``(start, length)`` in order, and their starts by length.
+
+    A group's phrases have few distinct lengths; for each, the instances ending close
+    enough before a token are a run of starts found by bisection.
+    """
+
+    __slots__ = ("instances", "starts")
+
+    def __init__(self, instances: Iterable[tuple[int, int]]) -> None:
+        self.instances = sorted(instances)
+        self.starts: dict[int, list[int]] = {}
+        for start, length in self.instances:
+            self.starts.setdefault(length, []).append(start)
+
+    def first_near(self, last: int, distance: int) -> tuple[int, int] | None:
+        """The first instance (in order) starting at or before ``last`` and ending at
+        most ``distance`` tokens before it, or None."""
+        best: tuple[int, int] | None = None
+        for length, starts in self.starts.items():
+            # last - start - length <= distance, that is start >= last - distance - length
+            i = bisect_left(starts, last - distance - length)
+            if i < len(starts) and starts[i] <= last:
+                candidate = (starts[i], length)
+                if best is None or candidate < best:
+                    best = candidate
+        return best
 
 
 def evaluate(node: Node, view: DocumentView) -> bool:

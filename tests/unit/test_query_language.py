@@ -257,3 +257,16 @@ def test_the_caret_is_under_the_error_in_multiline_queries_and_after_tabs(
     with pytest.raises(QueryError) as caught:
         compile_watchlists([WatchlistConfig(name="w", query=query)], TERMS)
     assert str(caught.value).endswith(shown)
+
+
+def test_near_over_thousands_of_occurrences_of_each_term() -> None:
+    """Every instance of each term is a candidate, and a 176 KB body holds 16,000 of each:
+    NEAR is decided here, as everywhere, by the instances that lie close together."""
+    watchlists = [
+        WatchlistConfig(name="touching", query="NEAR(alpha beta, 0)"),
+        WatchlistConfig(name="one-between", query="NEAR(alpha beta, 1)"),
+        WatchlistConfig(name="phrase", query='NEAR("alpha zz" beta, 0)'),
+    ]
+    index = compile_watchlists(watchlists, TERMS)
+    body = "alpha " * 16_000 + "zz " + "beta " * 16_000
+    assert ["one-between", "phrase"] == [hit.watchlist for hit in index.match(Document("t", body))]

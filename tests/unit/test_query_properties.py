@@ -77,3 +77,61 @@ def test_a_regex_spans_are_where_pythons_re_finds_it(body: str) -> None:
     ]
     [hit] = index.match(document)
     assert expected == [(span.field, span.start, span.end) for span in hit.spans]
+
+
+# NEAR's groups: words, phrases of two, and a set whose alternatives differ in length.
+_NEAR_TERMS = {"ab": ['"a b"', "c"]}
+_NEAR_GROUPS = {"a": [("a",)], "b": [("b",)], '"b c"': [("b", "c")], "@ab": [("a", "b"), ("c",)]}
+
+
+def _near_reference(
+    tokens: list[str], groups: list[list[tuple[str, ...]]], distance: int
+) -> list[tuple[int, int]] | None:
+    """NEAR by its definition, trying every instance of every group in turn: each
+    instance as the last one, with the first instance of each other group that starts no
+    later and ends at most ``distance`` tokens before it."""
+    instances = [
+        sorted(
+            (start, len(phrase))
+            for phrase in group
+            for start in range(len(tokens))
+            if tuple(tokens[start : start + len(phrase)]) == phrase
+        )
+        for group in groups
+    ]
+    for j, candidates in enumerate(instances):
+        for last, length in candidates:
+            window = [(last, length)]
+            for k, other in enumerate(instances):
+                if k != j:
+                    pick = [(s, n) for s, n in other if s <= last and last - s - n <= distance]
+                    if not pick:
+                        break
+                    window.append(pick[0])
+            else:
+                return window
+    return None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.sampled_from("abcx"), max_size=12),
+    st.lists(st.sampled_from(sorted(_NEAR_GROUPS)), min_size=2, max_size=3),
+    st.integers(0, 3),
+)
+def test_near_finds_the_instances_its_definition_does(
+    tokens: list[str], groups: list[str], distance: int
+) -> None:
+    """Whether NEAR matches, and which instances explain it, are the exhaustive rule's."""
+    query = f"NEAR({' '.join(groups)}, {distance})"
+    index = compile_watchlists([WatchlistConfig(name="w", query=query)], _NEAR_TERMS)
+    body = " ".join(tokens)
+    window = _near_reference(tokens, [_NEAR_GROUPS[g] for g in groups], distance)
+    starts = [len(" ".join(tokens[:i])) + (i > 0) for i in range(len(tokens))]
+    expected = list(  # a span shown once, as a hit shows it
+        dict.fromkeys(
+            ("body", starts[start], starts[start + size - 1] + 1) for start, size in window or ()
+        )
+    )
+    hits = index.match(Document("x", body))
+    assert expected == [(s.field, s.start, s.end) for hit in hits for s in hit.spans]
