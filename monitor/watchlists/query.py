@@ -16,8 +16,9 @@ So ``x NOT y z`` is ``x NOT (y z)`` and ``x NOT y AND z`` is ``(x NOT y) AND z``
 FTS5. A leading NOT (which FTS5 lacks) excludes the same run as a binary one would: up to
 the next AND, OR, NOT or ')'; ``-`` excludes one operand. Keywords are upper case, like
 FTS5's. A bare word that holds several tokens (``cost-sharing``, ``U.S.``) is a phrase, so
-``-`` means NOT only at the start of an operand. The tree is plain data; ``match``
-evaluates it and ``index`` builds the presearch terms from it.
+``-`` means NOT only at the start of an operand. A regex's only flag is ``i``: another
+letter, a digit or ``*`` glued to its closing slash is refused. The tree is plain data;
+``match`` evaluates it and ``index`` builds the presearch terms from it.
 """
 
 from __future__ import annotations
@@ -462,7 +463,7 @@ class _Parser:
             raise self.error("unterminated regex: expected a closing '/'", start)
         pattern = self.text[start + 1 : i]
         self.pos = i + 1
-        if self.peek() == "i" and self.bare_run(self.pos) == self.pos + 1:
+        if self.regex_flags() == "i":
             self.pos += 1
             pattern = f"(?i){pattern}"
         if not pattern:
@@ -473,6 +474,25 @@ class _Parser:
             detail = exc.args[0].decode() if isinstance(exc.args[0], bytes) else exc.args[0]
             raise self.error(f"bad regex: {detail}", start) from None
         return Regex(pattern, self.span(start), compiled)
+
+    def regex_flags(self) -> str:
+        """The flags right after a regex's closing slash: ``i`` or nothing.
+
+        Letters, digits or ``*`` glued to the slash are refused: read as a word after the
+        regex, ``/gsomia/s`` would quietly require the token "s", and ``/x/m`` or
+        ``/x/I`` would not do what the writer meant.
+        """
+        end = self.pos
+        while end < len(self.text) and (self.text[end].isalnum() or self.text[end] == "*"):
+            end += 1
+        flags = self.text[self.pos : end]
+        if flags in ("", "i"):
+            return flags
+        raise self.error(
+            f"{flags!r} after a regex: the only flag is i (ignore case), as in /gsomia/i; "
+            "put a space before a word that follows a regex",
+            self.pos + 1 if flags[0] == "i" else self.pos,
+        )
 
     def resolve_set(self) -> Node:
         start = self.pos

@@ -148,6 +148,10 @@ def matches(query: str, story: str | Document) -> bool:
         (r"/\bSMA\b/", "the SMA talks", True),
         (r"/\bSMA\b/", "SMALL talk", False),
         ("/a\\/b/", "a/b", True),
+        ("/gso?mia/i korea", "GSOMIA Korea", True),
+        ("/gso?mia/ i", "gsomia i", True),  # a space: the word i
+        ("/gso?mia/ i", "GSOMIA i", False),
+        ("(/gso?mia/i)", "GSOMIA", True),
         # spaceless scripts match by substring
         ("지소미아", "정부, 지소미아를 종료", True),
         ("협의회", "한미안보협의회의", True),
@@ -206,6 +210,14 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("/(/", 1, "bad regex: missing )"),
         ("//", 1, "empty regex"),
         ("/abc", 1, "unterminated regex"),
+        # the only regex flag is i; anything else glued to the slash is no word after it
+        ("/gsomia/s AND korea", 9, "'s' after a regex: the only flag is i (ignore case)"),
+        ("/x/m", 4, "'m' after a regex: the only flag is i"),
+        ("/x/I", 4, "'I' after a regex: the only flag is i"),
+        ("/x/i*", 5, "'i*' after a regex: the only flag is i"),
+        ("/x/is", 5, "'is' after a regex: the only flag is i"),
+        ("/x/2019", 4, "'2019' after a regex: the only flag is i"),
+        ("/x/*", 4, "'*' after a regex: the only flag is i"),
         ("@nope", 1, "unknown term set '@nope'"),
         ("@", 1, "expected a term-set name"),
         ("*", 1, "'*' must follow a word"),
