@@ -375,11 +375,38 @@ class _Parser:
         cased = self.peek() == "="
         if cased:
             self.pos += 1
+            self.refuse_cased_non_word()
         if self.peek() == '"':
             words = self.parse_quoted(cased)
         else:
             words = self.parse_word(cased, in_near=in_near)
         return Phrase(words, self.span(start))
+
+    def refuse_cased_non_word(self) -> None:
+        """Refuse what follows a ``=`` unless it is a word or a quoted phrase.
+
+        Read as a word, ``=@korea`` would be the word "korea" (no set), ``=NOT x`` the
+        word "not", ``=-x`` the word "x" required rather than excluded.
+        """
+        char = self.peek()
+        keyword = next((k for k in _KEYWORDS if self.at_keyword(k)), None)
+        if char == "@":
+            message = (
+                "'=' before a term set: '=' marks a word or a phrase; put it on the set's entries"
+            )
+        elif char == "/":
+            message = "'=' before a regex: a regex is case-sensitive already (add i to ignore case)"
+        elif _NEAR.match(self.text, self.pos):
+            message = "'=' before NEAR: put '=' on its words, as in NEAR(=SCM talks)"
+        elif keyword is not None:
+            message = f"'=' before {keyword}: quote a word spelled like a keyword (=\"{keyword}\")"
+        elif char == "-":
+            message = "'=' before '-': to exclude a case-sensitive word, write -=word"
+        elif char and char in "={^":
+            message = f"expected a word or a quoted phrase after '=', found {char!r}"
+        else:
+            return
+        raise self.error(message)
 
     def parse_quoted(self, cased: bool) -> tuple[Word, ...]:
         open_at = self.pos
