@@ -573,6 +573,17 @@ class _Parser:
             phrases = _phrases(node)
             if phrases is None:
                 raise self.error("a term set inside NEAR may hold only words and phrases", start)
+            scoped = next((phrase for phrase in phrases if phrase.fields), None)
+            if scoped is not None:
+                # NEAR's terms take NEAR's field: the entry's would be dropped, as a
+                # field written inside NEAR would be, and that is refused too.
+                field = ",".join(scoped.fields or ())
+                raise self.error(
+                    f"term set {self.text[start : self.pos]!r} holds {field}:{scoped.text}: "
+                    f"NEAR's terms take NEAR's field, so scope the whole NEAR, "
+                    f"as in {field}:NEAR(a b)",
+                    start,
+                )
             return phrases
         if self.peek() in "(/-" or any(self.at_keyword(k) for k in _KEYWORDS):
             raise self.error(f"NEAR takes words and phrases, found {self.describe_here()}", start)

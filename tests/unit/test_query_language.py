@@ -17,6 +17,8 @@ TERMS = {
     "korea": ["Korea", "Seoul", "한국"],
     "pact": ['"intelligence sharing pact"', "GSOMIA"],
     "nested": ["@korea", "Pyongyang"],
+    "scoped": ["title:gsomia", "talks"],
+    "via-scoped": ["@scoped"],
 }
 
 
@@ -171,6 +173,8 @@ def matches(query: str, story: str | Document) -> bool:
         ("@nested", "Seoul says", True),
         ("@nested", "Pyongyang says", True),
         ("title:@korea", "Tokyo\nSeoul", False),
+        ("@scoped", "Headline\nGSOMIA row", False),
+        ("@scoped", "GSOMIA row\nbody", True),
     ],
 )
 def test_language(query: str, story: str, expected: bool) -> None:
@@ -199,6 +203,14 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("NEAR(a)", 1, "NEAR needs at least two terms"),
         ("NEAR(a (b))", 8, "NEAR takes words and phrases"),
         ("NEAR(@pact-ish a)", 6, "unknown term set '@pact-ish'"),
+        # a field inside NEAR is refused, written there or held by a set NEAR uses
+        (
+            "NEAR(@scoped japan, 1)",
+            6,
+            "term set '@scoped' holds title:gsomia: NEAR's terms take NEAR's field, so "
+            "scope the whole NEAR, as in title:NEAR(a b)",
+        ),
+        ("NEAR(japan @via-scoped)", 12, "term set '@via-scoped' holds title:gsomia"),
         ("titel:gsomia", 1, "unknown field 'titel'"),
         ("Korea: talks", 1, "unknown field 'Korea'"),
         # a word followed by a colon is a field inside NEAR and after '=' too: read as
