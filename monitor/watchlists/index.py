@@ -45,6 +45,7 @@ from monitor.watchlists.query import (
     Phrase,
     Regex,
     SetReferenceError,
+    TermSet,
     Word,
     parse_query,
     parse_set_entry,
@@ -320,33 +321,61 @@ def compile_watchlists(
     return WatchlistIndex(queries)
 
 
-def parse_term_sets(terms: Mapping[str, Sequence[str]]) -> dict[str, Node]:
-    """Each named term set as an OR of its parsed entries; sets may use other sets."""
-    parsed: dict[str, Node] = {}
-    resolving: list[str] = []
+def parse_term_sets(terms: Mapping[str, Sequence[str]]) -> dict[str, TermSet]:
+    """Each named term set as an OR of its parsed entries; sets may use other sets.
 
-    def resolve(name: str) -> Node | None:
+    No recursion: an entry that uses a set not parsed yet stops, that set is parsed
+    first, and the entry is parsed again. A chain of sets as long as the config makes
+    costs no stack, and the nesting limit is checked where each set is used.
+    """
+    parsed: dict[str, TermSet] = {}
+    for name in terms:
+        _parse_term_set(name, terms, parsed)
+    return parsed
+
+
+class _Unparsed(Exception):
+    """An entry used a term set not parsed yet: parse that one first."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _parse_term_set(
+    first: str, terms: Mapping[str, Sequence[str]], parsed: dict[str, TermSet]
+) -> None:
+    """Parse ``first`` into ``parsed``, and the sets it uses before it, in a loop."""
+    waiting = [first]  # each set waits for the one after it
+    done: dict[str, list[tuple[Node, int]]] = {}  # entries parsed so far, by set
+
+    def resolve(name: str) -> TermSet | None:
         if name in parsed:
             return parsed[name]
         if name not in terms:
             return None
-        if name in resolving:
+        if name in waiting:
             raise SetReferenceError(f"term set '@{name}' refers to itself")
-        resolving.append(name)
-        entries = []
-        for entry in terms[name]:
-            try:
-                entries.append(parse_set_entry(entry, resolve, set_name=name))
-            except QueryError as exc:
-                exc.term_set = exc.term_set or name  # the innermost set, to locate it
-                raise
-        resolving.pop()
-        parsed[name] = Or(tuple(entries), f"@{name}")
-        return parsed[name]
+        raise _Unparsed(name)
 
-    for name in terms:
-        resolve(name)
-    return parsed
+    while waiting:
+        name = waiting[-1]
+        if name in parsed:
+            waiting.pop()
+            continue
+        entries = done.setdefault(name, [])
+        try:
+            for entry in terms[name][len(entries) :]:
+                entries.append(parse_set_entry(entry, resolve, set_name=name))
+        except _Unparsed as needed:
+            waiting.append(needed.name)
+            continue
+        except QueryError as exc:
+            exc.term_set = exc.term_set or name  # the innermost set, to locate it
+            raise
+        height = max((entry_height for _, entry_height in entries), default=1)
+        parsed[name] = TermSet(Or(tuple(node for node, _ in entries), f"@{name}"), height)
+        waiting.pop()
 
 
 def required_groups(

@@ -119,7 +119,18 @@ class Not:
 
 
 Node = Phrase | Regex | Near | And | Or | Not
-SetResolver = Callable[[str], Node | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TermSet:
+    """A parsed term set: the OR of its entries, and the nesting it brings where it is
+    used (its own level, and its deepest entry's parentheses, NOTs, fields and sets)."""
+
+    node: Node
+    height: int
+
+
+SetResolver = Callable[[str], TermSet | None]
 
 
 class SetReferenceError(Exception):
@@ -131,14 +142,16 @@ def parse_query(text: str, resolve: SetResolver | None = None) -> Node:
     return with_fields(_Parser(text, resolve, implicit_and=True).parse(), DEFAULT_FIELDS)
 
 
-def parse_set_entry(text: str, resolve: SetResolver | None, *, set_name: str) -> Node:
-    """Parse one entry of a term set, leaving its fields to the query that uses it.
+def parse_set_entry(text: str, resolve: SetResolver | None, *, set_name: str) -> tuple[Node, int]:
+    """Parse one entry of a term set, leaving its fields to the query that uses it; with
+    the entry its nesting, the set's own level included.
 
     Entries are OR-ed alternatives, so ``General Security Agreement`` unquoted (three words
     AND-ed) is refused: it is almost always a phrase missing its quotes.
     """
     parser = _Parser(text, resolve, implicit_and=False, context=f"term set {set_name!r}: ")
-    return parser.parse()
+    parser.depth = parser.height = 1  # the set is a level of whoever uses it
+    return parser.parse(), parser.height
 
 
 def with_fields(node: Node, fields: tuple[str, ...]) -> Node:
@@ -162,6 +175,7 @@ class _Parser:
         self.context = context
         self.pos = 0
         self.depth = 0
+        self.height = 0  # the deepest nesting reached, term sets' own included
         self.resolve = resolve
         self.implicit_and = implicit_and
 
@@ -201,10 +215,13 @@ class _Parser:
             return "end of query"
         return repr(self.text[self.pos : self.bare_run(self.pos)] or self.text[self.pos])
 
-    def nest(self, start: int) -> None:
-        self.depth += 1
+    def nest(self, start: int, levels: int = 1) -> None:
+        """Go ``levels`` deeper (a term set brings its own nesting), within MAX_DEPTH:
+        deeper, evaluating the tree would run out of stack."""
+        self.depth += levels
         if self.depth > MAX_DEPTH:
             raise self.error(f"nested more than {MAX_DEPTH} levels deep", start)
+        self.height = max(self.height, self.depth)
 
     # --- grammar ---------------------------------------------------------------------
 
@@ -529,12 +546,14 @@ class _Parser:
         name = name_match.group(0)
         self.pos = name_match.end()
         try:
-            node = self.resolve(name) if self.resolve else None
+            term_set = self.resolve(name) if self.resolve else None
         except SetReferenceError as exc:
             raise self.error(str(exc), start) from None
-        if node is None:
+        if term_set is None:
             raise self.error(f"unknown term set '@{name}'", start)
-        return node
+        self.nest(start, term_set.height)
+        self.depth -= term_set.height
+        return term_set.node
 
     def parse_near(self, opening: re.Match[str]) -> Near:
         start = self.pos

@@ -45,3 +45,15 @@ def test_an_error_in_a_query_names_the_file_and_line_of_the_query(
     path = _config(tmp_path, WATCHLISTS.replace("'\"unterminated'", "Japan"))
     assert 2 == main([*command, "-c", str(path)])
     assert f"{tmp_path / 'wl.yaml'}:7: watch-list 'pact':" in capsys.readouterr().err
+
+
+def test_sets_chained_too_deep_are_an_error_naming_the_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain = "".join(f"  s{i}: ['@s{i + 1}']\n" for i in range(100))
+    watchlists = f"terms:\n{chain}  s100: [GSOMIA]\nwatchlists:\n  - name: pact\n    query: '@s0'\n"
+    path = _config(tmp_path, watchlists)
+    assert 2 == main(["check", "-c", str(path)])
+    error = capsys.readouterr().err
+    assert f"{tmp_path / 'wl.yaml'}:38: term set 's36': nested more than 64 levels deep" in error
+    assert "Traceback" not in error

@@ -195,6 +195,13 @@ def test_a_regex_only_watchlist_is_evaluated_for_every_story() -> None:
     assert [] == index.match(Document("", "the sma deal"))
 
 
+def _chain(length: int, leaf: str = "gsomia") -> dict[str, list[str]]:
+    """Term sets s0 -> s1 -> ... -> s<length>, the last holding ``leaf``."""
+    terms = {f"s{i}": [f"@s{i + 1}"] for i in range(length)}
+    terms[f"s{length}"] = [leaf]
+    return terms
+
+
 @pytest.mark.parametrize(
     ("terms", "message"),
     [
@@ -206,11 +213,28 @@ def test_a_regex_only_watchlist_is_evaluated_for_every_story() -> None:
         ),
         ({"bad": ["(x"]}, r"term set 'bad': expected '\)'"),
         ({"near": ["NEAR(a b)"], "user": ["NEAR(@near c)"]}, "may hold only words and phrases"),
+        # sets count in the nesting limit, however they are chained
+        (_chain(100), "term set 's36': nested more than 64 levels deep"),
+        (_chain(100, leaf="(" * 60 + "x" + ")" * 60), "term set 's96': nested more than 64"),
     ],
 )
 def test_term_set_errors_are_found_at_load(terms: dict[str, list[str]], message: str) -> None:
     with pytest.raises(QueryError, match=message):
         compile_watchlists([watchlist("w", "x")], terms)
+
+
+def test_sets_chained_within_the_nesting_limit_are_used_as_written() -> None:
+    index = compile_watchlists([watchlist("w", "@s0 AND korea")], _chain(62))
+    assert ["w"] == [hit.watchlist for hit in index.match(Document("GSOMIA", "Korea"))]
+    assert [] == index.match(Document("GSOMIA", "Japan"))
+
+
+def test_a_set_counts_in_the_nesting_of_the_query_that_uses_it() -> None:
+    terms = {"deep": ["(" * 40 + "gsomia" + ")" * 40]}
+    compile_watchlists([watchlist("w", "(" * 20 + "@deep" + ")" * 20)], terms)
+    with pytest.raises(QueryError, match="nested more than 64 levels deep") as caught:
+        compile_watchlists([watchlist("w", "(" * 30 + "@deep" + ")" * 30)], terms)
+    assert 31 == caught.value.column  # the '@'
 
 
 def test_examples_report_each_failure_with_its_watchlist() -> None:
