@@ -218,7 +218,7 @@ class DocumentView:
         found = [i for token in distinct for i in _indexes(tokens, token)]
         if len(distinct) > 1:
             found.sort()
-        if word.cased is not None:
+        if word.cased is not None or (word.spaceless and (word.joins_previous or word.joins_next)):
             found = [i for i in found if self.word_at(field, word, i)]
         return found
 
@@ -238,7 +238,7 @@ class DocumentView:
         """Whether token ``i`` of ``field`` is matched by ``word``."""
         token = self.tokens(field)[i]
         if word.spaceless:
-            return word.text in token
+            return _spaceless_at(word, token)
         if word.prefix:
             if not token.startswith(word.text):
                 return False
@@ -248,6 +248,28 @@ class DocumentView:
             return True
         original = self.original(field)[i]
         return original.startswith(word.cased) if word.prefix else original == word.cased
+
+
+def _spaceless_at(word: Word, token: str) -> bool:
+    """Whether spaceless ``word`` is in ``token``: anywhere, or at the edge where it
+    touches its neighbour in the query (the whole token if it touches both)."""
+    if word.joins_previous and word.joins_next:
+        return token == word.text
+    if word.joins_previous:
+        return token.startswith(word.text)
+    if word.joins_next:
+        return token.endswith(word.text)
+    return word.text in token
+
+
+def _touching(view: DocumentView, field: str, start: int, words: tuple[Word, ...]) -> bool:
+    """Whether the tokens from ``start`` touch in the text where ``words`` touch in the
+    query (``6자회담``, split where the script changes, is not "6 자회담")."""
+    offsets = view.offsets(field)
+    for k, word in enumerate(words):
+        if word.joins_previous and offsets[start + k - 1][1] != offsets[start + k][0]:
+            return False
+    return True
 
 
 def _indexes(tokens: list[str], token: str) -> list[int]:
@@ -278,12 +300,15 @@ def phrase_starts(view: DocumentView, phrase: Phrase, field: str) -> list[int]:
         if not (word.prefix or word.spaceless) and len(word.text) > len(words[offset].text):
             offset = k
     last = len(view.tokens(field)) - len(words)
-    return [
+    starts = [
         start
         for start in (position - offset for position in view.positions(field, words[offset]))
         if 0 <= start <= last
         and all(view.word_at(field, word, start + k) for k, word in enumerate(words) if k != offset)
     ]
+    if starts and any(word.joins_previous for word in words):
+        starts = [start for start in starts if _touching(view, field, start, words)]
+    return starts
 
 
 def _phrase_found(view: DocumentView, phrase: Phrase) -> bool:

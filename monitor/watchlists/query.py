@@ -60,12 +60,19 @@ class Word:
 
     ``cased`` holds the spelling a case-sensitive term (``=SCM``) requires. A word in a
     spaceless script (Korean, Japanese, Chinese) matches any token containing it.
+
+    ``joins_previous`` and ``joins_next``: the word touches its neighbour in the query,
+    as in ``6자회담`` (the tokens 6 and 자회담, split where the script changes). It then
+    matches only a token touching that neighbour in the text, and a spaceless word only
+    at that edge of its token: 6자회담 is in 6자회담을, not in "6 모자회담".
     """
 
     text: str
     prefix: bool = False
     cased: str | None = None
     spaceless: bool = False
+    joins_previous: bool = False
+    joins_next: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,8 +489,9 @@ class _Parser:
     def words(self, start: int, end: int, cased: bool) -> tuple[Word, ...]:
         """The tokens of ``text[start:end]``; a ``*`` right after a token makes it a prefix."""
         chunk = self.text[start:end]
-        spans = token_spans(chunk)
+        spans = list(token_spans(chunk))
         ends = {token_end for _, token_end in spans}
+        starts = {token_start for token_start, _ in spans}
         for i, char in enumerate(chunk):
             if char == "*" and i not in ends:
                 raise self.error("'*' must follow a word, as in pre*", start + i)
@@ -493,6 +501,8 @@ class _Parser:
                 prefix=chunk[b : b + 1] == "*",
                 cased=unicodedata.normalize("NFC", chunk[a:b]) if cased else None,
                 spaceless=is_spaceless(folded),
+                joins_previous=a in ends,
+                joins_next=b in starts,
             )
             for a, b in spans
             for folded in (fold(chunk[a:b]),)
