@@ -372,6 +372,7 @@ class _Parser:
         return node
 
     def parse_field(self, prefix: re.Match[str]) -> Node:
+        start = self.pos
         name = prefix.group(1)
         if name not in FIELDS:
             raise self.unknown_field(name)
@@ -385,7 +386,7 @@ class _Parser:
             )
         node = self.parse_primary()
         self.depth -= 1
-        return with_fields(node, (name,))
+        return _scoped(with_fields(node, (name,)), name, self.span(start))
 
     def unknown_field(self, name: str) -> QueryError:
         return self.error(
@@ -608,7 +609,7 @@ class _Parser:
                 # field written inside NEAR would be, and that is refused too.
                 field = ",".join(scoped.fields or ())
                 raise self.error(
-                    f"term set {self.text[start : self.pos]!r} holds {field}:{scoped.text}: "
+                    f"term set {self.text[start : self.pos]!r} holds {scoped.text}: "
                     f"NEAR's terms take NEAR's field, so scope the whole NEAR, "
                     f"as in {field}:NEAR(a b)",
                     start,
@@ -620,6 +621,25 @@ class _Parser:
 
     def span(self, start: int) -> str:
         return self.text[start : self.pos].strip()
+
+
+def _scoped(node: Node, name: str, text: str) -> Node:
+    """``node``, scoped to field ``name``, written as ``text``; so are the alternatives
+    of an OR (a set's too) with their field, as a hit shows the one that fired alone.
+    An alternative with a field of its own keeps it: the inner scope wins."""
+    if not isinstance(node, Or):
+        return replace(node, text=text)
+    children = tuple(
+        child if _FIELD_PREFIX.match(child.text) else _scoped(child, name, _field_text(name, child))
+        for child in node.children
+    )
+    return replace(node, children=children, text=text)
+
+
+def _field_text(name: str, node: Node) -> str:
+    """How ``name:`` scoping ``node`` is written: ``title:a``, ``title:(a b)``."""
+    compound = isinstance(node, And | Or | Not) and not node.text.startswith("@")
+    return f"{name}:({node.text})" if compound else f"{name}:{node.text}"
 
 
 def _phrases(node: Node) -> tuple[Phrase, ...] | None:

@@ -155,6 +155,29 @@ def test_hit_explains_clause_terms_spans_and_snippets() -> None:
     assert (body,) == hit.snippets
 
 
+@pytest.mark.parametrize(
+    ("query", "title", "body", "clause"),
+    [
+        ("title:(gsomia OR korea) OR body:seoul", "Korea talks", "x", "title:korea"),
+        ("title:(gsomia OR korea) OR body:seoul", "x", "Seoul talks", "body:seoul"),
+        ("title:gsomia", "GSOMIA row", "", "title:gsomia"),
+        ("title : gsomia", "GSOMIA row", "", "title : gsomia"),
+        ("title:(body:japan OR korea)", "x", "Japan", "body:japan"),  # the inner scope wins
+        ("title:(gsomia japan OR korea)", "GSOMIA Japan", "", "title:(gsomia japan)"),
+        ("title:(gsomia NOT japan OR korea)", "GSOMIA", "", "title:(gsomia NOT japan)"),
+        ("title:NEAR(a b)", "a b", "", "title:NEAR(a b)"),
+        ("title:(a OR (b OR c))", "c", "", "title:c"),
+        ("body:@pact", "x", "GSOMIA", "body:GSOMIA"),
+        ("gsomia OR korea", "Korea", "", "korea"),
+    ],
+)
+def test_the_clause_shown_keeps_its_field(query: str, title: str, body: str, clause: str) -> None:
+    """The alternative that fired, as written, with the field that scopes it."""
+    index = compile_watchlists([watchlist("w", query)], {"pact": ["GSOMIA", "pact"]})
+    [hit] = index.match(Document(title, body))
+    assert clause == hit.clause
+
+
 def test_long_bodies_give_snippets_around_each_match() -> None:
     filler = "lorem ipsum " * 40
     body = f"{filler}GSOMIA first. {filler}GSOMIA second. {filler}"
