@@ -524,9 +524,37 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[
     starts = phrase_starts(view, phrase, field)[:MAX_PER_TERM]
     if not starts:  # offsets only for a phrase that is there: mapping them costs
         return []
-    offsets = view.offsets(field)
-    last = len(phrase.words) - 1
-    return [(offsets[start][0], offsets[start + last][1]) for start in starts]
+    words = phrase.words
+    last = len(words) - 1
+    return [
+        (
+            _word_span(view, field, words[0], start)[0],
+            _word_span(view, field, words[-1], start + last)[1],
+        )
+        for start in starts
+    ]
+
+
+def _word_span(view: DocumentView, field: str, word: Word, i: int) -> tuple[int, int]:
+    """The characters of token ``i`` that ``word`` matched: the token, or for a word in
+    a spaceless script, the stretch of the run it matched (協定 in 保護協定の破棄).
+
+    Where folding changed the run's length (a dropped mark), its folded characters do
+    not line up with the written ones, and the run is shown whole.
+    """
+    start, end = view.offsets(field)[i]
+    if not word.spaceless:
+        return start, end
+    token = view.tokens(field)[i]
+    if end - start != len(token):
+        return start, end
+    if word.joins_previous:
+        at = 0
+    elif word.joins_next:
+        at = len(token) - len(word.text)
+    else:
+        at = token.find(word.text)
+    return start + at, start + at + len(word.text)
 
 
 def _token_spans(text: str, start: int, end: int, token: str) -> list[tuple[int, int]]:

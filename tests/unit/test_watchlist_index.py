@@ -178,6 +178,26 @@ def test_the_clause_shown_keeps_its_field(query: str, title: str, body: str, cla
     assert clause == hit.clause
 
 
+@pytest.mark.parametrize(
+    ("query", "body", "terms"),
+    [
+        ("協定", "日韓軍事情報包括保護協定の破棄", ("協定",)),
+        ("보호협정", "군사정보보호협정을 종료", ("보호협정",)),
+        ('"방위비 분담"', "방위비 분담금 협상", ("방위비 분담",)),
+        ("6자회담", "북핵 6자회담을 재개", ("6자회담",)),
+        ("지소미아 종료", "지소미아를 종료했다", ("지소미아", "종료")),
+        ("한국", "한국과 한국인", ("한국",)),
+    ],
+)
+def test_a_spaceless_match_highlights_what_it_matched(
+    query: str, body: str, terms: tuple[str, ...]
+) -> None:
+    """A word in Korean, Japanese or Chinese matches inside a run: the span is the word,
+    not the run."""
+    [hit] = compile_watchlists([watchlist("w", query)], {}).match(Document("", body))
+    assert terms == hit.terms
+
+
 def test_long_bodies_give_snippets_around_each_match() -> None:
     filler = "lorem ipsum " * 40
     body = f"{filler}GSOMIA first. {filler}GSOMIA second. {filler}"
