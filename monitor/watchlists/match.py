@@ -343,7 +343,8 @@ def _search_bounds(view: DocumentView, phrase: Phrase, field: str) -> tuple[str,
 
 
 def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
-    """One ``(start, length)`` instance per group satisfying NEAR in ``field``, or None.
+    """One ``(start, length)`` instance per group, in the groups' order, satisfying NEAR
+    in ``field``; None if there is none.
 
     FTS5's rule: with ``last`` the latest start among the chosen instances, each instance
     ends at most ``distance`` tokens before ``last``. Trying each instance as ``last`` and
@@ -364,11 +365,9 @@ def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, i
         groups.append(found)
     for j, candidates in enumerate(groups):
         for last, length in candidates.instances:
-            window = [(last, length)]
+            window = []  # in the order of the groups, as a hit lists its terms
             for k, other in enumerate(groups):
-                if k == j:
-                    continue
-                pick = other.first_near(last, near.distance)
+                pick = (last, length) if k == j else other.first_near(last, near.distance)
                 if pick is None:
                     break
                 window.append(pick)

@@ -89,7 +89,7 @@ def _near_reference(
 ) -> list[tuple[int, int]] | None:
     """NEAR by its definition, trying every instance of every group in turn: each
     instance as the last one, with the first instance of each other group that starts no
-    later and ends at most ``distance`` tokens before it."""
+    later and ends at most ``distance`` tokens before it; in the groups' order."""
     instances = [
         sorted(
             (start, len(phrase))
@@ -101,13 +101,14 @@ def _near_reference(
     ]
     for j, candidates in enumerate(instances):
         for last, length in candidates:
-            window = [(last, length)]
+            window = []
             for k, other in enumerate(instances):
-                if k != j:
-                    pick = [(s, n) for s, n in other if s <= last and last - s - n <= distance]
-                    if not pick:
-                        break
-                    window.append(pick[0])
+                pick = [(s, n) for s, n in other if s <= last and last - s - n <= distance]
+                if k == j:
+                    pick = [(last, length)]
+                if not pick:
+                    break
+                window.append(pick[0])
             else:
                 return window
     return None

@@ -198,6 +198,16 @@ def test_a_spaceless_match_highlights_what_it_matched(
     assert terms == hit.terms
 
 
+@pytest.mark.parametrize(
+    "body", ["Japan ends GSOMIA, says Seoul", "GSOMIA: Seoul leaves Japan", "Seoul, Japan, GSOMIA"]
+)
+def test_near_terms_follow_the_clause_order(body: str) -> None:
+    """As for any clause, the term written first comes first, wherever it stands."""
+    index = compile_watchlists([watchlist("w", "NEAR(japan gsomia seoul, 5)")], {})
+    [hit] = index.match(Document("", body))
+    assert ("Japan", "GSOMIA", "Seoul") == hit.terms
+
+
 def test_long_bodies_give_snippets_around_each_match() -> None:
     filler = "lorem ipsum " * 40
     body = f"{filler}GSOMIA first. {filler}GSOMIA second. {filler}"
