@@ -602,7 +602,9 @@ class _Parser:
             node = self.resolve_set()
             phrases = _phrases(node)
             if phrases is None:
-                raise self.error("a term set inside NEAR may hold only words and phrases", start)
+                raise self.error(
+                    "a term set inside NEAR may hold only words, phrases and prefixes", start
+                )
             scoped = next((phrase for phrase in phrases if phrase.fields), None)
             if scoped is not None:
                 # NEAR's terms take NEAR's field: the entry's would be dropped, as a

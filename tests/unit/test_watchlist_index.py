@@ -265,7 +265,10 @@ def _chain(length: int, leaf: str = "gsomia") -> dict[str, list[str]]:
             "term set 'names': term-set entries are alternatives: quote a phrase",
         ),
         ({"bad": ["(x"]}, r"term set 'bad': expected '\)'"),
-        ({"near": ["NEAR(a b)"], "user": ["NEAR(@near c)"]}, "may hold only words and phrases"),
+        (
+            {"near": ["NEAR(a b)"], "user": ["NEAR(@near c)"]},
+            "may hold only words, phrases and prefixes",
+        ),
         # sets count in the nesting limit, however they are chained
         (_chain(100), "term set 's36': nested more than 64 levels deep"),
         (_chain(100, leaf="(" * 60 + "x" + ")" * 60), "term set 's96': nested more than 64"),
