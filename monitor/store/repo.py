@@ -640,9 +640,11 @@ class Store:
         self, connection: Connection, batch: list[tuple[Item, dict[str, Any]]], now: datetime
     ) -> list[IngestedItem]:
         """Store one round of a poll's items (no key twice): one query for the rows
-        already there, one UPDATE per changed item, then the stories and rows of the new
+        already there (and one for those with their texts, when an item with a link is
+        new or changed), one UPDATE per changed item, then the stories and rows of the new
         ones, each a multi-row statement. Their outcomes, in order."""
         batch, founds = _stored_rows(connection, batch)
+        founds = _same_text_rows(connection, batch, founds)
         outcomes: list[IngestedItem | None] = []
         updates: list[dict[str, Any]] = []
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
@@ -1233,6 +1235,11 @@ _EXISTING_ITEMS = select(
     items_t.c.source == bindparam("source"),
     items_t.c.key.in_(bindparam("keys", expanding=True)),
 )
+# The stored rows of a source with one of a poll's texts (see _same_text_rows).
+_SAME_TEXT_ITEMS = select(*_EXISTING_ITEMS.selected_columns).where(
+    items_t.c.source == bindparam("source"),
+    items_t.c.content_hash.in_(bindparam("hashes", expanding=True)),
+)
 # Run with a list of parameter sets: the columns to set come from their keys.
 _UPDATE_ITEM = update(items_t).where(items_t.c.id == bindparam("item_id"))
 
@@ -1436,6 +1443,40 @@ def _stored_rows(
     for at, (source, (key,)) in zip(apart, own, strict=True):
         rows[at] = existing.get((source, key))
     return batch, rows
+
+
+def _same_text_rows(
+    connection: Connection, batch: list[tuple[Item, dict[str, Any]]], rows: list[Any]
+) -> list[Any]:
+    """``rows``, where an item with a link that no key found unchanged is the stored row
+    at its canonical link with its text, if there is one. An entry's name can change
+    while it stays the same entry: a link that a live report's entries share keys them by
+    content until the older scroll out, a GUID that is a URL comes back with other
+    tracking parameters, a fragment, another generator's style. Taken as new, such an
+    entry was stored again, and a short one alerted again; taken as an edit of the row
+    its new name found, it overwrote another entry."""
+    wanted = [
+        at
+        for at, ((item, _), row) in enumerate(zip(batch, rows, strict=True))
+        if item.url is not None and (row is None or row.content_hash != item.content_hash)
+    ]
+    if not wanted:
+        return rows
+    by_source: dict[str, list[str]] = {}
+    for at in wanted:
+        item = batch[at][0]
+        by_source.setdefault(item.source, []).append(item.content_hash)
+    same: dict[tuple[str, str | None, str], Any] = {}
+    for source, hashes in by_source.items():
+        for chunk in _chunks(sorted(set(hashes))):
+            found = connection.execute(_SAME_TEXT_ITEMS, {"source": source, "hashes": chunk})
+            for stored in found:
+                same.setdefault((source, stored.url, stored.content_hash), stored)
+    rows = list(rows)
+    for at in wanted:
+        item = batch[at][0]
+        rows[at] = same.get((item.source, item.url, item.content_hash), rows[at])
+    return rows
 
 
 def _other_keys(item: Item, values: Mapping[str, Any]) -> tuple[str, ...]:

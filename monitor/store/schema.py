@@ -160,6 +160,8 @@ items_t = Table(
     _when("updated_at", nullable=True),
     _string("content_hash", 64),
     UniqueConstraint("source", "key"),
+    # An entry found again under another name by its link and text (repo._same_text_rows).
+    Index(None, "source", "content_hash"),
     Index(None, "published"),
     Index(None, "fetched_at"),
     Index(None, "story_id"),

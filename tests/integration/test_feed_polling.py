@@ -799,6 +799,116 @@ def test_a_feed_that_gives_every_entry_one_name_loses_none_of_them(
     assert ["feed_names_shared"] == [e["event"] for e in logs if "shared" in e["event"]]
 
 
+def _live(n: int) -> str:
+    """An entry of a live report without a GUID, linked to the report's one page."""
+    return (
+        "<item><link>https://news.test/live?utm_source=rss</link>"
+        f"<title>Live: talks, update {n}</title>"
+        f"<description>Update {n}: GSOMIA talks go on.</description></item>"
+    )
+
+
+def _rss_of(entries: list[str]) -> bytes:
+    body = "".join(entries)
+    return f"<?xml version='1.0'?><rss version='2.0'><channel>{body}</channel></rss>".encode()
+
+
+def _weather(n: int) -> str:
+    return (
+        f"<item><link>https://news.test/weather/{n}</link><title>Weather {n}</title>"
+        f"<description>Rain on day {n}.</description></item>"
+    )
+
+
+def test_an_entry_whose_link_stops_or_starts_being_shared_is_the_same_entry(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A live report's entries share its page's link, so they are keyed by their content.
+    Once the older scrolls out, the newer is alone under the link, keyed by it: it is the
+    entry stored before, unchanged, and neither stored nor alerted again; nor when the
+    link is shared once more. The report's next entry alone under the link is news."""
+    polls = [
+        [_live(1), _live(2), _weather(1)],
+        [_live(2), _weather(1), _weather(2)],
+        [_live(3), _live(2), _weather(2)],
+        [_live(4), _weather(2), _weather(3)],
+    ]
+    app = _app(tmp_path, server)
+    outcomes = []
+    try:
+        for n, entries in enumerate(polls):
+            server.routes["/feed"] = Feed(_rss_of(entries), etag=f'"{n}"')
+            outcomes.append(poll_source(app, "wire", force=True))
+        live = sorted(i.title for i in app.store.items() if i.title.startswith("Live"))
+    finally:
+        app.close()
+    assert [(3, 0, 2), (1, 0, 0), (1, 0, 1), (2, 0, 1)] == [
+        (o.new, o.updated, o.deliveries) for o in outcomes
+    ]
+    assert [f"Live: talks, update {n}" for n in (1, 2, 3, 4)] == live
+
+
+def test_an_entry_first_alone_under_its_link_is_found_once_the_link_is_shared(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The other way: an entry stored under its link, then joined there by the live
+    report's next entry (both keyed by content from then on). The first is the entry
+    stored, unchanged; the second is news, not an edit of the first."""
+    polls = [[_live(1)], [_live(2), _live(1)], [_live(2)]]
+    app = _app(tmp_path, server)
+    outcomes = []
+    try:
+        for n, entries in enumerate(polls):
+            server.routes["/feed"] = Feed(_rss_of(entries), etag=f'"{n}"')
+            outcomes.append(poll_source(app, "wire", force=True))
+        live = sorted(i.title for i in app.store.items())
+    finally:
+        app.close()
+    assert [(1, 0, 1), (1, 0, 1), (0, 0, 0)] == [(o.new, o.updated, o.deliveries) for o in outcomes]
+    assert ["Live: talks, update 1", "Live: talks, update 2"] == live
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            "https://news.test/a/1?utm_source=rss&amp;utm_campaign=mon",
+            "https://news.test/a/1?utm_source=rss&amp;utm_campaign=tue",
+            id="tracking-parameters",
+        ),
+        pytest.param("https://news.test/a/1#top", "https://news.test/a/1", id="fragment"),
+        pytest.param("https://news.test:443/a/1", "https://news.test/a/1", id="default-port"),
+        pytest.param("https://news.test/?p=1", "https://news.test/a/1", id="another-style"),
+    ],
+)
+def test_an_entry_whose_guid_is_spelled_anew_is_not_stored_or_alerted_again(
+    server: FeedServer, tmp_path: Path, first: str, second: str
+) -> None:
+    """The same entry (its link, title and text) under a GUID spelled otherwise at the
+    next poll: rotating tracking parameters, a fragment, a default port, a generator's
+    other GUID style. Too short to be known as a copy of its own story, taken as new it
+    would alert again."""
+
+    def feed(guid: str) -> bytes:
+        item = (
+            f"<item><guid>{guid}</guid><link>https://news.test/a/1</link>"
+            "<title>GSOMIA kept</title><description>Seoul keeps GSOMIA.</description></item>"
+        )
+        return f"<?xml version='1.0'?><rss version='2.0'><channel>{item}</channel></rss>".encode()
+
+    app = _app(tmp_path, server)
+    outcomes = []
+    try:
+        for n, guid in enumerate((first, second)):
+            server.routes["/feed"] = Feed(feed(guid), etag=f'"{n}"')
+            outcomes.append(poll_source(app, "wire", force=True))
+        keys = [item.key for item in app.store.items()]
+    finally:
+        app.close()
+    assert [(1, 0, 1), (0, 0, 0)] == [(o.new, o.updated, o.deliveries) for o in outcomes]
+    assert ["guid:" + first.replace("&amp;", "&")] == keys
+
+
 def test_another_story_under_the_same_guid_is_another_item(
     server: FeedServer, tmp_path: Path
 ) -> None:

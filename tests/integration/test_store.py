@@ -72,6 +72,28 @@ def test_same_item_twice_is_stored_once(store: Store) -> None:
     assert {"n": 1} == store.source_state("a").cursor
 
 
+def test_an_item_under_another_name_at_its_link_with_its_text_is_the_item(store: Store) -> None:
+    """A stored row at an item's canonical link with its text is the item, whatever name
+    found it or none: not stored again, nor taken as an edit of another row."""
+    state = SourceState("a", {})
+    at_link = "https://news.test/live"
+    first = replace(item("a", "content:1", "Update 1."), url=at_link)
+    second = replace(item("a", "content:2", "Update 2."), url=at_link)
+    store.ingest([first, second], state, alert_all(), now=NOW)
+    alone = store.ingest([replace(second, key="url:" + at_link)], state, alert_all(), now=NOW)
+    elsewhere = store.ingest(
+        [replace(second, key="url:https://news.test/other", url="https://news.test/other")],
+        state,
+        alert_all(),
+        now=NOW,
+    )
+    assert (0, 0, 1) == (alone.new, alone.updated, alone.unchanged)
+    assert (1, 0) == (elsewhere.new, elsewhere.unchanged)
+    assert ["content:1", "content:2", "url:https://news.test/other"] == sorted(
+        i.key for i in store.items()
+    )
+
+
 def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
     state_a, state_b = SourceState("a", {}), SourceState("b", {})
     words = "Same words, long enough to name a story. " * 3
