@@ -55,7 +55,7 @@ from monitor.store.schema import (
     sources_t,
     stories_t,
 )
-from monitor.store.storyindex import assign_stories
+from monitor.store.storyindex import assign_stories, index_versions
 from monitor.store.writelock import serialize_writers
 from monitor.text import utc_now
 
@@ -648,6 +648,7 @@ class Store:
         outcomes: list[IngestedItem | None] = []
         updates: list[dict[str, Any]] = []
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
+        edited: list[IngestedItem] = []
         for (item, values), found in zip(batch, founds, strict=True):
             if found is None:
                 fresh.append((len(outcomes), item, values))
@@ -658,8 +659,10 @@ class Store:
                 # An item found by another key keeps it: it is its identity out there.
                 changed = {k: v for k, v in values.items() if k not in ("fetched_at", "key")}
                 updates.append({**changed, "updated_at": now, "item_id": found.id})
-                outcomes.append(IngestedItem(item, "updated", found.id, found.story_id))
+                edited.append(IngestedItem(item, "updated", found.id, found.story_id))
+                outcomes.append(edited[-1])
         if updates:
+            index_versions(connection, [(o.item, o.story_id) for o in edited], now)
             connection.execute(_UPDATE_ITEM, updates)
         if fresh:
             story_ids = assign_stories(connection, [item for _, item, _ in fresh], now)

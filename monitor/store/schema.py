@@ -143,6 +143,23 @@ bands_t = Table(
     sqlite_with_rowid=False,
 )
 
+# A later version of a story (an edited item's text), by its fingerprint and with its
+# signature: a copy of the version finds the story as it finds its first (storyindex).
+versions_t = Table(
+    "story_versions",
+    metadata,
+    _string("fingerprint", 64, primary_key=True),
+    Column(
+        "story_id",
+        Integer,
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    _when("seen"),
+    Column("signature", JSON(), nullable=True),
+)
+
 items_t = Table(
     "items",
     metadata,

@@ -33,7 +33,7 @@ from monitor.dedup import item_fingerprint
 from monitor.model import Item
 from monitor.store.bulk import insert_many
 from monitor.store.dialects import in_values, insert_for
-from monitor.store.schema import bands_t, items_t, stories_t
+from monitor.store.schema import bands_t, items_t, stories_t, versions_t
 
 # Parameters per IN list: well under SQLite's and PostgreSQL's limits, and large enough
 # that a poll of a few hundred items is one statement.
@@ -55,11 +55,14 @@ class _Statements:
     parameter each) and the inserts, built once per dialect."""
 
     by_fingerprint: Select[Any]
+    versions_by_fingerprint: Select[Any]
     recent: Select[Any]
     band_stories: Select[Any]
     signatures: Select[Any]
+    version_signatures: Select[Any]
     insert_stories: Insert
     insert_bands: Insert
+    insert_versions: Insert
 
 
 @cache
@@ -79,6 +82,9 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(
         by_fingerprint=select(stories_t.c.id, stories_t.c.fingerprint).where(
             in_values(stories_t.c.fingerprint, "fingerprints", dialect)
+        ),
+        versions_by_fingerprint=select(versions_t.c.story_id, versions_t.c.fingerprint).where(
+            in_values(versions_t.c.fingerprint, "fingerprints", dialect)
         ),
         # The ids first: sorting them needs the (source, key) index alone, where sorting
         # the rows would read every body the source has.
@@ -100,10 +106,18 @@ def _statements(dialect: str) -> _Statements:
             in_values(stories_t.c.id, "ids", dialect),
             stories_t.c.first_seen >= bindparam("since"),
         ),
+        version_signatures=select(versions_t.c.story_id, versions_t.c.signature).where(
+            in_values(versions_t.c.story_id, "ids", dialect),
+            versions_t.c.seen >= bindparam("since"),
+            versions_t.c.signature.is_not(None),
+        ),
         insert_stories=insert(stories_t)
         .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
         .returning(stories_t.c.id, stories_t.c.fingerprint),
         insert_bands=insert(bands_t).on_conflict_do_nothing(),
+        insert_versions=insert(versions_t).on_conflict_do_nothing(
+            index_elements=[versions_t.c.fingerprint]
+        ),
     )
 
 
@@ -121,10 +135,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     statements = _statements(connection.dialect.name)
     readings = _readings(connection, statements, items)
     items = [
-        replace(item, fingerprint=item_fingerprint(item.title, item.body, item.key))
-        if reading.template_body
-        else item
-        for item, reading in zip(items, readings, strict=True)
+        _read_fingerprint(item, reading) for item, reading in zip(items, readings, strict=True)
     ]
     signatures = [reading.signature for reading in readings]
     exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
@@ -138,7 +149,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     for chunk in _chunks(sorted(wanted)):
         for band, story_id in connection.execute(statements.band_stories, {"bands": chunk}):
             band_stories.setdefault(int(band), []).append(int(story_id))
-    known = _signatures(connection, statements.signatures, band_stories, now)
+    known = _signatures(connection, statements, band_stories, now)
 
     # Decide in order, as if each item were stored before the next is looked up.
     chosen: list[int] = []  # a real id, or _PROVISIONAL + index into `created`
@@ -154,7 +165,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
             created.append((item, signature))
             by_fingerprint[item.fingerprint] = story
             if signature is not None:
-                known[story] = signature.values
+                known[story] = [signature.values]
                 for band in set(signature.bands):
                     new_bands.setdefault(band, []).append(story)
         chosen.append(story)
@@ -162,6 +173,51 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         return chosen
     real = _create(connection, statements, created, now)
     return [real[story - _PROVISIONAL] if story >= _PROVISIONAL else story for story in chosen]
+
+
+def index_versions(
+    connection: Connection, versions: Sequence[tuple[Item, int]], now: datetime
+) -> None:
+    """Index each edited item's new text (``versions``: the item and its story's id) as a
+    version of its story: its fingerprint, signature and bands. A story was known by its
+    first version alone, and a wire's breaking stub, edited into the full story, left the
+    full story unknown: a paper carrying it word for word was a new story and alerted
+    again. A fingerprint some story has already is left to it."""
+    if not versions:
+        return
+    _lock_stories(connection)
+    statements = _statements(connection.dialect.name)
+    items = [item for item, _ in versions]
+    readings = _readings(connection, statements, items)
+    items = [
+        _read_fingerprint(item, reading) for item, reading in zip(items, readings, strict=True)
+    ]
+    taken = _existing(connection, statements, sorted({item.fingerprint for item in items}))
+    rows: dict[str, dict[str, Any]] = {}
+    bands: set[tuple[int, int]] = set()
+    for item, (_, story), reading in zip(items, versions, readings, strict=True):
+        if item.fingerprint in taken or item.fingerprint in rows:
+            continue
+        signature = reading.signature
+        rows[item.fingerprint] = {
+            "fingerprint": item.fingerprint,
+            "story_id": story,
+            "seen": now,
+            "signature": signature.stored() if signature else None,
+        }
+        if signature is not None:
+            bands.update((band, story) for band in signature.bands)
+    if rows:
+        connection.execute(statements.insert_versions, list(rows.values()))
+    insert_many(connection, statements.insert_bands, ("band", "story_id"), sorted(bands))
+
+
+def _read_fingerprint(item: Item, reading: stories.Reading) -> Item:
+    """``item`` with the fingerprint its reading calls for: one binding its title and key
+    when its body is little but its source's boilerplate (see ``monitor.stories``)."""
+    if reading.template_body:
+        return replace(item, fingerprint=item_fingerprint(item.title, item.body, item.key))
+    return item
 
 
 def _lock_stories(connection: Connection) -> None:
@@ -205,31 +261,33 @@ def _readings(
 def _existing(
     connection: Connection, statements: _Statements, fingerprints: list[str]
 ) -> dict[str, int]:
+    """The stories with ``fingerprints``: as their first version's, else a later one's."""
     found: dict[str, int] = {}
-    for chunk in _chunks(fingerprints):
-        for story_id, fingerprint in connection.execute(
-            statements.by_fingerprint, {"fingerprints": chunk}
-        ):
-            found[fingerprint] = int(story_id)
+    for query in (statements.by_fingerprint, statements.versions_by_fingerprint):
+        wanted = [fingerprint for fingerprint in fingerprints if fingerprint not in found]
+        for chunk in _chunks(wanted):
+            for story_id, fingerprint in connection.execute(query, {"fingerprints": chunk}):
+                found.setdefault(fingerprint, int(story_id))
     return found
 
 
 def _signatures(
     connection: Connection,
-    query: Select[Any],
+    statements: _Statements,
     band_stories: dict[int, list[int]],
     now: datetime,
-) -> dict[int, tuple[int, ...]]:
+) -> dict[int, list[tuple[int, ...]]]:
     """Signature values of the candidate stories first seen within the window (those
-    with a signature of the current scheme)."""
+    with a signature of the current scheme), and of their versions seen within it."""
     ids = sorted({story for found in band_stories.values() for story in found})
-    known: dict[int, tuple[int, ...]] = {}
-    for chunk in _chunks(ids):
-        rows = connection.execute(query, {"ids": chunk, "since": now - stories.WINDOW})
-        for story_id, stored in rows:
-            values = stories.stored_values(stored)
-            if values is not None:
-                known[int(story_id)] = values
+    known: dict[int, list[tuple[int, ...]]] = {}
+    for query in (statements.signatures, statements.version_signatures):
+        for chunk in _chunks(ids):
+            rows = connection.execute(query, {"ids": chunk, "since": now - stories.WINDOW})
+            for story_id, stored in rows:
+                values = stories.stored_values(stored)
+                if values is not None:
+                    known.setdefault(int(story_id), []).append(values)
     return known
 
 
@@ -237,17 +295,18 @@ def _similar(
     signature: stories.Signature,
     band_stories: dict[int, list[int]],
     new_bands: dict[int, list[int]],
-    known: dict[int, tuple[int, ...]],
+    known: dict[int, list[tuple[int, ...]]],
 ) -> int | None:
     """The most similar candidate: among the newest MAX_CANDIDATES stories sharing a band
-    (this poll's own first), those first seen within the window."""
+    (this poll's own first), those first seen within the window, by the most similar of
+    their versions."""
     newest: set[int] = set()
     for band in signature.bands:
         newest.update(band_stories.get(band, ()))
         newest.update(new_bands.get(band, ()))
     candidates = sorted(newest, reverse=True)[: stories.MAX_CANDIDATES]
     return stories.most_similar(
-        signature, [(story, known[story]) for story in candidates if story in known]
+        signature, [(story, values) for story in candidates for values in known.get(story, ())]
     )
 
 

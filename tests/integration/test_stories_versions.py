@@ -184,3 +184,34 @@ def test_a_template_that_joined_a_new_sources_first_items_is_learned_later(
         set(stories[f"guid:r{n}"] for n in (2, 3, 4))
     )
     assert delivered[-2:] == [1, 1]
+
+
+@pytest.mark.parametrize("copied", ["word-for-word", "edited"])
+def test_a_copy_of_a_storys_later_version_joins_it(
+    server: FeedServer, tmp_path: Path, copied: str
+) -> None:
+    """The wire alerts a breaking stub, then edits the entry (its GUID) into the full
+    story. A paper carrying that full story, word for word or with a line of its own,
+    is a copy of the story alerted already: one story, no second alert."""
+    sources = [
+        {"name": "wire", "url": server.url("/wire")},
+        {"name": "paper", "url": server.url("/paper")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    paper_text = WIRE if copied == "word-for-word" else "SEOUL (Herald) - " + WIRE + MORE2
+    try:
+        server.routes["/wire"] = Feed(
+            rss(("w1", "Seoul keeps GSOMIA", "BREAKING: Seoul keeps GSOMIA."))
+        )
+        stub = poll_source(app, "wire")
+        server.routes["/wire"] = Feed(rss(("w1", "Seoul keeps GSOMIA", WIRE)), etag='"full"')
+        full = poll_source(app, "wire", force=True)
+        server.routes["/paper"] = Feed(rss(("p1", "South Korea keeps Japan pact", paper_text)))
+        paper = poll_source(app, "paper")
+        stories = {item.source: item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 0)] == [
+        (o.new, o.updated, o.deliveries) for o in (stub, full, paper)
+    ]
+    assert stories["wire"] == stories["paper"]
