@@ -73,7 +73,7 @@ def fingerprint(title: str, body: str, key: str) -> str:
     """Same story, same fingerprint: the normalised body when it is long enough to name
     a story; else the title and body of this item (``key``, its identity in its
     source), so that items with a template body or none never pass for each other."""
-    if _length_in_words(body) >= STORY_WORDS:
+    if length_in_words(body) >= STORY_WORDS:
         return "fp:" + _digest(_joined_words(body))
     return item_fingerprint(title, body, key)
 
@@ -85,7 +85,7 @@ def item_fingerprint(title: str, body: str, key: str) -> str:
     return "fp:" + _digest(_joined_words(title), _joined_words(body), joined_key)
 
 
-def _length_in_words(text: str) -> int:
+def length_in_words(text: str) -> int:
     """How many words ``text`` holds. Chinese and Japanese are written without spaces,
     so a run of them is one token: it counts a word for every two characters (Korean
     separates its words with spaces, and counts as written)."""

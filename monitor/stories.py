@@ -325,6 +325,24 @@ def _stories_among(headlines: Iterable[frozenset[bytes]], enough: int) -> bool:
     return False
 
 
+def short_body(body: str) -> bool:
+    """Whether ``body`` is short enough to be a paywall notice (see ``_repeated_bodies``)."""
+    return dedup.length_in_words(body) < REPEATED_BODY_WORDS
+
+
+def one_story_headline(title: str, titles: Iterable[str]) -> bool:
+    """Whether ``title`` is one story's headline with one of ``titles`` (see ``_one_story``)."""
+    headline = _headline(folded_utf8_words(title))
+    return any(_one_story(headline, _headline(folded_utf8_words(each))) for each in titles)
+
+
+def several_stories(titles: Iterable[str]) -> bool:
+    """Whether ``titles`` are the headlines of at least two stories (a body carried
+    under them is a template, as ``_repeated_bodies`` finds among a source's recent
+    items)."""
+    return _stories_among((_headline(folded_utf8_words(each)) for each in titles), 2)
+
+
 def _headline(title: list[bytes]) -> frozenset[bytes]:
     """A title's words but numbers."""
     return frozenset(word for word in title if not word.isdigit())

@@ -60,6 +60,8 @@ class _Statements:
     band_stories: Select[Any]
     signatures: Select[Any]
     version_signatures: Select[Any]
+    titles: Select[Any]
+    carrying: Select[Any]
     insert_stories: Insert
     insert_bands: Insert
     insert_versions: Insert
@@ -111,6 +113,12 @@ def _statements(dialect: str) -> _Statements:
             versions_t.c.seen >= bindparam("since"),
             versions_t.c.signature.is_not(None),
         ),
+        titles=select(items_t.c.story_id, items_t.c.source, items_t.c.title).where(
+            in_values(items_t.c.story_id, "ids", dialect)
+        ),
+        carrying=select(items_t.c.title).where(
+            items_t.c.source == bindparam("source"), items_t.c.body == bindparam("body")
+        ),
         insert_stories=insert(stories_t)
         .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
         .returning(stories_t.c.id, stories_t.c.fingerprint),
@@ -139,6 +147,11 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     ]
     signatures = [reading.signature for reading in readings]
     exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
+    for at in _boilerplate_joins(connection, statements, items, exact):
+        item = items[at]
+        items[at] = replace(item, fingerprint=item_fingerprint(item.title, item.body, item.key))
+        signatures[at] = None
+        exact.update(_existing(connection, statements, [items[at].fingerprint]))
     wanted = {
         band
         for item, signature in zip(items, signatures, strict=True)
@@ -210,6 +223,55 @@ def index_versions(
     if rows:
         connection.execute(statements.insert_versions, list(rows.values()))
     insert_many(connection, statements.insert_bands, ("band", "story_id"), sorted(bands))
+
+
+def _boilerplate_joins(
+    connection: Connection, statements: _Statements, items: list[Item], exact: dict[str, int]
+) -> list[int]:
+    """The items that would join a stored story by a short body alone, under a headline
+    none of the story's items has, where that body is boilerplate: their fingerprint
+    then binds their title and key, and they are compared by nothing else.
+
+    A paywall notice names no story, and ``stories.recurring`` knows it only while its
+    source's RECENT items show it under two headlines: a paper's paywalled story after
+    many free ones joined the story whose body was the notice before, and never
+    alerted. The body is boilerplate when the item's own source carried the story, or a
+    source that carried it has carried the body under two stories' headlines (another
+    paper of the group). A short story another outlet retitles still joins: on first
+    sight it looks as a notice in two papers of one group does. Such joins are rare:
+    most polls query nothing here."""
+    short = [
+        at
+        for at, item in enumerate(items)
+        if item.fingerprint in exact and stories.short_body(item.body)
+    ]
+    if not short:
+        return []
+    carried: dict[int, list[tuple[str, str]]] = {}
+    for chunk in _chunks(sorted({exact[items[at].fingerprint] for at in short})):
+        for story_id, source, title in connection.execute(statements.titles, {"ids": chunk}):
+            carried.setdefault(int(story_id), []).append((source, title))
+    found = []
+    for at in short:
+        item = items[at]
+        story = carried.get(exact[item.fingerprint], [])
+        if stories.one_story_headline(item.title, (title for _, title in story)):
+            continue
+        sources = sorted({source for source, _ in story})
+        if item.source in sources or _a_template(connection, statements, item.body, sources):
+            found.append(at)
+    return found
+
+
+def _a_template(
+    connection: Connection, statements: _Statements, body: str, sources: list[str]
+) -> bool:
+    """Whether one of ``sources`` carries ``body`` under two stories' headlines."""
+    for source in sources:
+        rows = connection.execute(statements.carrying, {"source": source, "body": body})
+        if stories.several_stories(title for (title,) in rows):
+            return True
+    return False
 
 
 def _read_fingerprint(item: Item, reading: stories.Reading) -> Item:

@@ -361,3 +361,51 @@ def test_a_wire_update_of_a_story_is_the_same_story(server: FeedServer, tmp_path
     story = _story_ids(tmp_path)
     assert story["wire:w1"] == story["wire:w2"]
     assert [1, 0] == delivered
+
+
+NOTICE = (
+    "This article is for subscribers only. Subscribe to read the full article, or "
+    "sign in if you already have an account with us."
+)
+
+
+def test_a_paywall_notice_one_paper_showed_under_two_stories_makes_no_story_of_another(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Two papers of one group give the group's paywall notice as every body. Once the
+    first has shown it under two stories' headlines, the second paper's first paywalled
+    story, though the second has not carried the notice before, is a story of its own
+    and alerts."""
+    polls = [
+        ("herald", rss(("h1", "GSOMIA talks stall in Tokyo", NOTICE))),
+        ("herald", rss(("h2", "Harbour master resigns", NOTICE))),
+        ("courier", rss(("c1", "Seoul renews GSOMIA after US pressure", NOTICE))),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    assert 3 == len(set(_story_ids(tmp_path).values()))
+    assert [1, 1, 1] == delivered
+
+
+def test_a_paywall_notice_out_of_the_sources_recent_items_makes_no_story_of_two(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A paper paywalls a story now and then. Between two paywalled stories it publishes
+    more free ones than the story index reads back to learn its boilerplate: the notice's
+    first use is out of sight, and the second paywalled story must still alert."""
+    rng = random.Random(3)
+    words = [w for w in WIRE.replace(",", "").replace(".", "").split() if w != "GSOMIA"]
+    free = [
+        (
+            f"f{n}",
+            f"Local report {n}: {' '.join(rng.sample(words, 4))}",
+            " ".join(rng.choices(words, k=60)),
+        )
+        for n in range(40)
+    ]
+    polls = [("herald", rss(("p1", "GSOMIA talks stall in Tokyo", NOTICE)))]
+    polls += [("herald", rss(*free[n : n + 10])) for n in range(0, 40, 10)]
+    polls += [("herald", rss(("p2", "Seoul renews GSOMIA after US pressure", NOTICE)))]
+    delivered = _poll_each(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert story["herald:p1"] != story["herald:p2"]
+    assert [1, 0, 0, 0, 0, 1] == delivered
