@@ -139,6 +139,23 @@ def story_key(key: str, url: str) -> str:
     return f"{key} url:{url}"
 
 
+# A folder document's GUID: its title's words (see sources.documents.document_guid).
+DOCUMENT_GUID = "doc:"
+
+
+def document_file(key: str, origin: str | None) -> str | None:
+    """The file an item keyed ``key`` was read from, when its identity is a document's
+    title: a file of its own is what tells another document under one recurring title
+    ("Security daily brief") from an edit of the stored one (``repo._another_story``)."""
+    return origin if key.startswith("guid:" + DOCUMENT_GUID) else None
+
+
+def file_story_key(key: str, file: str) -> str:
+    """The key of another document in ``file`` under the title (``key``) of a stored
+    one: see ``story_key``."""
+    return f"{key} file:{file}"
+
+
 def item_key(
     *,
     guid: str | None,

@@ -74,6 +74,8 @@ class Item:
     author: str | None = None
     # Keys the item may be stored under besides ``key`` (see dedup.other_keys).
     other_keys: tuple[str, ...] = ()
+    # The file a document named by its title was read from (see dedup.document_file).
+    file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

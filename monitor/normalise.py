@@ -7,7 +7,14 @@ from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from monitor.dedup import Identity, content_hash, fingerprint, item_key, other_keys
+from monitor.dedup import (
+    Identity,
+    content_hash,
+    document_file,
+    fingerprint,
+    item_key,
+    other_keys,
+)
 from monitor.model import Entry, Item, Names
 from monitor.text import (
     MAX_BODY,
@@ -97,6 +104,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
         author=cap(one_line(entry.author), 200) if entry.author else None,
         other_keys=other_keys(key, former),
+        file=document_file(key, entry.origin),
     )
 
 

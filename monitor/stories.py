@@ -330,6 +330,22 @@ def short_body(body: str) -> bool:
     return dedup.length_in_words(body) < REPEATED_BODY_WORDS
 
 
+def versions(one: str, other: str) -> bool:
+    """Whether two bodies can be versions of one document: one holds the other (see
+    ``_nested``), or their word 3-shingles are THRESHOLD alike. A body too short to have
+    a shingle tells nothing, and counts as a version."""
+    shingles = [_body_shingles(body) for body in (one, other)]
+    first, second = shingles
+    if not first or not second:
+        return True
+    return _nested(first, second) or len(first & second) >= THRESHOLD * len(first | second)
+
+
+def _body_shingles(body: str) -> frozenset[tuple[bytes, ...]]:
+    words = folded_utf8_words(body)
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
+
+
 def one_story_headline(title: str, titles: Iterable[str]) -> bool:
     """Whether ``title`` is one story's headline with one of ``titles`` (see ``_one_story``)."""
     headline = _headline(folded_utf8_words(title))

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 
-from monitor.dedup import normalised_words
+from monitor.dedup import DOCUMENT_GUID, normalised_words
 from monitor.model import Entry
 from monitor.text import html_to_text, one_line, tidy_text, to_utc
 
@@ -54,7 +54,7 @@ _MONTHS = {
 
 def document_guid(title: str) -> str:
     """Identity of a document by its words, so a renamed or edited file stays one story."""
-    return "doc:" + " ".join(normalised_words(title))[:300]
+    return DOCUMENT_GUID + " ".join(normalised_words(title))[:300]
 
 
 def parse_date_line(line: str) -> datetime | None:

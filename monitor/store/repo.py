@@ -39,9 +39,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from monitor import stories
 from monitor.cadence import next_cadence
 from monitor.cpu import CPU_WORK
-from monitor.dedup import story_key
+from monitor.dedup import file_story_key, story_key
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
@@ -1234,9 +1235,15 @@ _EXISTING_ITEMS = select(
     items_t.c.story_id,
     items_t.c.url,
     items_t.c.title,
+    items_t.c.file,
 ).where(
     items_t.c.source == bindparam("source"),
     items_t.c.key.in_(bindparam("keys", expanding=True)),
+)
+# The bodies of stored documents another file's document under their title may be a
+# version of (see _another_document).
+_BODIES = select(items_t.c.id, items_t.c.body).where(
+    items_t.c.id.in_(bindparam("ids", expanding=True))
 )
 # The stored rows of a source with one of a poll's texts (see _same_text_rows).
 _SAME_TEXT_ITEMS = select(*_EXISTING_ITEMS.selected_columns).where(
@@ -1435,12 +1442,13 @@ def _stored_rows(
     apart = [
         at for at, row in enumerate(rows) if row is not None and _another_story(row, batch[at][0])
     ]
+    apart += _other_documents(connection, batch, rows)
     if not apart:
         return batch, rows
     batch = list(batch)
     for at in apart:
         item, values = batch[at]
-        batch[at] = (item, {**values, "key": story_key(values["key"], str(item.url))})
+        batch[at] = (item, {**values, "key": _own_key(item, values["key"])})
     own = [(batch[at][0].source, [batch[at][1]["key"]]) for at in apart]
     existing = _existing_items(connection, own)
     for at, (source, (key,)) in zip(apart, own, strict=True):
@@ -1461,7 +1469,8 @@ def _same_text_rows(
     wanted = [
         at
         for at, ((item, _), row) in enumerate(zip(batch, rows, strict=True))
-        if item.url is not None and (row is None or row.content_hash != item.content_hash)
+        if (item.url is not None or item.file is not None)
+        and (row is None or row.content_hash != item.content_hash)
     ]
     if not wanted:
         return rows
@@ -1484,9 +1493,51 @@ def _same_text_rows(
 
 def _other_keys(item: Item, values: Mapping[str, Any]) -> tuple[str, ...]:
     """Keys besides its own that ``item`` may be stored under: see ``_stored_rows``."""
-    if item.url is None:
-        return item.other_keys
-    return (*item.other_keys, story_key(values["key"], str(item.url)))
+    own = _own_key(item, values["key"])
+    return item.other_keys if own is None else (*item.other_keys, own)
+
+
+def _own_key(item: Item, key: str) -> str | None:
+    """The key ``item`` has when it is another story than the row under its name
+    ``key``: the name and its link (a feed's entry), or its file (a folder document)."""
+    if item.url is not None:
+        return story_key(key, item.url)
+    if item.file is not None:
+        return file_story_key(key, item.file)
+    return None
+
+
+def _other_documents(
+    connection: Connection, batch: list[tuple[Item, dict[str, Any]]], rows: list[Any]
+) -> list[int]:
+    """Where in ``batch`` a folder document is another story than the stored one its
+    title found: read from another file, and its body no version of the stored one's
+    (``stories.versions``). A recurring title ("Security daily brief") over each day's
+    news in a file of its own was one document, each day an edit of the first, and with
+    the default ``on_update: new_match`` a day matching the same watch-list never
+    alerted. A renamed file keeps its text, and an edited one its file: either is the
+    stored document still."""
+    maybe = {
+        at: row.id
+        for at, ((item, _), row) in enumerate(zip(batch, rows, strict=True))
+        if row is not None
+        and item.file is not None
+        and row.file is not None
+        and row.file != item.file
+        and row.url is None
+        and row.content_hash != item.content_hash
+    }
+    if not maybe:
+        return []
+    bodies = {
+        row.id: row.body
+        for row in connection.execute(_BODIES, {"ids": sorted(set(maybe.values()))})
+    }
+    return [
+        at
+        for at, row_id in maybe.items()
+        if not stories.versions(bodies[row_id], batch[at][0].body)
+    ]
 
 
 def _existing_items(
@@ -1557,6 +1608,7 @@ def _item_values(item: Item, now: datetime) -> dict[str, Any]:
             "published": item.published,
             "fetched_at": now,
             "content_hash": item.content_hash,
+            "file": item.file,
         }
     )
 

@@ -176,6 +176,7 @@ items_t = Table(
     _when("fetched_at"),
     _when("updated_at", nullable=True),
     _string("content_hash", 64),
+    _text("file"),  # a document's file, when its title is its identity (dedup.document_file)
     UniqueConstraint("source", "key"),
     # An entry found again under another name by its link and text (repo._same_text_rows).
     Index(None, "source", "content_hash"),

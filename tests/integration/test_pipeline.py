@@ -278,6 +278,35 @@ def test_update_alerts_only_for_new_matches(
         app.close()
 
 
+def test_two_documents_under_one_recurring_title_are_two_stories(tmp_path: Path) -> None:
+    """Two files side by side under one recurring title ("Security daily brief") with
+    news of their own: the second is another story and alerts, not an edit of the first.
+    Each stays itself: an edit of either is its update, and a renamed one is known."""
+    app = make_app(tmp_path)
+    wire = tmp_path / "wire"
+    lapse = "Seoul said GSOMIA would lapse at midnight unless Tokyo lifted its export curbs."
+    kept = "In a reversal, Seoul kept GSOMIA hours before the deadline after US pressure."
+    try:
+        doc(wire, "brief-21.txt", "Security daily brief", lapse)
+        first = poll_source(app, "wire")
+        second_file = doc(wire, "brief-22.txt", "Security daily brief", kept)
+        second = poll_source(app, "wire", force=True)
+        doc(wire, "brief-22.txt", "Security daily brief", kept + " Esper welcomed it.")
+        os.utime(second_file, ns=(1, 1))
+        edited = poll_source(app, "wire", force=True)
+        second_file.rename(wire / "brief-22-final.txt")
+        renamed = poll_source(app, "wire", force=True)
+        bodies = sorted(item.body for item in app.store.items())
+        sent = subjects(mails(app, tmp_path))
+    finally:
+        app.close()
+    assert [(1, 0), (1, 0), (0, 1), (0, 0)] == [
+        (o.new, o.updated) for o in (first, second, edited, renamed)
+    ]
+    assert [kept + " Esper welcomed it.", lapse] == bodies
+    assert ["[pact] Security daily brief"] * 2 + ["[talks] Security daily brief"] == sent
+
+
 def test_always_policy_alerts_on_every_update(tmp_path: Path) -> None:
     app = make_app(tmp_path, on_update="always")
     try:

@@ -27,6 +27,7 @@ from test_store import (  # noqa: F401 - pytest collects these tests again, on P
     NOW,
     alert_all,
     item,
+    test_a_document_in_another_file_under_a_stored_title_is_another_story,
     test_a_failing_router_rolls_back_the_whole_poll,
     test_a_poll_repeating_an_entry_stores_it_once,
     test_an_item_under_another_name_at_its_link_with_its_text_is_the_item,

@@ -94,6 +94,34 @@ def test_an_item_under_another_name_at_its_link_with_its_text_is_the_item(store:
     )
 
 
+def test_a_document_in_another_file_under_a_stored_title_is_another_story(store: Store) -> None:
+    """A folder document is named by its title. Another file's document under it, with
+    news of its own, is another item and story; its edit is its own update, and an edit
+    of the first file stays the first's."""
+    state = SourceState("drop", {})
+    key = "guid:doc:security daily brief"
+
+    def brief(file: str, body: str) -> Item:
+        return replace(item("drop", key, body, title="Security daily brief"), file=file)
+
+    monday = "Seoul said the pact would lapse at midnight unless export curbs were lifted."
+    tuesday = "In a reversal, Seoul kept the pact hours before the deadline after pressure."
+    store.ingest([brief("mon.txt", monday)], state, alert_all(), now=NOW)
+    other = store.ingest([brief("tue.txt", tuesday)], state, alert_all(), now=NOW)
+    edits = store.ingest(
+        [brief("tue.txt", tuesday + " Officials said so."), brief("mon.txt", monday + " Noted.")],
+        state,
+        alert_all(),
+        now=NOW,
+    )
+    stored = {i.key: i for i in store.items()}
+    assert (1, 1) == (other.new, other.deliveries)
+    assert (0, 2) == (edits.new, edits.updated)
+    assert [key, f"{key} file:tue.txt"] == sorted(stored)
+    assert stored[key].body.endswith("Noted.")
+    assert stored[key].story_id != stored[f"{key} file:tue.txt"].story_id
+
+
 def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
     state_a, state_b = SourceState("a", {}), SourceState("b", {})
     words = "Same words, long enough to name a story. " * 3
