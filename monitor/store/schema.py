@@ -90,8 +90,10 @@ def _id() -> Column[int]:
     return Column("id", Integer, primary_key=True, autoincrement=True)
 
 
-def _reference(name: str, target: str, *, nullable: bool = False, **options: Any) -> Column[int]:
-    return Column(name, Integer, ForeignKey(target, **options), nullable=nullable)
+def _reference(
+    name: str, target: str, *, nullable: bool = False, ondelete: str | None = None, **column: Any
+) -> Column[int]:
+    return Column(name, Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, **column)
 
 
 # What we remember of a source between polls, and its health.
@@ -132,13 +134,7 @@ bands_t = Table(
     "story_bands",
     metadata,
     Column("band", BigInteger, primary_key=True, autoincrement=False),
-    Column(
-        "story_id",
-        Integer,
-        ForeignKey("stories.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    ),
+    _reference("story_id", "stories.id", ondelete="CASCADE", primary_key=True, autoincrement=False),
     # Its primary key is the table: a rowid would keep every band a second time (0006).
     sqlite_with_rowid=False,
 )
@@ -149,13 +145,7 @@ versions_t = Table(
     "story_versions",
     metadata,
     _string("fingerprint", 64, primary_key=True),
-    Column(
-        "story_id",
-        Integer,
-        ForeignKey("stories.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _reference("story_id", "stories.id", ondelete="CASCADE", index=True),
     _when("seen"),
     Column("signature", JSON(), nullable=True),
 )
@@ -246,12 +236,6 @@ digest_matches_t = Table(
     "digest_matches",
     metadata,
     _string("digest", 100, primary_key=True),
-    Column(
-        "match_id",
-        Integer,
-        ForeignKey("matches.id", ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    ),
+    _reference("match_id", "matches.id", ondelete="CASCADE", primary_key=True, autoincrement=False),
     Index(None, "match_id"),
 )

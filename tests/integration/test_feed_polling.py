@@ -833,18 +833,9 @@ def test_an_entry_whose_link_stops_or_starts_being_shared_is_the_same_entry(
         [_live(3), _live(2), _weather(2)],
         [_live(4), _weather(2), _weather(3)],
     ]
-    app = _app(tmp_path, server)
-    outcomes = []
-    try:
-        for n, entries in enumerate(polls):
-            server.routes["/feed"] = Feed(_rss_of(entries), etag=f'"{n}"')
-            outcomes.append(poll_source(app, "wire", force=True))
-        live = sorted(i.title for i in app.store.items() if i.title.startswith("Live"))
-    finally:
-        app.close()
-    assert [(3, 0, 2), (1, 0, 0), (1, 0, 1), (2, 0, 1)] == [
-        (o.new, o.updated, o.deliveries) for o in outcomes
-    ]
+    outcomes, titles = _polled_in_turn(tmp_path, server, polls)
+    assert [(3, 0, 2), (1, 0, 0), (1, 0, 1), (2, 0, 1)] == outcomes
+    live = [title for title in titles if title.startswith("Live")]
     assert [f"Live: talks, update {n}" for n in (1, 2, 3, 4)] == live
 
 
@@ -855,17 +846,26 @@ def test_an_entry_first_alone_under_its_link_is_found_once_the_link_is_shared(
     report's next entry (both keyed by content from then on). The first is the entry
     stored, unchanged; the second is news, not an edit of the first."""
     polls = [[_live(1)], [_live(2), _live(1)], [_live(2)]]
+    outcomes, titles = _polled_in_turn(tmp_path, server, polls)
+    assert [(1, 0, 1), (1, 0, 1), (0, 0, 0)] == outcomes
+    assert ["Live: talks, update 1", "Live: talks, update 2"] == titles
+
+
+def _polled_in_turn(
+    tmp_path: Path, server: FeedServer, polls: list[list[str]]
+) -> tuple[list[tuple[int, int, int]], list[str]]:
+    """The feed polled with each list of entries in turn: each poll's new, updated and
+    delivered counts, and the stored titles at the end, sorted."""
     app = _app(tmp_path, server)
     outcomes = []
     try:
         for n, entries in enumerate(polls):
             server.routes["/feed"] = Feed(_rss_of(entries), etag=f'"{n}"')
-            outcomes.append(poll_source(app, "wire", force=True))
-        live = sorted(i.title for i in app.store.items())
+            outcome = poll_source(app, "wire", force=True)
+            outcomes.append((outcome.new, outcome.updated, outcome.deliveries))
+        return outcomes, sorted(item.title for item in app.store.items())
     finally:
         app.close()
-    assert [(1, 0, 1), (1, 0, 1), (0, 0, 0)] == [(o.new, o.updated, o.deliveries) for o in outcomes]
-    assert ["Live: talks, update 1", "Live: talks, update 2"] == live
 
 
 @pytest.mark.parametrize(

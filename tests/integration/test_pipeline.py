@@ -13,7 +13,7 @@ import pytest
 from monitor.alerts.outbox import deliver_due
 from monitor.app import App, build_app
 from monitor.config import load_config
-from monitor.pipeline import poll_source
+from monitor.pipeline import PollOutcome, poll_source
 
 CONFIG = """\
 database: sqlite:///db.sqlite
@@ -130,6 +130,18 @@ def test_broken_source_is_recorded_and_others_go_on(app: App, tmp_path: Path) ->
     )
 
 
+def assert_the_newest_two_of_five_alert_then_later_news(
+    app: App, tmp_path: Path, outcome: PollOutcome
+) -> None:
+    """With ``backfill: 2``: the five stories of the first poll are stored and matched,
+    the newest two alert, and a story of a later poll alerts as usual."""
+    assert (5, 5) == (outcome.new, outcome.matches)
+    assert ["[pact] Story 4", "[pact] Story 5"] == subjects(mails(app, tmp_path))
+    (tmp_path / "wire" / "6.txt").write_text("Story 6\n\nGSOMIA later\n")
+    poll_source(app, "wire", force=True)
+    assert 3 == len(mails(app, tmp_path))
+
+
 def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
     app = make_app(tmp_path, backfill=", backfill: 2")
     try:
@@ -139,11 +151,7 @@ def test_backfill_limits_alerts_on_a_new_source(tmp_path: Path) -> None:
                 f"Story {day}\n# {day} November 2019 09:00 (UTC +00:00)\n\nGSOMIA {day}\n"
             )
         outcome = poll_source(app, "wire")
-        assert (5, 5) == (outcome.new, outcome.matches)
-        assert ["[pact] Story 4", "[pact] Story 5"] == subjects(mails(app, tmp_path))
-        (tmp_path / "wire" / "6.txt").write_text("Story 6\n\nGSOMIA later\n")
-        poll_source(app, "wire", force=True)
-        assert 3 == len(mails(app, tmp_path))
+        assert_the_newest_two_of_five_alert_then_later_news(app, tmp_path, outcome)
     finally:
         app.close()
 
@@ -166,11 +174,7 @@ def test_a_first_poll_that_brings_nothing_leaves_backfill_for_the_next(
         assert 0 == poll_source(app, "wire").new
         copying.write_text(feed)
         outcome = poll_source(app, "wire", force=True)
-        assert (5, 5) == (outcome.new, outcome.matches)
-        assert ["[pact] Story 4", "[pact] Story 5"] == subjects(mails(app, tmp_path))
-        (tmp_path / "wire" / "6.txt").write_text("Story 6\n\nGSOMIA later\n")
-        poll_source(app, "wire", force=True)
-        assert 3 == len(mails(app, tmp_path))
+        assert_the_newest_two_of_five_alert_then_later_news(app, tmp_path, outcome)
     finally:
         app.close()
 
