@@ -104,7 +104,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
         author=cap(one_line(entry.author), 200) if entry.author else None,
         other_keys=other_keys(key, former),
-        file=document_file(key, entry.origin),
+        file=document_file(key, entry.origin and encodable(entry.origin)),
     )
 
 

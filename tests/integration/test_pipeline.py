@@ -389,3 +389,20 @@ def test_a_database_error_while_storing_fails_the_poll_and_loses_nothing(
     assert failed.error.startswith("database: ")
     assert (True, 1, 1) == (again.ok, again.new, again.deliveries)
     assert "healthy" == app.store.source_state("wire").health
+
+
+def test_a_file_name_that_is_not_utf8_is_read_with_the_others(tmp_path: Path) -> None:
+    """Python reads such a name with surrogate escapes, which no database takes: the
+    file a document came from is kept as it is shown (U+FFFD for each such byte)."""
+    app = make_app(tmp_path)
+    try:
+        wire = tmp_path / "wire"
+        doc(wire, "good.txt", "Talks go on", "Esper flies to Seoul for the cost talks.")
+        named = os.fsencode(wire) + b"/brief-\xff.txt"
+        with open(named, "w", encoding="utf-8") as handle:
+            handle.write("Pact kept\n\nSeoul kept GSOMIA hours before the deadline.\n")
+        outcome = poll_source(app, "wire")
+        assert (True, 2) == (outcome.ok, outcome.new)
+        assert ["[pact] Pact kept", "[talks] Talks go on"] == subjects(mails(app, tmp_path))
+    finally:
+        app.close()
