@@ -1494,16 +1494,18 @@ def _same_text_rows(
 def _other_keys(item: Item, values: Mapping[str, Any]) -> tuple[str, ...]:
     """Keys besides its own that ``item`` may be stored under: see ``_stored_rows``."""
     own = _own_key(item, values["key"])
-    return item.other_keys if own is None else (*item.other_keys, own)
+    others = tuple(_fitting_key(key) for key in item.other_keys)
+    return others if own is None else (*others, own)
 
 
 def _own_key(item: Item, key: str) -> str | None:
     """The key ``item`` has when it is another story than the row under its name
-    ``key``: the name and its link (a feed's entry), or its file (a folder document)."""
+    ``key``: the name and its link (a feed's entry), or its file (a folder document),
+    cut to the key column as it is stored (the name may fill the column already)."""
     if item.url is not None:
-        return story_key(key, item.url)
+        return _fitting_key(story_key(key, item.url))
     if item.file is not None:
-        return file_story_key(key, item.file)
+        return _fitting_key(file_story_key(key, item.file))
     return None
 
 
@@ -1655,11 +1657,19 @@ def _storable(values: dict[str, Any]) -> dict[str, Any]:
     keep the same): text without NUL characters, and a key that fits its column, cut
     and ended with a hash of the whole so that it stays unique."""
     clean = {k: v.replace("\x00", "\ufffd") if isinstance(v, str) else v for k, v in values.items()}
-    width = cast(int, cast(String, items_t.c.key.type).length)
-    if len(clean["key"]) > width:
-        digest = hashlib.sha256(clean["key"].encode()).hexdigest()
-        clean["key"] = f"{clean['key'][: width - len(digest) - 1]}#{digest}"
+    clean["key"] = _fitting_key(clean["key"])
     return clean
+
+
+def _fitting_key(key: str) -> str:
+    """``key`` as it is stored: one longer than its column is cut and ended with a hash
+    of the whole, so that it stays unique. Every key looked up goes through it too, or a
+    long one would never find the row stored under it."""
+    width = cast(int, cast(String, items_t.c.key.type).length)
+    if len(key) <= width:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[: width - len(digest) - 1]}#{digest}"
 
 
 def _state_values(state: SourceState) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from test_store import (  # noqa: F401 - pytest collects these tests again, on P
     test_a_failing_router_rolls_back_the_whole_poll,
     test_a_poll_repeating_an_entry_stores_it_once,
     test_an_item_under_another_name_at_its_link_with_its_text_is_the_item,
+    test_another_story_under_a_long_name_is_stored_and_found_again,
     test_claims_are_exclusive_until_the_lease_ends,
     test_copies_in_one_poll_share_a_story_and_alert_once,
     test_digest_window_moves_once_and_enqueues_with_it,

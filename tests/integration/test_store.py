@@ -122,6 +122,34 @@ def test_a_document_in_another_file_under_a_stored_title_is_another_story(store:
     assert stored[key].story_id != stored[f"{key} file:tue.txt"].story_id
 
 
+@pytest.mark.parametrize("kind", ["document", "entry"])
+def test_another_story_under_a_long_name_is_stored_and_found_again(store: Store, kind: str) -> None:
+    """Another story under a stored name gets a key of its own (the name and its file or
+    link), which can be longer than the key column: it is cut as every key is, and the
+    same story polled again is found under it, not stored again."""
+    state = SourceState("drop", {})
+    title = " ".join(["security daily brief"] * 15)
+    key = "guid:doc:" + title[:300]
+    place = "/".join(["region-" + "x" * 40] * 6)  # about 290 characters
+
+    def story(name: str, body: str, headline: str) -> Item:
+        if kind == "document":
+            return replace(item("drop", key, body, title=title), file=f"{place}/{name}.txt")
+        at = f"https://news.test/{place}/{name}"
+        return replace(item("drop", f"guid:{at}", body, title=headline), url=at)
+
+    monday = "Seoul said the pact would lapse at midnight unless export curbs were lifted."
+    tuesday = "In a reversal, Seoul kept the pact hours before the deadline after pressure."
+    first = story("mon", monday, "Pact to lapse")
+    second = replace(story("tue", tuesday, "Pact kept"), key=first.key)
+    store.ingest([first], state, alert_all(), now=NOW)
+    other = store.ingest([second], state, alert_all(), now=NOW)
+    again = store.ingest([second], state, alert_all(), now=NOW)
+    assert (1, 1) == (other.new, other.deliveries)
+    assert (0, 0, 1) == (again.new, again.deliveries, again.unchanged)
+    assert all(len(i.key) <= 600 for i in store.items())
+
+
 def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
     state_a, state_b = SourceState("a", {}), SourceState("b", {})
     words = "Same words, long enough to name a story. " * 3
