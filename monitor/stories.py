@@ -341,6 +341,17 @@ def versions(one: str, other: str) -> bool:
     return _nested(first, second) or len(first & second) >= THRESHOLD * len(first | second)
 
 
+def edited_version(title: str, body: str, new_title: str, new_body: str) -> bool:
+    """Whether an item edited from ``title`` and ``body`` to ``new_title`` and
+    ``new_body`` still tells its story: its new body is a version of the old one (see
+    ``versions``), or the old one was a stub too short to compare (a breaking line under
+    MIN_WORDS words) and the headline is still the story's (see ``_one_story``). A feed
+    that reuses an entry's name for another story gives it a headline and text of its own."""
+    if versions(body, new_body):
+        return True
+    return dedup.length_in_words(body) < MIN_WORDS and one_story_headline(new_title, [title])
+
+
 def _body_shingles(body: str) -> frozenset[tuple[bytes, ...]]:
     words = folded_utf8_words(body)
     return frozenset(zip(words, words[1:], words[2:], strict=False))

@@ -649,7 +649,7 @@ class Store:
         outcomes: list[IngestedItem | None] = []
         updates: list[dict[str, Any]] = []
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
-        edited: list[IngestedItem] = []
+        edited: list[tuple[IngestedItem, Any]] = []
         for (item, values), found in zip(batch, founds, strict=True):
             if found is None:
                 fresh.append((len(outcomes), item, values))
@@ -660,10 +660,10 @@ class Store:
                 # An item found by another key keeps it: it is its identity out there.
                 changed = {k: v for k, v in values.items() if k not in ("fetched_at", "key")}
                 updates.append({**changed, "updated_at": now, "item_id": found.id})
-                edited.append(IngestedItem(item, "updated", found.id, found.story_id))
-                outcomes.append(edited[-1])
+                edited.append((IngestedItem(item, "updated", found.id, found.story_id), found))
+                outcomes.append(edited[-1][0])
         if updates:
-            index_versions(connection, [(o.item, o.story_id) for o in edited], now)
+            index_versions(connection, _story_versions(connection, edited), now)
             connection.execute(_UPDATE_ITEM, updates)
         if fresh:
             story_ids = assign_stories(connection, [item for _, item, _ in fresh], now)
@@ -1240,8 +1240,8 @@ _EXISTING_ITEMS = select(
     items_t.c.source == bindparam("source"),
     items_t.c.key.in_(bindparam("keys", expanding=True)),
 )
-# The bodies of stored documents another file's document under their title may be a
-# version of (see _another_document).
+# The bodies of stored rows: of documents another file's document under their title may
+# be a version of (see _other_documents), of edited items (see _story_versions).
 _BODIES = select(items_t.c.id, items_t.c.body).where(
     items_t.c.id.in_(bindparam("ids", expanding=True))
 )
@@ -1489,6 +1489,26 @@ def _same_text_rows(
         item = batch[at][0]
         rows[at] = same.get((item.source, item.url, item.content_hash), rows[at])
     return rows
+
+
+def _story_versions(
+    connection: Connection, edited: list[tuple[IngestedItem, Any]]
+) -> list[tuple[Item, int]]:
+    """The edited items (each with its stored row, before the edit) whose new text is a
+    later version of their story (``stories.edited_version``), with their story's id: a
+    feed reusing an entry's name for another story makes no version of the first, or
+    every other outlet's copy of the other story would join the first and never alert."""
+    bodies = {
+        row.id: row.body
+        for row in connection.execute(_BODIES, {"ids": sorted({row.id for _, row in edited})})
+    }
+    return [
+        (ingested.item, ingested.story_id)
+        for ingested, row in edited
+        if stories.edited_version(
+            row.title, bodies[row.id], ingested.item.title, ingested.item.body
+        )
+    ]
 
 
 def _other_keys(item: Item, values: Mapping[str, Any]) -> tuple[str, ...]:

@@ -215,3 +215,38 @@ def test_a_copy_of_a_storys_later_version_joins_it(
         (o.new, o.updated, o.deliveries) for o in (stub, full, paper)
     ]
     assert stories["wire"] == stories["paper"]
+
+
+MISSILES = (
+    "North Korea fired two short-range ballistic missiles into the sea on Thursday, the "
+    "South's military said, as talks on GSOMIA and on troop costs stalled in Seoul and "
+    "Washington."
+)
+
+
+def test_an_entry_rewritten_into_another_story_leaves_that_story_to_alert(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A wire reuses its "breaking" entry (its GUID and link) for another story, with a
+    headline and text of its own. That text is no version of the first story: a paper
+    carrying it word for word is a story of its own, and alerts."""
+    sources = [
+        {"name": "wire", "url": server.url("/wire")},
+        {"name": "paper", "url": server.url("/paper")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        server.routes["/wire"] = Feed(rss(("breaking", "Seoul to let GSOMIA lapse", WIRE)))
+        first = poll_source(app, "wire")
+        other = ("breaking", "North fires missiles", MISSILES)
+        server.routes["/wire"] = Feed(rss(other), etag='"2"')
+        rewritten = poll_source(app, "wire", force=True)
+        server.routes["/paper"] = Feed(rss(("p1", "Missiles fired as talks stall", MISSILES)))
+        paper = poll_source(app, "paper")
+        stories = {item.source: item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == [
+        (o.new, o.updated, o.deliveries) for o in (first, rewritten, paper)
+    ]
+    assert stories["wire"] != stories["paper"]
