@@ -6,7 +6,8 @@ Three keys, three jobs:
   then content, because some feeds reuse one GUID for every entry and some have no
   links; a per-source ``identity`` setting overrides the order. ``other_keys`` are the
   keys the same item may have been stored under (http or https, www or not).
-- ``content_hash``: changes when the text changes, so an edited item is an update.
+- ``content_hash``: changes when the text changes, so an edited item is an update
+  (``body_hash``: the body's alone).
 - ``fingerprint``: the same story across outlets, from its normalised words (a short
   body, which may be boilerplate, only with the item's own title and key).
 """
@@ -61,6 +62,12 @@ def _digest(*parts: bytes) -> str:
 def content_hash(title: str, body: str) -> str:
     """Changes whenever the words of the title or body change."""
     return _digest(_joined_words(title), _joined_words(body))
+
+
+def body_hash(body: str) -> str:
+    """Changes whenever the words of the body change, whatever the title: a source's items
+    with one body (a paywall notice under many headlines) are found by it."""
+    return _digest(_joined_words(body))
 
 
 # A body this long names its story: copies under other headlines share it. A shorter one

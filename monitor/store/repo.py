@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from monitor import stories
 from monitor.cadence import next_cadence
 from monitor.cpu import CPU_WORK
-from monitor.dedup import file_story_key, story_key
+from monitor.dedup import body_hash, file_story_key, story_key
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
@@ -1630,6 +1630,7 @@ def _item_values(item: Item, now: datetime) -> dict[str, Any]:
             "published": item.published,
             "fetched_at": now,
             "content_hash": item.content_hash,
+            "body_hash": body_hash(item.body),
             "file": item.file,
         }
     )

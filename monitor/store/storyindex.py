@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Insert, Select, bindparam, func, select, text
 
 from monitor import stories
 from monitor.cpu import CPU_WORK
-from monitor.dedup import item_fingerprint
+from monitor.dedup import body_hash, item_fingerprint
 from monitor.model import Item
 from monitor.store.bulk import insert_many
 from monitor.store.dialects import in_values, insert_for
@@ -117,7 +117,8 @@ def _statements(dialect: str) -> _Statements:
             in_values(items_t.c.story_id, "ids", dialect)
         ),
         carrying=select(items_t.c.title).where(
-            items_t.c.source == bindparam("source"), items_t.c.body == bindparam("body")
+            items_t.c.source == bindparam("source"),
+            items_t.c.body_hash == bindparam("body_hash"),
         ),
         insert_stories=insert(stories_t)
         .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
@@ -267,8 +268,9 @@ def _a_template(
     connection: Connection, statements: _Statements, body: str, sources: list[str]
 ) -> bool:
     """Whether one of ``sources`` carries ``body`` under two stories' headlines."""
+    hashed = body_hash(body)
     for source in sources:
-        rows = connection.execute(statements.carrying, {"source": source, "body": body})
+        rows = connection.execute(statements.carrying, {"source": source, "body_hash": hashed})
         if stories.several_stories(title for (title,) in rows):
             return True
     return False

@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from monitor.dedup import content_hash, fingerprint
+from monitor.dedup import body_hash, content_hash, fingerprint
 from monitor.errors import StoreError
 from monitor.model import Item
 from monitor.store import Store, open_store
@@ -148,6 +149,54 @@ def test_another_story_under_a_long_name_is_stored_and_found_again(store: Store,
     assert (1, 1) == (other.new, other.deliveries)
     assert (0, 0, 1) == (again.new, again.deliveries, again.unchanged)
     assert all(len(i.key) <= 600 for i in store.items())
+
+
+def _copies_work(tmp_path: Path, stored: int) -> int:
+    """SQLite's work (virtual machine steps, in thousands) to store 20 copies, under
+    other headlines, of short stories a wire carried among ``stored`` of its own."""
+    from random import Random
+
+    from sqlalchemy import event
+
+    rng = Random(1)
+    words = [f"w{n}" for n in range(3000)]
+    store = open_store(f"sqlite:///{tmp_path}/{stored}.sqlite")
+    wire = [
+        item("wire", f"g{n}", " ".join(rng.choices(words, k=30)), title=f"Wire headline {n}")
+        for n in range(stored)
+    ]
+    for start in range(0, stored, 500):
+        store.ingest(wire[start : start + 500], SourceState("wire", {}), lambda i: [], now=NOW)
+    copies = [
+        item("agg", f"a{n}", wire[-1 - n].body, title=f"Other words {n} entirely")
+        for n in range(20)
+    ]
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def count(connection: Any, *_: object) -> None:
+        connection.connection.dbapi_connection.set_progress_handler(step, 1000)
+
+    try:
+        out = store.ingest(copies, SourceState("agg", {}), lambda i: [], now=NOW)
+    finally:
+        store.close()
+    assert (0, 20) == (out.unchanged, out.new)
+    return steps[0]
+
+
+def test_a_copy_of_a_short_story_costs_the_same_whatever_its_source_stored(
+    tmp_path: Path,
+) -> None:
+    """A short copy under another headline is checked against the bodies its story's
+    sources carry (is it their paywall notice?): looked up by an index, the lookup
+    reads the rows with the body, not every row of the source."""
+    few, many = _copies_work(tmp_path, 100), _copies_work(tmp_path, 2000)
+    assert many < 2 * few, (few, many)
 
 
 def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
@@ -450,6 +499,46 @@ def test_story_bands_lose_their_rowid_and_keep_their_rows_across_0006(tmp_path: 
     assert table.rstrip().endswith("WITHOUT ROWID")
     assert [(-5, 7), (3, 7)] == rows
     store.close()
+
+
+def _migrate(store: Store, to: str, action: Callable[..., None]) -> None:
+    """Run an Alembic ``action`` (upgrade, downgrade) to revision ``to`` on ``store``."""
+    from monitor.store.migrate import _alembic_config
+
+    config = _alembic_config()
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        action(config, to)
+
+
+def test_rows_stored_before_0012_are_found_by_their_body(store: Store) -> None:
+    """A paper showed its paywall notice under two stories' headlines before the upgrade
+    that hashes bodies (0012): its rows get their hashes, and another paper's first
+    paywalled story is still known as the notice, not as the first paper's story."""
+    from alembic import command
+
+    notice = (
+        "This article is for subscribers only. Subscribe to read the full article, or "
+        "sign in if you already have an account with us."
+    )
+    herald = SourceState("herald", {})
+    for key, title in [("h1", "GSOMIA talks stall in Tokyo"), ("h2", "Harbour master resigns")]:
+        store.ingest([item("herald", key, notice, title=title)], herald, alert_all(), now=NOW)
+    _migrate(store, "0011", command.downgrade)
+    _migrate(store, "head", command.upgrade)
+    with store.engine.connect() as connection:  # the downgrade kept them (see 0012)
+        assert 2 == connection.execute(text("SELECT count(*) FROM matches")).scalar()
+    courier = store.ingest(
+        [item("courier", "c1", notice, title="Seoul renews GSOMIA after US pressure")],
+        SourceState("courier", {}),
+        alert_all(),
+        now=NOW,
+    )
+    assert (1, 1) == (courier.new, courier.deliveries)
+    assert 3 == len({i.story_id for i in store.items()})
+    with store.engine.connect() as connection:
+        hashes = connection.execute(text("SELECT DISTINCT body_hash FROM items")).scalars()
+        assert {body_hash(notice)} == set(hashes)
 
 
 @pytest.mark.parametrize(

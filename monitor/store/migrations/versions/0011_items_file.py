@@ -23,5 +23,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("items") as table:
-        table.drop_column("file")
+    # ALTER TABLE, not batch mode: on SQLite, batch mode rebuilds items, and dropping the
+    # old table deletes every match and delivery through their ON DELETE CASCADE.
+    op.drop_column("items", "file")
