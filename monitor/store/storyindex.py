@@ -236,11 +236,13 @@ def _boilerplate_joins(
     A paywall notice names no story, and ``stories.recurring`` knows it only while its
     source's RECENT items show it under two headlines: a paper's paywalled story after
     many free ones joined the story whose body was the notice before, and never
-    alerted. The body is boilerplate when the item's own source carried the story, or a
-    source that carried it has carried the body under two stories' headlines (another
-    paper of the group). A short story another outlet retitles still joins: on first
-    sight it looks as a notice in two papers of one group does. Such joins are rare:
-    most polls query nothing here."""
+    alerted. The body is boilerplate when the item's own source carried the story and
+    the body tells nothing of the item's headline (``stories.tells_of``: a notice shares
+    no word with it; a short story its wire issues again under another headline does,
+    and joins), or a source that carried it has carried the body under two stories'
+    headlines it tells nothing of (another paper of the group). A short story another
+    outlet retitles still joins: on first sight it looks as a notice in two papers of one
+    group does. Such joins are rare: most polls query nothing here."""
     short = [
         at
         for at, item in enumerate(items)
@@ -259,7 +261,8 @@ def _boilerplate_joins(
         if stories.one_story_headline(item.title, (title for _, title in story)):
             continue
         sources = sorted({source for source, _ in story})
-        if item.source in sources or _a_template(connection, statements, item.body, sources):
+        own = item.source in sources and not stories.tells_of(item.body, item.title)
+        if own or _a_template(connection, statements, item.body, sources):
             found.append(at)
     return found
 
@@ -267,11 +270,14 @@ def _boilerplate_joins(
 def _a_template(
     connection: Connection, statements: _Statements, body: str, sources: list[str]
 ) -> bool:
-    """Whether one of ``sources`` carries ``body`` under two stories' headlines."""
+    """Whether one of ``sources`` carries ``body`` under two stories' headlines that it
+    tells nothing of (``stories.tells_of``): a short story its source issued again under
+    another headline is no template, and a copy of it elsewhere joins it."""
     hashed = body_hash(body)
     for source in sources:
         rows = connection.execute(statements.carrying, {"source": source, "body_hash": hashed})
-        if stories.several_stories(title for (title,) in rows):
+        titles = (title for (title,) in rows if not stories.tells_of(body, title))
+        if stories.several_stories(titles):
             return True
     return False
 

@@ -409,3 +409,31 @@ def test_a_paywall_notice_out_of_the_sources_recent_items_makes_no_story_of_two(
     story = _story_ids(tmp_path)
     assert story["herald:p1"] != story["herald:p2"]
     assert [1, 0, 0, 0, 0, 1] == delivered
+
+
+def test_a_short_story_its_wire_issues_again_far_apart_alerts_once(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A wire issues a short story, then, more items later than the story index reads
+    back, issues it again under a new GUID and headline; a paper carries it under a third.
+    The body tells of the headlines (a notice would not): one story, one alert."""
+    short = (
+        "Seoul kept GSOMIA, its military intelligence pact with Tokyo, hours before it was "
+        "due to lapse at midnight, after weeks of pressure from Washington, officials said."
+    )
+    rng = random.Random(5)
+    words = [f"z{n}" for n in range(400)]
+    others = [
+        (f"f{n}", f"Unrelated item {n} topic{n}", " ".join(rng.choices(words, k=30)))
+        for n in range(45)
+    ]
+    polls = [("wire", rss(("k1", "Seoul keeps GSOMIA", short)))]
+    polls += [("wire", rss(*others[n : n + 15])) for n in range(0, 45, 15)]
+    polls += [
+        ("wire", rss(("k2", "South Korea reverses course on intelligence deal with Japan", short))),
+        ("paper", rss(("p1", "Intel-sharing accord survives last-minute", short))),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert [1, 0, 0, 0, 0, 0] == delivered
+    assert story["wire:k1"] == story["wire:k2"] == story["paper:p1"]
