@@ -615,9 +615,9 @@ class Store:
         notices: Callable[[IngestResult], Sequence[Notice]] | None,
     ) -> IngestResult:
         result = IngestResult()
-        ordered = sorted(items, key=lambda item: item.fingerprint)
+        ordered = [(item, _item_values(item, now)) for item in sorted(items, key=_by_fingerprint)]
         with self.engine.begin() as connection:
-            for batch in _rounds([(item, _item_values(item, now)) for item in ordered]):
+            for batch in _rounds(ordered, _stored_texts(connection, ordered)):
                 planned: list[tuple[IngestedItem, PlannedMatch]] = []
                 for ingested in self._store_items(connection, batch, now):
                     if ingested.status == "unchanged":
@@ -650,18 +650,23 @@ class Store:
         updates: list[dict[str, Any]] = []
         fresh: list[tuple[int, Item, dict[str, Any]]] = []
         edited: list[tuple[IngestedItem, Any]] = []
+        moves: list[dict[str, Any]] = []
         for (item, values), found in zip(batch, founds, strict=True):
             if found is None:
                 fresh.append((len(outcomes), item, values))
                 outcomes.append(None)
             elif found.content_hash == item.content_hash:
                 outcomes.append(IngestedItem(item, "unchanged", found.id, found.story_id))
+                moves.extend(_move(found, item, values))
             else:
                 # An item found by another key keeps it: it is its identity out there.
                 changed = {k: v for k, v in values.items() if k not in ("fetched_at", "key")}
                 updates.append({**changed, "updated_at": now, "item_id": found.id})
                 edited.append((IngestedItem(item, "updated", found.id, found.story_id), found))
                 outcomes.append(edited[-1][0])
+        if moves:
+            connection.execute(_MOVE_ITEM, moves)
+            connection.execute(_REKEY_ITEM, moves)
         if updates:
             index_versions(connection, _story_versions(connection, edited), now)
             connection.execute(_UPDATE_ITEM, updates)
@@ -1252,6 +1257,26 @@ _SAME_TEXT_ITEMS = select(*_EXISTING_ITEMS.selected_columns).where(
 )
 # Run with a list of parameter sets: the columns to set come from their keys.
 _UPDATE_ITEM = update(items_t).where(items_t.c.id == bindparam("item_id"))
+# A stored document found in another file (see _move): its file, and its key of its own
+# when no other row has the key it takes.
+_MOVE_ITEM = (
+    update(items_t).where(items_t.c.id == bindparam("b_id")).values(file=bindparam("b_file"))
+)
+_OTHER_ITEM = items_t.alias("other_item")
+_REKEY_ITEM = (
+    update(items_t)
+    .where(
+        items_t.c.id == bindparam("b_id"),
+        items_t.c.key == bindparam("b_old_key"),
+        ~select(_OTHER_ITEM.c.id)
+        .where(
+            _OTHER_ITEM.c.source == items_t.c.source,
+            _OTHER_ITEM.c.key == bindparam("b_key"),
+        )
+        .exists(),
+    )
+    .values(key=bindparam("b_key"))
+)
 
 
 # The outbox renews its claims and records sends a chunk of a batch at a time.
@@ -1600,21 +1625,78 @@ def _found(existing: Mapping[tuple[str, str], Any], source: str, keys: list[str]
     return None
 
 
+def _by_fingerprint(item: Item) -> str:
+    return item.fingerprint
+
+
 def _rounds(
-    batch: list[tuple[Item, dict[str, Any]]],
+    batch: list[tuple[Item, dict[str, Any]]], stored: Collection[tuple[str, str]] = ()
 ) -> list[list[tuple[Item, dict[str, Any]]]]:
     """A poll's items split so that no round holds one (source, key) twice: a feed that
     repeats an entry gets it stored, then compared (unchanged or updated), as it would
-    one at a time. Nearly every poll is one round."""
+    one at a time. Nearly every poll is one round.
+
+    Of the items under one key, those whose text is ``stored`` (their source and content
+    hash) come first: a document archived under another file name as a new one is
+    written under its name and title is then found in its new file before the new one is
+    read (see ``_move``), and the new one is another document, not an edit of it."""
+    groups: dict[tuple[str, str], list[tuple[Item, dict[str, Any]]]] = {}
+    for item, values in batch:
+        groups.setdefault((item.source, values["key"]), []).append((item, values))
     rounds: list[list[tuple[Item, dict[str, Any]]]] = []
-    seen: dict[tuple[str, str], int] = {}
+    for members in groups.values():
+        if len(members) > 1:
+            members.sort(key=lambda member: _unstored(member[0], stored))
+        for n, member in enumerate(members):
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(member)
+    return rounds
+
+
+def _unstored(item: Item, stored: Collection[tuple[str, str]]) -> bool:
+    return (item.source, item.content_hash) not in stored
+
+
+def _stored_texts(
+    connection: Connection, batch: list[tuple[Item, dict[str, Any]]]
+) -> set[tuple[str, str]]:
+    """The (source, content hash) of the stored texts of those folder documents of
+    ``batch`` that share their key with another item of it (see ``_rounds``): no query
+    for a poll without such documents, nearly every poll."""
+    count: dict[tuple[str, str], int] = {}
     for item, values in batch:
         identity = (item.source, values["key"])
-        n = seen[identity] = seen.get(identity, -1) + 1
-        if n == len(rounds):
-            rounds.append([])
-        rounds[n].append((item, values))
-    return rounds
+        count[identity] = count.get(identity, 0) + 1
+    by_source: dict[str, set[str]] = {}
+    for item, values in batch:
+        if item.file is not None and count[(item.source, values["key"])] > 1:
+            by_source.setdefault(item.source, set()).add(item.content_hash)
+    stored: set[tuple[str, str]] = set()
+    for source, hashes in by_source.items():
+        for chunk in _chunks(sorted(hashes)):
+            found = connection.execute(_SAME_TEXT_ITEMS, {"source": source, "hashes": chunk})
+            stored.update((source, row.content_hash) for row in found)
+    return stored
+
+
+def _move(stored: Any, item: Item, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The move of the ``stored`` row of a folder document found with its text in
+    another file (renamed, archived), as parameters of _MOVE_ITEM and _REKEY_ITEM; none
+    for any other item. The row follows its text: a new file later written under the
+    old name, with news of its own under the same title, is then another document (see
+    ``_other_documents``), not an edit of the stored one. A row keyed by its old file
+    (``file_story_key``) takes the key of its new file, which the new file's item was
+    looked up under and not found: the old file's key is left to a new document there."""
+    if item.file is None or stored.url is not None or stored.file == item.file:
+        return []
+    base = _fitting_key(item.key)
+    old_key = stored.key
+    if stored.file is not None and old_key == _own_key(replace(item, file=stored.file), base):
+        new_key = _own_key(item, base)
+    else:
+        new_key = old_key
+    return [{"b_id": stored.id, "b_file": item.file, "b_old_key": old_key, "b_key": new_key}]
 
 
 def _item_values(item: Item, now: datetime) -> dict[str, Any]:

@@ -311,6 +311,46 @@ def test_two_documents_under_one_recurring_title_are_two_stories(tmp_path: Path)
     assert ["[pact] Security daily brief"] * 2 + ["[talks] Security daily brief"] == sent
 
 
+def test_a_brief_archived_under_another_name_as_the_next_is_written_is_two_stories(
+    tmp_path: Path,
+) -> None:
+    """Each day brief.txt is renamed (archived) and a new brief.txt holds that day's news
+    under the same recurring title, both before one poll: the archived file is the stored
+    document, and the new one another story that alerts. A rename alone, and the new
+    brief a poll later, is the same."""
+    app = make_app(tmp_path)
+    wire = tmp_path / "wire"
+    title = "Security daily brief"
+    days = [
+        "Seoul said GSOMIA would lapse at midnight unless Tokyo lifted its export curbs.",
+        "In a reversal, Seoul kept GSOMIA hours before the deadline after US pressure.",
+        "Tokyo welcomed the GSOMIA decision and said export talks would resume next week.",
+        "Washington praised both allies for saving GSOMIA, and Esper flew on to Hanoi.",
+    ]
+    try:
+        doc(wire, "brief.txt", title, days[0])
+        outcomes = [poll_source(app, "wire")]
+        for day in (1, 2):
+            (wire / "brief.txt").rename(wire / f"brief-{day}.txt")
+            doc(wire, "brief.txt", title, days[day])
+            outcomes.append(poll_source(app, "wire", force=True))
+        (wire / "brief.txt").rename(wire / "brief-3.txt")
+        outcomes.append(poll_source(app, "wire", force=True))
+        doc(wire, "brief.txt", title, days[3])
+        outcomes.append(poll_source(app, "wire", force=True))
+        bodies = sorted(item.body for item in app.store.items())
+        stories = {item.story_id for item in app.store.items()}
+        sent = subjects(mails(app, tmp_path))
+    finally:
+        app.close()
+    assert [(1, 0, 1), (1, 0, 1), (1, 0, 1), (0, 0, 0), (1, 0, 2)] == [
+        (o.new, o.updated, o.deliveries) for o in outcomes
+    ]
+    assert sorted(days) == bodies
+    assert 4 == len(stories)
+    assert ["[pact] Security daily brief"] * 4 + ["[talks] Security daily brief"] == sent
+
+
 def test_always_policy_alerts_on_every_update(tmp_path: Path) -> None:
     app = make_app(tmp_path, on_update="always")
     try:

@@ -27,6 +27,7 @@ from test_store import (  # noqa: F401 - pytest collects these tests again, on P
     NOW,
     alert_all,
     item,
+    test_a_document_archived_as_the_next_is_written_under_its_name_is_found,
     test_a_document_in_another_file_under_a_stored_title_is_another_story,
     test_a_failing_router_rolls_back_the_whole_poll,
     test_a_poll_repeating_an_entry_stores_it_once,

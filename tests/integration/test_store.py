@@ -199,6 +199,43 @@ def test_a_copy_of_a_short_story_costs_the_same_whatever_its_source_stored(
     assert many < 2 * few, (few, many)
 
 
+def test_a_document_archived_as_the_next_is_written_under_its_name_is_found(
+    store: Store,
+) -> None:
+    """brief.txt is renamed and a new brief.txt written under the same title, in one poll,
+    day after day: the stored document follows its text to the archived file (with the
+    key of that file, when it had one of its own), and each new brief is another story."""
+    state = SourceState("drop", {})
+    key = "guid:doc:security daily brief"
+
+    def brief(file: str, body: str) -> Item:
+        return replace(item("drop", key, body, title="Security daily brief"), file=file)
+
+    days = [
+        "Seoul said the pact would lapse at midnight unless export curbs were lifted.",
+        "In a reversal, Seoul kept the pact hours before the deadline after pressure.",
+        "Tokyo welcomed the decision and said export talks would resume next week.",
+    ]
+    store.ingest([brief("brief.txt", days[0])], state, alert_all(), now=NOW)
+    polls = [
+        store.ingest(
+            [brief("brief.txt", days[day]), brief(f"brief-{day}.txt", days[day - 1])],
+            state,
+            alert_all(),
+            now=NOW,
+        )
+        for day in (1, 2)
+    ]
+    stored = {i.key: (i.body, i.story_id) for i in store.items()}
+    assert [(1, 1, 1), (1, 1, 1)] == [(p.new, p.unchanged, p.deliveries) for p in polls]
+    assert {
+        key: days[0],
+        f"{key} file:brief-2.txt": days[1],
+        f"{key} file:brief.txt": days[2],
+    } == {k: body for k, (body, _) in stored.items()}
+    assert 3 == len({story for _, story in stored.values()})
+
+
 def test_syndicated_copy_is_one_story_and_alerts_once(store: Store) -> None:
     state_a, state_b = SourceState("a", {}), SourceState("b", {})
     words = "Same words, long enough to name a story. " * 3
