@@ -47,6 +47,9 @@ _SPACES = f"[{re.escape(_SPACE)}]*"
 _FIELD_PREFIX = re.compile(f"([A-Za-z]+){_SPACES}:{_SPACES}")  # "title : x" is "title:x"
 _NEAR = re.compile(f"NEAR{_SPACES}\\(")  # and "NEAR (a b)" is "NEAR(a b)", as in FTS5
 _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# "@name" anywhere in a query's text: its term-set references, and perhaps an "@" inside
+# a phrase or regex (for an order of work only; the parser decides what refers).
+SET_MENTION = re.compile(r"@([A-Za-z0-9][A-Za-z0-9_.-]*)")
 _DIGITS = re.compile(r"\d+")
 _KEYWORDS = ("AND", "OR", "NOT")
 _WORD_END = frozenset(_SPACE + '()"')
@@ -533,16 +536,16 @@ class _Parser:
     def regex_flags(self) -> str:
         """The flags right after a regex's closing slash: ``i`` or nothing.
 
-        Letters, digits or ``*`` glued to the slash are refused: read as a word after the
-        regex, ``/gsomia/s`` would quietly require the token "s", and ``/x/m`` or
-        ``/x/I`` would not do what the writer meant.
+        A run glued to the slash that starts with a letter, digit or ``*`` and is not
+        ``i`` alone is refused: read as a word after the regex, ``/gsomia/s`` would
+        quietly require the token "s", ``/x/m`` or ``/x/I`` would not do what the writer
+        meant, and ``/korea/i-japan`` could be ``/korea/i -japan`` or ``/korea/ i-japan``.
         """
-        end = self.pos
-        while end < len(self.text) and (self.text[end].isalnum() or self.text[end] == "*"):
-            end += 1
-        flags = self.text[self.pos : end]
-        if flags in ("", "i"):
+        flags = self.text[self.pos : self.bare_run(self.pos)]
+        if flags == "i":
             return flags
+        if not flags or not (flags[0].isalnum() or flags[0] == "*"):
+            return ""  # an operator or a set after it: /x/-y, /x/@set
         raise self.error(
             f"{flags!r} after a regex: the only flag is i (ignore case), as in /gsomia/i; "
             "put a space before a word that follows a regex",

@@ -158,6 +158,8 @@ def matches(query: str, story: str | Document) -> bool:
         ("/a\\/b/", "a/b", True),
         ("/gso?mia/i korea", "GSOMIA Korea", True),
         ("/gso?mia/ i", "gsomia i", True),  # a space: the word i
+        ("/korea/-japan", "korea", True),  # an operator glued to the slash is read as one
+        ("/korea/-japan", "korea japan", False),
         ("/gso?mia/ i", "GSOMIA i", False),
         ("(/gso?mia/i)", "GSOMIA", True),
         # spaceless scripts match by substring
@@ -257,6 +259,9 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("/x/is", 5, "'is' after a regex: the only flag is i"),
         ("/x/2019", 4, "'2019' after a regex: the only flag is i"),
         ("/x/*", 4, "'*' after a regex: the only flag is i"),
+        ("/korea/i-japan", 9, "'i-japan' after a regex: the only flag is i"),
+        ("/x/i.", 5, "'i.' after a regex: the only flag is i"),
+        ("/x/i's", 5, '"i\'s" after a regex: the only flag is i'),
         ("@nope", 1, "unknown term set '@nope'"),
         ("@", 1, "expected a term-set name"),
         ("*", 1, "'*' must follow a word"),

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import monitor.watchlists.index as index_module
 import monitor.watchlists.match as match_module
 from monitor.config import ExamplesConfig, WatchlistConfig
 from monitor.errors import QueryError
@@ -29,7 +30,7 @@ from monitor.watchlists.match import (
     evaluate,
     matching_hit,
 )
-from monitor.watchlists.query import FIELDS, Node, Or, Phrase, Word, parse_query
+from monitor.watchlists.query import FIELDS, Node, Or, Phrase, Word, parse_query, parse_set_entry
 from monitor.watchlists.tokens import folded_text
 
 
@@ -283,6 +284,29 @@ def test_sets_chained_within_the_nesting_limit_are_used_as_written() -> None:
     index = compile_watchlists([watchlist("w", "@s0 AND korea")], _chain(62))
     assert ["w"] == [hit.watchlist for hit in index.match(Document("GSOMIA", "Korea"))]
     assert [] == index.match(Document("GSOMIA", "Japan"))
+
+
+def test_each_set_entry_is_parsed_once_whatever_order_the_sets_come_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A set naming many sets defined after it: its entry meets no set not parsed yet,
+    so it is not parsed again for each (in config order, it was parsed 201 times)."""
+    terms = {"all": [" OR ".join(f"@s{n}" for n in range(200))]}
+    terms |= {f"s{n}": [f"word{n}", f'"phrase {n}"'] for n in range(200)}
+    parsed: list[str] = []
+
+    def counted(entry: str, *args: object, **kwargs: object) -> object:
+        parsed.append(entry)
+        return parse_set_entry(entry, *args, **kwargs)
+
+    monkeypatch.setattr(index_module, "parse_set_entry", counted)
+    sets = index_module.parse_term_sets(terms)
+    assert list(terms) == list(sets)
+    assert 401 == len(parsed) == len(set(parsed))
+    document = Document("", "phrase 7 and more")
+    assert ["w"] == [
+        hit.watchlist for hit in compile_watchlists([watchlist("w", "@all")], terms).match(document)
+    ]
 
 
 def test_a_set_counts_in_the_nesting_of_the_query_that_uses_it() -> None:
