@@ -79,6 +79,9 @@ RECUR_SHARE = 0.25
 # paywall notice; a longer one is when carried under three (an outlet re-titling one
 # article twice does not keep every headline word apart).
 REPEATED_BODY_WORDS = 40
+# The share of a short first report's telling words that its full story keeps: over
+# half ("Seoul to let GSOMIA lapse" keeps only Seoul and GSOMIA in another story).
+STUB_KEPT = 0.6
 REPEATED_LONG_BODY_STORIES = 3
 # Words of three letters or more that tell nothing of what a text is about (see
 # ``tells_of``): "Subscribe to read the full article, or sign in if you already have an
@@ -89,6 +92,8 @@ FUNCTION_WORDS = frozenset(
     b"why how all any can could may might will would shall should must says said say "
     b"also more most than then into onto over under about after before while out off "
     b"new now just only one two via per".split()
+    # a wire's labels: "BREAKING: Seoul keeps GSOMIA" tells of Seoul and GSOMIA
+    + b"breaking flash urgent update updated exclusive alert developing live".split()
 )
 # Two headlines sharing this share of their words (numbers aside) are one story's.
 SAME_HEADLINE = 0.5
@@ -351,15 +356,19 @@ def versions(one: str, other: str) -> bool:
     return _nested(first, second) or len(first & second) >= THRESHOLD * len(first | second)
 
 
-def edited_version(title: str, body: str, new_title: str, new_body: str) -> bool:
-    """Whether an item edited from ``title`` and ``body`` to ``new_title`` and
-    ``new_body`` still tells its story: its new body is a version of the old one (see
-    ``versions``), or the old one was a stub too short to compare (a breaking line under
-    MIN_WORDS words) and the headline is still the story's (see ``_one_story``). A feed
-    that reuses an entry's name for another story gives it a headline and text of its own."""
+def edited_version(body: str, new_body: str) -> bool:
+    """Whether an item edited from ``body`` to ``new_body`` still tells its story: its
+    new body is a version of the old one (see ``versions``), or the old one was a short
+    first report (a breaking line, a flash under REPEATED_BODY_WORDS words) whose telling
+    words are mostly in the new one, however its lead was rewritten. The headline proves
+    nothing: a ticker's entry keeps "Breaking news" or a time stamp over each story, and a
+    feed that reuses an entry's name for another story gives it text of its own."""
     if versions(body, new_body):
         return True
-    return dedup.length_in_words(body) < MIN_WORDS and one_story_headline(new_title, [title])
+    if dedup.length_in_words(body) >= REPEATED_BODY_WORDS:
+        return False
+    stub = _telling(body)
+    return bool(stub) and len(stub & _telling(new_body)) >= STUB_KEPT * len(stub)
 
 
 def _body_shingles(body: str) -> frozenset[tuple[bytes, ...]]:
@@ -374,24 +383,33 @@ def one_story_headline(title: str, titles: Iterable[str]) -> bool:
 
 
 def tells_of(body: str, title: str) -> bool:
-    """Whether ``body`` shares a word with the headline ``title`` (see ``_telling``). A
-    story's short body tells what its headlines tell; a paywall or teaser notice tells of
-    no story. Of Reuters' articles with bodies of 20 to 39 words, 92% share a word with
-    their headline (the others are tables of figures under a company's name), while a
-    notice ("This article is for subscribers only...") shares one with under 1% of its
-    headlines."""
-    return not _telling(body).isdisjoint(_telling(title))
+    """Whether ``body`` shares a word with the headline ``title`` (see ``_telling``; in
+    Korean, Chinese or Japanese, two stretches of two characters). A story's short body
+    tells what its headlines tell; a paywall or teaser notice tells of no story. Of
+    Reuters' articles with bodies of 20 to 39 words, 92% share a word with their headline
+    (the others are tables of figures under a company's name), while a notice ("This
+    article is for subscribers only...") shares one with under 1% of its headlines."""
+    shared = _telling(body) & _telling(title)
+    pairs = sum(word.startswith(_PAIR) for word in shared)
+    return len(shared) > pairs or pairs >= 2
+
+
+_PAIR = b"\x00"  # marks a two-character stretch of a spaceless run among whole words
 
 
 def _telling(text: str) -> frozenset[bytes]:
-    """The words of ``text`` that tell what it is about: of three letters or more (a
-    Korean, Chinese or Japanese character is three bytes), numbers and FUNCTION_WORDS
-    aside."""
-    return frozenset(
-        word
-        for word in folded_utf8_words(text)
-        if len(word) >= 3 and not word.isdigit() and word not in FUNCTION_WORDS
-    )
+    """The words of ``text`` that tell what it is about: of three letters or more,
+    numbers and FUNCTION_WORDS aside. A run of Korean, Chinese or Japanese (written
+    without spaces, or with particles glued to its words: 유지하기로, 協定維持を) tells
+    by its stretches of two characters, so 유지 in a headline is found in 유지하기로."""
+    found: set[bytes] = set()
+    for word in folded_utf8_words(text):
+        run = word.decode("utf-8", "replace")
+        if any(char >= "\u1100" for char in run):
+            found.update(_PAIR + run[at : at + 2].encode() for at in range(len(run) - 1))
+        elif len(word) >= 3 and not word.isdigit() and word not in FUNCTION_WORDS:
+            found.add(word)
+    return frozenset(found)
 
 
 def several_stories(titles: Iterable[str]) -> bool:

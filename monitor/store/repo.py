@@ -1530,9 +1530,7 @@ def _story_versions(
     return [
         (ingested.item, ingested.story_id)
         for ingested, row in edited
-        if stories.edited_version(
-            row.title, bodies[row.id], ingested.item.title, ingested.item.body
-        )
+        if stories.edited_version(bodies[row.id], ingested.item.body)
     ]
 
 

@@ -437,3 +437,47 @@ def test_a_short_story_its_wire_issues_again_far_apart_alerts_once(
     story = _story_ids(tmp_path)
     assert [1, 0, 0, 0, 0, 0] == delivered
     assert story["wire:k1"] == story["wire:k2"] == story["paper:p1"]
+
+
+# A short story (20-39 counted words) that a wire issues again under another headline.
+JA = (
+    "韓国政府は二十二日、日本との軍事情報包括保護協定（GSOMIA）の失効を回避すると発表した。"  # noqa: RUF001
+    "米国からの強い圧力を受け、期限の数時間前に方針を転換した形で、政府関係者が明らかにした。"
+)
+JA_TITLES = (
+    "韓国が協定維持を発表",
+    "ソウル政府、日韓協定の失効を土壇場で回避",
+    "日米韓の連携は維持へ",
+)
+KO = (
+    "한국 정부는 금요일 자정 종료될 예정이던 일본과의 군사정보보호협정 GSOMIA를 유지하기로 "
+    "결정했다고 관계자들이 밝혔다. 이번 결정은 워싱턴의 강한 압박 속에 마감 몇 시간 전에 "
+    "나왔으며 정부는 조건부 연장이라고 설명했다."
+)
+KO_TITLES = ("서울, 협정 유지 결정", "한국정부 일본협정 종료 유예", "미국압박에 지소미아 연장")
+
+
+@pytest.mark.parametrize(("body", "titles"), [(JA, JA_TITLES), (KO, KO_TITLES)], ids=["ja", "ko"])
+def test_a_short_story_its_wire_issues_again_far_apart_alerts_once_in_other_scripts(
+    server: FeedServer, tmp_path: Path, body: str, titles: tuple[str, str, str]
+) -> None:
+    """As test_a_short_story_its_wire_issues_again_far_apart_alerts_once, in Japanese
+    (no spaces: a run is one word) and Korean (particles glued to the stem: 유지하기로
+    under a headline's 유지): the body tells of the headline by its two-character
+    stretches."""
+    rng = random.Random(5)
+    words = [f"z{n}" for n in range(400)]
+    others = [
+        (f"f{n}", f"Unrelated item {n} topic{n}", " ".join(rng.choices(words, k=30)))
+        for n in range(45)
+    ]
+    polls = [("wire", rss(("k1", titles[0], body)))]
+    polls += [("wire", rss(*others[n : n + 15])) for n in range(0, 45, 15)]
+    polls += [
+        ("wire", rss(("k2", titles[1], body))),
+        ("paper", rss(("p1", titles[2], body))),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert [1, 0, 0, 0, 0, 0] == delivered
+    assert story["wire:k1"] == story["wire:k2"] == story["paper:p1"]

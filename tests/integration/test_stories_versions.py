@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from feedserver import Feed, FeedServer, feed_app, rss, serve
 
+from monitor.dedup import length_in_words
 from monitor.pipeline import poll_source
 
 WIRE = (
@@ -240,6 +241,94 @@ def test_an_entry_rewritten_into_another_story_leaves_that_story_to_alert(
         first = poll_source(app, "wire")
         other = ("breaking", "North fires missiles", MISSILES)
         server.routes["/wire"] = Feed(rss(other), etag='"2"')
+        rewritten = poll_source(app, "wire", force=True)
+        server.routes["/paper"] = Feed(rss(("p1", "Missiles fired as talks stall", MISSILES)))
+        paper = poll_source(app, "paper")
+        stories = {item.source: item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == [
+        (o.new, o.updated, o.deliveries) for o in (first, rewritten, paper)
+    ]
+    assert stories["wire"] != stories["paper"]
+
+
+STUB_11 = "BREAKING: Seoul will keep GSOMIA intelligence pact with Tokyo, officials say."
+STUB_12 = "BREAKING: Seoul will keep GSOMIA intelligence pact with Tokyo, officials say Friday."
+
+
+@pytest.mark.parametrize(
+    ("stub_title", "stub", "full_title"),
+    [
+        pytest.param("Seoul keeps GSOMIA", STUB_11, "Seoul keeps GSOMIA", id="11-words"),
+        pytest.param("Seoul keeps GSOMIA", STUB_12, "Seoul keeps GSOMIA", id="12-words"),
+        pytest.param(
+            "FLASH: Seoul keeps GSOMIA",
+            "BREAKING: Seoul keeps GSOMIA.",
+            "South Korea reverses decision to scrap intelligence pact with Japan",
+            id="headline-rewritten",
+        ),
+    ],
+)
+def test_a_copy_of_the_full_story_a_stub_became_joins_it(
+    server: FeedServer, tmp_path: Path, stub_title: str, stub: str, full_title: str
+) -> None:
+    """As test_a_copy_of_a_storys_later_version_joins_it, with a first report of 11 and
+    of 12 words (MIN_WORDS, under which a body has no signature) whose lead the full
+    story rewrites, and with the flash headline rewritten too: the full story keeps most
+    of the first report's telling words."""
+    assert (11, 12) == (length_in_words(STUB_11), length_in_words(STUB_12))
+    sources = [
+        {"name": "wire", "url": server.url("/wire")},
+        {"name": "paper", "url": server.url("/paper")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        server.routes["/wire"] = Feed(rss(("w1", stub_title, stub)))
+        first = poll_source(app, "wire")
+        server.routes["/wire"] = Feed(rss(("w1", full_title, WIRE)), etag='"full"')
+        full = poll_source(app, "wire", force=True)
+        server.routes["/paper"] = Feed(rss(("p1", "South Korea keeps Japan pact", WIRE)))
+        paper = poll_source(app, "paper")
+        stories = {item.source: item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 0)] == [
+        (o.new, o.updated, o.deliveries) for o in (first, full, paper)
+    ]
+    assert stories["wire"] == stories["paper"]
+
+
+MISSILES = (
+    "North Korea fired two short-range ballistic missiles into the sea on Thursday, the "
+    "South's military said, as talks on GSOMIA and on troop costs stalled in Seoul and "
+    "Washington."
+)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param("Breaking news", id="constant-headline"),
+        pytest.param("2019-11-22 0900", id="numbers-only-headline"),
+    ],
+)
+def test_a_one_line_entry_reused_for_another_story_under_its_constant_headline(
+    server: FeedServer, tmp_path: Path, title: str
+) -> None:
+    """As test_an_entry_rewritten_into_another_story_leaves_that_story_to_alert, where
+    the wire's reused entry keeps one headline (a ticker's "Breaking news", or a time
+    stamp) and its first text was one line: a kept headline proves nothing, and the
+    paper's copy of the other story is a story of its own, and alerts."""
+    sources = [
+        {"name": "wire", "url": server.url("/wire")},
+        {"name": "paper", "url": server.url("/paper")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        server.routes["/wire"] = Feed(rss(("breaking", title, "Seoul to let GSOMIA lapse.")))
+        first = poll_source(app, "wire")
+        server.routes["/wire"] = Feed(rss(("breaking", title, MISSILES)), etag='"2"')
         rewritten = poll_source(app, "wire", force=True)
         server.routes["/paper"] = Feed(rss(("p1", "Missiles fired as talks stall", MISSILES)))
         paper = poll_source(app, "paper")
