@@ -194,28 +194,45 @@ def test_a_copy_of_a_storys_later_version_joins_it(
     """The wire alerts a breaking stub, then edits the entry (its GUID) into the full
     story. A paper carrying that full story, word for word or with a line of its own,
     is a copy of the story alerted already: one story, no second alert."""
+    paper_text = WIRE if copied == "word-for-word" else "SEOUL (Herald) - " + WIRE + MORE2
+    outcomes, joined = _wire_edited_then_a_paper(
+        server,
+        tmp_path,
+        ("w1", "Seoul keeps GSOMIA", "BREAKING: Seoul keeps GSOMIA."),
+        ("w1", "Seoul keeps GSOMIA", WIRE),
+        ("p1", "South Korea keeps Japan pact", paper_text),
+    )
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 0)] == outcomes
+    assert joined
+
+
+def _wire_edited_then_a_paper(
+    server: FeedServer,
+    tmp_path: Path,
+    first: tuple[str, str, str],
+    edited: tuple[str, str, str],
+    paper: tuple[str, str, str],
+) -> tuple[list[tuple[int, int, int]], bool]:
+    """A wire's entry (GUID, title, text) polled, then polled edited, then a paper's
+    entry: each poll's new, updated and delivered counts, and whether the paper's item
+    joined the wire's story."""
     sources = [
         {"name": "wire", "url": server.url("/wire")},
         {"name": "paper", "url": server.url("/paper")},
     ]
     app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
-    paper_text = WIRE if copied == "word-for-word" else "SEOUL (Herald) - " + WIRE + MORE2
     try:
-        server.routes["/wire"] = Feed(
-            rss(("w1", "Seoul keeps GSOMIA", "BREAKING: Seoul keeps GSOMIA."))
-        )
-        stub = poll_source(app, "wire")
-        server.routes["/wire"] = Feed(rss(("w1", "Seoul keeps GSOMIA", WIRE)), etag='"full"')
-        full = poll_source(app, "wire", force=True)
-        server.routes["/paper"] = Feed(rss(("p1", "South Korea keeps Japan pact", paper_text)))
-        paper = poll_source(app, "paper")
+        server.routes["/wire"] = Feed(rss(first))
+        polled = [poll_source(app, "wire")]
+        server.routes["/wire"] = Feed(rss(edited), etag='"edited"')
+        polled.append(poll_source(app, "wire", force=True))
+        server.routes["/paper"] = Feed(rss(paper))
+        polled.append(poll_source(app, "paper"))
         stories = {item.source: item.story_id for item in app.store.items()}
     finally:
         app.close()
-    assert [(1, 0, 1), (0, 1, 0), (1, 0, 0)] == [
-        (o.new, o.updated, o.deliveries) for o in (stub, full, paper)
-    ]
-    assert stories["wire"] == stories["paper"]
+    outcomes = [(o.new, o.updated, o.deliveries) for o in polled]
+    return outcomes, stories["wire"] == stories["paper"]
 
 
 MISSILES = (
@@ -231,26 +248,15 @@ def test_an_entry_rewritten_into_another_story_leaves_that_story_to_alert(
     """A wire reuses its "breaking" entry (its GUID and link) for another story, with a
     headline and text of its own. That text is no version of the first story: a paper
     carrying it word for word is a story of its own, and alerts."""
-    sources = [
-        {"name": "wire", "url": server.url("/wire")},
-        {"name": "paper", "url": server.url("/paper")},
-    ]
-    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
-    try:
-        server.routes["/wire"] = Feed(rss(("breaking", "Seoul to let GSOMIA lapse", WIRE)))
-        first = poll_source(app, "wire")
-        other = ("breaking", "North fires missiles", MISSILES)
-        server.routes["/wire"] = Feed(rss(other), etag='"2"')
-        rewritten = poll_source(app, "wire", force=True)
-        server.routes["/paper"] = Feed(rss(("p1", "Missiles fired as talks stall", MISSILES)))
-        paper = poll_source(app, "paper")
-        stories = {item.source: item.story_id for item in app.store.items()}
-    finally:
-        app.close()
-    assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == [
-        (o.new, o.updated, o.deliveries) for o in (first, rewritten, paper)
-    ]
-    assert stories["wire"] != stories["paper"]
+    outcomes, joined = _wire_edited_then_a_paper(
+        server,
+        tmp_path,
+        ("breaking", "Seoul to let GSOMIA lapse", WIRE),
+        ("breaking", "North fires missiles", MISSILES),
+        ("p1", "Missiles fired as talks stall", MISSILES),
+    )
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == outcomes
+    assert not joined
 
 
 STUB_11 = "BREAKING: Seoul will keep GSOMIA intelligence pact with Tokyo, officials say."
@@ -278,32 +284,15 @@ def test_a_copy_of_the_full_story_a_stub_became_joins_it(
     story rewrites, and with the flash headline rewritten too: the full story keeps most
     of the first report's telling words."""
     assert (11, 12) == (length_in_words(STUB_11), length_in_words(STUB_12))
-    sources = [
-        {"name": "wire", "url": server.url("/wire")},
-        {"name": "paper", "url": server.url("/paper")},
-    ]
-    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
-    try:
-        server.routes["/wire"] = Feed(rss(("w1", stub_title, stub)))
-        first = poll_source(app, "wire")
-        server.routes["/wire"] = Feed(rss(("w1", full_title, WIRE)), etag='"full"')
-        full = poll_source(app, "wire", force=True)
-        server.routes["/paper"] = Feed(rss(("p1", "South Korea keeps Japan pact", WIRE)))
-        paper = poll_source(app, "paper")
-        stories = {item.source: item.story_id for item in app.store.items()}
-    finally:
-        app.close()
-    assert [(1, 0, 1), (0, 1, 0), (1, 0, 0)] == [
-        (o.new, o.updated, o.deliveries) for o in (first, full, paper)
-    ]
-    assert stories["wire"] == stories["paper"]
-
-
-MISSILES = (
-    "North Korea fired two short-range ballistic missiles into the sea on Thursday, the "
-    "South's military said, as talks on GSOMIA and on troop costs stalled in Seoul and "
-    "Washington."
-)
+    outcomes, joined = _wire_edited_then_a_paper(
+        server,
+        tmp_path,
+        ("w1", stub_title, stub),
+        ("w1", full_title, WIRE),
+        ("p1", "South Korea keeps Japan pact", WIRE),
+    )
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 0)] == outcomes
+    assert joined
 
 
 @pytest.mark.parametrize(
@@ -320,22 +309,12 @@ def test_a_one_line_entry_reused_for_another_story_under_its_constant_headline(
     the wire's reused entry keeps one headline (a ticker's "Breaking news", or a time
     stamp) and its first text was one line: a kept headline proves nothing, and the
     paper's copy of the other story is a story of its own, and alerts."""
-    sources = [
-        {"name": "wire", "url": server.url("/wire")},
-        {"name": "paper", "url": server.url("/paper")},
-    ]
-    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
-    try:
-        server.routes["/wire"] = Feed(rss(("breaking", title, "Seoul to let GSOMIA lapse.")))
-        first = poll_source(app, "wire")
-        server.routes["/wire"] = Feed(rss(("breaking", title, MISSILES)), etag='"2"')
-        rewritten = poll_source(app, "wire", force=True)
-        server.routes["/paper"] = Feed(rss(("p1", "Missiles fired as talks stall", MISSILES)))
-        paper = poll_source(app, "paper")
-        stories = {item.source: item.story_id for item in app.store.items()}
-    finally:
-        app.close()
-    assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == [
-        (o.new, o.updated, o.deliveries) for o in (first, rewritten, paper)
-    ]
-    assert stories["wire"] != stories["paper"]
+    outcomes, joined = _wire_edited_then_a_paper(
+        server,
+        tmp_path,
+        ("breaking", title, "Seoul to let GSOMIA lapse."),
+        ("breaking", title, MISSILES),
+        ("p1", "Missiles fired as talks stall", MISSILES),
+    )
+    assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == outcomes
+    assert not joined
