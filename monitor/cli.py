@@ -69,8 +69,19 @@ class _LazyCommands(_SubParsers):
             self._loaded.add(name)
             command = self.choices[name]
             importlib.import_module(f"monitor.commands.{name}").add_arguments(command)
-            _add_common(command, suppress=True)
+            for each in (command, *_actions_of(command)):  # `db upgrade -c FILE` too
+                _add_common(each, suppress=True)
         super().__call__(parser, namespace, values, option_string)
+
+
+def _actions_of(command: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """A command's own subcommands (`db upgrade`, `deliveries retry`)."""
+    return [
+        parser
+        for action in command._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for parser in action.choices.values()
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,6 +65,20 @@ def test_a_log_level_is_one_of_four_in_any_case(
     assert "invalid choice: 'TRACE'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["db", "upgrade", "-c", "x.yaml", "--log-level", "error"],
+        ["db", "-c", "x.yaml", "upgrade", "--log-level", "error"],
+        ["-c", "x.yaml", "deliveries", "retry", "--dead", "--log-level", "error"],
+        ["deliveries", "retry", "-c", "x.yaml", "--log-level", "error", "--dead"],
+    ],
+)
+def test_a_commands_own_subcommand_takes_the_common_options_too(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
+    assert (Path("x.yaml"), "ERROR") == (args.config, args.log_level)
+
+
 def test_help_imports_no_command(tmp_path: Path) -> None:
     modules = imported_by("from monitor.cli import main\nmain(['--help'])", tmp_path)
     assert not {f"monitor.commands.{name}" for name in COMMANDS} & modules
