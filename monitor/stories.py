@@ -302,11 +302,18 @@ def _nested(one: frozenset[tuple[bytes, ...]], other: frozenset[tuple[bytes, ...
 
 def _repeated_bodies(texts: Sequence[Words]) -> list[np.ndarray[Any, np.dtype[np.uint64]]]:
     """The word hashes of each body found under the headlines of different stories: two
-    for a body under REPEATED_BODY_WORDS words, REPEATED_LONG_BODY_STORIES for a longer one."""
+    for a body under REPEATED_BODY_WORDS words, REPEATED_LONG_BODY_STORIES for a longer one.
+
+    A short body counts only under the headlines it tells nothing of (``tells_of``): a
+    short story its wire issues again under another headline is the story's text under
+    both, while a notice tells of no headline. (A long body shares some word with nearly
+    any headline, so it counts under all.)"""
     titles: dict[tuple[bytes, ...], dict[frozenset[bytes], None]] = {}
     hashes: dict[tuple[bytes, ...], np.ndarray[Any, np.dtype[np.uint64]]] = {}
     for text in texts:  # headlines in the order they come: the count below is greedy
-        if len(text.body) >= 3:  # a shorter body has no shingle to drop
+        short = len(text.body) < REPEATED_BODY_WORDS
+        # A shorter body than three words has no shingle to drop.
+        if len(text.body) >= 3 and not (short and _tells(text.body, text.title, 2)):
             body = tuple(text.body)
             titles.setdefault(body, {})[_headline(text.title)] = None
             hashes.setdefault(body, text.hashes[len(text.title) :])
@@ -367,8 +374,9 @@ def edited_version(body: str, new_body: str) -> bool:
         return True
     if dedup.length_in_words(body) >= REPEATED_BODY_WORDS:
         return False
-    stub = _telling(body)
-    return bool(stub) and len(stub & _telling(new_body)) >= STUB_KEPT * len(stub)
+    stub = _telling(folded_utf8_words(body))
+    kept = stub & _telling(folded_utf8_words(new_body))
+    return bool(stub) and len(kept) >= STUB_KEPT * len(stub)
 
 
 def _body_shingles(body: str) -> frozenset[tuple[bytes, ...]]:
@@ -389,21 +397,27 @@ def tells_of(body: str, title: str) -> bool:
     Reuters' articles with bodies of 20 to 39 words, 92% share a word with their headline
     (the others are tables of figures under a company's name), while a notice ("This
     article is for subscribers only...") shares one with under 1% of its headlines."""
+    return _tells(folded_utf8_words(body), folded_utf8_words(title))
+
+
+def _tells(body: list[bytes], title: list[bytes], words: int = 1) -> bool:
+    """Whether folded ``body`` shares ``words`` telling words with folded ``title`` (two
+    two-character stretches for each)."""
     shared = _telling(body) & _telling(title)
     pairs = sum(word.startswith(_PAIR) for word in shared)
-    return len(shared) > pairs or pairs >= 2
+    return (len(shared) - pairs) + pairs // 2 >= words
 
 
 _PAIR = b"\x00"  # marks a two-character stretch of a spaceless run among whole words
 
 
-def _telling(text: str) -> frozenset[bytes]:
-    """The words of ``text`` that tell what it is about: of three letters or more,
+def _telling(words: list[bytes]) -> frozenset[bytes]:
+    """The folded words that tell what a text is about: of three letters or more,
     numbers and FUNCTION_WORDS aside. A run of Korean, Chinese or Japanese (written
     without spaces, or with particles glued to its words: 유지하기로, 協定維持を) tells
     by its stretches of two characters, so 유지 in a headline is found in 유지하기로."""
     found: set[bytes] = set()
-    for word in folded_utf8_words(text):
+    for word in words:
         run = word.decode("utf-8", "replace")
         if any(char >= "\u1100" for char in run):
             found.update(_PAIR + run[at : at + 2].encode() for at in range(len(run) - 1))

@@ -439,6 +439,35 @@ def test_a_short_story_its_wire_issues_again_far_apart_alerts_once(
     assert story["wire:k1"] == story["wire:k2"] == story["paper:p1"]
 
 
+@pytest.mark.parametrize("between", [0, 15, 30])
+def test_a_short_story_its_wire_issues_again_soon_alerts_once(
+    server: FeedServer, tmp_path: Path, between: int
+) -> None:
+    """The same, with the second issue among the source's recent items, which are read
+    for its boilerplate: a short body under two headlines there is a notice's only when it
+    tells of neither (two telling words in common), and this one tells of both."""
+    short = (
+        "Seoul kept GSOMIA, its military intelligence pact with Tokyo, hours before it was "
+        "due to lapse at midnight, after weeks of pressure from Washington, officials said."
+    )
+    rng = random.Random(5)
+    words = [f"z{n}" for n in range(400)]
+    others = [
+        (f"f{n}", f"Unrelated item {n} topic{n}", " ".join(rng.choices(words, k=30)))
+        for n in range(between)
+    ]
+    polls = [("wire", rss(("k1", "Seoul keeps GSOMIA", short)))]
+    polls += [("wire", rss(*others[n : n + 15])) for n in range(0, between, 15)]
+    polls += [
+        ("wire", rss(("k2", "Tokyo pact survives Washington pressure", short))),
+        ("paper", rss(("p1", "Intel-sharing accord survives last-minute", short))),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert [1] + [0] * (len(polls) - 1) == delivered
+    assert story["wire:k1"] == story["wire:k2"] == story["paper:p1"]
+
+
 # A short story (20-39 counted words) that a wire issues again under another headline.
 JA = (
     "韓国政府は二十二日、日本との軍事情報包括保護協定（GSOMIA）の失効を回避すると発表した。"  # noqa: RUF001
