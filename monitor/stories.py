@@ -304,7 +304,8 @@ def _repeated_bodies(texts: Sequence[Words]) -> list[np.ndarray[Any, np.dtype[np
     """The word hashes of each body found under the headlines of different stories: two
     for a body under REPEATED_BODY_WORDS words, REPEATED_LONG_BODY_STORIES for a longer one.
 
-    A short body counts only under the headlines it tells nothing of (``tells_of``): a
+    A short body counts only under the headlines it shares fewer than two telling words
+    with (``_tells``; one shared word would be too often a notice's "first" or "free"): a
     short story its wire issues again under another headline is the story's text under
     both, while a notice tells of no headline. (A long body shares some word with nearly
     any headline, so it counts under all.)"""
@@ -312,7 +313,7 @@ def _repeated_bodies(texts: Sequence[Words]) -> list[np.ndarray[Any, np.dtype[np
     hashes: dict[tuple[bytes, ...], np.ndarray[Any, np.dtype[np.uint64]]] = {}
     for text in texts:  # headlines in the order they come: the count below is greedy
         short = len(text.body) < REPEATED_BODY_WORDS
-        # A shorter body than three words has no shingle to drop.
+        # A body shorter than three words has no shingle to drop.
         if len(text.body) >= 3 and not (short and _tells(text.body, text.title, 2)):
             body = tuple(text.body)
             titles.setdefault(body, {})[_headline(text.title)] = None
@@ -372,7 +373,7 @@ def edited_version(body: str, new_body: str) -> bool:
     feed that reuses an entry's name for another story gives it text of its own."""
     if versions(body, new_body):
         return True
-    if dedup.length_in_words(body) >= REPEATED_BODY_WORDS:
+    if not short_body(body):
         return False
     stub = _telling(folded_utf8_words(body))
     kept = stub & _telling(folded_utf8_words(new_body))

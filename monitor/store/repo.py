@@ -1251,7 +1251,7 @@ _BODIES = select(items_t.c.id, items_t.c.body).where(
     items_t.c.id.in_(bindparam("ids", expanding=True))
 )
 # The stored rows of a source with one of a poll's texts (see _same_text_rows).
-_SAME_TEXT_ITEMS = select(*_EXISTING_ITEMS.selected_columns).where(
+_SAME_TEXT_ITEMS = select(*_EXISTING_ITEMS.selected_columns, items_t.c.source).where(
     items_t.c.source == bindparam("source"),
     items_t.c.content_hash.in_(bindparam("hashes", expanding=True)),
 )
@@ -1504,11 +1504,8 @@ def _same_text_rows(
         item = batch[at][0]
         by_source.setdefault(item.source, []).append(item.content_hash)
     same: dict[tuple[str, str | None, str], Any] = {}
-    for source, hashes in by_source.items():
-        for chunk in _chunks(sorted(set(hashes))):
-            found = connection.execute(_SAME_TEXT_ITEMS, {"source": source, "hashes": chunk})
-            for stored in found:
-                same.setdefault((source, stored.url, stored.content_hash), stored)
+    for stored in _rows_with_texts(connection, by_source):
+        same.setdefault((stored.source, stored.url, stored.content_hash), stored)
     rows = list(rows)
     for at in wanted:
         item = batch[at][0]
@@ -1523,10 +1520,7 @@ def _story_versions(
     later version of their story (``stories.edited_version``), with their story's id: a
     feed reusing an entry's name for another story makes no version of the first, or
     every other outlet's copy of the other story would join the first and never alert."""
-    bodies = {
-        row.id: row.body
-        for row in connection.execute(_BODIES, {"ids": sorted({row.id for _, row in edited})})
-    }
+    bodies = _bodies(connection, {row.id for _, row in edited})
     return [
         (ingested.item, ingested.story_id)
         for ingested, row in edited
@@ -1574,15 +1568,29 @@ def _other_documents(
     }
     if not maybe:
         return []
-    bodies = {
-        row.id: row.body
-        for row in connection.execute(_BODIES, {"ids": sorted(set(maybe.values()))})
-    }
+    bodies = _bodies(connection, set(maybe.values()))
     return [
         at
         for at, row_id in maybe.items()
         if not stories.versions(bodies[row_id], batch[at][0].body)
     ]
+
+
+def _bodies(connection: Connection, ids: Collection[int]) -> dict[int, str]:
+    """The bodies of the stored rows ``ids``, by id."""
+    bodies: dict[int, str] = {}
+    for chunk in _chunks(sorted(ids)):
+        bodies.update((row.id, row.body) for row in connection.execute(_BODIES, {"ids": chunk}))
+    return bodies
+
+
+def _rows_with_texts(
+    connection: Connection, hashes: Mapping[str, Collection[str]]
+) -> Iterator[Any]:
+    """The stored rows of each source of ``hashes`` with one of its content hashes."""
+    for source, wanted in hashes.items():
+        for chunk in _chunks(sorted(set(wanted))):
+            yield from connection.execute(_SAME_TEXT_ITEMS, {"source": source, "hashes": chunk})
 
 
 def _existing_items(
@@ -1670,12 +1678,7 @@ def _stored_texts(
     for item, values in batch:
         if item.file is not None and count[(item.source, values["key"])] > 1:
             by_source.setdefault(item.source, set()).add(item.content_hash)
-    stored: set[tuple[str, str]] = set()
-    for source, hashes in by_source.items():
-        for chunk in _chunks(sorted(hashes)):
-            found = connection.execute(_SAME_TEXT_ITEMS, {"source": source, "hashes": chunk})
-            stored.update((source, row.content_hash) for row in found)
-    return stored
+    return {(row.source, row.content_hash) for row in _rows_with_texts(connection, by_source)}
 
 
 def _move(stored: Any, item: Item, values: Mapping[str, Any]) -> list[dict[str, Any]]:
