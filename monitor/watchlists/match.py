@@ -342,9 +342,9 @@ def _search_bounds(view: DocumentView, phrase: Phrase, field: str) -> tuple[str,
     return None
 
 
-def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, int]] | None:
-    """One ``(start, length)`` instance per group, in the groups' order, satisfying NEAR
-    in ``field``; None if there is none.
+def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, Phrase]] | None:
+    """One instance per group, in the groups' order, satisfying NEAR in ``field``: the
+    token it starts at and the phrase found there; None if there is none.
 
     FTS5's rule: with ``last`` the latest start among the chosen instances, each instance
     ends at most ``distance`` tokens before ``last``. Trying each instance as ``last`` and
@@ -356,9 +356,7 @@ def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, i
     groups: list[_NearGroup] = []
     for group in near.groups:
         found = _NearGroup(
-            (start, len(phrase.words))
-            for phrase in group
-            for start in phrase_starts(view, phrase, field)
+            (start, phrase) for phrase in group for start in phrase_starts(view, phrase, field)
         )
         if not found.instances:
             return None
@@ -370,23 +368,27 @@ def near_window(view: DocumentView, near: Near, field: str) -> list[tuple[int, i
                 pick = (last, length) if k == j else other.first_near(last, near.distance)
                 if pick is None:
                     break
-                window.append(pick)
+                window.append((pick[0], other.phrases[pick]))
             else:
                 return window
     return None
 
 
 class _NearGroup:
-    """A NEAR group's instances, ``(start, length)`` in order, and their starts by length.
+    """A NEAR group's instances, ``(start, length)`` in order, the phrase found at each,
+    and their starts by length.
 
     A group's phrases have few distinct lengths; for each, the instances ending close
     enough before a token are a run of starts found by bisection.
     """
 
-    __slots__ = ("instances", "starts")
+    __slots__ = ("instances", "phrases", "starts")
 
-    def __init__(self, instances: Iterable[tuple[int, int]]) -> None:
-        self.instances = sorted(instances)
+    def __init__(self, found: Iterable[tuple[int, Phrase]]) -> None:
+        self.phrases: dict[tuple[int, int], Phrase] = {}
+        for start, phrase in found:
+            self.phrases.setdefault((start, len(phrase.words)), phrase)
+        self.instances = sorted(self.phrases)
         self.starts: dict[int, list[int]] = {}
         for start, length in self.instances:
             self.starts.setdefault(length, []).append(start)
@@ -473,10 +475,8 @@ def _gather(node: Node, view: DocumentView, found: dict[tuple[str, int, int], No
                     return True
         case Near():
             for field in node.fields or ():
-                window = near_window(view, node, field)
-                offsets = view.offsets(field)
-                for start, size in window or ():
-                    found[field, offsets[start][0], offsets[start + size - 1][1]] = None
+                for start, phrase in near_window(view, node, field) or ():
+                    found[(field, *_instance_span(view, field, phrase, start))] = None
                     if len(found) >= MAX_SPANS:
                         return True
         case Regex():
@@ -521,17 +521,17 @@ def _phrase_spans(view: DocumentView, phrase: Phrase, field: str) -> list[tuple[
             spans.append((first - start, last - 1 - start))
         return spans
     starts = phrase_starts(view, phrase, field)[:MAX_PER_TERM]
-    if not starts:  # offsets only for a phrase that is there: mapping them costs
-        return []
+    # Offsets only for a phrase that is there: mapping them costs.
+    return [_instance_span(view, field, phrase, start) for start in starts]
+
+
+def _instance_span(view: DocumentView, field: str, phrase: Phrase, start: int) -> tuple[int, int]:
+    """The characters of ``phrase`` found at token ``start`` of ``field``."""
     words = phrase.words
-    last = len(words) - 1
-    return [
-        (
-            _word_span(view, field, words[0], start)[0],
-            _word_span(view, field, words[-1], start + last)[1],
-        )
-        for start in starts
-    ]
+    return (
+        _word_span(view, field, words[0], start)[0],
+        _word_span(view, field, words[-1], start + len(words) - 1)[1],
+    )
 
 
 def _word_span(view: DocumentView, field: str, word: Word, i: int) -> tuple[int, int]:

@@ -188,6 +188,9 @@ def test_the_clause_shown_keeps_its_field(query: str, title: str, body: str, cla
         ("6자회담", "북핵 6자회담을 재개", ("6자회담",)),
         ("지소미아 종료", "지소미아를 종료했다", ("지소미아", "종료")),
         ("한국", "한국과 한국인", ("한국",)),
+        ("NEAR(협정 종료, 2)", "군사정보보호협정을 종료했다", ("협정", "종료")),
+        ("NEAR(保護協定 破棄)", "日韓軍事情報包括保護協定の破棄", ("保護協定", "破棄")),
+        ('NEAR("방위비 분담" 협상)', "방위비 분담금 협상", ("방위비 분담", "협상")),
     ],
 )
 def test_a_spaceless_match_highlights_what_it_matched(
