@@ -129,8 +129,10 @@ def _backtest(
     index: WatchlistIndex, lines: Iterable[str], name: str, only: frozenset[str] | None
 ) -> int:
     stories = read_jsonl(lines, name)
-    progress = terminal_progress(sys.stderr)
+    progress = terminal_progress(sys.stderr, sys.stdout)
     for result in backtest(index, stories, only=only, progress=progress):
+        if progress is not None:
+            progress.clear()
         record = {
             "id": result.id,
             "watchlists": [hit.watchlist for hit in result.hits],

@@ -93,9 +93,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         items: Iterator[StoredItem] = store.items(since=utc_now() - args.since)
         stories = ((item, Document(item.title, item.body, item.source)) for item in items)
-        for result in backtest(index, stories, only=only, progress=terminal_progress(sys.stderr)):
+        progress = terminal_progress(sys.stderr, sys.stdout)
+        for result in backtest(index, stories, only=only, progress=progress):
             if not result.hits:
                 continue
+            if progress is not None:
+                progress.clear()
             stored = cast(StoredItem, result.id)  # the ids given to backtest above
             matched += 1
             names = ", ".join(hit.watchlist for hit in result.hits)

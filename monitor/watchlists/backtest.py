@@ -68,21 +68,47 @@ def read_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[object, Docume
             yield _document(line, f"{name}:{number}")
 
 
-def terminal_progress(stream: TextIO) -> Callable[[BacktestProgress], None] | None:
-    """A progress line that rewrites itself on ``stream``, or None if it is no terminal."""
-    if not stream.isatty():
-        return None
-    started = time.monotonic()
+class TerminalProgress:
+    """A progress line that rewrites itself on a terminal (``stream``, stderr).
 
-    def show(progress: BacktestProgress) -> None:
-        rate = progress.items / max(time.monotonic() - started, 1e-9)
+    When the command's output (``output``, stdout) goes to the same terminal, ``clear``
+    takes the line away before each line of output, so that output never starts after
+    the progress text ("1,000 items, 3 matched, 9,000/s{"id": ...}"); the next report
+    draws it again."""
+
+    def __init__(self, stream: TextIO, output: TextIO) -> None:
+        self._stream = stream
+        self._shared = _isatty(output)
+        self._drawn = False
+        self._started = time.monotonic()
+
+    def __call__(self, progress: BacktestProgress) -> None:
+        rate = progress.items / max(time.monotonic() - self._started, 1e-9)
         end = "\n" if progress.done else ""
-        stream.write(
+        self._stream.write(
             f"\r{progress.items:,} items, {progress.matched:,} matched, {rate:,.0f}/s{end}"
         )
-        stream.flush()
+        self._stream.flush()
+        self._drawn = not progress.done
 
-    return show
+    def clear(self) -> None:
+        """Before a line of output: erase the progress line if it shares the terminal."""
+        if self._drawn and self._shared:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+            self._drawn = False
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no file behind it, or a closed one
+        return False
+
+
+def terminal_progress(stream: TextIO, output: TextIO) -> TerminalProgress | None:
+    """Progress on ``stream``, or None if it is no terminal (see TerminalProgress)."""
+    return TerminalProgress(stream, output) if _isatty(stream) else None
 
 
 def _document(line: str, where: str) -> tuple[object, Document]:

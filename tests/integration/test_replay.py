@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,38 @@ def test_replay_dry_run_makes_no_schema_in_an_empty_postgres_database(
         assert [] == inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_replay_listing_does_not_start_after_the_progress_line_on_one_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout and stderr on one terminal: the progress line is erased before each line
+    the listing prints, so a line never reads "1 items, 0 matched, 5/s2\\tpact\\tPact"."""
+    import monitor.watchlists.backtest as backtest_module
+
+    (tmp_path / "wire").mkdir()
+    for n in range(4):
+        (tmp_path / "wire" / f"{n}.txt").write_text(f"Pact {n}\n\nGSOMIA stays.\n")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(extra=""))
+    app = build_app(load_config(path))
+    try:
+        poll_source(app, "wire")
+    finally:
+        app.close()
+    monkeypatch.setattr(backtest_module, "PROGRESS_EVERY", 1)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert 0 == main(["replay", "--since", "1d", "--dry-run", "-c", str(path)])
+    shown = [
+        line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in terminal.getvalue().split("\n")
+    ]
+    listed = [line.split("\t") for line in shown if "\t" in line]
+    assert 4 == len(listed)
+    assert all(fields[0].isdigit() and fields[1] == "pact" for fields in listed), listed

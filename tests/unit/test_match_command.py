@@ -283,3 +283,38 @@ def test_jsonl_reads_lines_as_a_text_file_has_them(
     match(default_config, "--jsonl", str(archive))
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [1, 2] == [record["id"] for record in records]
+
+
+def _as_a_terminal_shows_it(written: str) -> list[str]:
+    """The lines a terminal shows: a \\r returns to the line's start, ESC [K erases."""
+    shown = []
+    for line in written.split("\n"):
+        start = line.rsplit("\r", 1)[-1]
+        shown.append(start.replace("\x1b[K", ""))
+    return shown
+
+
+def test_jsonl_output_does_not_start_after_the_progress_line_on_one_terminal(
+    default_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout and stderr on the same terminal: each JSON line reads as JSON there, the
+    progress line erased before it, not glued in front of it."""
+    import monitor.watchlists.backtest as backtest_module
+
+    monkeypatch.setattr(backtest_module, "PROGRESS_EVERY", 2)
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(
+        "".join(
+            json.dumps({"id": n, "title": "GSOMIA", "body": "Japan, Korea"}) + "\n"
+            for n in range(5)
+        ),
+        encoding="utf-8",
+    )
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert 0 == match(default_config, "--jsonl", str(archive))
+    *records, summary, end = _as_a_terminal_shows_it(terminal.getvalue())
+    assert list(range(5)) == [json.loads(line)["id"] for line in records]
+    assert summary.startswith("5 items, 5 matched, ")
+    assert "" == end
