@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             text = args.file.read_text(encoding="utf-8")
     elif args.text == "-":
         with _reading("<stdin>"):
-            text = sys.stdin.read()
+            text = _read_stdin()
     else:
         text = args.text
     hits = index.match(text_document(text), only)
@@ -63,6 +63,16 @@ def run(args: argparse.Namespace) -> int:
     if not hits:
         print("no watch-list matches")
     return 0 if hits else 1
+
+
+def _read_stdin() -> str:
+    """stdin as UTF-8, strictly, and its lines as a text file's, as --file reads a file:
+    Python's own stdin would turn bytes that are not UTF-8 into lone surrogates or
+    fail, depending on the locale."""
+    raw: BinaryIO | None = getattr(sys.stdin, "buffer", None)
+    if raw is None:  # replaced by text (a test's StringIO)
+        return sys.stdin.read()
+    return raw.read().decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _utf8_lines(raw: BinaryIO, name: str) -> Iterator[str]:

@@ -11,12 +11,15 @@ from collections.abc import Sequence
 
 from monitor.config import WatchlistConfig
 from monitor.model import Document
+from monitor.text import encodable
 from monitor.watchlists.index import WatchlistIndex
 
 
 def text_document(text: str) -> Document:
     """The document a plain text stands for: first line title, the rest body."""
-    title, _, body = text.strip().partition("\n")
+    # A lone surrogate (an argument's byte that is not UTF-8, which Python keeps as
+    # one) made U+FFFD, as the daemon stores it: left in, it hid the word it touches.
+    title, _, body = encodable(text).strip().partition("\n")
     return Document(title.strip(), body.strip())
 
 

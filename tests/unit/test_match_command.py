@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -318,3 +319,52 @@ def test_jsonl_output_does_not_start_after_the_progress_line_on_one_terminal(
     assert list(range(5)) == [json.loads(line)["id"] for line in records]
     assert summary.startswith("5 items, 5 matched, ")
     assert "" == end
+
+
+def test_jsonl_reads_a_lone_surrogate_beside_a_word_as_the_daemon_stores_it(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The daemon stores an unpaired "\\ud800" escape as U+FFFD, which separates words;
+    a back-test lost the word it touched ("GSOMIA\\ud800" found no GSOMIA)."""
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(
+        '{"id": 1, "title": "GSOMIA\\ud800", "body": "Japan\\udc00 and South Korea"}\n',
+        encoding="utf-8",
+    )
+    assert 0 == match(default_config, "--jsonl", str(archive))
+    record = json.loads(capsys.readouterr().out)
+    assert ["gsomia"] == record["watchlists"]
+    assert ["title", 0, 6, "GSOMIA"] == record["hits"]["gsomia"]["spans"][0]
+    assert "GSOMIA\ufffd" in record["hits"]["gsomia"]["snippets"]
+
+
+def test_a_text_argument_with_a_byte_that_is_not_utf8_still_finds_its_words(
+    default_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python keeps such a byte of an argument as a lone surrogate (\\udcff for 0xff)."""
+    assert 0 == match(default_config, "GSOMIA\udcff Japan, South Korea")
+    assert "gsomia: matches\n" in capsys.readouterr().out
+
+
+def test_stdin_that_is_not_utf8_is_named_as_a_file_is(default_config: Path) -> None:
+    """As --file: exit 2 naming <stdin>, whatever the locale makes of sys.stdin."""
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "match", "-c", str(default_config), "-"],
+        input=b"GSOMIA\xff Japan, South Korea",
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+        check=False,
+    )
+    assert 2 == run.returncode
+    assert b"<stdin>: cannot read: not UTF-8 text (invalid start byte)\n" == run.stderr
+
+
+def test_stdin_lines_end_as_a_text_file_has_them(default_config: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "match", "-c", str(default_config), "-w", "gsomia", "-"],
+        input=b"Pact\r\nGSOMIA with Japan and South Korea\r\n",
+        capture_output=True,
+        check=False,
+    )
+    assert 0 == run.returncode, run.stderr
+    assert b"\r" not in run.stdout
