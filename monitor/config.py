@@ -51,12 +51,15 @@ def parse_duration(value: Any) -> timedelta:
         return value
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h, 7d)")
-    if isinstance(value, int | float):
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
-    if match is None:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h, 7d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        if isinstance(value, int | float):
+            return timedelta(seconds=value)
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 1h, 7d)")
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    except OverflowError as exc:  # beyond timedelta's 999,999,999 days
+        raise ValueError(f"too long a duration: {value!r}") from exc
 
 
 def _positive(value: timedelta) -> timedelta:

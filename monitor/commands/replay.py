@@ -10,7 +10,7 @@ from typing import cast
 
 from monitor.alerts.route import plan_matches
 from monitor.app import build_matcher
-from monitor.commands._common import load, since_arg
+from monitor.commands._common import load, since_arg, since_moment
 from monitor.commands.match import add_watchlist_option, selected_watchlists
 from monitor.dedup import content_hash, fingerprint
 from monitor.errors import MonitorError
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         pending.clear()
 
     try:
-        items: Iterator[StoredItem] = store.items(since=utc_now() - args.since)
+        items: Iterator[StoredItem] = store.items(since=since_moment(args.since))
         stories = ((item, Document(item.title, item.body, item.source)) for item in items)
         progress = terminal_progress(sys.stderr, sys.stdout)
         for result in backtest(index, stories, only=only, progress=progress):

@@ -120,3 +120,28 @@ def test_replay_listing_does_not_start_after_the_progress_line_on_one_terminal(
     listed = [line.split("\t") for line in shown if "\t" in line]
     assert 4 == len(listed)
     assert all(fields[0].isdigit() and fields[1] == "pact" for fields in listed), listed
+
+
+@pytest.mark.parametrize("command", ["replay", "items"])
+def test_since_further_back_than_any_date_means_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """--since 1000000d (or more than a timedelta holds) is "all", not a traceback."""
+    (tmp_path / "wire").mkdir()
+    (tmp_path / "wire" / "a.txt").write_text("Pact\n\nGSOMIA stays.\n")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(extra=""))
+    app = build_app(load_config(path))
+    try:
+        poll_source(app, "wire")
+    finally:
+        app.close()
+    extra = ["--dry-run"] if command == "replay" else []
+    assert 0 == main([command, "--since", "1000000d", *extra, "-c", str(path)])
+    assert "Pact" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--since", "99999999999999d", *extra, "-c", str(path)])
+    assert 2 == exited.value.code
+    assert "too long a duration" in capsys.readouterr().err
+    assert 0 == main([command, "--since", "0s", *extra, "-c", str(path)])  # none so recent
+    assert "Pact" not in capsys.readouterr().out

@@ -375,3 +375,14 @@ def test_a_watchlists_glob_that_matches_no_file_is_refused_at_its_line(tmp_path:
     assert f"watchlists: no file matches {tmp_path / 'lists' / '*.yaml'}" == caught.value.message
     (tmp_path / "lists" / "desk.yaml").write_text(WATCHLISTS)
     assert ["pact"] == [w.name for w in load_config(path).watchlists]
+
+
+@pytest.mark.parametrize("value", ["99999999999999d", "99999999999999999999"])
+def test_a_duration_too_long_for_any_clock_is_a_config_error_not_a_traceback(
+    tmp_path: Path, value: str
+) -> None:
+    path = write(tmp_path, BASE + f"retention: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "retention: too long a duration" in caught.value.located()
+    assert caught.value.line == BASE.count("\n") + 1
