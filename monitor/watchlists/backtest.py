@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from monitor.errors import MonitorError
+from monitor.errors import ConfigError
 from monitor.model import Document, Hit
 from monitor.normalise import title_and_body
 from monitor.text import encodable
@@ -63,10 +63,11 @@ def backtest(
 
 
 def read_jsonl(lines: Iterable[str], name: str) -> Iterator[tuple[object, Document]]:
-    """``(id, document)`` per JSON line; a malformed line stops with its line number."""
+    """``(id, document)`` per JSON line; a malformed line stops with its line number
+    (a ConfigError, exit 2, as a line that is not UTF-8 or a missing file)."""
     for number, line in enumerate(lines, 1):
         if line.strip():
-            yield _document(line, f"{name}:{number}")
+            yield _document(line, name, number)
 
 
 class TerminalProgress:
@@ -112,16 +113,32 @@ def terminal_progress(stream: TextIO, output: TextIO) -> TerminalProgress | None
     return TerminalProgress(stream, output) if _isatty(stream) else None
 
 
-def _document(line: str, where: str) -> tuple[object, Document]:
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _document(line: str, name: str, number: int) -> tuple[object, Document]:
+    def error(message: str) -> ConfigError:
+        return ConfigError(message, file=name, line=number)
+
     try:
-        record = json.loads(line)
+        # NaN and Infinity are Python's, not JSON's: an id read as one would be written
+        # back as no JSON reader takes it.
+        record = json.loads(line, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
-        raise MonitorError(f"{where}: not JSON: {exc.msg}") from exc
+        raise error(f"not JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        raise error(f"not JSON: {exc}") from exc
     if not isinstance(record, dict):
-        raise MonitorError(f"{where}: expected a JSON object with title and body")
+        raise error("expected a JSON object with title and body")
+    if "title" not in record and "body" not in record:
+        # An archive whose stories are under other names ("headline", "text") would
+        # otherwise back-test as empty stories: nothing matches, and nothing says why.
+        keys = ", ".join(map(repr, list(record)[:10])) or "none"
+        raise error(f"expected a JSON object with title and body (its keys: {keys})")
     fields = [record.get(key) or "" for key in ("title", "body", "source")]
     if not all(isinstance(value, str) for value in fields):
-        raise MonitorError(f"{where}: title, body and source must be strings")
+        raise error("title, body and source must be strings")
     # A lone surrogate (an unpaired "\\ud800" escape, valid JSON) made U+FFFD, as the
     # daemon stores it: left in, it glued itself to the word it touches.
     title, body = title_and_body(encodable(fields[0]), encodable(fields[1]))

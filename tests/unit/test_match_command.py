@@ -368,3 +368,43 @@ def test_stdin_lines_end_as_a_text_file_has_them(default_config: Path) -> None:
     )
     assert 0 == run.returncode, run.stderr
     assert b"\r" not in run.stdout
+
+
+def _backtest_process(config: Path, archive: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "match", "-c", str(config), "--jsonl", str(archive)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "not JSON: Expecting value"),
+        (
+            '{"id": 2, "headline": "GSOMIA", "text": "Japan, Korea"}',
+            "expected a JSON object with title and body (its keys: 'id', 'headline', 'text')",
+        ),
+        ('{"id": NaN, "title": "GSOMIA", "body": "x"}', "not JSON: NaN is not JSON"),
+        ('{"id": 2, "title": 5, "body": "x"}', "title, body and source must be strings"),
+    ],
+    ids=["not-json", "no-title-or-body", "nan", "not-a-string"],
+)
+def test_jsonl_a_bad_line_exits_2_naming_it_as_one_that_is_not_utf8_does(
+    default_config: Path, tmp_path: Path, line: str, message: str
+) -> None:
+    """Like a line that is not UTF-8: `file:line: message`, exit 2 (1 is "no match" for
+    `monitor match`), after the results of the lines before it. A story under other
+    names than title and body is refused, not back-tested as an empty story."""
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text(
+        '{"id": 1, "title": "GSOMIA", "body": "Japan and South Korea"}\n' + line + "\n",
+        encoding="utf-8",
+    )
+    run = _backtest_process(default_config, archive)
+    assert 2 == run.returncode
+    assert f"{archive}:2: {message}\n" == run.stderr
+    [first] = [json.loads(out) for out in run.stdout.splitlines()]
+    assert 1 == first["id"]
