@@ -404,6 +404,10 @@ class Config:
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     channel_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    # (watch-list, "match" or "no_match", index) -> (file, line) of that example
+    example_lines: Mapping[tuple[str, str, int], tuple[str, int | None]] = field(
+        default_factory=dict
+    )
     # Every value a ``${NAME}`` took from the environment: secrets, whatever their key,
     # if long enough to be one (see ``secrets``).
     env_values: tuple[str, ...] = ()
@@ -416,6 +420,11 @@ class Config:
         if line is not None and "\n" in query:
             line += query.count("\n", 0, max(column - 1, 0)) + 1
         return file, line
+
+    def example_location(self, name: str, kind: str, index: int) -> tuple[str, int | None]:
+        """(file, line) of example ``index`` of watch-list ``name``'s ``examples.<kind>``,
+        else of the watch-list."""
+        return self.example_lines.get((name, kind, index)) or self.watchlist_location(name)
 
     def covered_by(self, digest: DigestConfig) -> list[str]:
         """The watch-lists whose matches ``digest`` collects: those it names, whatever
@@ -510,22 +519,25 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     files: list[Path] = []
     line_of: dict[str, tuple[str, int | None]] = {}
     query_lines: dict[str, tuple[str, int | None]] = {}
+    example_lines: ExampleLines = {}
     term_lines = _term_lines(monitor.terms, path, located)
     if isinstance(monitor.watchlists, str):
         for file in _watchlist_files(monitor.watchlists, path, located):
             files.append(file)
-            loaded, file_terms, lines, file_term_lines, file_query_lines = load_watchlist_file(
-                file, env
+            loaded, file_terms, lines, file_term_lines, file_query_lines, file_examples = (
+                load_watchlist_file(file, env)
             )
             watchlists.extend(loaded)
             line_of.update(lines)
             query_lines.update(file_query_lines)
+            example_lines.update(file_examples)
             _merge_terms(terms, file_terms, file_term_lines)
             term_lines.update(file_term_lines)
     else:
         watchlists = list(monitor.watchlists)
         line_of = _watchlist_lines(watchlists, path, located)
         query_lines = _watchlist_lines(watchlists, path, located, "query")
+        example_lines = _example_lines(watchlists, path, located)
     config = Config(
         path,
         monitor,
@@ -539,21 +551,24 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             name: (str(path), located.line_of(("channels", name))) for name in monitor.channels
         },
         env_values=tuple(env.read.values()),
+        example_lines=example_lines,
     )
     _check_references(config, located)
     return config
 
 
 Lines = dict[str, tuple[str, int | None]]  # name -> (file, line)
+ExampleLines = dict[tuple[str, str, int], tuple[str, int | None]]  # see Config.example_lines
 
 
 def load_watchlist_file(
     file: Path, env: Mapping[str, str] | None = None
-) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines, Lines]:
-    """Watch-lists and term sets of one file, with the line of each (and of each query)."""
+) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines, Lines, ExampleLines]:
+    """Watch-lists and term sets of one file, with the line of each (and of each query
+    and example)."""
     located = load_yaml(file, env)
     if located.data is None:
-        return [], {}, {}, {}, {}
+        return [], {}, {}, {}, {}, {}
     if isinstance(located.data, list):
         located.data = {"watchlists": located.data}
         located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
@@ -565,7 +580,20 @@ def load_watchlist_file(
         lines,
         _term_lines(parsed.terms, file, located),
         _watchlist_lines(parsed.watchlists, file, located, "query"),
+        _example_lines(parsed.watchlists, file, located),
     )
+
+
+def _example_lines(
+    watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml
+) -> ExampleLines:
+    """(file, line) of each example of each watch-list of ``file``."""
+    return {
+        (w.name, kind, j): (str(file), located.line_of(("watchlists", i, "examples", kind, j)))
+        for i, w in enumerate(watchlists)
+        for kind in ("match", "no_match")
+        for j in range(len(getattr(w.examples, kind)))
+    }
 
 
 def _watchlist_lines(

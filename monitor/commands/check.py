@@ -9,7 +9,7 @@ from monitor.app import build_located_channel, build_matcher, build_renderer, te
 from monitor.commands._common import load
 from monitor.config import FolderSourceConfig
 from monitor.errors import ConfigError
-from monitor.watchlists import run_examples
+from monitor.watchlists.examples import example_failures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +24,11 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # located by build_matcher
         problems.append(exc.located())
     else:
-        for failure in run_examples(matcher, config.watchlists):
-            name = failure.split("'", 2)[1] if failure.count("'") >= 2 else ""
-            file, line = config.watchlist_location(name)
-            problems.append(ConfigError(failure, file=file, line=line).located())
+        for failure in example_failures(matcher, config.watchlists):
+            file, line = config.example_location(failure.watchlist, failure.kind, failure.index)
+            key = f"examples.{failure.kind}[{failure.index}]"
+            message = str(failure).replace(": example ", f": {key}: ", 1)
+            problems.append(ConfigError(message, file=file, line=line).located())
     renderer = build_renderer(config)
     problems.extend(problem.located() for problem in template_problems(config, renderer))
     for name in config.monitor.channels:

@@ -8,6 +8,7 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from monitor.config import WatchlistConfig
 from monitor.model import Document
@@ -23,19 +24,36 @@ def text_document(text: str) -> Document:
     return Document(title.strip(), body.strip())
 
 
-def run_examples(index: WatchlistIndex, watchlists: Sequence[WatchlistConfig]) -> list[str]:
-    """Human-readable failures, one per example that does not behave as it says."""
+@dataclass(frozen=True, slots=True)
+class ExampleFailure:
+    """An example that does not behave as it says: ``examples.<kind>[index]``."""
+
+    watchlist: str
+    kind: str  # "match" or "no_match"
+    index: int
+    text: str
+
+    def __str__(self) -> str:
+        verdict = (
+            "should match but does not" if self.kind == "match" else "should not match but does"
+        )
+        return f"watch-list {self.watchlist!r}: example {verdict}: {self.text!r}"
+
+
+def example_failures(
+    index: WatchlistIndex, watchlists: Sequence[WatchlistConfig]
+) -> list[ExampleFailure]:
+    """One failure per example that does not behave as it says."""
     failures = []
     for watchlist in watchlists:
         only = (watchlist.name,)
-        for text in watchlist.examples.match:
-            if not index.match(text_document(text), only):
-                failures.append(
-                    f"watch-list {watchlist.name!r}: example should match but does not: {text!r}"
-                )
-        for text in watchlist.examples.no_match:
-            if index.match(text_document(text), only):
-                failures.append(
-                    f"watch-list {watchlist.name!r}: example should not match but does: {text!r}"
-                )
+        for kind, expected in (("match", True), ("no_match", False)):
+            for number, text in enumerate(getattr(watchlist.examples, kind)):
+                if bool(index.match(text_document(text), only)) != expected:
+                    failures.append(ExampleFailure(watchlist.name, kind, number, text))
     return failures
+
+
+def run_examples(index: WatchlistIndex, watchlists: Sequence[WatchlistConfig]) -> list[str]:
+    """Human-readable failures, one per example that does not behave as it says."""
+    return [str(failure) for failure in example_failures(index, watchlists)]

@@ -57,3 +57,39 @@ def test_sets_chained_too_deep_are_an_error_naming_the_set(
     error = capsys.readouterr().err
     assert f"{tmp_path / 'wl.yaml'}:38: term set 's36': nested more than 64 levels deep" in error
     assert "Traceback" not in error
+
+
+EXAMPLES = """\
+watchlists:
+  - name: pact
+    query: GSOMIA
+    examples:
+      match: [GSOMIA talks, Nothing here]
+      no_match:
+        - Korea
+        - |-
+          A title
+          and GSOMIA
+"""
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["file", "inline"])
+def test_a_failing_example_names_its_own_line_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], inline: bool
+) -> None:
+    """Not the watch-list's first line: with many examples, which one fails is plain."""
+    if inline:
+        path = tmp_path / "monitor.yaml"
+        path.write_text(f"database: sqlite:///{tmp_path}/db.sqlite\n" + EXAMPLES)
+        offset = 1
+    else:
+        path = _config(tmp_path, EXAMPLES)
+        offset = 0
+    file = path if inline else tmp_path / "wl.yaml"
+    assert 2 == main(["check", "-c", str(path)])
+    assert [
+        f"{file}:{5 + offset}: watch-list 'pact': examples.match[1]: should match but does "
+        "not: 'Nothing here'",
+        f"{file}:{8 + offset}: watch-list 'pact': examples.no_match[1]: should not match but "
+        "does: 'A title\\nand GSOMIA'",
+    ] == capsys.readouterr().err.splitlines()
