@@ -81,13 +81,15 @@ def run(args: argparse.Namespace) -> int:
         store = found
     else:
         store = open_store(config.monitor.database)
-    matched = enqueued = 0
+    matched = enqueued = new_matches = 0
     pending: list[tuple[IngestedItem, PlannedMatch]] = []
 
     def flush() -> None:
-        nonlocal enqueued
+        nonlocal enqueued, new_matches
         if pending and not args.dry_run:
-            enqueued += store.add_matches(pending, now=utc_now()).deliveries
+            added = store.add_matches(pending, now=utc_now())
+            enqueued += added.deliveries
+            new_matches += added.matches
         pending.clear()
 
     try:
@@ -113,5 +115,11 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"{matched} stored items match (dry run: nothing enqueued)", file=sys.stderr)
     else:
-        print(f"{matched} stored items match; {enqueued} alerts enqueued", file=sys.stderr)
+        # A watch-list with `alert: digest` enqueues no alert: its digest collects the
+        # match. Counted apart, so "0 alerts enqueued" does not read as "nothing done".
+        print(
+            f"{matched} stored items match; {enqueued} alerts enqueued, "
+            f"{new_matches} new matches (digests collect those of digest watch-lists)",
+            file=sys.stderr,
+        )
     return 0

@@ -145,3 +145,28 @@ def test_since_further_back_than_any_date_means_everything(
     assert "too long a duration" in capsys.readouterr().err
     assert 0 == main([command, "--since", "0s", *extra, "-c", str(path)])  # none so recent
     assert "Pact" not in capsys.readouterr().out
+
+
+def test_replay_of_a_digest_watchlist_counts_the_matches_it_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`alert: digest` enqueues no alert: the summary says the matches were recorded
+    (for the digest), where "0 alerts enqueued" alone read as "nothing done"."""
+    (tmp_path / "wire").mkdir()
+    (tmp_path / "wire" / "a.txt").write_text("Visit\n\nEsper lands in Seoul.\n")
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(extra=""))
+    app = build_app(load_config(path))
+    try:
+        poll_source(app, "wire")
+    finally:
+        app.close()
+    digest = "  - {name: talks, query: Esper, alert: digest}\n"
+    path.write_text(
+        CONFIG.format(extra=digest)
+        + "digests: [{name: daily, schedule: '0 7 * * *', channels: [box]}]\n"
+    )
+    assert 0 == main(["replay", "--since", "1d", "-c", str(path)])
+    assert "1 stored items match; 0 alerts enqueued, 1 new matches" in capsys.readouterr().err
+    assert 0 == main(["replay", "--since", "1d", "-c", str(path)])
+    assert "1 stored items match; 0 alerts enqueued, 0 new matches" in capsys.readouterr().err
