@@ -7,7 +7,7 @@ import sys
 
 from monitor.app import build_located_channel, build_matcher, build_renderer, template_problems
 from monitor.commands._common import load
-from monitor.config import FolderSourceConfig
+from monitor.config import Config, FolderSourceConfig
 from monitor.errors import ConfigError
 from monitor.watchlists.examples import example_failures
 
@@ -48,8 +48,33 @@ def run(args: argparse.Namespace) -> int:
                 f"{config.path}: warning: source {source.name!r}: no folder {source.path}",
                 file=sys.stderr,
             )
+    for file, line, message in _unheard_watchlists(config):
+        where = f"{file}:{line}" if line is not None else file
+        print(f"{where}: warning: {message}", file=sys.stderr)
     print(
         f"{config.path}: OK ({len(monitor.sources)} sources, {len(config.watchlists)} "
         f"watch-lists, {len(monitor.channels)} channels, {len(monitor.digests)} digests)"
     )
     return 0
+
+
+def _unheard_watchlists(config: Config) -> list[tuple[str, int | None, str]]:
+    """Watch-lists whose matches reach no one: no channel for their instant alerts and
+    no digest collecting them. Not an error (a list kept for back-tests and `monitor
+    replay`), but a daemon that says nothing about it alerts on them never."""
+    collected = {name for digest in config.monitor.digests for name in config.covered_by(digest)}
+    found = []
+    for watchlist in config.watchlists:
+        instant = watchlist.alert != "digest" and watchlist.channels
+        if instant or watchlist.name in collected:
+            continue
+        why = (
+            "no channels and no digest collects it"
+            if watchlist.alert == "both"
+            else "no channels for its instant alerts"
+            if watchlist.alert == "instant"
+            else "alert: digest, but no digest collects it"
+        )
+        file, line = config.watchlist_location(watchlist.name)
+        found.append((file, line, f"watch-list {watchlist.name!r} alerts no one: {why}"))
+    return found

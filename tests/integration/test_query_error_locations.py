@@ -93,3 +93,30 @@ def test_a_failing_example_names_its_own_line_and_key(
         f"{file}:{8 + offset}: watch-list 'pact': examples.no_match[1]: should not match but "
         "does: 'A title\\nand GSOMIA'",
     ] == capsys.readouterr().err.splitlines()
+
+
+def test_check_warns_of_a_watchlist_whose_matches_reach_no_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Still valid (exit 0): a watch-list kept for back-tests is one. But a watch-list
+    added without channels, or for a digest that does not collect it, is named."""
+    watchlists = """\
+watchlists:
+  - {name: quiet, query: GSOMIA}
+  - {name: later, query: Korea, alert: digest}
+  - {name: heard, query: Japan, alert: digest}
+"""
+    path = _config(tmp_path, watchlists)
+    config = json.loads(path.read_text())
+    config["channels"] = {"box": {"type": "maildir", "path": "mail", "to": ["d@example.org"]}}
+    config["digests"] = [
+        {"name": "daily", "schedule": "0 7 * * *", "channels": ["box"], "watchlists": ["heard"]}
+    ]
+    path.write_text(json.dumps(config))
+    assert 0 == main(["check", "-c", str(path)])
+    file = tmp_path / "wl.yaml"
+    assert [
+        f"{file}:2: warning: watch-list 'quiet' alerts no one: no channels for its instant alerts",
+        f"{file}:3: warning: watch-list 'later' alerts no one: alert: digest, but no digest "
+        "collects it",
+    ] == capsys.readouterr().err.splitlines()
