@@ -69,8 +69,19 @@ def build_matcher(config: Config) -> WatchlistIndex:
     except QueryError as exc:
         if exc.term_set is not None:
             exc.file, exc.line = config.term_location(exc.term_set)
-        else:
-            exc.file, exc.line = config.query_location(exc.watchlist or "", exc.query, exc.column)
+            raise
+        unfolded = config.unfolded_queries.get(exc.watchlist or "")
+        if unfolded is not None and unfolded.replace("\n", " ") == exc.query.replace("\n", " "):
+            # A folded (``>-``) query: the line of the file that holds the mistake is
+            # shown, as for a ``|`` block, not the one line folding made of them all.
+            located = QueryError(
+                exc.detail, query=unfolded, column=exc.column, watchlist=exc.watchlist
+            )
+            located.file, located.line = config.query_location(
+                exc.watchlist or "", unfolded, exc.column
+            )
+            raise located from None
+        exc.file, exc.line = config.query_location(exc.watchlist or "", exc.query, exc.column)
         raise
 
 

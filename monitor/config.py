@@ -404,6 +404,9 @@ class Config:
     term_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     query_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     channel_lines: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
+    # watch-list -> its query as its lines are in the file, when a folded block (``>-``)
+    # made one line of them (see LocatedYaml.unfolded)
+    unfolded_queries: Mapping[str, str] = field(default_factory=dict)
     # (watch-list, "match" or "no_match", index) -> (file, line) of that example
     example_lines: Mapping[tuple[str, str, int], tuple[str, int | None]] = field(
         default_factory=dict
@@ -415,7 +418,8 @@ class Config:
     def query_location(self, name: str, query: str, column: int) -> tuple[str, int | None]:
         """(file, line) of ``column`` of watch-list ``name``'s query: the line of its
         ``query:`` key, or for a query of several lines (a YAML ``|`` block, whose text
-        starts on the line after the key) the line holding that column."""
+        starts on the line after the key; a ``>`` block as ``unfolded_queries`` has it)
+        the line holding that column."""
         file, line = self.query_lines.get(name) or self.watchlist_location(name)
         if line is not None and "\n" in query:
             line += query.count("\n", 0, max(column - 1, 0)) + 1
@@ -520,12 +524,13 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     line_of: dict[str, tuple[str, int | None]] = {}
     query_lines: dict[str, tuple[str, int | None]] = {}
     example_lines: ExampleLines = {}
+    unfolded: dict[str, str] = {}
     term_lines = _term_lines(monitor.terms, path, located)
     if isinstance(monitor.watchlists, str):
         for file in _watchlist_files(monitor.watchlists, path, located):
             files.append(file)
             loaded, file_terms, lines, file_term_lines, file_query_lines, file_examples = (
-                load_watchlist_file(file, env)
+                load_watchlist_file(file, env, unfolded)
             )
             watchlists.extend(loaded)
             line_of.update(lines)
@@ -538,6 +543,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         line_of = _watchlist_lines(watchlists, path, located)
         query_lines = _watchlist_lines(watchlists, path, located, "query")
         example_lines = _example_lines(watchlists, path, located)
+        unfolded = _unfolded_queries(watchlists, located)
     config = Config(
         path,
         monitor,
@@ -552,6 +558,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         },
         env_values=tuple(env.read.values()),
         example_lines=example_lines,
+        unfolded_queries=unfolded,
     )
     _check_references(config, located)
     return config
@@ -562,7 +569,7 @@ ExampleLines = dict[tuple[str, str, int], tuple[str, int | None]]  # see Config.
 
 
 def load_watchlist_file(
-    file: Path, env: Mapping[str, str] | None = None
+    file: Path, env: Mapping[str, str] | None = None, unfolded: dict[str, str] | None = None
 ) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines, Lines, ExampleLines]:
     """Watch-lists and term sets of one file, with the line of each (and of each query
     and example)."""
@@ -574,6 +581,8 @@ def load_watchlist_file(
         located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
     parsed = validate(WatchlistFileConfig, located, base=file.parent)
     lines = _watchlist_lines(parsed.watchlists, file, located)
+    if unfolded is not None:
+        unfolded.update(_unfolded_queries(parsed.watchlists, located))
     return (
         list(parsed.watchlists),
         dict(parsed.terms),
@@ -582,6 +591,18 @@ def load_watchlist_file(
         _watchlist_lines(parsed.watchlists, file, located, "query"),
         _example_lines(parsed.watchlists, file, located),
     )
+
+
+def _unfolded_queries(
+    watchlists: Sequence[WatchlistConfig], located: LocatedYaml
+) -> dict[str, str]:
+    """Each folded (``>-``) query of the file, as its lines are in it."""
+    found = {}
+    for i, w in enumerate(watchlists):
+        text = located.unfolded.get(("watchlists", i, "query"))
+        if text is not None and len(text) == len(w.query):
+            found[w.name] = text
+    return found
 
 
 def _example_lines(

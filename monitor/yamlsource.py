@@ -30,6 +30,10 @@ class LocatedYaml:
     file: str
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
+    # A folded block scalar (``key: >-`` and lines) as its lines are in the file: the
+    # value with each space that folding made of a line break a line break again (same
+    # length, same columns), when the folding was only that. See ``_unfolded``.
+    unfolded: dict[KeyPath, str] = field(default_factory=dict)
 
     def line_of(self, path: KeyPath) -> int | None:
         """The line of the longest prefix of ``path`` that we know."""
@@ -79,7 +83,7 @@ def parse_yaml(text: str, file: str, env: Mapping[str, str]) -> LocatedYaml:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from exc
     located = LocatedYaml(file=file, data=None)
     if node is not None:
-        located.data = _Builder(located, env).build(node, ())
+        located.data = _Builder(located, env, text).build(node, ())
     return located
 
 
@@ -91,9 +95,11 @@ class _Builder:
     would escape as a traceback, and on a reload would stop the daemon.
     """
 
-    def __init__(self, out: LocatedYaml, env: Mapping[str, str]) -> None:
+    def __init__(self, out: LocatedYaml, env: Mapping[str, str], text: str = "") -> None:
         self.out = out
         self.env = env
+        self.text = text
+        self._lines: list[str] | None = None  # the text's lines, split once if needed
         self.constructor = yaml.SafeLoader("")  # one for the whole document
         self.building: set[int] = set()  # ids of the collections being built (aliases)
 
@@ -132,6 +138,12 @@ class _Builder:
         value = self._construct(node, path)
         if isinstance(value, str) and "${" in value:
             return _expand_env(value, self.env, self.out, path)
+        if isinstance(value, str) and getattr(node, "style", None) == ">":
+            if self._lines is None:
+                self._lines = self.text.splitlines()
+            unfolded = _unfolded(value, node, self._lines)
+            if unfolded is not None:
+                self.out.unfolded[path] = unfolded
         return value
 
     def _construct(self, node: yaml.Node, path: KeyPath) -> Any:
@@ -160,6 +172,34 @@ def _expand_env(value: str, env: Mapping[str, str], out: LocatedYaml, path: KeyP
         raise out.error(f"{dotted(path)}: environment variable {name} is not set", path)
 
     return _ENV_REF.sub(replace, value)
+
+
+def _unfolded(value: str, node: yaml.Node, text: list[str]) -> str | None:
+    """A folded block scalar's ``value`` with its lines as the file has them, or None.
+
+    Folding made one space of each line break between two lines of text; those spaces
+    become line breaks again, so a column of the value is the same column of this text,
+    which counts its lines. Only when that is all the folding did (no blank or more
+    indented line, which fold otherwise): the text rebuilt so must fold back to
+    ``value``."""
+    first = node.start_mark.line + 1  # the line after the ``>`` indicator
+    lines = text[first : node.end_mark.line + 1]
+    if not lines or not lines[0].strip():
+        return None
+    indent = len(lines[0]) - len(lines[0].lstrip(" "))
+    body = []
+    for line in lines:  # up to the first line indented less (the next key's, say)
+        if line.strip() and not line.startswith(" " * indent):
+            break
+        body.append(line[indent:])
+    while body and not body[-1].strip():
+        body.pop()
+    joined = "\n".join(body)
+    if " ".join(body) != value.rstrip("\n") or any(
+        not line.strip() or line[0] in " \t" for line in body
+    ):
+        return None
+    return joined + value[len(joined) :]
 
 
 def dotted(path: KeyPath) -> str:

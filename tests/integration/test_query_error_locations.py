@@ -120,3 +120,32 @@ watchlists:
         f"{file}:3: warning: watch-list 'later' alerts no one: alert: digest, but no digest "
         "collects it",
     ] == capsys.readouterr().err.splitlines()
+
+
+@pytest.mark.parametrize("command", [["check"], ["match", "GSOMIA talks"]])
+def test_an_error_in_a_folded_query_names_the_line_that_holds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """The default watch-lists write their queries as `>-` blocks: folded into one line,
+    a mistake on the block's third line was named at the `query:` key's line, under a
+    line the file does not have. Now as for a `|` block: that line, and a caret in it."""
+    watchlists = """\
+terms:
+  korea: [Korea]
+watchlists:
+  - name: pact
+    query: >-
+      GSOMIA
+      OR "intelligence pact"
+      OR (Japan AND @korae)
+    examples:
+      match: [GSOMIA]
+"""
+    path = _config(tmp_path, watchlists)
+    assert 2 == main([*command, "-c", str(path)])
+    assert [
+        f"{tmp_path / 'wl.yaml'}:8: watch-list 'pact': unknown term set '@korae' at line 3, "
+        "column 15",
+        "    OR (Japan AND @korae)",
+        "                  ^",
+    ] == capsys.readouterr().err.splitlines()
