@@ -11,6 +11,8 @@ from monitor.config import Config, FolderSourceConfig
 from monitor.errors import ConfigError
 from monitor.watchlists.examples import example_failures
 
+MAX_WARNINGS = 5  # watch-lists named as alerting no one; the rest are counted
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
@@ -48,9 +50,13 @@ def run(args: argparse.Namespace) -> int:
                 f"{config.path}: warning: source {source.name!r}: no folder {source.path}",
                 file=sys.stderr,
             )
-    for file, line, message in _unheard_watchlists(config):
+    unheard = _unheard_watchlists(config)
+    for file, line, message in unheard[:MAX_WARNINGS]:
         where = f"{file}:{line}" if line is not None else file
         print(f"{where}: warning: {message}", file=sys.stderr)
+    if len(unheard) > MAX_WARNINGS:  # a config of lists kept for back-tests: not 10,000 lines
+        more = len(unheard) - MAX_WARNINGS
+        print(f"{config.path}: warning: {more:,} more watch-lists alert no one", file=sys.stderr)
     print(
         f"{config.path}: OK ({len(monitor.sources)} sources, {len(config.watchlists)} "
         f"watch-lists, {len(monitor.channels)} channels, {len(monitor.digests)} digests)"

@@ -149,3 +149,17 @@ watchlists:
         "    OR (Japan AND @korae)",
         "                  ^",
     ] == capsys.readouterr().err.splitlines()
+
+
+def test_check_names_a_few_watchlists_that_reach_no_one_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A config of many lists kept for back-tests: not a warning line for each."""
+    from monitor.commands.check import MAX_WARNINGS
+
+    lists = "".join(f"  - {{name: w{i}, query: word{i}}}\n" for i in range(MAX_WARNINGS + 7))
+    path = _config(tmp_path, "watchlists:\n" + lists)
+    assert 0 == main(["check", "-c", str(path)])
+    warnings = capsys.readouterr().err.splitlines()
+    assert MAX_WARNINGS + 1 == len(warnings)
+    assert f"{path}: warning: 7 more watch-lists alert no one" == warnings[-1]
