@@ -388,8 +388,9 @@ def _parse_term_set(
             return parsed[name]
         if name not in terms:
             return None
-        if name in waiting:
-            raise SetReferenceError(f"term set '@{name}' refers to itself")
+        if name in waiting:  # a loop: name's entries use a set that (in the end) uses name
+            loop = " -> ".join(f"@{each}" for each in (*waiting[waiting.index(name) :], name))
+            raise SetReferenceError(f"term set '@{name}' refers to itself ({loop})")
         raise _Unparsed(name)
 
     while waiting:

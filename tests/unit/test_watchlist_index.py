@@ -264,6 +264,11 @@ def _chain(length: int, leaf: str = "gsomia") -> dict[str, list[str]]:
     [
         ({"loop": ["@loop"]}, "term set 'loop': term set '@loop' refers to itself"),
         ({"a": ["@b"], "b": ["@a"]}, "refers to itself"),
+        # a loop through other sets says which: '@c' alone does not name itself
+        (
+            {"a": ["x", "@b"], "b": ["@c"], "c": ["y", "@a"]},
+            r"term set 'b': term set '@c' refers to itself \(@c -> @a -> @b -> @c\)",
+        ),
         (
             {"names": ["General Security Agreement"]},
             "term set 'names': term-set entries are alternatives: quote a phrase",
