@@ -68,7 +68,7 @@ def build_matcher(config: Config) -> WatchlistIndex:
         return compile_watchlists(config.watchlists, config.terms)
     except QueryError as exc:
         if exc.term_set is not None:
-            exc.file, exc.line = config.term_location(exc.term_set)
+            exc.file, exc.line = config.term_location(exc.term_set, exc.term_entry)
             raise
         unfolded = config.unfolded_queries.get(exc.watchlist or "")
         if unfolded is not None and unfolded.replace("\n", " ") == exc.query.replace("\n", " "):

@@ -407,6 +407,8 @@ class Config:
     # watch-list -> its query as its lines are in the file, when a folded block (``>-``)
     # made one line of them (see LocatedYaml.unfolded)
     unfolded_queries: Mapping[str, str] = field(default_factory=dict)
+    # (term set, entry index) -> (file, line) of that entry
+    term_entry_lines: Mapping[tuple[str, int], tuple[str, int | None]] = field(default_factory=dict)
     # (watch-list, "match" or "no_match", index) -> (file, line) of that example
     example_lines: Mapping[tuple[str, str, int], tuple[str, int | None]] = field(
         default_factory=dict
@@ -444,9 +446,10 @@ class Config:
         when the channel is built (a webhook's secret), and that error needs a line too."""
         return self.channel_lines.get(name, (str(self.path), None))
 
-    def term_location(self, name: str) -> tuple[str, int | None]:
-        """(file, line) where term set ``name`` is defined."""
-        return self.term_lines.get(name, (str(self.path), None))
+    def term_location(self, name: str, entry: int | None = None) -> tuple[str, int | None]:
+        """(file, line) of entry ``entry`` of term set ``name``, else of the set."""
+        found = self.term_entry_lines.get((name, entry)) if entry is not None else None
+        return found or self.term_lines.get(name, (str(self.path), None))
 
     def secrets(self) -> list[str]:
         """Every secret value in the config, so logs can mask them."""
@@ -525,12 +528,13 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     query_lines: dict[str, tuple[str, int | None]] = {}
     example_lines: ExampleLines = {}
     unfolded: dict[str, str] = {}
-    term_lines = _term_lines(monitor.terms, path, located)
+    entry_lines: dict[tuple[str, int], tuple[str, int | None]] = {}
+    term_lines = _term_lines(monitor.terms, path, located, entry_lines)
     if isinstance(monitor.watchlists, str):
         for file in _watchlist_files(monitor.watchlists, path, located):
             files.append(file)
             loaded, file_terms, lines, file_term_lines, file_query_lines, file_examples = (
-                load_watchlist_file(file, env, unfolded)
+                load_watchlist_file(file, env, unfolded, entry_lines)
             )
             watchlists.extend(loaded)
             line_of.update(lines)
@@ -559,6 +563,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         env_values=tuple(env.read.values()),
         example_lines=example_lines,
         unfolded_queries=unfolded,
+        term_entry_lines=entry_lines,
     )
     _check_references(config, located)
     return config
@@ -569,7 +574,10 @@ ExampleLines = dict[tuple[str, str, int], tuple[str, int | None]]  # see Config.
 
 
 def load_watchlist_file(
-    file: Path, env: Mapping[str, str] | None = None, unfolded: dict[str, str] | None = None
+    file: Path,
+    env: Mapping[str, str] | None = None,
+    unfolded: dict[str, str] | None = None,
+    entry_lines: dict[tuple[str, int], tuple[str, int | None]] | None = None,
 ) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines, Lines, ExampleLines]:
     """Watch-lists and term sets of one file, with the line of each (and of each query
     and example)."""
@@ -587,7 +595,7 @@ def load_watchlist_file(
         list(parsed.watchlists),
         dict(parsed.terms),
         lines,
-        _term_lines(parsed.terms, file, located),
+        _term_lines(parsed.terms, file, located, entry_lines),
         _watchlist_lines(parsed.watchlists, file, located, "query"),
         _example_lines(parsed.watchlists, file, located),
     )
@@ -642,9 +650,16 @@ def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> l
 
 
 def _term_lines(
-    terms: TermSets, file: Path, located: LocatedYaml
+    terms: TermSets,
+    file: Path,
+    located: LocatedYaml,
+    entry_lines: dict[tuple[str, int], tuple[str, int | None]] | None = None,
 ) -> dict[str, tuple[str, int | None]]:
-    """(file, line) of each term set of ``file``."""
+    """(file, line) of each term set of ``file``; of each entry too, into ``entry_lines``."""
+    if entry_lines is not None:
+        for name, entries in terms.items():
+            for i in range(len(entries)):
+                entry_lines[(name, i)] = (str(file), located.line_of(("terms", name, i)))
     return {name: (str(file), located.line_of(("terms", name))) for name in terms}
 
 

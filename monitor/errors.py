@@ -52,6 +52,7 @@ class QueryError(ConfigError):
         self.column = column  # 1-based, counted in the whole query
         self.watchlist = watchlist
         self.term_set: str | None = None  # the term set whose entry it is in, if any
+        self.term_entry: int | None = None  # which entry of it (0-based)
         self.detail = message
         where = f"watch-list {watchlist!r}: " if watchlist else ""
         super().__init__(f"{where}{message} at {_pointer(query, column)}")

@@ -406,7 +406,8 @@ def _parse_term_set(
             waiting.append(needed.name)
             continue
         except QueryError as exc:
-            exc.term_set = exc.term_set or name  # the innermost set, to locate it
+            if exc.term_set is None:  # the innermost set and its entry, to locate it
+                exc.term_set, exc.term_entry = name, len(entries)
             raise
         height = max((entry_height for _, entry_height in entries), default=1)
         parsed[name] = TermSet(Or(tuple(node for node, _ in entries), f"@{name}"), height)

@@ -1,5 +1,6 @@
-"""A query error names the file and line of the query (its `query:` key), or of the term set,
-whichever command loads the watch-lists: `check`, `match` and `run` alike."""
+"""A query error names the file and line of the query (its `query:` key, or the line of the
+mistake in a query of several lines), or of the term set's entry, whichever command loads
+the watch-lists: `check`, `match` and `run` alike."""
 
 from __future__ import annotations
 
@@ -33,9 +34,10 @@ def _config(tmp_path: Path, watchlists: str) -> Path:
 def test_an_error_in_a_term_set_names_its_file_and_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
+    """At the entry's own line (4), not the set's (3): a set may list a dozen entries."""
     path = _config(tmp_path, WATCHLISTS)
     assert 2 == main([*command, "-c", str(path)])
-    assert f"{tmp_path / 'wl.yaml'}:3: term set 'broken':" in capsys.readouterr().err
+    assert f"{tmp_path / 'wl.yaml'}:4: term set 'broken':" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [["check"], ["match", "GSOMIA talks"], ["run", "--once"]])
@@ -163,3 +165,22 @@ def test_check_names_a_few_watchlists_that_reach_no_one_and_counts_the_rest(
     warnings = capsys.readouterr().err.splitlines()
     assert MAX_WARNINGS + 1 == len(warnings)
     assert f"{path}: warning: 7 more watch-lists alert no one" == warnings[-1]
+
+
+def test_an_error_in_a_set_of_monitor_yaml_names_the_entrys_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"database: sqlite:///{tmp_path}/db.sqlite\n"
+        "terms:\n"
+        "  names:\n"
+        "    - GSOMIA\n"
+        "    - General Security Agreement\n"
+        "watchlists:\n"
+        "  - {name: pact, query: '@names'}\n"
+    )
+    assert 2 == main(["check", "-c", str(path)])
+    assert capsys.readouterr().err.startswith(
+        f"{path}:5: term set 'names': term-set entries are alternatives"
+    )
