@@ -739,8 +739,37 @@ def _humane(error: Any) -> str:
         )
     if kind == "union_tag_not_found":
         return "needs a 'type' key"
+    # pydantic's own words name its classes ("a valid dictionary or instance of
+    # ExamplesConfig"): said in YAML's terms, with what was found (never its value,
+    # which may be a secret).
+    if kind in ("model_type", "dict_type"):
+        return f"expected a mapping (key: value), not {_yaml_kind(error.get('input'))}"
+    if kind == "list_type":
+        return (
+            "expected a list ([a, b], or lines starting with '- '), "
+            f"not {_yaml_kind(error.get('input'))}"
+        )
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == _NAME:
+        return "not a name: letters, digits, '.', '_' and '-', starting with a letter or digit"
     message = str(error["msg"])
     return message.removeprefix("Value error, ")
+
+
+def _yaml_kind(value: Any) -> str:
+    """What a YAML value is, in YAML's words."""
+    if value is None:
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a value of another kind"
 
 
 def _check_references(config: Config, located: LocatedYaml) -> None:

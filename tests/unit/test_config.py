@@ -386,3 +386,34 @@ def test_a_duration_too_long_for_any_clock_is_a_config_error_not_a_traceback(
         load_config(path)
     assert "retention: too long a duration" in caught.value.located()
     assert caught.value.line == BASE.count("\n") + 1
+
+
+@pytest.mark.parametrize(
+    ("watchlists", "message"),
+    [
+        (
+            "- name: p\n  query: x\n  examples: [a story]\n",
+            "watchlists[0].examples: expected a mapping (key: value), not a list",
+        ),
+        (
+            "- name: p\n  query: x\n  examples: {match: a story}\n",
+            "watchlists[0].examples.match: expected a list ([a, b], or lines starting with "
+            "'- '), not a string",
+        ),
+        (
+            "- name: 'bad name!'\n  query: x\n",
+            "watchlists[0].name: not a name: letters, digits, '.', '_' and '-', starting "
+            "with a letter or digit",
+        ),
+    ],
+    ids=["examples-a-list", "match-a-string", "name"],
+)
+def test_a_value_of_the_wrong_kind_is_named_in_yamls_words(
+    tmp_path: Path, watchlists: str, message: str
+) -> None:
+    """Not pydantic's "a valid dictionary or instance of ExamplesConfig" (a class name) or
+    "should match pattern '^[A-Za-z0-9]...'"."""
+    path = write(tmp_path, BASE, watchlists)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert message == caught.value.message
