@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{config.path}: warning: source {source.name!r}: no folder {source.path}",
                 file=sys.stderr,
             )
+    if not config.watchlists:  # an empty file, a list left out: a daemon that alerts never
+        files = ", ".join(map(str, config.watchlist_files)) or str(config.path)
+        print(f"{files}: warning: no watch-lists: nothing will match", file=sys.stderr)
     unheard = _unheard_watchlists(config)
     for file, line, message in unheard[:MAX_WARNINGS]:
         where = f"{file}:{line}" if line is not None else file

@@ -184,3 +184,14 @@ def test_an_error_in_a_set_of_monitor_yaml_names_the_entrys_line(
     assert capsys.readouterr().err.startswith(
         f"{path}:5: term set 'names': term-set entries are alternatives"
     )
+
+
+def test_check_warns_of_a_config_without_watchlists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty watch-list file is valid, as a glob that finds no file is not: said."""
+    path = _config(tmp_path, "# the desk's lists: to do\n")
+    assert 0 == main(["check", "-c", str(path)])
+    assert [f"{tmp_path / 'wl.yaml'}: warning: no watch-lists: nothing will match"] == (
+        capsys.readouterr().err.splitlines()
+    )
