@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from monitor.config import WatchlistConfig
 from monitor.model import Document
+from monitor.normalise import title_and_body
 from monitor.text import encodable
 from monitor.watchlists.index import WatchlistIndex
 
@@ -21,7 +22,10 @@ def text_document(text: str) -> Document:
     # A lone surrogate (an argument's byte that is not UTF-8, which Python keeps as
     # one) made U+FFFD, as the daemon stores it: left in, it hid the word it touches.
     title, _, body = encodable(text).strip().partition("\n")
-    return Document(title.strip(), body.strip())
+    # Then as the daemon stores a story (title one line, entities decoded; both capped):
+    # `monitor match --file` finds no word beyond the body's cap that the daemon would.
+    title, body = title_and_body(title.strip(), body.strip())
+    return Document(title, body)
 
 
 @dataclass(frozen=True, slots=True)

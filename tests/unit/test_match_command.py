@@ -408,3 +408,20 @@ def test_jsonl_a_bad_line_exits_2_naming_it_as_one_that_is_not_utf8_does(
     assert f"{archive}:2: {message}\n" == run.stderr
     [first] = [json.loads(out) for out in run.stdout.splitlines()]
     assert 1 == first["id"]
+
+
+def test_a_file_is_read_as_the_daemon_stores_a_story(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As --jsonl reads one: the body capped (a word beyond the cap is one the daemon
+    never matches), the title one line with its entities decoded."""
+    from monitor.normalise import MAX_BODY
+
+    late = tmp_path / "late.txt"
+    late.write_text("Grain\n" + "x " * MAX_BODY + "GSOMIA Japan Korea\n", encoding="utf-8")
+    assert 1 == match(default_config, "--file", str(late))
+    capsys.readouterr()
+    entities = tmp_path / "entities.txt"
+    entities.write_text("Security&#32;Consultative Meeting\nIn Seoul.\n", encoding="utf-8")
+    assert 0 == match(default_config, "-w", "scm", "--file", str(entities))
+    assert "  terms:   Security Consultative Meeting, Seoul\n" in capsys.readouterr().out
