@@ -73,7 +73,7 @@ from monitor.observability import (
 )
 from monitor.pipeline import POLL_WORKERS, poll_source
 from monitor.sources.feed import FeedSource
-from monitor.text import utc_now
+from monitor.text import utc_before, utc_now
 
 log = structlog.get_logger("monitor.daemon")
 
@@ -348,7 +348,7 @@ class Daemon:
         ):
             store, retention = app.store, app.config.monitor.retention
             if retention is not None:
-                pruned = store.prune(utc_now() - retention)
+                pruned = store.prune(utc_before(retention))
                 log.info("retention_pruned", before_days=retention.days, **pruned)
             log.info("store_optimized", vacuumed=store.optimize())
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
@@ -347,3 +347,13 @@ def to_utc(moment: datetime) -> datetime:
 def utc_now() -> datetime:
     """The current time, aware UTC (one place to read the clock)."""
     return datetime.now(UTC)
+
+
+def utc_before(span: timedelta) -> datetime:
+    """``utc_now() - span``; for a span reaching before the calendar's first day
+    (``--since 1000000d``, ``retention: 9999999d``: "everything", "keep for ever"),
+    that first day, not an OverflowError."""
+    try:
+        return utc_now() - span
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)

@@ -6,13 +6,12 @@ import argparse
 import json
 import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.app import App, build_app
 from monitor.config import Config, load_config, parse_duration
 from monitor.logging import register_secrets
-from monitor.text import utc_now
 
 
 def load(args: argparse.Namespace) -> Config:
@@ -32,15 +31,6 @@ def since_arg(value: str) -> timedelta:
         return parse_duration(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def since_moment(since: timedelta) -> datetime:
-    """The moment ``--since`` reaches back to; one before every date (``--since
-    1000000d``, "everything") reaches to the earliest, not a traceback."""
-    try:
-        return utc_now() - since
-    except OverflowError:
-        return datetime.min.replace(tzinfo=UTC)
 
 
 def iso(moment: datetime | None) -> str | None:

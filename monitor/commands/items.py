@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.commands._common import iso, load, print_json, since_arg, since_moment
+from monitor.commands._common import iso, load, print_json, since_arg
 from monitor.errors import ConfigError
 from monitor.store import open_store
-from monitor.text import terminal_line
+from monitor.text import terminal_line, utc_before
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load(args)
     store = open_store(config.monitor.database)
-    since = since_moment(args.since) if args.since is not None else None
+    since = utc_before(args.since) if args.since is not None else None
     found = 0
     try:
         for item in store.items(source=args.source, since=since, limit=args.limit):

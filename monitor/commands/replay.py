@@ -10,14 +10,14 @@ from typing import cast
 
 from monitor.alerts.route import plan_matches
 from monitor.app import build_matcher
-from monitor.commands._common import load, since_arg, since_moment
+from monitor.commands._common import load, since_arg
 from monitor.commands.match import add_watchlist_option, selected_watchlists
 from monitor.dedup import content_hash, fingerprint
 from monitor.errors import MonitorError
 from monitor.model import Document, Item, StoredItem
 from monitor.store import Store, database_exists, open_store
 from monitor.store.repo import IngestedItem, PlannedMatch
-from monitor.text import terminal_line, utc_now
+from monitor.text import terminal_line, utc_before, utc_now
 from monitor.watchlists.backtest import backtest, terminal_progress
 
 FLUSH_EVERY = 500
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         pending.clear()
 
     try:
-        items: Iterator[StoredItem] = store.items(since=since_moment(args.since))
+        items: Iterator[StoredItem] = store.items(since=utc_before(args.since))
         stories = ((item, Document(item.title, item.body, item.source)) for item in items)
         progress = terminal_progress(sys.stderr, sys.stdout)
         for result in backtest(index, stories, only=only, progress=progress):

@@ -19,6 +19,7 @@ from monitor.dedup import content_hash, fingerprint
 from monitor.model import Item
 from monitor.store import Store, open_store, repo
 from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
+from monitor.text import utc_before
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=200)
@@ -96,6 +97,19 @@ def test_a_story_still_carried_recently_or_still_pending_is_kept(
         (item.source, item.key) for item in store.items()
     }
     assert 1 == store.outbox_counts(now=NOW)["pending"]
+
+
+def test_a_retention_longer_than_the_calendar_keeps_everything(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``retention: 9999999d`` passes the config's checks; housekeeping prunes before
+    the calendar's first day (nothing), not an OverflowError every day."""
+    monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
+    ingest(store, [story("a", 1)], datetime(1, 1, 2, tzinfo=UTC))
+    send_all(store, datetime(1, 1, 2, tzinfo=UTC))
+    empty = {"deliveries": 0, "matches": 0, "items": 0, "stories": 0}
+    assert empty == store.prune(utc_before(timedelta(days=9_999_999)))
+    assert ["guid:1"] == [item.key for item in store.items()]
 
 
 def test_an_entry_forgotten_by_retention_comes_back_as_new(
