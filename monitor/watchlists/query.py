@@ -37,6 +37,10 @@ from monitor.watchlists.tokens import fold, is_spaceless, token_spans
 FIELDS = ("title", "body", "source")
 DEFAULT_FIELDS = ("title", "body")
 DEFAULT_NEAR = 10  # FTS5's default distance
+# The longest word (token) a query may hold. Each word is a literal of the index's
+# Hyperscan scan, which refuses a literal of more than 16,000 bytes; and FTS5 compares
+# only a token's first 32,768 bytes. A word worth watching for is far shorter.
+MAX_WORD = 1_000
 MAX_DEPTH = 64  # nesting of parentheses, NOT and field scopes; deeper is surely a mistake
 
 # Only ASCII white space separates terms, as in FTS5's query syntax: a no-break or
@@ -499,6 +503,12 @@ class _Parser:
         for i, char in enumerate(chunk):
             if char == "*" and i not in ends:
                 raise self.error("'*' must follow a word, as in pre*", start + i)
+        for a, b in spans:
+            if b - a > MAX_WORD:
+                raise self.error(
+                    f"a word of {b - a:,} characters: a word has at most {MAX_WORD:,}",
+                    start + a,
+                )
         return tuple(
             Word(
                 folded,

@@ -40,6 +40,7 @@ def matches(query: str, story: str | Document) -> bool:
         ("naïve", "NAIVE", True),
         ("istanbul", "İstanbul", True),
         ("2019", "in 2019.", True),
+        ("x" * 1_000, "y " + "X" * 1_000, True),  # the longest word a query may hold
         # phrases: consecutive tokens, so hyphen, dash and space variants all match
         ('"cost sharing"', "troop cost-sharing talks", True),
         ('"cost sharing"', "troop cost\u2013sharing talks", True),
@@ -267,6 +268,10 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("*", 1, "'*' must follow a word"),
         ("a**", 3, "'*' must follow a word"),
         ("&&", 1, "'&&' has no letters or digits"),
+        # a word is a literal of the index's Hyperscan scan, which takes 16,000 bytes at
+        # most: a longer one crashed compiling the index instead of naming the watch-list
+        ("x" * 40_000, 1, "a word of 40,000 characters: a word has at most 1,000"),
+        ('gsomia "pact ' + "\u00e9" * 1_001 + '"', 14, "a word of 1,001 characters"),
         # FTS5's syntax we do not share, refused rather than read as words: a*b is FTS5's
         # a* AND b, {title body}:a a column set, ^a a column's first token
         ("gsomia troo*cost", 8, "'*' inside 'troo*cost': write troo* and the rest as two"),
