@@ -37,6 +37,9 @@ from monitor.watchlists.tokens import fold, is_spaceless, token_spans
 FIELDS = ("title", "body", "source")
 DEFAULT_FIELDS = ("title", "body")
 DEFAULT_NEAR = 10  # FTS5's default distance
+# FTS5 keeps NEAR's distance in a C int: a larger one wraps (2147483648 becomes negative
+# and NEAR matches nothing there), so it is refused rather than read differently.
+MAX_NEAR = 2**31 - 1
 # The longest word (token) a query may hold. Each word is a literal of the index's
 # Hyperscan scan, which refuses a literal of more than 16,000 bytes; and FTS5 compares
 # only a token's first 32,768 bytes. A word worth watching for is far shorter.
@@ -54,7 +57,7 @@ _SET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # "@name" anywhere in a query's text: its term-set references, and perhaps an "@" inside
 # a phrase or regex (for an order of work only; the parser decides what refers).
 SET_MENTION = re.compile(r"@([A-Za-z0-9][A-Za-z0-9_.-]*)")
-_DIGITS = re.compile(r"\d+")
+_DIGITS = re.compile(r"[0-9]+")  # as FTS5 reads a distance: \d would take other digits too
 _KEYWORDS = ("AND", "OR", "NOT")
 _WORD_END = frozenset(_SPACE + '()"')
 _RE2_OPTIONS = re2.Options()
@@ -596,6 +599,8 @@ class _Parser:
                 if digits is None:
                     raise self.error("expected a distance (a whole number) after ','")
                 distance = int(digits.group(0))
+                if distance > MAX_NEAR:
+                    raise self.error(f"NEAR's distance is at most {MAX_NEAR} (FTS5's limit)")
                 self.pos = digits.end()
                 self.skip_space()
                 if self.peek() != ")":

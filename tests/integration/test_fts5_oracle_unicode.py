@@ -130,3 +130,30 @@ def test_fuzzed_cases_select_what_fts5_selects(
     index = compile_watchlists([WatchlistConfig(name="w", query=ours)], {})
     found = {n for n, (title, body) in enumerate(documents) if index.match(Document(title, body))}
     assert expected == found
+
+
+def test_near_distances_past_fts5s_int_are_refused() -> None:
+    """FTS5 keeps NEAR's distance in a C int: 2147483648 wraps to a negative distance
+    there, and the NEAR matches nothing. Up to 2147483647 we select what FTS5 selects;
+    beyond, the query is refused when the config loads rather than read differently."""
+    documents = [("", "a b"), ("", "a " + "x " * 40 + "b"), ("", "b x a"), ("", "a")]
+    db = sqlite3.connect(":memory:")
+    db.execute(
+        "CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='unicode61 remove_diacritics 2')"
+    )
+    db.executemany(
+        "INSERT INTO t(rowid, title, body) VALUES (?, ?, ?)",
+        [(n, *d) for n, d in enumerate(documents)],
+    )
+
+    def fts5(query: str) -> set[int]:
+        return {row for (row,) in db.execute("SELECT rowid FROM t(?)", (query,))}
+
+    for distance in (0, 1, 39, 40, 2147483647):
+        query = f"NEAR(a b, {distance})"
+        index = compile_watchlists([WatchlistConfig(name="w", query=query)], {})
+        found = {n for n, d in enumerate(documents) if index.match(Document(*d))}
+        assert fts5(query) == found, query
+    assert set() == fts5("NEAR(a b, 2147483648)")  # wrapped: not what anyone meant
+    with pytest.raises(QueryError, match="NEAR's distance is at most 2147483647"):
+        compile_watchlists([WatchlistConfig(name="w", query="NEAR(a b, 2147483648)")], {})

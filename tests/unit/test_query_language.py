@@ -119,6 +119,7 @@ def matches(query: str, story: str | Document) -> bool:
         ("NEAR(seoul tokyo, 5)", "Seoul\nTokyo", False),
         ("NEAR (seoul tokyo, 1)", "Seoul and Tokyo", True),  # a space before '(' as in FTS5
         ("NEAR (seoul tokyo, 0)", "Seoul and Tokyo", False),
+        ("NEAR(seoul tokyo, 2147483647)", "Seoul " + "x " * 50 + "Tokyo", True),  # the most
         ("NEAR(@korea tokyo, 2)", "Tokyo and Seoul", True),
         # fields
         ("title:gsomia", "GSOMIA row\nbody text", True),
@@ -222,6 +223,9 @@ def test_source_field_is_searched_only_when_named() -> None:
         ('"cost sharing', 1, "unterminated phrase"),
         ('""', 1, "empty phrase"),
         ("NEAR(a b, x)", 11, "expected a distance"),
+        ("NEAR(a b, \uff13)", 11, "expected a distance"),  # FTS5 takes 0-9 only
+        # FTS5 keeps the distance in a C int: 2147483648 would wrap there
+        ("NEAR(a b, 2147483648)", 11, "NEAR's distance is at most 2147483647 (FTS5's limit)"),
         ("NEAR(a b, 3", 12, "expected ')' after NEAR's distance"),
         ("NEAR(a b", 9, "expected ')' to close the NEAR("),
         ("NEAR(a)", 1, "NEAR needs at least two terms"),
