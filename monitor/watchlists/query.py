@@ -484,15 +484,25 @@ class _Parser:
         if end == start:
             raise self.error(f"expected a word after '=', found {self.describe_here()}")
         self.pos = end
+        run = self.text[start:end]
+        if run.startswith("+") or run.endswith("+"):
+            # FTS5 joins the terms either side of a '+' into a phrase: "japan +korea" is
+            # the phrase "japan korea" there, and read as the word korea here it would be
+            # japan AND korea. Inside a word (cost+sharing) both read a phrase.
+            raise self.error(
+                f"'+' at the edge of {run!r} is FTS5's phrase join (a +b is the phrase "
+                "\"a b\" there): quote the phrase or the word, or drop the '+'",
+                start if run.startswith("+") else end - 1,
+            )
         words = self.words(start, end, cased)
         if not words:
-            raise self.error(f"{self.text[start:end]!r} has no letters or digits to match", start)
+            raise self.error(f"{run!r} has no letters or digits to match", start)
         inner = next((w for w in words[:-1] if w.prefix), None)
         if inner is not None:
             # FTS5 reads a*b as a* AND b; a phrase of them would be a narrower query.
             raise self.error(
-                f"'*' inside {self.text[start:end]!r}: write {inner.text}* and the rest as "
-                f'two terms, or quote the phrase ("{self.text[start:end]}")',
+                f"'*' inside {run!r}: write {inner.text}* and the rest as "
+                f'two terms, or quote the phrase ("{run}")',
                 start,
             )
         return words

@@ -49,6 +49,7 @@ def matches(query: str, story: str | Document) -> bool:
         ('"cost sharing"', "sharing cost", False),
         ('"cost sharing"', "the cost\nsharing", False),  # title and body are separate fields
         ("cost-sharing", "troop cost sharing talks", True),  # a hyphenated word is a phrase
+        ("cost+sharing", "troop cost sharing talks", True),  # '+' inside a word too, as in FTS5
         ('"U.S. forces"', "U.S forces in Japan", True),
         ('"U.S. forces"', "US forces in Japan", False),
         ('"cost""sharing"', "cost sharing", True),  # a doubled quote is a quote, as in FTS5
@@ -279,6 +280,15 @@ def test_source_field_is_searched_only_when_named() -> None:
         # FTS5's syntax we do not share, refused rather than read as words: a*b is FTS5's
         # a* AND b, {title body}:a a column set, ^a a column's first token
         ("gsomia troo*cost", 8, "'*' inside 'troo*cost': write troo* and the rest as two"),
+        # FTS5 joins the terms either side of a '+' into a phrase: japan +korea is the
+        # phrase "japan korea" there, where it was japan AND korea here
+        ("japan +korea", 7, "'+' at the edge of '+korea' is FTS5's phrase join"),
+        ("japan+ korea", 6, "'+' at the edge of 'japan+' is FTS5's phrase join"),
+        ('"japan"+korea', 8, "'+' at the edge of '+korea'"),
+        ('japan+"korea"', 6, "'+' at the edge of 'japan+'"),
+        ("NEAR(japan+ korea)", 11, "'+' at the edge of 'japan+'"),
+        ("C++", 3, "'+' at the edge of 'C++' is FTS5's phrase join (a +b is the phrase \"a b\""),
+        ("+", 1, "'+' at the edge of '+'"),
         ("{title body}:gsomia", 1, "'{' (a column set) is FTS5's: write title:a OR body:a"),
         ("scm ^seoul", 5, "'^' (a column's first token) is FTS5's"),
         ("= a", 2, "expected a word after '='"),
