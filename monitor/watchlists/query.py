@@ -60,6 +60,7 @@ SET_MENTION = re.compile(r"@([A-Za-z0-9][A-Za-z0-9_.-]*)")
 _DIGITS = re.compile(r"[0-9]+")  # as FTS5 reads a distance: \d would take other digits too
 _KEYWORDS = ("AND", "OR", "NOT")
 _WORD_END = frozenset(_SPACE + '()"')
+_CARET = "'^' (a column's first token) is FTS5's: drop it, or quote the word"
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a bad pattern becomes a QueryError, not noise on stderr
 
@@ -347,9 +348,7 @@ class _Parser:
             # FTS5's column sets and first-token marks: read as words here, {title body}:a
             # would ask for the words "title" and "body", ^seoul for Seoul anywhere.
             raise self.error(
-                "'{' (a column set) is FTS5's: write title:a OR body:a"
-                if char == "{"
-                else "'^' (a column's first token) is FTS5's: drop it, or quote the word"
+                "'{' (a column set) is FTS5's: write title:a OR body:a" if char == "{" else _CARET
             )
         if any(self.at_keyword(k) for k in ("AND", "OR")):
             raise self.error(f"expected a term, found {self.describe_here()}")
@@ -494,6 +493,10 @@ class _Parser:
                 "\"a b\" there): quote the phrase or the word, or drop the '+'",
                 start if run.startswith("+") else end - 1,
             )
+        caret = run.find("^")
+        if caret >= 0:
+            # FTS5 reads c^seoul as c AND ^seoul (Seoul first in a column), not a phrase.
+            raise self.error(_CARET, start + caret)
         words = self.words(start, end, cased)
         if not words:
             raise self.error(f"{run!r} has no letters or digits to match", start)

@@ -291,6 +291,10 @@ def test_source_field_is_searched_only_when_named() -> None:
         ("+", 1, "'+' at the edge of '+'"),
         ("{title body}:gsomia", 1, "'{' (a column set) is FTS5's: write title:a OR body:a"),
         ("scm ^seoul", 5, "'^' (a column's first token) is FTS5's"),
+        # inside a word too: FTS5 reads korea^seoul as korea AND ^seoul, not a phrase
+        ("korea^seoul", 6, "'^' (a column's first token) is FTS5's"),
+        ("korea^ seoul", 6, "'^' (a column's first token) is FTS5's"),
+        ("NEAR(korea^seoul talks)", 11, "'^' (a column's first token) is FTS5's"),
         ("= a", 2, "expected a word after '='"),
         ("a =", 4, "expected a word after '=', found end of query"),
         # '=' marks a word or a quoted phrase; before anything else it is refused, not
