@@ -118,10 +118,8 @@ FUZZED: list[tuple[str, str, list[tuple[str, str]]]] = [
 ]
 
 
-@pytest.mark.parametrize(("ours", "theirs", "documents"), FUZZED)
-def test_fuzzed_cases_select_what_fts5_selects(
-    ours: str, theirs: str, documents: list[tuple[str, str]]
-) -> None:
+def fts5_table(documents: list[tuple[str, str]]) -> sqlite3.Connection:
+    """An in-memory FTS5 table ``t`` of ``documents`` (title, body), rowid their index."""
     db = sqlite3.connect(":memory:")
     db.execute(
         "CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='unicode61 remove_diacritics 2')"
@@ -130,6 +128,14 @@ def test_fuzzed_cases_select_what_fts5_selects(
         "INSERT INTO t(rowid, title, body) VALUES (?, ?, ?)",
         [(n, *d) for n, d in enumerate(documents)],
     )
+    return db
+
+
+@pytest.mark.parametrize(("ours", "theirs", "documents"), FUZZED)
+def test_fuzzed_cases_select_what_fts5_selects(
+    ours: str, theirs: str, documents: list[tuple[str, str]]
+) -> None:
+    db = fts5_table(documents)
     expected = {row for (row,) in db.execute("SELECT rowid FROM t(?)", (theirs,))}
     index = compile_watchlists([WatchlistConfig(name="w", query=ours)], {})
     found = {n for n, (title, body) in enumerate(documents) if index.match(Document(title, body))}
@@ -141,14 +147,7 @@ def test_near_distances_past_fts5s_int_are_refused() -> None:
     there, and the NEAR matches nothing. Up to 2147483647 we select what FTS5 selects;
     beyond, the query is refused when the config loads rather than read differently."""
     documents = [("", "a b"), ("", "a " + "x " * 40 + "b"), ("", "b x a"), ("", "a")]
-    db = sqlite3.connect(":memory:")
-    db.execute(
-        "CREATE VIRTUAL TABLE t USING fts5(title, body, tokenize='unicode61 remove_diacritics 2')"
-    )
-    db.executemany(
-        "INSERT INTO t(rowid, title, body) VALUES (?, ?, ?)",
-        [(n, *d) for n, d in enumerate(documents)],
-    )
+    db = fts5_table(documents)
 
     def fts5(query: str) -> set[int]:
         return {row for (row,) in db.execute("SELECT rowid FROM t(?)", (query,))}

@@ -35,21 +35,33 @@ def deliver(path: Path) -> None:
         app.close()
 
 
-def test_replay_enqueues_matches_of_a_new_watchlist_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def polled(tmp_path: Path, stories: dict[str, str], deliver_too: bool = False) -> Path:
+    """The config of a folder ``wire`` holding ``stories`` (file name -> text), polled
+    once (and its alerts delivered if ``deliver_too``)."""
     (tmp_path / "wire").mkdir()
-    (tmp_path / "wire" / "a.txt").write_text("Pact\n\nGSOMIA stays, Esper said.\n")
-    (tmp_path / "wire" / "b.txt").write_text("Visit\n\nEsper lands in Seoul.\n")
-    (tmp_path / "wire" / "c.txt").write_text("Weather\n\nRain.\n")
+    for name, text in stories.items():
+        (tmp_path / "wire" / name).write_text(text)
     path = tmp_path / "monitor.yaml"
     path.write_text(CONFIG.format(extra=""))
     app = build_app(load_config(path))
     try:
         poll_source(app, "wire")
-        deliver_due(app)
+        if deliver_too:
+            deliver_due(app)
     finally:
         app.close()
+    return path
+
+
+def test_replay_enqueues_matches_of_a_new_watchlist_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stories = {
+        "a.txt": "Pact\n\nGSOMIA stays, Esper said.\n",
+        "b.txt": "Visit\n\nEsper lands in Seoul.\n",
+        "c.txt": "Weather\n\nRain.\n",
+    }
+    path = polled(tmp_path, stories, deliver_too=True)
     assert 1 == mail_count(tmp_path)
 
     path.write_text(CONFIG.format(extra="  - {name: talks, query: Esper, channels: [box]}\n"))
@@ -99,16 +111,7 @@ def test_replay_listing_does_not_start_after_the_progress_line_on_one_terminal(
     the listing prints, so a line never reads "1 items, 0 matched, 5/s2\\tpact\\tPact"."""
     import monitor.watchlists.backtest as backtest_module
 
-    (tmp_path / "wire").mkdir()
-    for n in range(4):
-        (tmp_path / "wire" / f"{n}.txt").write_text(f"Pact {n}\n\nGSOMIA stays.\n")
-    path = tmp_path / "monitor.yaml"
-    path.write_text(CONFIG.format(extra=""))
-    app = build_app(load_config(path))
-    try:
-        poll_source(app, "wire")
-    finally:
-        app.close()
+    path = polled(tmp_path, {f"{n}.txt": f"Pact {n}\n\nGSOMIA stays.\n" for n in range(4)})
     monkeypatch.setattr(backtest_module, "PROGRESS_EVERY", 1)
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
@@ -127,15 +130,7 @@ def test_since_further_back_than_any_date_means_everything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     """--since 1000000d (or more than a timedelta holds) is "all", not a traceback."""
-    (tmp_path / "wire").mkdir()
-    (tmp_path / "wire" / "a.txt").write_text("Pact\n\nGSOMIA stays.\n")
-    path = tmp_path / "monitor.yaml"
-    path.write_text(CONFIG.format(extra=""))
-    app = build_app(load_config(path))
-    try:
-        poll_source(app, "wire")
-    finally:
-        app.close()
+    path = polled(tmp_path, {"a.txt": "Pact\n\nGSOMIA stays.\n"})
     extra = ["--dry-run"] if command == "replay" else []
     assert 0 == main([command, "--since", "1000000d", *extra, "-c", str(path)])
     assert "Pact" in capsys.readouterr().out
@@ -152,15 +147,7 @@ def test_replay_of_a_digest_watchlist_counts_the_matches_it_records(
 ) -> None:
     """`alert: digest` enqueues no alert: the summary says the matches were recorded
     (for the digest), where "0 alerts enqueued" alone read as "nothing done"."""
-    (tmp_path / "wire").mkdir()
-    (tmp_path / "wire" / "a.txt").write_text("Visit\n\nEsper lands in Seoul.\n")
-    path = tmp_path / "monitor.yaml"
-    path.write_text(CONFIG.format(extra=""))
-    app = build_app(load_config(path))
-    try:
-        poll_source(app, "wire")
-    finally:
-        app.close()
+    path = polled(tmp_path, {"a.txt": "Visit\n\nEsper lands in Seoul.\n"})
     digest = "  - {name: talks, query: Esper, alert: digest}\n"
     path.write_text(
         CONFIG.format(extra=digest)
