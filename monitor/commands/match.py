@@ -14,8 +14,11 @@ from monitor.alerts.route import hit_record
 from monitor.app import build_matcher
 from monitor.commands._common import load, print_json
 from monitor.config import Config
-from monitor.errors import ConfigError
-from monitor.model import Hit
+from monitor.errors import ConfigError, SourceError
+from monitor.model import Document, Hit
+from monitor.normalise import normalise_entry
+from monitor.sources.folder import PARSERS
+from monitor.text import utc_now
 from monitor.watchlists import WatchlistIndex
 from monitor.watchlists.backtest import backtest, read_jsonl, terminal_progress
 from monitor.watchlists.examples import text_document
@@ -24,8 +27,9 @@ from monitor.watchlists.examples import text_document
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Explain which watch-lists match a story: the clause that fired, the matched "
-        "terms and snippets. The text's first line is its title, the rest its body. "
-        "With --jsonl, back-test: one JSON line out per JSON line in."
+        "terms and snippets. The text's first line is its title, the rest its body; a "
+        "--file the folder source reads (.txt, .md, .html, .eml, a feed) is read as it "
+        "reads it. With --jsonl, back-test: one JSON line out per JSON line in."
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("text", nargs="?", help="the story's text, or - to read stdin")
@@ -51,18 +55,40 @@ def run(args: argparse.Namespace) -> int:
             return _backtest(index, _utf8_lines(raw, args.jsonl), args.jsonl, only)
     if args.file is not None:
         with _reading(str(args.file)):
-            text = args.file.read_text(encoding="utf-8")
+            stories = _file_stories(args.file)
     elif args.text == "-":
         with _reading("<stdin>"):
-            text = _read_stdin()
+            stories = [text_document(_read_stdin())]
     else:
-        text = args.text
-    hits = index.match(text_document(text), only)
-    for hit in hits:
-        _explain(hit, sys.stdout)
-    if not hits:
+        stories = [text_document(args.text)]
+    matched = False
+    for story in stories:
+        hits = index.match(story, only)
+        if hits and len(stories) > 1:  # a feed file's entries: say whose hits follow
+            print(f"== {story.title}")
+        for hit in hits:
+            _explain(hit, sys.stdout)
+        matched |= bool(hits)
+    if not matched:
         print("no watch-list matches")
-    return 0 if hits else 1
+    return 0 if matched else 1
+
+
+def _file_stories(path: Path) -> list[Document]:
+    """The stories in ``path`` as the daemon stores them: a file of a kind the folder
+    source reads (a text with its date line, an HTML page, an e-mail, a feed) through
+    its parser, so markup, headers and the date line are what the daemon makes of them;
+    any other file as a text, its first line the title."""
+    parse = PARSERS.get(path.suffix.lower())
+    if parse is None:
+        return [text_document(path.read_text(encoding="utf-8"))]
+    now = utc_now()
+    try:
+        entries = parse(path.read_bytes(), now, path.name)
+    except SourceError as exc:  # a feed file that is no feed, cut short, ...
+        raise ConfigError(f"cannot read: {exc}", file=str(path)) from exc
+    items = [normalise_entry("", entry, identity="auto", now=now) for entry in entries]
+    return [Document(item.title, item.body) for item in items]
 
 
 def _read_stdin() -> str:

@@ -156,11 +156,69 @@ def test_a_missing_input_file_is_named_not_a_traceback(
 def test_an_input_file_that_is_not_utf8_is_named_not_a_traceback(
     default_config: Path, tmp_path: Path, option: str
 ) -> None:
-    latin = tmp_path / "latin.txt"
+    # Not a kind of file the folder source reads: --file takes it as UTF-8 text.
+    latin = tmp_path / "latin.story"
     latin.write_bytes(b'{"id": 1, "title": "caf\xe9", "body": "x"}\n')
-    where = r"latin\.txt:1:" if option == "--jsonl" else r"latin\.txt:"  # an archive's line
+    where = r"latin\.story:1:" if option == "--jsonl" else r"latin\.story:"  # a line
     with pytest.raises(ConfigError, match=where + r" cannot read: not UTF-8 text"):
         match(default_config, option, str(latin))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "terms"),
+    [
+        # The seed's shape: title, date line, paragraphs. The date is no part of the body.
+        ("a.txt", b"GSOMIA row\n# 14 November 2019 10:48 (UTC +04:00)\nJapan, Korea.\n", 3),
+        # A legacy charset, as the folder reads it (not refused as not UTF-8).
+        ("b.txt", b"Caf\xe9 GSOMIA\n\nJapan and South Korea in Seoul.\n", 4),
+        # Markup is no text: <div class="gsomia"> would match the word otherwise.
+        (
+            "c.html",
+            b'<html><head><title>Talks</title></head><body><div class="gsomia">'
+            b"<p>Japan and Korea</p></div><p>GSOMIA stays.</p></body></html>",
+            3,
+        ),
+        # An e-mail: the subject is the title, the headers are no text.
+        ("d.eml", b"Subject: GSOMIA row\nFrom: gsomia@japan.example\n\nJapan and Korea.\n", 3),
+    ],
+)
+def test_a_file_the_folder_source_reads_is_read_as_it_reads_it(
+    default_config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: bytes,
+    terms: int,
+) -> None:
+    """`match --file` explains what the daemon would make of a file dropped in its
+    folder: the same parser, so markup, headers and date lines match as they would."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert 0 == match(default_config, "-w", "gsomia", "--file", str(path))
+    out = capsys.readouterr().out
+    [found] = [line for line in out.splitlines() if line.startswith("  terms:")]
+    assert terms == len(found.split(":", 1)[1].split(","))
+    assert not [shown for shown in ("14 November", "class", "From") if shown in out]
+
+
+def test_a_feed_file_heads_each_matching_entrys_hits_with_its_title(
+    default_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "wire.xml"
+    feed.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+        "<item><title>Rain</title><description>Weather.</description><guid>1</guid></item>"
+        "<item><title>GSOMIA row</title><description>Japan and Korea.</description>"
+        "<guid>2</guid></item></channel></rss>",
+        encoding="utf-8",
+    )
+    assert 0 == match(default_config, "--file", str(feed))
+    out = capsys.readouterr().out.splitlines()
+    assert ["== GSOMIA row", "gsomia: matches"] == out[:2]
+    broken = tmp_path / "cut.xml"
+    broken.write_text('<?xml version="1.0"?><rss version="2.0"><channel><item>', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cut\.xml: cannot read: the feed document ends"):
+        match(default_config, "--file", str(broken))
 
 
 def test_jsonl_reports_the_lines_before_one_that_is_not_utf8(
