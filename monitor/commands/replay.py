@@ -83,10 +83,16 @@ def run(args: argparse.Namespace) -> int:
         store = open_store(config.monitor.database)
     matched = enqueued = new_matches = 0
     pending: list[tuple[IngestedItem, PlannedMatch]] = []
+    would_add: set[tuple[int, str, str]] = set()  # a dry run's new matches, across flushes
 
     def flush() -> None:
         nonlocal enqueued, new_matches
-        if pending and not args.dry_run:
+        if pending and args.dry_run:
+            would_add.update(
+                store.unmatched({(i.story_id, p.watchlist, p.revision) for i, p in pending})
+            )
+            new_matches = len(would_add)
+        elif pending:
             added = store.add_matches(pending, now=utc_now())
             enqueued += added.deliveries
             new_matches += added.matches
@@ -113,7 +119,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.dry_run:
-        print(f"{matched} stored items match (dry run: nothing enqueued)", file=sys.stderr)
+        print(
+            f"{matched} stored items match; {new_matches} would be new matches "
+            "(dry run: nothing enqueued)",
+            file=sys.stderr,
+        )
     else:
         # A watch-list with `alert: digest` enqueues no alert: its digest collects the
         # match. Counted apart, so "0 alerts enqueued" does not read as "nothing done".

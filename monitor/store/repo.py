@@ -771,6 +771,18 @@ class Store:
             self._add_matches(connection, list(planned), now, result)
         return result
 
+    def unmatched(self, keys: Collection[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
+        """Which ``(story, watch-list, revision)`` have no match yet: those
+        ``add_matches`` would add (a replay's dry run counts them, changing nothing)."""
+        stories = sorted({story for story, _, _ in keys})
+        known: set[tuple[int, str, str]] = set()
+        columns = (matches_t.c.story_id, matches_t.c.watchlist, matches_t.c.revision)
+        with self.engine.connect() as connection:
+            for chunk in _chunks(stories):
+                query = select(*columns).where(matches_t.c.story_id.in_(chunk))
+                known.update((int(s), w, r) for s, w, r in connection.execute(query))
+        return set(keys) - known
+
     def _enqueue_notices(
         self, connection: Connection, notices: Sequence[Notice], now: datetime
     ) -> int:

@@ -140,7 +140,9 @@ def test_replay_dry_run_lists_stored_items_that_match(
     [line] = captured.out.splitlines()
     title = "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact"
     assert ["scm", title] == line.split("\t")[1:]
-    assert "1 stored items match (dry run: nothing enqueued)\n" == captured.err
+    assert "1 stored items match; 0 would be new matches (dry run: nothing enqueued)\n" == (
+        captured.err
+    )
 
 
 @pytest.mark.parametrize("option", ["--file", "--jsonl"])
