@@ -1648,23 +1648,25 @@ def _by_fingerprint(item: Item) -> str:
 
 
 def _rounds(
-    batch: list[tuple[Item, dict[str, Any]]], stored: Collection[tuple[str, str]] = ()
+    batch: list[tuple[Item, dict[str, Any]]], stored: Mapping[tuple[str, str], str | None] = {}
 ) -> list[list[tuple[Item, dict[str, Any]]]]:
     """A poll's items split so that no round holds one (source, key) twice: a feed that
     repeats an entry gets it stored, then compared (unchanged or updated), as it would
     one at a time. Nearly every poll is one round.
 
     Of the items under one key, those whose text is ``stored`` (their source and content
-    hash) come first: a document archived under another file name as a new one is
-    written under its name and title is then found in its new file before the new one is
-    read (see ``_move``), and the new one is another document, not an edit of it."""
+    hash, and the file of a row with it) come first: a document archived under another
+    file name as a new one is written under its name and title is then found in its new
+    file before the new one is read (see ``_move``), and the new one is another document,
+    not an edit of it. Among those, each comes after the one whose row leaves the file it
+    moves into (see ``_moves_in_turn``)."""
     groups: dict[tuple[str, str], list[tuple[Item, dict[str, Any]]]] = {}
     for item, values in batch:
         groups.setdefault((item.source, values["key"]), []).append((item, values))
     rounds: list[list[tuple[Item, dict[str, Any]]]] = []
     for members in groups.values():
         if len(members) > 1:
-            members.sort(key=lambda member: _unstored(member[0], stored))
+            members = _moves_in_turn(members, stored)
         for n, member in enumerate(members):
             if n == len(rounds):
                 rounds.append([])
@@ -1672,16 +1674,52 @@ def _rounds(
     return rounds
 
 
-def _unstored(item: Item, stored: Collection[tuple[str, str]]) -> bool:
+def _moves_in_turn(
+    members: list[tuple[Item, dict[str, Any]]], stored: Mapping[tuple[str, str], str | None]
+) -> list[tuple[Item, dict[str, Any]]]:
+    """``members`` (items under one key), those with a stored text first, each of those
+    after the one whose stored row is in the file it is read from. A brief rotated as
+    logrotate does (brief.1.txt to brief.2.txt, brief.txt to brief.1.txt, a new
+    brief.txt) moves each archived row into the file another row leaves in the same
+    poll: taken in another order, a row found in its new file could not take that file's
+    key (the other row still had it), and the new brief.txt later found the row by its
+    old file's key and was taken as its edit (and alerted nothing new)."""
+    moving = [member for member in members if not _unstored(member[0], stored)]
+    ordered: list[tuple[Item, dict[str, Any]]] = []
+    while moving:
+        # The files rows still to move are in: a member moving into one of them waits.
+        leaving = {stored[(item.source, item.content_hash)] for item, _ in moving}
+        ready = next(
+            (
+                member
+                for member in moving
+                if member[0].file not in leaving - {_file_of(member, stored)}
+            ),
+            moving[0],  # a cycle (two files swapped): any order
+        )
+        ordered.append(ready)
+        moving.remove(ready)
+    return ordered + [member for member in members if _unstored(member[0], stored)]
+
+
+def _file_of(
+    member: tuple[Item, dict[str, Any]], stored: Mapping[tuple[str, str], str | None]
+) -> str | None:
+    """The file of the stored row with ``member``'s text."""
+    return stored[(member[0].source, member[0].content_hash)]
+
+
+def _unstored(item: Item, stored: Mapping[tuple[str, str], str | None]) -> bool:
     return (item.source, item.content_hash) not in stored
 
 
 def _stored_texts(
     connection: Connection, batch: list[tuple[Item, dict[str, Any]]]
-) -> set[tuple[str, str]]:
+) -> dict[tuple[str, str], str | None]:
     """The (source, content hash) of the stored texts of those folder documents of
-    ``batch`` that share their key with another item of it (see ``_rounds``): no query
-    for a poll without such documents, nearly every poll."""
+    ``batch`` that share their key with another item of it (see ``_rounds``), and the
+    file of a row with each: no query for a poll without such documents, nearly every
+    poll."""
     count: dict[tuple[str, str], int] = {}
     for item, values in batch:
         identity = (item.source, values["key"])
@@ -1690,7 +1728,9 @@ def _stored_texts(
     for item, values in batch:
         if item.file is not None and count[(item.source, values["key"])] > 1:
             by_source.setdefault(item.source, set()).add(item.content_hash)
-    return {(row.source, row.content_hash) for row in _rows_with_texts(connection, by_source)}
+    return {
+        (row.source, row.content_hash): row.file for row in _rows_with_texts(connection, by_source)
+    }
 
 
 def _move(stored: Any, item: Item, values: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from feedserver import Feed, FeedServer, feed_app, rss, serve
 
+from monitor.app import build_app
+from monitor.config import load_config
 from monitor.dedup import normalised_words
 from monitor.model import Entry
 from monitor.normalise import normalise_entry
@@ -502,3 +504,48 @@ def test_a_short_story_its_wire_issues_again_far_apart_alerts_once_in_other_scri
     story = _story_ids(tmp_path)
     assert [1, 0, 0, 0, 0, 0] == delivered
     assert story["wire:k1"] == story["wire:k2"] == story["paper:p1"]
+
+
+def _rotate(folder: Path, name: str) -> None:
+    """logrotate's move: name.N.txt to name.N+1.txt from the highest down, then name.txt
+    to name.1.txt."""
+    numbered = sorted(folder.glob(f"{name}.*.txt"), key=lambda path: -int(path.name.split(".")[1]))
+    for path in numbered:
+        path.rename(folder / f"{name}.{int(path.name.split('.')[1]) + 1}.txt")
+    if (folder / f"{name}.txt").exists():
+        (folder / f"{name}.txt").rename(folder / f"{name}.1.txt")
+
+
+def test_a_brief_rotated_logrotate_style_is_a_story_each_day(tmp_path: Path) -> None:
+    """Each day brief.txt becomes brief.1.txt, brief.1.txt brief.2.txt and so on, and a
+    new brief.txt holds that day's news under the same recurring title, all before one
+    poll. Each archive is its stored document, whatever order the poll reads them in,
+    and each day's brief is a story of its own that alerts."""
+    folder = tmp_path / "briefs"
+    folder.mkdir()
+    config = {
+        "database": f"sqlite:///{tmp_path}/db.sqlite",
+        "sources": [{"type": "folder", "name": "briefs", "path": str(folder)}],
+        "channels": {"box": {"type": "maildir", "path": str(tmp_path / "mail"), "to": ["d@x.org"]}},
+        "watchlists": [{"name": "pact", "query": "GSOMIA", "channels": ["box"]}],
+    }
+    (tmp_path / "monitor.yaml").write_text(json.dumps(config))
+    rng = random.Random(7)
+    words = [f"{rng.choice('bcdfgklmnprstvz')}{n}ora" for n in range(2000)]
+    days = [" ".join(rng.choices(words, k=60)) + " GSOMIA." for _ in range(8)]
+    app = build_app(load_config(tmp_path / "monitor.yaml"))
+    try:
+        delivered = []
+        for day, body in enumerate(days):
+            _rotate(folder, "brief")
+            (folder / "brief.txt").write_text(
+                f"Security daily brief\n# {day + 1} November 2019 09:00 (UTC)\n\n{body}\n"
+            )
+            delivered.append(poll_source(app, "briefs", force=True).deliveries)
+        bodies = sorted(item.body for item in app.store.items())
+        stories = {item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert [1] * len(days) == delivered
+    assert sorted(days) == bodies
+    assert len(days) == len(stories)
