@@ -168,12 +168,15 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     # Decide in order, as if each item were stored before the next is looked up.
     chosen: list[int] = []  # a real id, or _PROVISIONAL + index into `created`
     created: list[tuple[Item, stories.Signature | None]] = []
+    joined: list[tuple[Item, stories.Signature, int]] = []  # versions, see _join
     by_fingerprint = dict(exact)
     new_bands: dict[int, list[int]] = {}  # band -> provisional ids, oldest first
     for item, signature in zip(items, signatures, strict=True):
         story = by_fingerprint.get(item.fingerprint)
         if story is None and signature is not None:
             story = _similar(signature, band_stories, new_bands, known)
+            if story is not None:
+                _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
             story = _PROVISIONAL + len(created)
             created.append((item, signature))
@@ -183,10 +186,42 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
                 for band in set(signature.bands):
                     new_bands.setdefault(band, []).append(story)
         chosen.append(story)
-    if not created:
-        return chosen
-    real = _create(connection, statements, created, now)
-    return [real[story - _PROVISIONAL] if story >= _PROVISIONAL else story for story in chosen]
+    real = _create(connection, statements, created, now) if created else []
+
+    def resolved(story: int) -> int:
+        return real[story - _PROVISIONAL] if story >= _PROVISIONAL else story
+
+    _insert_versions(
+        connection,
+        statements,
+        [(item, signature, resolved(story)) for item, signature, story in joined],
+        now,
+    )
+    return [resolved(story) for story in chosen]
+
+
+def _join(
+    item: Item,
+    signature: stories.Signature,
+    story: int,
+    joined: list[tuple[Item, stories.Signature, int]],
+    by_fingerprint: dict[str, int],
+    band_stories: dict[int, list[int]],
+    known: dict[int, list[tuple[int, ...]]],
+) -> None:
+    """Take ``item``, which joins ``story`` by similarity, as a version of it (its
+    fingerprint, signature and bands, as an edit's, see ``index_versions``), for the
+    rest of the poll too. A story was known by its first version and its edits alone: a
+    wire's UPDATE 1 under a new GUID joined its story, and UPDATE 2, a paragraph further
+    from the first version, was compared with the first alone, made a story of its own
+    and alerted again (and so did a paper's copy of it)."""
+    joined.append((item, signature, story))
+    by_fingerprint.setdefault(item.fingerprint, story)
+    known.setdefault(story, []).append(signature.values)
+    for band in set(signature.bands):
+        holders = band_stories.setdefault(band, [])
+        if story not in holders:
+            holders.append(story)
 
 
 def index_versions(
@@ -207,12 +242,32 @@ def index_versions(
         _read_fingerprint(item, reading) for item, reading in zip(items, readings, strict=True)
     ]
     taken = _existing(connection, statements, sorted({item.fingerprint for item in items}))
+    _insert_versions(
+        connection,
+        statements,
+        [
+            (item, reading.signature, story)
+            for item, (_, story), reading in zip(items, versions, readings, strict=True)
+            if item.fingerprint not in taken
+        ],
+        now,
+    )
+
+
+def _insert_versions(
+    connection: Connection,
+    statements: _Statements,
+    versions: Sequence[tuple[Item, stories.Signature | None, int]],
+    now: datetime,
+) -> None:
+    """Store each item's fingerprint and signature (``versions``: with its story's id) as
+    a version of its story, and its bands under the story's id; the first of a
+    fingerprint only."""
     rows: dict[str, dict[str, Any]] = {}
     bands: set[tuple[int, int]] = set()
-    for item, (_, story), reading in zip(items, versions, readings, strict=True):
-        if item.fingerprint in taken or item.fingerprint in rows:
+    for item, signature, story in versions:
+        if item.fingerprint in rows:
             continue
-        signature = reading.signature
         rows[item.fingerprint] = {
             "fingerprint": item.fingerprint,
             "story_id": story,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -318,3 +319,43 @@ def test_a_one_line_entry_reused_for_another_story_under_its_constant_headline(
     )
     assert [(1, 0, 1), (0, 1, 0), (1, 0, 1)] == outcomes
     assert not joined
+
+
+def _paragraph(rng: random.Random, words: list[str]) -> str:
+    return " ".join(rng.choices(words, k=40)) + "."
+
+
+def test_a_wires_second_update_under_a_new_guid_joins_its_story(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A wire's story, its UPDATE 1 under a new GUID with a paragraph added, then its
+    UPDATE 2 with two more: UPDATE 2 is far from the first version (under THRESHOLD
+    alike) but close to UPDATE 1, which joined the story and is one of its versions. One
+    story, one alert; a paper's copy of UPDATE 2 joins it too."""
+    rng = random.Random(3)
+    words = [f"{rng.choice('bcdfgklmnprstvz')}{n}ix" for n in range(3000)]
+    first = [_paragraph(rng, words) + " GSOMIA.", _paragraph(rng, words)]
+    update1 = [*first, _paragraph(rng, words)]
+    update2 = [*update1, _paragraph(rng, words), _paragraph(rng, words)]
+    title = "Seoul keeps its pact with Tokyo"
+    polls = [
+        ("wire", ("u0", title, " ".join(first))),
+        ("wire", ("u1", "UPDATE 1-" + title, " ".join(update1))),
+        ("wire", ("u2", "UPDATE 2-" + title, " ".join(update2))),
+        ("paper", ("p1", "South Korea stays in the pact", "SEOUL (Herald) - " + " ".join(update2))),
+    ]
+    sources = [
+        {"name": "wire", "url": server.url("/wire")},
+        {"name": "paper", "url": server.url("/paper")},
+    ]
+    app = feed_app(tmp_path, sources, [{"name": "pact", "query": "GSOMIA"}])
+    try:
+        delivered = []
+        for at, (source, entry) in enumerate(polls):
+            server.routes[f"/{source}"] = Feed(rss(entry), etag=f'"{at}"')
+            delivered.append(poll_source(app, source, force=True).deliveries)
+        stories = {item.key: item.story_id for item in app.store.items()}
+    finally:
+        app.close()
+    assert [1, 0, 0, 0] == delivered
+    assert 1 == len(set(stories.values())), stories
