@@ -294,10 +294,13 @@ def _boilerplate_joins(
     alerted. The body is boilerplate when the item's own source carried the story and
     the body tells nothing of the item's headline (``stories.tells_of``: a notice shares
     no word with it; a short story its wire issues again under another headline does,
-    and joins), or a source that carried it has carried the body under two stories'
-    headlines it tells nothing of (another paper of the group). A short story another
-    outlet retitles still joins: on first sight it looks as a notice in two papers of one
-    group does. Such joins are rare: most polls query nothing here."""
+    and joins), or it tells nothing of any headline it was carried under, the story's
+    and the item's (two papers of one group, each showing the notice for the first time:
+    the second paper's story joined the first's and never alerted), or a source that
+    carried it has carried the body under two stories' headlines it tells nothing of
+    (another paper of the group). A short story another outlet retitles still joins
+    where its body tells of a headline of it, as 92% of Reuters' short stories do of
+    their own. Such joins are rare: most polls query nothing here."""
     short = [
         at
         for at, item in enumerate(items)
@@ -316,8 +319,10 @@ def _boilerplate_joins(
         if stories.one_story_headline(item.title, (title for _, title in story)):
             continue
         sources = sorted({source for source, _ in story})
-        own = item.source in sources and not stories.tells_of(item.body, item.title)
-        if own or _a_template(connection, statements, item.body, sources):
+        untold = not stories.tells_of(item.body, item.title)
+        own = item.source in sources and untold
+        nowhere = untold and not any(stories.tells_of(item.body, title) for _, title in story)
+        if own or nowhere or _a_template(connection, statements, item.body, sources):
             found.append(at)
     return found
 

@@ -388,6 +388,21 @@ def test_a_paywall_notice_one_paper_showed_under_two_stories_makes_no_story_of_a
     assert [1, 1, 1] == delivered
 
 
+def test_two_papers_first_paywalled_stories_are_two_stories(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Two papers of one group give the group's paywall notice as every body, each for
+    the first time: the notice tells of neither headline, so the second paper's story is
+    no copy of the first's, and alerts."""
+    polls = [
+        ("herald", rss(("h1", "GSOMIA talks stall in Tokyo", NOTICE))),
+        ("courier", rss(("c1", "Seoul renews GSOMIA after US pressure", NOTICE))),
+    ]
+    delivered = _poll_each(server, tmp_path, polls)
+    assert 2 == len(set(_story_ids(tmp_path).values()))
+    assert [1, 1] == delivered
+
+
 def test_a_paywall_notice_out_of_the_sources_recent_items_makes_no_story_of_two(
     server: FeedServer, tmp_path: Path
 ) -> None:
