@@ -65,6 +65,12 @@ MIN_WORDS = 12
 # Copies of a story arrive within days; a look further back only finds recurring
 # templates ("Daily market report"), which are not the same story.
 WINDOW = timedelta(days=7)
+# A copy that joins a story this soon after its first sighting becomes one of its
+# versions, which later copies are compared with too (a wire's UPDATE 2 is closer to
+# UPDATE 1 than to the first take). Later joins do not: every day's "Fed adds reserves"
+# would otherwise keep the story alive, and each day's report would join the last one's
+# and never alert (the versions of a month of reports chain into one story).
+VERSION_SPAN = timedelta(hours=12)
 # A source's recent items read back to find its boilerplate (see ``recurring``): a
 # shingle in at least RECUR of them, and RECUR_SHARE of all, is its template, not news
 # (the few updates of one story do not reach a quarter of a busy feed's items).

@@ -104,7 +104,7 @@ def _statements(dialect: str) -> _Statements:
         band_stories=select(ranked.c.band, ranked.c.story_id).where(
             ranked.c["rank"] <= stories.MAX_CANDIDATES
         ),
-        signatures=select(stories_t.c.id, stories_t.c.signature).where(
+        signatures=select(stories_t.c.id, stories_t.c.signature, stories_t.c.first_seen).where(
             in_values(stories_t.c.id, "ids", dialect),
             stories_t.c.first_seen >= bindparam("since"),
         ),
@@ -163,7 +163,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     for chunk in _chunks(sorted(wanted)):
         for band, story_id in connection.execute(statements.band_stories, {"bands": chunk}):
             band_stories.setdefault(int(band), []).append(int(story_id))
-    known = _signatures(connection, statements, band_stories, now)
+    known, first_seen = _signatures(connection, statements, band_stories, now)
 
     # Decide in order, as if each item were stored before the next is looked up.
     chosen: list[int] = []  # a real id, or _PROVISIONAL + index into `created`
@@ -175,7 +175,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         story = by_fingerprint.get(item.fingerprint)
         if story is None and signature is not None:
             story = _similar(signature, band_stories, new_bands, known)
-            if story is not None:
+            if story is not None and _young(story, first_seen, now):
                 _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
             story = _PROVISIONAL + len(created)
@@ -200,6 +200,16 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     return [resolved(story) for story in chosen]
 
 
+def _young(story: int, first_seen: dict[int, datetime], now: datetime) -> bool:
+    """Whether ``story`` was first seen within ``stories.VERSION_SPAN``: one of this
+    poll's, or a stored one seen lately (one seen before the window is known to be old
+    by its absence from ``first_seen``)."""
+    if story >= _PROVISIONAL:
+        return True
+    seen = first_seen.get(story)
+    return seen is not None and seen >= now - stories.VERSION_SPAN
+
+
 def _join(
     item: Item,
     signature: stories.Signature,
@@ -209,12 +219,15 @@ def _join(
     band_stories: dict[int, list[int]],
     known: dict[int, list[tuple[int, ...]]],
 ) -> None:
-    """Take ``item``, which joins ``story`` by similarity, as a version of it (its
-    fingerprint, signature and bands, as an edit's, see ``index_versions``), for the
-    rest of the poll too. A story was known by its first version and its edits alone: a
-    wire's UPDATE 1 under a new GUID joined its story, and UPDATE 2, a paragraph further
-    from the first version, was compared with the first alone, made a story of its own
-    and alerted again (and so did a paper's copy of it)."""
+    """Take ``item``, which joins ``story`` by similarity soon after it was first seen
+    (``stories.VERSION_SPAN``), as a version of it (its fingerprint, signature and
+    bands, as an edit's, see ``index_versions``), for the rest of the poll too.
+
+    A story was known by its first version and its edits alone: a wire's UPDATE 1 under
+    a new GUID joined its story, and UPDATE 2, a paragraph further from the first
+    version, was compared with the first alone, made a story of its own and alerted
+    again (and so did a paper's copy of it). Only soon after: each join also keeps the
+    story alive and wider, and a month of daily reports chained into one story."""
     joined.append((item, signature, story))
     by_fingerprint.setdefault(item.fingerprint, story)
     known.setdefault(story, []).append(signature.values)
@@ -406,19 +419,31 @@ def _signatures(
     statements: _Statements,
     band_stories: dict[int, list[int]],
     now: datetime,
-) -> dict[int, list[tuple[int, ...]]]:
+) -> tuple[dict[int, list[tuple[int, ...]]], dict[int, datetime]]:
     """Signature values of the candidate stories first seen within the window (those
-    with a signature of the current scheme), and of their versions seen within it."""
+    with a signature of the current scheme), and of their versions seen within it; and
+    when each of those stories was first seen."""
     ids = sorted({story for found in band_stories.values() for story in found})
     known: dict[int, list[tuple[int, ...]]] = {}
-    for query in (statements.signatures, statements.version_signatures):
-        for chunk in _chunks(ids):
-            rows = connection.execute(query, {"ids": chunk, "since": now - stories.WINDOW})
-            for story_id, stored in rows:
-                values = stories.stored_values(stored)
-                if values is not None:
-                    known.setdefault(int(story_id), []).append(values)
-    return known
+    first_seen: dict[int, datetime] = {}
+    since = now - stories.WINDOW
+    for chunk in _chunks(ids):
+        for story_id, stored, seen in connection.execute(
+            statements.signatures, {"ids": chunk, "since": since}
+        ):
+            first_seen[int(story_id)] = seen
+            _add_values(known, int(story_id), stored)
+        for story_id, stored in connection.execute(
+            statements.version_signatures, {"ids": chunk, "since": since}
+        ):
+            _add_values(known, int(story_id), stored)
+    return known, first_seen
+
+
+def _add_values(known: dict[int, list[tuple[int, ...]]], story: int, stored: object) -> None:
+    values = stories.stored_values(stored)
+    if values is not None:
+        known.setdefault(story, []).append(values)
 
 
 def _similar(

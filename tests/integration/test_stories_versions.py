@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from feedserver import Feed, FeedServer, feed_app, rss, serve
 
-from monitor.dedup import length_in_words
+from monitor.dedup import content_hash, fingerprint, length_in_words
+from monitor.model import Item
 from monitor.pipeline import poll_source
+from monitor.store import open_store
+from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
 
 WIRE = (
     "Seoul said on Friday it would keep its military intelligence-sharing pact with Tokyo, "
@@ -359,3 +363,46 @@ def test_a_wires_second_update_under_a_new_guid_joins_its_story(
         app.close()
     assert [1, 0, 0, 0] == delivered
     assert 1 == len(set(stories.values())), stories
+
+
+@pytest.mark.parametrize(
+    ("gap", "delivered"), [(timedelta(hours=2), [1, 0, 0]), (timedelta(days=1), [1, 0, 1])]
+)
+def test_only_a_copy_that_joins_a_story_soon_becomes_one_of_its_versions(
+    tmp_path: Path, gap: timedelta, delivered: list[int]
+) -> None:
+    """Three texts, each a paragraph or two on from the one before, so that the third
+    is close to the second alone. Hours apart they are a wire's updates: the second is a
+    version of the story and the third joins it. A day apart they are daily reports:
+    the second joins the first, but becomes no version, so the third is news of its own
+    (else each day's report joined the last, and a month of them was one story)."""
+    rng = random.Random(3)
+    words = [f"{rng.choice('bcdfgklmnprstvz')}{n}ix" for n in range(3000)]
+    first = [_paragraph(rng, words) + " GSOMIA.", _paragraph(rng, words)]
+    second = [*first, _paragraph(rng, words)]
+    third = [*second, _paragraph(rng, words), _paragraph(rng, words)]
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    start = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
+    try:
+        found = []
+        for n, paragraphs in enumerate([first, second, third]):
+            at = start + n * gap
+            body = " ".join(paragraphs)
+            key, title = f"guid:{n}", f"Pact report {n}"
+            item = Item(
+                source="wire",
+                key=key,
+                title=title,
+                body=body,
+                published=at,
+                fingerprint=fingerprint(title, body, key),
+                content_hash=content_hash(title, body),
+            )
+            found.append(store.ingest([item], SourceState("wire", {}), _alert, now=at).deliveries)
+    finally:
+        store.close()
+    assert delivered == found
+
+
+def _alert(ingested: IngestedItem) -> list[PlannedMatch]:
+    return [PlannedMatch("pact", {"terms": ["GSOMIA"]}, deliveries=(PlannedDelivery("box"),))]
