@@ -105,8 +105,8 @@ def test_a_retention_longer_than_the_calendar_keeps_everything(
     """``retention: 9999999d`` passes the config's checks; housekeeping prunes before
     the calendar's first day (nothing), not an OverflowError every day."""
     monkeypatch.setattr(repo, "KEEP_NEWEST_PER_SOURCE", 0)
-    ingest(store, [story("a", 1)], datetime(1, 1, 2, tzinfo=UTC))
-    send_all(store, datetime(1, 1, 2, tzinfo=UTC))
+    ingest(store, [story("a", 1)], OLD)
+    send_all(store, OLD)
     empty = {"deliveries": 0, "matches": 0, "items": 0, "stories": 0}
     assert empty == store.prune(utc_before(timedelta(days=9_999_999)))
     assert ["guid:1"] == [item.key for item in store.items()]
