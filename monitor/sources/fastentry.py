@@ -87,6 +87,8 @@ _HARMLESS = frozenset({
     "media_license", "media_group", "media_player", "itunes_image", "itunes_keywords",
     "itunes_explicit", "itunes_block", "itunes_category", "itunes_subtitle",
 })  # fmt: skip
+# An attribute's namespace URI (lower case) -> the prefix feedparser keys it by.
+_ATTRIBUTE_PREFIXES = {uri.lower(): prefix for uri, prefix in StrictFeedParser.namespaces.items()}
 # Entry attributes feedparser reads (rdf:about as the id; CDF's lastmod and href).
 _ENTRY_ATTRIBUTES = frozenset({"about", "lastmod", "href"})
 
@@ -298,13 +300,28 @@ def _finish(text: str, base: str | None = None) -> str:
 
 
 def _attributes(element: ET.Element) -> dict[str, str]:
-    """Attributes as feedparser keys them: local name in lower case; rel and type
-    values in lower case too."""
+    """Attributes as feedparser keys them: the name in lower case; rel and type values in
+    lower case too. One in a namespace feedparser knows is keyed prefix:name (dc:type,
+    xml:lang), so only an unprefixed, Atom or unknown-namespace name is read, and a
+    plain attribute wins over a namespaced one of the same name."""
     attrs = {}
+    plain = True
     for key, value in element.attrib.items():
-        name = _local(key)
+        if key[0] == "{":
+            plain = False
+            continue
+        name = key.lower()
         attrs[name] = value.lower() if name in ("rel", "type") else value
-    return attrs
+    if plain:
+        return attrs
+    namespaced = {}
+    for key, value in element.attrib.items():
+        if key[0] == "{":
+            uri, _, local = key[1:].partition("}")
+            prefix = _ATTRIBUTE_PREFIXES.get(uri.lower(), "")
+            name = f"{prefix}:{local}".lower() if prefix else local.lower()
+            namespaced[name] = value.lower() if name in ("rel", "type") else value
+    return namespaced | attrs
 
 
 def _local(key: str) -> str:

@@ -478,3 +478,27 @@ def test_a_plain_link_is_joined_to_any_base_as_feedparser_joins_it(base: str) ->
             rng.choice(["http://", "https://", "HTTPS://", "http:///", "ftp://", ""]) + host + path
         )
         assert _urljoin(base, uri) == _join(base, uri), uri
+
+
+# --- documents the differential fuzzer found (docs/design.md, eighth stop, issue 4) ----
+# Each is one the fast path read differently from feedparser before its fix; each must
+# now be declined or read exactly as the feedparser path reads it.
+FUZZED = {
+    # feedparser keys an attribute in a namespace it knows by its prefix (dc:type,
+    # xml:ispermalink), one in an unknown namespace or Atom's by its local name, and a
+    # plain attribute of the same name wins: only the plain type / rel / isPermaLink count.
+    "namespaced-ispermalink": b'<rss version="2.0"><channel><item>'
+    b'<guid xml:isPermaLink="false">http://x.example/g</guid></item></channel></rss>',
+    "namespaced-type-rel": b'<feed xmlns="http://www.w3.org/2005/Atom"'
+    b' xmlns:dc="http://purl.org/dc/elements/1.1/"><entry><id>i</id>'
+    b'<link dc:rel="self" href="http://a.example/x"/>'
+    b'<content dc:type="html">&lt;b&gt;x&lt;/b&gt;</content></entry></feed>',
+    "unknown-namespace-type": b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id>'
+    b'<content xmlns:x="urn:x" type="text" x:type="html">&lt;b&gt;x&lt;/b&gt;</content>'
+    b"</entry></feed>",
+}
+
+
+@pytest.mark.parametrize("name", FUZZED)
+def test_documents_the_fuzzer_found_agree(name: str) -> None:
+    assert 0 <= _check({name: FUZZED[name]}, HEADER_SETS + MORE_HEADER_SETS)
