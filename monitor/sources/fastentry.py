@@ -229,8 +229,9 @@ def _author(author: ET.Element, names: Namer) -> str | None:
     for child in author:
         part = names(child.tag)
         if part not in ("name", "email", "uri"):
-            # Blogger's gd:image: harmless, if it holds no text for the author line.
-            if _ignorable(child, names) and not "".join(child.itertext()).strip():
+            # Blogger's gd:image: harmless, if it holds no text for the author line and
+            # nothing in it has a feedparser handler (dc:contributor saves a name).
+            if _inert(child, names) and not "".join(child.itertext()).strip():
                 continue
             return None
         if len(child):
@@ -338,11 +339,21 @@ def _ignorable(element: ET.Element, names: Namer) -> bool:
     )
 
 
+def _inert(element: ET.Element, names: Namer) -> bool:
+    """An element that feedparser only stores, as all it holds: no handler runs."""
+    return all(
+        (name := names(child.tag)) is not None and _ignorable_name(name) and not _handled(name)
+        for child in element.iter()
+    )
+
+
 @cache
 def _ignorable_name(name: str) -> bool:
     if name in _MEANINGFUL:
         return False
-    handled = hasattr(StrictFeedParser, f"_start_{name}") or hasattr(
-        StrictFeedParser, f"_end_{name}"
-    )
-    return name in _HARMLESS or not handled
+    return name in _HARMLESS or not _handled(name)
+
+
+@cache
+def _handled(name: str) -> bool:
+    return hasattr(StrictFeedParser, f"_start_{name}") or hasattr(StrictFeedParser, f"_end_{name}")

@@ -496,6 +496,11 @@ FUZZED = {
     "unknown-namespace-type": b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id>'
     b'<content xmlns:x="urn:x" type="text" x:type="html">&lt;b&gt;x&lt;/b&gt;</content>'
     b"</entry></feed>",
+    # An element feedparser handles, even one harmless in an entry, may act on the author
+    # it sits in: dc:contributor ends as a name, and empties the author's name.
+    "contributor-in-author": b'<feed xmlns="http://www.w3.org/2005/Atom"'
+    b' xmlns:dc="http://purl.org/dc/elements/1.1/"><entry><id>i</id>'
+    b"<author><name>Jane</name><dc:contributor/></author></entry></feed>",
 }
 
 
