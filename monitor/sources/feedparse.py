@@ -32,8 +32,14 @@ _ROOT = re.compile(rb"<([^\s/>]+)")
 # and the DOCTYPE's internal subset runs from "[" to "]".
 _DECLARATION_PARTS = re.compile(rb"[\"'\[\]>]|<!--|<\?")
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
-# GML and GeoRSS tags, taken out when feedparser's GeoRSS handler fails on them.
-_GEO_TAGS = re.compile(rb"</?(?:gml|georss):[^>]*>")
+# GML and GeoRSS, taken out when feedparser's GeoRSS handler fails on them: the tags
+# under the prefixes gml and georss or any other the document binds to their namespaces,
+# and a default namespace declaration of either (feedparser names those elements gml_*).
+_GEO_NAMESPACE = (
+    rb"""(?P<q>["'])(?:http://www\.opengis\.net/gml|http://www\.georss\.org/georss)(?P=q)"""
+)
+_GEO_PREFIXES = re.compile(rb"xmlns:([^\s=/>]+)\s*=\s*" + _GEO_NAMESPACE)
+_GEO_DEFAULT_NAMESPACE = re.compile(rb"xmlns\s*=\s*" + _GEO_NAMESPACE)
 # "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
 _JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
 
@@ -77,10 +83,14 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
 
     try:
         parsed = parse(data)
-    except KeyError:
+    except (KeyError, ValueError):
         # feedparser's GeoRSS handler fails on GML outside a <georss:where> (KeyError
-        # 'where'). The geometry is nothing we read: the document goes again without it.
-        parsed = parse(_GEO_TAGS.sub(b"", data))
+        # 'where') and on an EPSG code that is no number (ValueError). The geometry is
+        # nothing we read: the document goes again without it.
+        try:
+            parsed = parse(_without_geo(data))
+        except (KeyError, ValueError) as exc:
+            raise SourceError(f"{origin}: feedparser failed on the document ({exc!r})") from exc
     version = parsed.get("version") or ""
     if not version and not parsed.entries:
         reason = parsed.get("bozo_exception")
@@ -89,6 +99,13 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
     # permalink guid doubles as the link (feedparser treats both alike).
     id_is_link = not version.startswith("atom")
     return [_entry_from_feedparser(raw, origin, id_is_link=id_is_link) for raw in parsed.entries]
+
+
+def _without_geo(data: bytes) -> bytes:
+    """``data`` without GML and GeoRSS tags (their text stays, as text of the parent)."""
+    prefixes = {b"gml", b"georss", *(found[0] for found in _GEO_PREFIXES.findall(data))}
+    tags = re.compile(rb"</?(?:" + b"|".join(map(re.escape, sorted(prefixes))) + rb"):[^>]*>")
+    return _GEO_DEFAULT_NAMESPACE.sub(b'xmlns=""', tags.sub(b"", data))
 
 
 def check_prolog(document: bytes, origin: str) -> None:

@@ -501,9 +501,27 @@ FUZZED = {
     "contributor-in-author": b'<feed xmlns="http://www.w3.org/2005/Atom"'
     b' xmlns:dc="http://purl.org/dc/elements/1.1/"><entry><id>i</id>'
     b"<author><name>Jane</name><dc:contributor/></author></entry></feed>",
+    # feedparser's GeoRSS handler fails (KeyError, ValueError) on GML it cannot place:
+    # GML under a prefix of its own, an EPSG code that is no number, GML as the default
+    # namespace. The fast path declines GeoRSS; the feedparser path must not crash.
+    "gml-other-prefix": b'<rss version="2.0" xmlns:g="http://www.opengis.net/gml"><channel>'
+    b"<item><title>t</title><g:pos>1 2</g:pos></item></channel></rss>",
+    "gml-epsg-not-a-number": b'<rss version="2.0" xmlns:georss="http://www.georss.org/georss"'
+    b' xmlns:gml="http://www.opengis.net/gml"><channel><item><title>t</title><georss:where>'
+    b'<gml:Point srsName="EPSG:x"><gml:pos>1 2</gml:pos></gml:Point></georss:where>'
+    b"</item></channel></rss>",
+    "gml-default-namespace": b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id>'
+    b'<title>t</title><Point xmlns="http://www.opengis.net/gml" srsName="urn:ogc:def:crs:EPSG::y">'
+    b"<pos>1 2</pos></Point></entry></feed>",
 }
 
 
 @pytest.mark.parametrize("name", FUZZED)
 def test_documents_the_fuzzer_found_agree(name: str) -> None:
     assert 0 <= _check({name: FUZZED[name]}, HEADER_SETS + MORE_HEADER_SETS)
+
+
+@pytest.mark.parametrize("name", [name for name in FUZZED if name.startswith("gml-")])
+def test_gml_feedparser_cannot_place_costs_no_entry(name: str) -> None:
+    [entry] = parse_feed(FUZZED[name], "g", content_type="application/xml")
+    assert "t" == entry.title
