@@ -40,6 +40,10 @@ _GEO_NAMESPACE = (
 )
 _GEO_PREFIXES = re.compile(rb"xmlns:([^\s=/>]+)\s*=\s*" + _GEO_NAMESPACE)
 _GEO_DEFAULT_NAMESPACE = re.compile(rb"xmlns\s*=\s*" + _GEO_NAMESPACE)
+# width and height tags, taken out when feedparser fails on them: inside a text field
+# (markup kept as text) their end handler runs without their start handler's push, and
+# calls int(None). They only size a channel's image, which no Entry reads.
+_SIZE_TAGS = re.compile(rb"</?(?:width|height)(?:\s[^>]*)?/?>")
 # "https://jsonfeed.org/version/1.1" by the spec; bare "1.1" in the wild.
 _JSON_FEED_VERSION = re.compile(r"jsonfeed\.org/version/|^1(\.\d+)?$")
 
@@ -83,13 +87,14 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
 
     try:
         parsed = parse(data)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError):
         # feedparser's GeoRSS handler fails on GML outside a <georss:where> (KeyError
-        # 'where') and on an EPSG code that is no number (ValueError). The geometry is
+        # 'where') and on an EPSG code that is no number (ValueError); its width and
+        # height handlers on those tags inside a text field (TypeError). That markup is
         # nothing we read: the document goes again without it.
         try:
-            parsed = parse(_without_geo(data))
-        except (KeyError, ValueError) as exc:
+            parsed = parse(_SIZE_TAGS.sub(b"", _without_geo(data)))
+        except (KeyError, ValueError, TypeError) as exc:
             raise SourceError(f"{origin}: feedparser failed on the document ({exc!r})") from exc
     version = parsed.get("version") or ""
     if not version and not parsed.entries:

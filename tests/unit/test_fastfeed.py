@@ -513,6 +513,12 @@ FUZZED = {
     "gml-default-namespace": b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id>'
     b'<title>t</title><Point xmlns="http://www.opengis.net/gml" srsName="urn:ogc:def:crs:EPSG::y">'
     b"<pos>1 2</pos></Point></entry></feed>",
+    # Markup in a text field: feedparser keeps the tags as text and runs no start
+    # handler, but it runs the end handler, and width's and height's call int(None).
+    "width-in-description": b'<rss version="2.0"><channel><item><title>t</title>'
+    b"<description>x <width>1</width></description></item></channel></rss>",
+    "height-in-atom-summary": b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><id>i</id>'
+    b"<title>t</title><summary>x <height/></summary></entry></feed>",
 }
 
 
@@ -521,7 +527,9 @@ def test_documents_the_fuzzer_found_agree(name: str) -> None:
     assert 0 <= _check({name: FUZZED[name]}, HEADER_SETS + MORE_HEADER_SETS)
 
 
-@pytest.mark.parametrize("name", [name for name in FUZZED if name.startswith("gml-")])
-def test_gml_feedparser_cannot_place_costs_no_entry(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", [name for name in FUZZED if name.startswith(("gml-", "wid", "hei"))]
+)
+def test_markup_feedparsers_handlers_fail_on_costs_no_entry(name: str) -> None:
     [entry] = parse_feed(FUZZED[name], "g", content_type="application/xml")
     assert "t" == entry.title
