@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 from feedserver import Feed, FeedServer, feed_app, rss, serve
+from test_store import alert_all, item
 
-from monitor.dedup import content_hash, fingerprint, length_in_words
-from monitor.model import Item
+from monitor.dedup import length_in_words
 from monitor.pipeline import poll_source
 from monitor.store import open_store
-from monitor.store.repo import IngestedItem, PlannedDelivery, PlannedMatch, SourceState
+from monitor.store.repo import SourceState
 
 WIRE = (
     "Seoul said on Friday it would keep its military intelligence-sharing pact with Tokyo, "
@@ -387,22 +387,9 @@ def test_only_a_copy_that_joins_a_story_soon_becomes_one_of_its_versions(
         found = []
         for n, paragraphs in enumerate([first, second, third]):
             at = start + n * gap
-            body = " ".join(paragraphs)
-            key, title = f"guid:{n}", f"Pact report {n}"
-            item = Item(
-                source="wire",
-                key=key,
-                title=title,
-                body=body,
-                published=at,
-                fingerprint=fingerprint(title, body, key),
-                content_hash=content_hash(title, body),
-            )
-            found.append(store.ingest([item], SourceState("wire", {}), _alert, now=at).deliveries)
+            report = item("wire", f"guid:{n}", " ".join(paragraphs), f"Pact report {n}")
+            state = SourceState("wire", {})
+            found.append(store.ingest([report], state, alert_all(), now=at).deliveries)
     finally:
         store.close()
     assert delivered == found
-
-
-def _alert(ingested: IngestedItem) -> list[PlannedMatch]:
-    return [PlannedMatch("pact", {"terms": ["GSOMIA"]}, deliveries=(PlannedDelivery("box"),))]
