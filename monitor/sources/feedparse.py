@@ -13,6 +13,7 @@ Plain RSS 2.0 and Atom 1.0 documents take a faster road to the same entries
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import datetime
@@ -81,8 +82,12 @@ def feedparser_entries(data: bytes, origin: str, headers: dict[str, str]) -> lis
     import feedparser
 
     def parse(document: bytes) -> Any:
+        # As a stream: bytes that name a file or a URL, feedparser would open and read.
         return feedparser.parse(
-            document, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+            io.BytesIO(document),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
         )
 
     try:

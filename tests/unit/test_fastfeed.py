@@ -533,3 +533,16 @@ def test_documents_the_fuzzer_found_agree(name: str) -> None:
 def test_markup_feedparsers_handlers_fail_on_costs_no_entry(name: str) -> None:
     [entry] = parse_feed(FUZZED[name], "g", content_type="application/xml")
     assert "t" == entry.title
+
+
+def test_a_document_that_names_a_file_is_no_way_to_read_that_file(tmp_path: Path) -> None:
+    """feedparser opens a file or URL its argument names: the document goes to it as a
+    stream, so bytes that happen to be a path are a (broken) document, not that file."""
+    feed = tmp_path / "private.xml"
+    feed.write_bytes(
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        b"<item><title>Secret</title><guid>1</guid></item></channel></rss>"
+    )
+    with pytest.raises(SourceError):
+        feedparser_entries(str(feed).encode(), "doc", {})
+
