@@ -545,4 +545,3 @@ def test_a_document_that_names_a_file_is_no_way_to_read_that_file(tmp_path: Path
     )
     with pytest.raises(SourceError):
         feedparser_entries(str(feed).encode(), "doc", {})
-
