@@ -524,115 +524,92 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     watchlists: list[WatchlistConfig] = []
     terms: dict[str, list[str]] = dict(monitor.terms)
     files: list[Path] = []
-    line_of: dict[str, tuple[str, int | None]] = {}
-    query_lines: dict[str, tuple[str, int | None]] = {}
-    example_lines: ExampleLines = {}
-    unfolded: dict[str, str] = {}
-    entry_lines: dict[tuple[str, int], tuple[str, int | None]] = {}
-    term_lines = _term_lines(monitor.terms, path, located, entry_lines)
+    places = _Places()
+    places.add_terms(monitor.terms, path, located)
     if isinstance(monitor.watchlists, str):
         for file in _watchlist_files(monitor.watchlists, path, located):
             files.append(file)
-            loaded, file_terms, lines, file_term_lines, file_query_lines, file_examples = (
-                load_watchlist_file(file, env, unfolded, entry_lines)
-            )
+            loaded, file_terms = load_watchlist_file(file, env, places)
             watchlists.extend(loaded)
-            line_of.update(lines)
-            query_lines.update(file_query_lines)
-            example_lines.update(file_examples)
-            _merge_terms(terms, file_terms, file_term_lines)
-            term_lines.update(file_term_lines)
+            _merge_terms(terms, file_terms, places.terms)
     else:
         watchlists = list(monitor.watchlists)
-        line_of = _watchlist_lines(watchlists, path, located)
-        query_lines = _watchlist_lines(watchlists, path, located, "query")
-        example_lines = _example_lines(watchlists, path, located)
-        unfolded = _unfolded_queries(watchlists, located)
+        places.add_watchlists(watchlists, path, located)
     config = Config(
         path,
         monitor,
         tuple(watchlists),
         terms,
         tuple(files),
-        line_of,
-        term_lines,
-        query_lines,
+        places.watchlists,
+        places.terms,
+        places.queries,
         channel_lines={
             name: (str(path), located.line_of(("channels", name))) for name in monitor.channels
         },
         env_values=tuple(env.read.values()),
-        example_lines=example_lines,
-        unfolded_queries=unfolded,
-        term_entry_lines=entry_lines,
+        example_lines=places.examples,
+        unfolded_queries=places.unfolded,
+        term_entry_lines=places.term_entries,
     )
     _check_references(config, located)
     return config
 
 
-Lines = dict[str, tuple[str, int | None]]  # name -> (file, line)
-ExampleLines = dict[tuple[str, str, int], tuple[str, int | None]]  # see Config.example_lines
+Place = tuple[str, int | None]  # (file, line)
+Lines = dict[str, Place]  # name -> (file, line)
+
+
+@dataclass
+class _Places:
+    """Where each named part of the config is written, gathered file by file (see the
+    fields of Config that take them)."""
+
+    watchlists: Lines = field(default_factory=dict)
+    queries: Lines = field(default_factory=dict)
+    examples: dict[tuple[str, str, int], Place] = field(default_factory=dict)
+    unfolded: dict[str, str] = field(default_factory=dict)
+    terms: Lines = field(default_factory=dict)
+    term_entries: dict[tuple[str, int], Place] = field(default_factory=dict)
+
+    def add_watchlists(
+        self, watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml
+    ) -> None:
+        """Each watch-list's line, its query's and its examples', and each folded
+        (``>-``) query as its lines are in the file."""
+        for i, w in enumerate(watchlists):
+            self.watchlists[w.name] = (str(file), located.line_of(("watchlists", i)))
+            self.queries[w.name] = (str(file), located.line_of(("watchlists", i, "query")))
+            for kind in ("match", "no_match"):
+                for j in range(len(getattr(w.examples, kind))):
+                    key = ("watchlists", i, "examples", kind, j)
+                    self.examples[(w.name, kind, j)] = (str(file), located.line_of(key))
+            text = located.unfolded.get(("watchlists", i, "query"))
+            if text is not None and len(text) == len(w.query):
+                self.unfolded[w.name] = text
+
+    def add_terms(self, terms: TermSets, file: Path, located: LocatedYaml) -> None:
+        """Each term set's line, and each of its entries'."""
+        for name, entries in terms.items():
+            self.terms[name] = (str(file), located.line_of(("terms", name)))
+            for i in range(len(entries)):
+                self.term_entries[(name, i)] = (str(file), located.line_of(("terms", name, i)))
 
 
 def load_watchlist_file(
-    file: Path,
-    env: Mapping[str, str] | None = None,
-    unfolded: dict[str, str] | None = None,
-    entry_lines: dict[tuple[str, int], tuple[str, int | None]] | None = None,
-) -> tuple[list[WatchlistConfig], TermSets, Lines, Lines, Lines, ExampleLines]:
-    """Watch-lists and term sets of one file, with the line of each (and of each query
-    and example)."""
+    file: Path, env: Mapping[str, str] | None, places: _Places
+) -> tuple[list[WatchlistConfig], TermSets]:
+    """Watch-lists and term sets of one file; where each is written goes to ``places``."""
     located = load_yaml(file, env)
     if located.data is None:
-        return [], {}, {}, {}, {}, {}
+        return [], {}
     if isinstance(located.data, list):
         located.data = {"watchlists": located.data}
         located.lines = {("watchlists", *k): v for k, v in located.lines.items()}
     parsed = validate(WatchlistFileConfig, located, base=file.parent)
-    lines = _watchlist_lines(parsed.watchlists, file, located)
-    if unfolded is not None:
-        unfolded.update(_unfolded_queries(parsed.watchlists, located))
-    return (
-        list(parsed.watchlists),
-        dict(parsed.terms),
-        lines,
-        _term_lines(parsed.terms, file, located, entry_lines),
-        _watchlist_lines(parsed.watchlists, file, located, "query"),
-        _example_lines(parsed.watchlists, file, located),
-    )
-
-
-def _unfolded_queries(
-    watchlists: Sequence[WatchlistConfig], located: LocatedYaml
-) -> dict[str, str]:
-    """Each folded (``>-``) query of the file, as its lines are in it."""
-    found = {}
-    for i, w in enumerate(watchlists):
-        text = located.unfolded.get(("watchlists", i, "query"))
-        if text is not None and len(text) == len(w.query):
-            found[w.name] = text
-    return found
-
-
-def _example_lines(
-    watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml
-) -> ExampleLines:
-    """(file, line) of each example of each watch-list of ``file``."""
-    return {
-        (w.name, kind, j): (str(file), located.line_of(("watchlists", i, "examples", kind, j)))
-        for i, w in enumerate(watchlists)
-        for kind in ("match", "no_match")
-        for j in range(len(getattr(w.examples, kind)))
-    }
-
-
-def _watchlist_lines(
-    watchlists: Sequence[WatchlistConfig], file: Path, located: LocatedYaml, *key: str
-) -> Lines:
-    """(file, line) of each watch-list of ``file``, or of its ``key`` (``query``)."""
-    return {
-        w.name: (str(file), located.line_of(("watchlists", i, *key)))
-        for i, w in enumerate(watchlists)
-    }
+    places.add_watchlists(parsed.watchlists, file, located)
+    places.add_terms(parsed.terms, file, located)
+    return list(parsed.watchlists), dict(parsed.terms)
 
 
 def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> list[Path]:
@@ -647,20 +624,6 @@ def _watchlist_files(pattern: str, config_path: Path, located: LocatedYaml) -> l
     if not os.path.exists(full):
         raise located.error(f"watchlists: no such file {full}", ("watchlists",))
     return [Path(full)]
-
-
-def _term_lines(
-    terms: TermSets,
-    file: Path,
-    located: LocatedYaml,
-    entry_lines: dict[tuple[str, int], tuple[str, int | None]] | None = None,
-) -> dict[str, tuple[str, int | None]]:
-    """(file, line) of each term set of ``file``; of each entry too, into ``entry_lines``."""
-    if entry_lines is not None:
-        for name, entries in terms.items():
-            for i in range(len(entries)):
-                entry_lines[(name, i)] = (str(file), located.line_of(("terms", name, i)))
-    return {name: (str(file), located.line_of(("terms", name))) for name in terms}
 
 
 def _merge_terms(terms: dict[str, list[str]], new: TermSets, lines: Lines) -> None:
