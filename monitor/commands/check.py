@@ -28,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         for failure in example_failures(matcher, config.watchlists):
             file, line = config.example_location(failure.watchlist, failure.kind, failure.index)
-            key = f"examples.{failure.kind}[{failure.index}]"
-            message = str(failure).replace(": example ", f": {key}: ", 1)
+            message = failure.said(f"{failure.key}:")
             problems.append(ConfigError(message, file=file, line=line).located())
     renderer = build_renderer(config)
     problems.extend(problem.located() for problem in template_problems(config, renderer))

@@ -38,10 +38,19 @@ class ExampleFailure:
     text: str
 
     def __str__(self) -> str:
+        return self.said("example")
+
+    def said(self, example: str) -> str:
+        """The failure, naming the example as ``example`` ("example", or its key)."""
         verdict = (
             "should match but does not" if self.kind == "match" else "should not match but does"
         )
-        return f"watch-list {self.watchlist!r}: example {verdict}: {self.text!r}"
+        return f"watch-list {self.watchlist!r}: {example} {verdict}: {self.text!r}"
+
+    @property
+    def key(self) -> str:
+        """The example's key in the watch-list: ``examples.no_match[1]``."""
+        return f"examples.{self.kind}[{self.index}]"
 
 
 def example_failures(
