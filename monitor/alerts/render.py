@@ -158,6 +158,7 @@ class Renderer:
         )
         env.filters["localtime"] = self.localtime
         env.filters["highlight"] = highlight
+        env.filters["emphasise"] = emphasise
         env.filters["web_url"] = web_url
         return env
 
@@ -341,10 +342,9 @@ def highlight(snippet: str, terms: Sequence[str], loose: Sequence[str] = ()) -> 
     """The snippet, HTML-escaped, with matched terms (the text of the hit's spans)
     wrapped in <mark> where they stand as the hit found them (see term_pattern); those
     in ``loose`` (found inside longer words: AlertView.loose_terms) wherever they are."""
-    words = sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w))
-    if not words:
+    pieces = _matched_pieces(snippet, terms, loose)
+    if pieces is None:
         return escape(snippet)
-    pieces = _term_pieces(snippet, [(word, word in loose) for word in words])
     if _OPEN in snippet or _CLOSE in snippet:
         marked = (
             f"<mark>{escape(piece)}</mark>" if odd else str(escape(piece))
@@ -358,6 +358,26 @@ def highlight(snippet: str, terms: Sequence[str], loose: Sequence[str] = ()) -> 
 
 
 _OPEN, _CLOSE = "\x02", "\x03"
+
+
+def emphasise(snippet: str, terms: Sequence[str], loose: Sequence[str] = ()) -> str:
+    """The snippet for a plain-text alert, matched terms between asterisks (*GSOMIA*),
+    the emphasis mail readers and people read in plain text; marked as ``highlight``
+    marks them."""
+    pieces = _matched_pieces(snippet, terms, loose)
+    if pieces is None:
+        return snippet
+    return "".join(
+        f"*{piece}*" if odd else piece for odd, piece in zip(cycle((False, True)), pieces)
+    )
+
+
+def _matched_pieces(snippet: str, terms: Sequence[str], loose: Sequence[str]) -> list[str] | None:
+    """``_term_pieces`` for the hit's matched terms, or None when it has none to mark."""
+    words = sorted({t for t in terms if t and t.strip()}, key=lambda w: (-len(w), w))
+    if not words:
+        return None
+    return _term_pieces(snippet, [(word, word in loose) for word in words])
 
 
 def _term_pieces(snippet: str, words: list[tuple[str, bool]]) -> list[str]:

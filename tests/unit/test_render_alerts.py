@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from markupsafe import Markup, escape
 from samples import alert_view, digest_view, stored_item
 
-from monitor.alerts.render import DigestSection, Renderer, highlight, term_pattern
+from monitor.alerts.render import DigestSection, Renderer, emphasise, highlight, term_pattern
 from monitor.alerts.route import hit_record, inside_words
 from monitor.config import WatchlistConfig
 from monitor.errors import RenderError
@@ -350,3 +350,21 @@ def test_a_story_shown_in_one_section_and_held_back_in_another_counts_once() -> 
     )
     subject = RENDERER.render_digest(digest, "d").subject
     assert "[morning] 2 stories: gsomia (2), scm (2)" == subject
+
+
+def test_a_text_alert_emphasises_the_matched_terms_in_its_snippets() -> None:
+    text = "Officials said the SCM in Seoul, not the SCMP report, would settle GSOMIA."
+    index = compile_watchlists([WatchlistConfig(name="w", query="=SCM AND GSOMIA")], {})
+    [hit] = index.match(Document("Headline", text))
+    view = replace(alert_view(stored_item("Headline", body=text)), hits=hit_record(hit))
+    instant = RENDERER.render_alert(view, "k").text
+    [line] = [line for line in instant.splitlines() if line.startswith("  … ")]
+    assert ["SCM", "GSOMIA"] == re.findall(r"\*(.*?)\*", line)
+    assert "SCMP report" in line
+    digest = RENDERER.render_digest(digest_view([DigestSection("w", (view,))]), "d").text
+    assert "*SCM*" in digest and "*GSOMIA*" in digest and "*SCMP" not in digest
+
+
+def test_a_snippet_without_terms_is_shown_as_it_is() -> None:
+    assert "a *starred* word" == emphasise("a *starred* word", [" ", ""])
+    assert "*GSOMIA*破棄" == emphasise("GSOMIA破棄", ["GSOMIA"])
