@@ -650,7 +650,7 @@ def _config_error(exc: ValidationError, located: LocatedYaml) -> ConfigError:
         loc = tuple(error["loc"])
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "type")
-        path, shown = _locate(loc, located)
+        path, shown = _locate(loc, located, names_key=error["type"] in _KEY_ERRORS)
         line = located.line_of(path)
         first_line = first_line if first_line is not None else line
         message = _humane(error)
@@ -663,14 +663,20 @@ def _config_error(exc: ValidationError, located: LocatedYaml) -> ConfigError:
     return ConfigError(text, file=located.file, line=first_line)
 
 
-def _locate(loc: KeyPath, located: LocatedYaml) -> tuple[KeyPath, KeyPath]:
-    """Drop the union tags pydantic puts into ``loc``; keep a trailing missing key."""
+# Errors about a key the YAML lacks: the last part of their ``loc`` is that key.
+_KEY_ERRORS = ("missing", "union_tag_not_found")
+
+
+def _locate(loc: KeyPath, located: LocatedYaml, *, names_key: bool) -> tuple[KeyPath, KeyPath]:
+    """Drop the union tags pydantic puts into ``loc``; keep a trailing missing key when
+    the error ``names_key`` (else a trailing tag, after a model's own check, would be
+    shown as a key: ``channels.desk.smtp``)."""
     path: list[str | int] = []
     for i, part in enumerate(loc):
         part = _yaml_key(tuple(path), part, located)
         if (*path, part) in located.lines:
             path.append(part)
-        elif i == len(loc) - 1:
+        elif i == len(loc) - 1 and names_key:
             return tuple(path), (*path, part)
     return tuple(path), tuple(path)
 

@@ -417,3 +417,16 @@ def test_a_value_of_the_wrong_kind_is_named_in_yamls_words(
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert message == caught.value.message
+
+
+def test_a_channels_own_check_is_named_at_the_channel_not_at_its_type(tmp_path: Path) -> None:
+    """Not "channels.desk.smtp: ...": pydantic puts the channel's type into the error's
+    path, which is no key of the file."""
+    desk = "  desk: {type: smtp, host: h, to: [a@example.org], starttls: true, tls: true}\n"
+    path = write(tmp_path, BASE + desk)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert "channels.desk: choose starttls or tls (implicit TLS), not both" == (
+        caught.value.message
+    )
+    assert BASE.count("\n") + 1 == caught.value.line
