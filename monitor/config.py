@@ -201,9 +201,44 @@ SourceConfig = Annotated[FolderSourceConfig | FeedSourceConfig, Field(discrimina
 # --- watch-lists -----------------------------------------------------------------------
 
 
+class ExampleStory(Strict):
+    """An example written as a story's fields, so that ``source:`` can be tested too (a
+    text example has no source); a field left out is empty."""
+
+    title: str | None = None
+    body: str | None = None
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _some_field(self) -> ExampleStory:
+        if self.title is None and self.body is None and self.source is None:
+            raise ValueError("an example needs a title, a body or a source")
+        return self
+
+
+def _example_form(value: Any) -> str | None:
+    """Which form an example takes, so that a mistake in a story's keys is reported as
+    that, not also as "Input should be a valid string"."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict | ExampleStory):
+        return "story"
+    return None
+
+
+Example = Annotated[
+    Annotated[str, Tag("text")] | Annotated[ExampleStory, Tag("story")],
+    Discriminator(
+        _example_form,
+        custom_error_type="example_form",
+        custom_error_message="expected a text, or a mapping with title, body or source",
+    ),
+]
+
+
 class ExamplesConfig(Strict):
-    match: list[str] = Field(default_factory=list)
-    no_match: list[str] = Field(default_factory=list)
+    match: list[Example] = Field(default_factory=list)
+    no_match: list[Example] = Field(default_factory=list)
 
 
 class WatchlistConfig(Strict):

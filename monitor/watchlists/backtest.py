@@ -16,8 +16,7 @@ from typing import TextIO
 
 from monitor.errors import ConfigError
 from monitor.model import Document, Hit
-from monitor.normalise import title_and_body
-from monitor.text import encodable
+from monitor.watchlists.examples import stored_document
 from monitor.watchlists.index import WatchlistIndex
 
 PROGRESS_EVERY = 1_000  # items between progress reports
@@ -139,7 +138,4 @@ def _document(line: str, name: str, number: int) -> tuple[object, Document]:
     fields = [record.get(key) or "" for key in ("title", "body", "source")]
     if not all(isinstance(value, str) for value in fields):
         raise error("title, body and source must be strings")
-    # A lone surrogate (an unpaired "\\ud800" escape, valid JSON) made U+FFFD, as the
-    # daemon stores it: left in, it glued itself to the word it touches.
-    title, body = title_and_body(encodable(fields[0]), encodable(fields[1]))
-    return record.get("id"), Document(title, body, encodable(fields[2]))
+    return record.get("id"), stored_document(*fields)

@@ -2,7 +2,8 @@
 
 An example is a story written as the seeds are: its first line is the title and the
 rest the body, so ``title:`` queries can be exercised too. `monitor match` reads a text
-the same way.
+the same way. An example may also give the story's fields by name (``title``, ``body``,
+``source``), so that ``source:`` queries can be exercised as well.
 """
 
 from __future__ import annotations
@@ -10,22 +11,44 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from monitor.config import WatchlistConfig
+from monitor.config import Example, ExampleStory, WatchlistConfig
 from monitor.model import Document
 from monitor.normalise import title_and_body
 from monitor.text import encodable
 from monitor.watchlists.index import WatchlistIndex
 
 
-def text_document(text: str) -> Document:
-    """The document a plain text stands for: first line title, the rest body."""
+def stored_document(title: str, body: str, source: str = "") -> Document:
+    """The document the daemon would store and match for these fields: the title one
+    line (entities decoded), both capped, so that `monitor match`, a back-test and an
+    example find no word beyond the body's cap that the daemon would not."""
     # A lone surrogate (an argument's byte that is not UTF-8, which Python keeps as
-    # one) made U+FFFD, as the daemon stores it: left in, it hid the word it touches.
-    title, _, body = encodable(text).strip().partition("\n")
-    # Then as the daemon stores a story (title one line, entities decoded; both capped):
-    # `monitor match --file` finds no word beyond the body's cap that the daemon would.
-    title, body = title_and_body(title.strip(), body.strip())
-    return Document(title, body)
+    # one, or an archive's unpaired escape) made U+FFFD, as the daemon stores it: left
+    # in, it hid the word it touches.
+    title, body = title_and_body(encodable(title), encodable(body))
+    return Document(title, body, encodable(source))
+
+
+def text_document(text: str, source: str = "") -> Document:
+    """The document a plain text stands for: first line title, the rest body."""
+    title, _, body = text.strip().partition("\n")
+    return stored_document(title.strip(), body.strip(), source)
+
+
+def example_document(example: Example) -> Document:
+    """The document an example stands for: a text as ``text_document`` reads it, a
+    story by its fields (a field left out is empty)."""
+    if isinstance(example, str):
+        return text_document(example)
+    return stored_document(example.title or "", example.body or "", example.source or "")
+
+
+def _shown(example: Example) -> str:
+    """An example as a failure quotes it: a text as a string, a story as the fields it
+    gives."""
+    if isinstance(example, str):
+        return repr(example)
+    return repr(example.model_dump(exclude_none=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +58,7 @@ class ExampleFailure:
     watchlist: str
     kind: str  # "match" or "no_match"
     index: int
-    text: str
+    example: str | ExampleStory
 
     def __str__(self) -> str:
         return self.said("example")
@@ -45,7 +68,7 @@ class ExampleFailure:
         verdict = (
             "should match but does not" if self.kind == "match" else "should not match but does"
         )
-        return f"watch-list {self.watchlist!r}: {example} {verdict}: {self.text!r}"
+        return f"watch-list {self.watchlist!r}: {example} {verdict}: {_shown(self.example)}"
 
     @property
     def key(self) -> str:
@@ -61,9 +84,9 @@ def example_failures(
     for watchlist in watchlists:
         only = (watchlist.name,)
         for kind, expected in (("match", True), ("no_match", False)):
-            for number, text in enumerate(getattr(watchlist.examples, kind)):
-                if bool(index.match(text_document(text), only)) != expected:
-                    failures.append(ExampleFailure(watchlist.name, kind, number, text))
+            for number, example in enumerate(getattr(watchlist.examples, kind)):
+                if bool(index.match(example_document(example), only)) != expected:
+                    failures.append(ExampleFailure(watchlist.name, kind, number, example))
     return failures
 
 

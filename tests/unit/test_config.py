@@ -405,8 +405,17 @@ def test_a_duration_too_long_for_any_clock_is_a_config_error_not_a_traceback(
             "watchlists[0].name: not a name: letters, digits, '.', '_' and '-', starting "
             "with a letter or digit",
         ),
+        (
+            "- name: p\n  query: x\n  examples: {match: [a story, {}]}\n",
+            "watchlists[0].examples.match[1]: an example needs a title, a body or a source",
+        ),
+        (
+            "- name: p\n  query: x\n  examples: {no_match: [42]}\n",
+            "watchlists[0].examples.no_match[0]: expected a text, or a mapping with title, "
+            "body or source",
+        ),
     ],
-    ids=["examples-a-list", "match-a-string", "name"],
+    ids=["examples-a-list", "match-a-string", "name", "example-empty", "example-a-number"],
 )
 def test_a_value_of_the_wrong_kind_is_named_in_yamls_words(
     tmp_path: Path, watchlists: str, message: str

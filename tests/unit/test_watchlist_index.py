@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import monitor.watchlists.index as index_module
 import monitor.watchlists.match as match_module
-from monitor.config import ExamplesConfig, WatchlistConfig
+from monitor.config import ExamplesConfig, ExampleStory, WatchlistConfig
 from monitor.errors import QueryError
 from monitor.model import Document, Hit
 from monitor.watchlists import WatchlistIndex, compile_watchlists, run_examples
@@ -34,7 +34,7 @@ from monitor.watchlists.query import FIELDS, Node, Or, Phrase, Word, parse_query
 from monitor.watchlists.tokens import folded_text
 
 
-def watchlist(name: str, query: str, **examples: list[str]) -> WatchlistConfig:
+def watchlist(name: str, query: str, **examples: list[str | ExampleStory]) -> WatchlistConfig:
     return WatchlistConfig(name=name, query=query, examples=ExamplesConfig(**examples))
 
 
@@ -339,6 +339,24 @@ def test_examples_report_each_failure_with_its_watchlist() -> None:
 def test_examples_take_the_first_line_as_title() -> None:
     lists = [watchlist("t", "title:pact", match=["pact\nbody"], no_match=["headline\npact"])]
     assert [] == run_examples(compile_watchlists(lists, {}), lists)
+
+
+def test_an_example_may_give_a_storys_fields_source_among_them() -> None:
+    lists = [
+        watchlist(
+            "wire",
+            "source:yonhap AND title:pact",
+            match=[ExampleStory(title="pact", source="Yonhap")],
+            no_match=[
+                "pact",  # a text has no source
+                ExampleStory(body="pact", source="yonhap"),  # titled by its body's line
+                ExampleStory(title="pact", body="talks", source="reuters"),
+            ],
+        )
+    ]
+    assert [
+        "watch-list 'wire': example should not match but does: {'body': 'pact', 'source': 'yonhap'}"
+    ] == run_examples(compile_watchlists(lists, {}), lists)
 
 
 def test_a_triggered_query_missing_another_group_is_not_evaluated(
