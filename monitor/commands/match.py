@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from typing import BinaryIO, TextIO
 from monitor.alerts.route import hit_record
 from monitor.app import build_matcher
 from monitor.commands._common import load, print_json
-from monitor.config import Config
+from monitor.config import Config, FolderSourceConfig
 from monitor.errors import ConfigError, SourceError
 from monitor.model import Document, Hit
 from monitor.normalise import normalise_entry
@@ -37,7 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--jsonl",
         metavar="PATH",
-        help='back-test an archive of {"id", "title", "body"} lines (- for stdin)',
+        help='back-test an archive of {"id", "title", "body", "source"} lines (- for stdin)',
+    )
+    parser.add_argument(
+        "--source",
+        metavar="NAME",
+        help="the source the story came from, as source: terms see it (a --file in a "
+        "folder source's folder: that source's name; --jsonl: each line's own)",
     )
     add_watchlist_option(parser)
     parser.set_defaults(func=run)
@@ -48,19 +55,17 @@ def run(args: argparse.Namespace) -> int:
     only = selected_watchlists(config, args.watchlist)
     index = build_matcher(config)
     if args.jsonl is not None:
+        if args.source is not None:
+            raise ConfigError(
+                "--source names the source of a text or --file; in a --jsonl archive each "
+                'line gives its own "source"'
+            )
         if args.jsonl == "-":
             with _reading("<stdin>"):
                 return _backtest(index, _utf8_lines(sys.stdin.buffer, "<stdin>"), "<stdin>", only)
         with _reading(args.jsonl), open(args.jsonl, "rb") as raw:
             return _backtest(index, _utf8_lines(raw, args.jsonl), args.jsonl, only)
-    if args.file is not None:
-        with _reading(str(args.file)):
-            stories = _file_stories(args.file)
-    elif args.text == "-":
-        with _reading("<stdin>"):
-            stories = [text_document(_read_stdin())]
-    else:
-        stories = [text_document(args.text)]
+    stories = _stories(args, config)
     matched = False
     for story in stories:
         hits = index.match(story, only)
@@ -74,21 +79,46 @@ def run(args: argparse.Namespace) -> int:
     return 0 if matched else 1
 
 
-def _file_stories(path: Path) -> list[Document]:
+def _stories(args: argparse.Namespace, config: Config) -> list[Document]:
+    """The story of the text, stdin or --file, from the source --source names."""
+    if args.file is not None:
+        source = args.source if args.source is not None else folder_source_of(config, args.file)
+        with _reading(str(args.file)):
+            return _file_stories(args.file, source)
+    if args.text == "-":
+        with _reading("<stdin>"):
+            return [text_document(_read_stdin(), args.source or "")]
+    return [text_document(args.text, args.source or "")]
+
+
+def folder_source_of(config: Config, path: Path) -> str:
+    """The name of the configured folder source whose folder holds ``path`` (the first,
+    as configured), else "": the daemon stores a file's stories, a feed file's entries
+    too, under the name of the source that read it, never under a feed's own title."""
+    where = Path(os.path.abspath(path))
+    for source in config.monitor.sources:
+        if isinstance(source, FolderSourceConfig) and where.is_relative_to(
+            os.path.abspath(source.path)
+        ):
+            return source.name
+    return ""
+
+
+def _file_stories(path: Path, source: str) -> list[Document]:
     """The stories in ``path`` as the daemon stores them: a file of a kind the folder
     source reads (a text with its date line, an HTML page, an e-mail, a feed) through
     its parser, so markup, headers and the date line are what the daemon makes of them;
     any other file as a text, its first line the title."""
     parse = PARSERS.get(path.suffix.lower())
     if parse is None:
-        return [text_document(path.read_text(encoding="utf-8"))]
+        return [text_document(path.read_text(encoding="utf-8"), source)]
     now = utc_now()
     try:
         entries = parse(path.read_bytes(), now, path.name)
     except SourceError as exc:  # a feed file that is no feed, cut short, ...
         raise ConfigError(f"cannot read: {exc}", file=str(path)) from exc
-    items = [normalise_entry("", entry, identity="auto", now=now) for entry in entries]
-    return [Document(item.title, item.body) for item in items]
+    items = [normalise_entry(source, entry, identity="auto", now=now) for entry in entries]
+    return [Document(item.title, item.body, item.source) for item in items]
 
 
 def _read_stdin() -> str:
