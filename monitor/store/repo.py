@@ -136,6 +136,9 @@ class IngestedItem:
 Router = Callable[[IngestedItem], Sequence[PlannedMatch]]
 
 
+MatchKey = tuple[int, str, str]  # (story, watch-list, revision): one match, unique
+
+
 @dataclass(slots=True)
 class IngestResult:
     new: int = 0
@@ -144,6 +147,7 @@ class IngestResult:
     matches: int = 0
     deliveries: int = 0
     matched_watchlists: list[str] = field(default_factory=list)
+    added_matches: list[MatchKey] = field(default_factory=list)  # a replay lists them
 
 
 @dataclass(frozen=True, slots=True)
@@ -702,7 +706,7 @@ class Store:
         backfill must not silence the one inside it; the unique key drops the rest and
         what an earlier poll matched) and the deliveries of those that are new, counting
         both into ``result``."""
-        chosen: dict[tuple[int, str, str], tuple[IngestedItem, PlannedMatch]] = {}
+        chosen: dict[MatchKey, tuple[IngestedItem, PlannedMatch]] = {}
         for ingested, plan in planned:
             unique = (ingested.story_id, plan.watchlist, plan.revision)
             held = chosen.get(unique)
@@ -733,6 +737,7 @@ class Store:
                 continue
             result.matches += 1
             result.matched_watchlists.append(plan.watchlist)
+            result.added_matches.append(unique)
             for delivery in plan.deliveries:
                 key = delivery_key(
                     ingested.story_id,
@@ -771,11 +776,11 @@ class Store:
             self._add_matches(connection, list(planned), now, result)
         return result
 
-    def unmatched(self, keys: Collection[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
+    def unmatched(self, keys: Collection[MatchKey]) -> set[MatchKey]:
         """Which ``(story, watch-list, revision)`` have no match yet: those
         ``add_matches`` would add (a replay's dry run counts them, changing nothing)."""
         stories = sorted({story for story, _, _ in keys})
-        known: set[tuple[int, str, str]] = set()
+        known: set[MatchKey] = set()
         columns = (matches_t.c.story_id, matches_t.c.watchlist, matches_t.c.revision)
         with self.engine.connect() as connection:
             for chunk in _chunks(stories):

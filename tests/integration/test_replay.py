@@ -35,6 +35,14 @@ def deliver(path: Path) -> None:
         app.close()
 
 
+def listed(out: str) -> list[tuple[str, str, str]]:
+    """A replay's listing as (new or known, watch-list, title), sorted: one line per item
+    and watch-list, ``new\tITEM\tWATCHLIST\tTITLE``."""
+    lines = [line.split("\t") for line in out.splitlines()]
+    assert all(item.isdigit() for _, item, _, _ in lines), lines
+    return sorted((status, watchlist, title) for status, _, watchlist, title in lines)
+
+
 def polled(tmp_path: Path, stories: dict[str, str], deliver_too: bool = False) -> Path:
     """The config of a folder ``wire`` holding ``stories`` (file name -> text), polled
     once (and its alerts delivered if ``deliver_too``)."""
@@ -63,20 +71,31 @@ def test_replay_enqueues_matches_of_a_new_watchlist_once(
     }
     path = polled(tmp_path, stories, deliver_too=True)
     assert 1 == mail_count(tmp_path)
+    capsys.readouterr()  # the poll's log
 
     path.write_text(CONFIG.format(extra="  - {name: talks, query: Esper, channels: [box]}\n"))
     assert 0 == main(["replay", "--since", "1d", "--dry-run", "-c", str(path)])
     # pact's match of a is known; talks would be new on a and b.
-    assert "2 stored items match; 2 would be new matches (dry run" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "2 stored items match; 2 would be new matches (dry run" in captured.err
+    assert [
+        ("known", "pact", "Pact"),
+        ("new", "talks", "Pact"),
+        ("new", "talks", "Visit"),
+    ] == listed(captured.out)
     deliver(path)
     assert 1 == mail_count(tmp_path)
 
     assert 0 == main(["replay", "--since", "1d", "-w", "talks", "-c", str(path)])
-    assert "2 stored items match; 2 alerts enqueued" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "2 stored items match; 2 alerts enqueued" in captured.err
+    assert [("new", "talks", "Pact"), ("new", "talks", "Visit")] == listed(captured.out)
     deliver(path)
     assert 3 == mail_count(tmp_path)
     assert 0 == main(["replay", "--since", "1d", "--dry-run", "-c", str(path)])
-    assert "2 stored items match; 0 would be new matches (dry run" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "2 stored items match; 0 would be new matches (dry run" in captured.err
+    assert {"known"} == {status for status, _, _ in listed(captured.out)}
 
     assert 0 == main(["replay", "--since", "1d", "-c", str(path)])
     assert "2 stored items match; 0 alerts enqueued" in capsys.readouterr().err
@@ -125,7 +144,9 @@ def test_replay_listing_does_not_start_after_the_progress_line_on_one_terminal(
     ]
     listed = [line.split("\t") for line in shown if "\t" in line]
     assert 4 == len(listed)
-    assert all(fields[0].isdigit() and fields[1] == "pact" for fields in listed), listed
+    assert all(
+        fields[0] == "known" and fields[1].isdigit() and fields[2] == "pact" for fields in listed
+    ), listed
 
 
 @pytest.mark.parametrize("command", ["replay", "items"])
@@ -160,3 +181,47 @@ def test_replay_of_a_digest_watchlist_counts_the_matches_it_records(
     assert "1 stored items match; 0 alerts enqueued, 1 new matches" in capsys.readouterr().err
     assert 0 == main(["replay", "--since", "1d", "-c", str(path)])
     assert "1 stored items match; 0 alerts enqueued, 0 new matches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flush_every", [1, 500], ids=["a-batch-each", "one-batch"])
+def test_replay_lists_each_match_as_new_or_known_as_it_records_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flush_every: int,
+) -> None:
+    """Two sources carry one story: its match is recorded once, so one copy's line says
+    new and the other's known, the dry run's as the replay's, and the listing's new lines
+    are the summary's count, however the items fall into batches."""
+    import monitor.commands.replay as replay_module
+
+    monkeypatch.setattr(replay_module, "FLUSH_EVERY", flush_every)
+    text = "Visit\n\nEsper lands in Seoul for talks on troop costs.\n"
+    path = polled(tmp_path, {"a.txt": text})
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "a.txt").write_text(text)
+    two_sources = CONFIG.replace(
+        "sources: [{{name: wire, type: folder, path: wire}}]",
+        "sources: [{{name: wire, type: folder, path: wire}}, {{name: copy, type: folder, "
+        "path: copy}}]",
+    )
+    path.write_text(two_sources.format(extra=""))
+    app = build_app(load_config(path))
+    try:
+        poll_source(app, "copy")
+    finally:
+        app.close()
+    capsys.readouterr()  # the polls' logs
+    path.write_text(two_sources.format(extra="  - {name: talks, query: Esper, channels: [box]}\n"))
+
+    expected = [("known", "talks", "Visit"), ("new", "talks", "Visit")]
+    assert 0 == main(["replay", "--since", "1d", "-w", "talks", "--dry-run", "-c", str(path)])
+    captured = capsys.readouterr()
+    assert expected == listed(captured.out)
+    assert "2 stored items match; 1 would be new matches (dry run" in captured.err
+    assert 0 == main(["replay", "--since", "1d", "-w", "talks", "-c", str(path)])
+    captured = capsys.readouterr()
+    assert expected == listed(captured.out)
+    assert "2 stored items match; 1 alerts enqueued, 1 new matches" in captured.err
+    assert 0 == main(["replay", "--since", "1d", "-w", "talks", "-c", str(path)])
+    assert [("known", "talks", "Visit")] * 2 == listed(capsys.readouterr().out)

@@ -139,7 +139,9 @@ def test_replay_dry_run_lists_stored_items_that_match(
     captured = capsys.readouterr()
     [line] = captured.out.splitlines()
     title = "U.S. defence officials converge in Seoul to discuss troop costs, Japan pact"
-    assert ["scm", title] == line.split("\t")[1:]
+    status, item, watchlist, shown = line.split("\t")
+    assert ("known", "scm", title) == (status, watchlist, shown)  # `run --once` matched it
+    assert item.isdigit()
     assert "1 stored items match; 0 would be new matches (dry run: nothing enqueued)\n" == (
         captured.err
     )
