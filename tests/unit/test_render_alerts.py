@@ -362,7 +362,7 @@ def test_a_text_alert_emphasises_the_matched_terms_in_its_snippets() -> None:
     assert ["SCM", "GSOMIA"] == re.findall(r"\*(.*?)\*", line)
     assert "SCMP report" in line
     digest = RENDERER.render_digest(digest_view([DigestSection("w", (view,))]), "d").text
-    assert "*SCM*" in digest and "*GSOMIA*" in digest and "*SCMP" not in digest
+    assert ["SCM", "GSOMIA"] == re.findall(r"\*(.*?)\*", digest)
 
 
 def test_a_snippet_without_terms_is_shown_as_it_is() -> None:
