@@ -27,6 +27,7 @@ from monitor.errors import ConfigError, QueryError
 from monitor.sources.base import Source
 from monitor.store import Store, open_store
 from monitor.watchlists import WatchlistIndex, compile_watchlists
+from monitor.yamlsource import unfolded_column
 
 
 @dataclass
@@ -71,14 +72,13 @@ def build_matcher(config: Config) -> WatchlistIndex:
             exc.file, exc.line = config.term_location(exc.term_set, exc.term_entry)
             raise
         unfolded = config.unfolded_queries.get(exc.watchlist or "")
-        if unfolded is not None and unfolded.replace("\n", " ") == exc.query.replace("\n", " "):
+        column = None if unfolded is None else unfolded_column(exc.query, unfolded, exc.column)
+        if unfolded is not None and column is not None:
             # A folded (``>-``) query: the line of the file that holds the mistake is
             # shown, as for a ``|`` block, not the one line folding made of them all.
-            located = QueryError(
-                exc.detail, query=unfolded, column=exc.column, watchlist=exc.watchlist
-            )
+            located = QueryError(exc.detail, query=unfolded, column=column, watchlist=exc.watchlist)
             located.file, located.line = config.query_location(
-                exc.watchlist or "", unfolded, exc.column
+                exc.watchlist or "", unfolded, column
             )
             raise located from None
         exc.file, exc.line = config.query_location(exc.watchlist or "", exc.query, exc.column)

@@ -620,7 +620,7 @@ class _Places:
                     key = ("watchlists", i, "examples", kind, j)
                     self.examples[(w.name, kind, j)] = (str(file), located.line_of(key))
             text = located.unfolded.get(("watchlists", i, "query"))
-            if text is not None and len(text) == len(w.query):
+            if text is not None:
                 self.unfolded[w.name] = text
 
     def add_terms(self, terms: TermSets, file: Path, located: LocatedYaml) -> None:

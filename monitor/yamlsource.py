@@ -31,8 +31,8 @@ class LocatedYaml:
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     # A folded block scalar (``key: >-`` and lines) as its lines are in the file: the
-    # value with each space that folding made of a line break a line break again (same
-    # length, same columns), when the folding was only that. See ``_unfolded``.
+    # value with each space that folding made of a line break a line break again, and
+    # the breaks it dropped before blank lines back. See ``_unfolded``.
     unfolded: dict[KeyPath, str] = field(default_factory=dict)
 
     def line_of(self, path: KeyPath) -> int | None:
@@ -177,11 +177,10 @@ def _expand_env(value: str, env: Mapping[str, str], out: LocatedYaml, path: KeyP
 def _unfolded(value: str, node: yaml.Node, text: list[str]) -> str | None:
     """A folded block scalar's ``value`` with its lines as the file has them, or None.
 
-    Folding made one space of each line break between two lines of text; those spaces
-    become line breaks again, so a column of the value is the same column of this text,
-    which counts its lines. Only when that is all the folding did (no blank or more
-    indented line, which fold otherwise): the text rebuilt so must fold back to
-    ``value``."""
+    Folding made one space of each line break between two lines of text, and dropped the
+    break before a blank line; the text gives the file's lines back, so that a column of
+    the value (see ``unfolded_column``) is on the line of the file that holds it. None
+    when the text rebuilt so does not fold back to ``value`` character by character."""
     first = node.start_mark.line + 1  # the line after the ``>`` indicator
     lines = text[first : node.end_mark.line + 1]
     if not lines or not lines[0].strip():
@@ -194,12 +193,33 @@ def _unfolded(value: str, node: yaml.Node, text: list[str]) -> str | None:
         body.append(line[indent:])
     while body and not body[-1].strip():
         body.pop()
-    joined = "\n".join(body)
-    if " ".join(body) != value.rstrip("\n") or any(
-        not line.strip() or line[0] in " \t" for line in body
-    ):
+    joined = "\n".join(body) + "\n" * (len(value) - len(value.rstrip("\n")))
+    return joined if _alignment(value, joined) is not None else None
+
+
+def unfolded_column(value: str, unfolded: str, column: int) -> int | None:
+    """The column of ``unfolded`` (a folded scalar's text as ``_unfolded`` gives it)
+    where ``column`` of ``value`` is; None when ``unfolded`` does not fold to ``value``
+    (an expanded ``${ENV}``, say)."""
+    columns = _alignment(value, unfolded)
+    if columns is None or not 1 <= column <= len(columns):
         return None
-    return joined + value[len(joined) :]
+    return columns[column - 1] + 1
+
+
+def _alignment(value: str, unfolded: str) -> list[int] | None:
+    """Where each character of ``value``, and its end, is in ``unfolded``: the same
+    characters, but for a space that was a line break and breaks that folding dropped."""
+    columns: list[int] = []
+    j = 0
+    for char in value:
+        while j < len(unfolded) and unfolded[j] == "\n" and char not in " \n":
+            j += 1  # the break before a blank line: folding dropped it
+        if j == len(unfolded) or not (char == unfolded[j] or (char, unfolded[j]) == (" ", "\n")):
+            return None
+        columns.append(j)
+        j += 1
+    return [*columns, j] if j == len(unfolded) else None
 
 
 def dotted(path: KeyPath) -> str:

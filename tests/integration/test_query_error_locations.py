@@ -153,6 +153,31 @@ watchlists:
     ] == capsys.readouterr().err.splitlines()
 
 
+def test_an_error_after_a_blank_line_of_a_folded_query_names_the_line_that_holds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A blank line in a `>-` block folds to a line break: the mistake after it was named
+    at line 5 ("OR bar": the folded query's second line counted from the key), under the
+    text of line 7, and as the query's line 2. Now line 7, the file's line 4 of the block."""
+    watchlists = """\
+watchlists:
+  - name: pact
+    query: >-
+      GSOMIA
+      OR bar
+
+      OR (Japan AND @korae)
+"""
+    path = _config(tmp_path, watchlists)
+    assert 2 == main(["check", "-c", str(path)])
+    assert [
+        f"{tmp_path / 'wl.yaml'}:7: watch-list 'pact': unknown term set '@korae' at line 4, "
+        "column 15",
+        "    OR (Japan AND @korae)",
+        "                  ^",
+    ] == capsys.readouterr().err.splitlines()
+
+
 def test_check_names_a_few_watchlists_that_reach_no_one_and_counts_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
