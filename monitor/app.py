@@ -76,7 +76,12 @@ def build_matcher(config: Config) -> WatchlistIndex:
         if unfolded is not None and column is not None:
             # A folded (``>-``) query: the line of the file that holds the mistake is
             # shown, as for a ``|`` block, not the one line folding made of them all.
-            located = QueryError(exc.detail, query=unfolded, column=column, watchlist=exc.watchlist)
+            opened = (
+                None if exc.opened is None else unfolded_column(exc.query, unfolded, exc.opened)
+            )
+            located = QueryError(
+                exc.detail, query=unfolded, column=column, watchlist=exc.watchlist, opened=opened
+            )
             located.file, located.line = config.query_location(
                 exc.watchlist or "", unfolded, column
             )

@@ -46,20 +46,33 @@ class QueryError(ConfigError):
     """A watch-list query that does not parse: names the watch-list, query and column."""
 
     def __init__(
-        self, message: str, *, query: str, column: int, watchlist: str | None = None
+        self,
+        message: str,
+        *,
+        query: str,
+        column: int,
+        watchlist: str | None = None,
+        opened: int | None = None,
     ) -> None:
         self.query = query
         self.column = column  # 1-based, counted in the whole query
         self.watchlist = watchlist
+        # The column of the bracket a mistake leaves open, named after ``message`` ("of
+        # line 2, column 1") where the query is shown: in the lines of the file, not the
+        # one line a folded YAML block made of them.
+        self.opened = opened
         self.term_set: str | None = None  # the term set whose entry it is in, if any
         self.term_entry: int | None = None  # which entry of it (0-based)
         self.detail = message
         where = f"watch-list {watchlist!r}: " if watchlist else ""
-        super().__init__(f"{where}{message} at {_pointer(query, column)}")
+        of = "" if opened is None else f" of {position(query, opened)}"
+        super().__init__(f"{where}{message}{of} at {_pointer(query, column)}")
 
     def for_watchlist(self, name: str) -> QueryError:
         """The same error, naming the watch-list it came from."""
-        return QueryError(self.detail, query=self.query, column=self.column, watchlist=name)
+        return QueryError(
+            self.detail, query=self.query, column=self.column, watchlist=name, opened=self.opened
+        )
 
 
 def _pointer(query: str, column: int) -> str:

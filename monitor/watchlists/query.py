@@ -31,7 +31,7 @@ from typing import Any
 
 import re2
 
-from monitor.errors import QueryError, position
+from monitor.errors import QueryError
 from monitor.watchlists.tokens import fold, is_spaceless, token_spans
 
 FIELDS = ("title", "body", "source")
@@ -199,16 +199,19 @@ class _Parser:
 
     # --- helpers ---------------------------------------------------------------------
 
-    def error(self, message: str, pos: int | None = None) -> QueryError:
+    def error(self, message: str, pos: int | None = None, opened: int | None = None) -> QueryError:
+        """A QueryError at ``pos`` (else here); ``opened`` is where the bracket it leaves
+        open is."""
         where = self.pos if pos is None else pos
         # At the end, just past the last character written: a YAML block's trailing
         # newline would put the caret on an empty line.
         column = min(where, len(self.text.rstrip())) + 1
-        return QueryError(self.context + message, query=self.text, column=column)
-
-    def where(self, pos: int) -> str:
-        """How an error message names the place of ``text[pos]``."""
-        return position(self.text, pos + 1)
+        return QueryError(
+            self.context + message,
+            query=self.text,
+            column=column,
+            opened=None if opened is None else opened + 1,
+        )
 
     def skip_space(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos] in _SPACE:
@@ -375,7 +378,7 @@ class _Parser:
         node = self.parse_or()
         self.skip_space()
         if self.peek() != ")":
-            raise self.error(f"expected ')' to close the '(' of {self.where(start)}")
+            raise self.error("expected ')' to close the '('", opened=start)
         self.pos += 1
         self.depth -= 1
         return node
@@ -620,7 +623,7 @@ class _Parser:
                     raise self.error("expected ')' after NEAR's distance")
                 break
             if not char:
-                raise self.error(f"expected ')' to close the NEAR( of {self.where(start)}")
+                raise self.error("expected ')' to close the NEAR(", opened=start)
             groups.append(self.near_group())
         if len(groups) < 2:
             raise self.error("NEAR needs at least two terms, as in NEAR(a b, 5)", start)

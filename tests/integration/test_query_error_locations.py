@@ -178,6 +178,28 @@ watchlists:
     ] == capsys.readouterr().err.splitlines()
 
 
+@pytest.mark.parametrize("opener", ["(", "NEAR("])
+def test_an_unclosed_bracket_of_a_folded_query_is_named_where_the_file_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], opener: str
+) -> None:
+    """The error shows the `>-` block's lines as the file has them; the bracket left open
+    was named by its column in the one line folding made ("of column 11"), which is on
+    no line shown."""
+    watchlists = f"""\
+watchlists:
+  - name: pact
+    query: >-
+      GSOMIA OR
+      {opener}Japan Korea
+"""
+    path = _config(tmp_path, watchlists)
+    assert 2 == main(["check", "-c", str(path)])
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{tmp_path / 'wl.yaml'}:5: watch-list 'pact': expected ')' to close the {opener!r}"
+        f" of line 2, column 1 at line 2, column {len(opener) + 12}"
+    ).replace("'NEAR('", "NEAR(")
+
+
 def test_check_names_a_few_watchlists_that_reach_no_one_and_counts_the_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
