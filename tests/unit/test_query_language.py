@@ -103,6 +103,8 @@ def matches(query: str, story: str | Document) -> bool:
         # Unicode space a keyword is a word (the space a separator inside it)
         ("a \u00a0OR b", "b", False),  # a AND "or" AND b
         ("a \u00a0OR b", "a or b", True),
+        ("a\u00a0OR b", "a b or", False),  # the word "a\u00a0OR": the phrase "a or", AND b
+        ("a\u00a0OR b", "b a or", True),
         ("a \u3000OR\u3000b", "b", False),
         ("a \u2028NOT b", "a b", False),  # a AND "not" AND b
         ("a \u2028NOT b", "a not b", True),
