@@ -17,6 +17,7 @@ from monitor.config import WatchlistConfig, load_config
 from monitor.model import Document
 from monitor.sources.documents import parse_text_document
 from monitor.watchlists import compile_watchlists, run_examples
+from monitor.watchlists.examples import text_document
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = ("gsomia", "scm", "cost-sharing")
@@ -59,6 +60,25 @@ def test_the_seed_article_matches_every_default_watchlist(
     assert "GSOMIA" in terms["gsomia"]
     assert "Security Consultative Meeting" in terms["scm"]
     assert "defence cost-sharing" in terms["cost-sharing"]
+
+
+# Stories WATCHLISTS.md says a list must catch, or must not, that the lists once got
+# wrong: (story as `monitor match` reads it, the lists that must fire).
+DESK_CASES = [
+    # gsomia: the pact is also "the intelligence pact (with Japan)"
+    ("South Korea to scrap intelligence pact with Japan", {"gsomia"}),
+    ("Seoul to end intelligence-sharing accord with Tokyo", {"gsomia"}),
+    # not intelligence sharing in general: the 2014 trilateral arrangement is another pact
+    ("US, Japan and South Korea sign trilateral intelligence-sharing agreement", set()),
+]
+
+
+@pytest.mark.parametrize(("story", "expected"), DESK_CASES)
+def test_the_defaults_catch_what_the_desk_wants_and_nothing_else(
+    config: tuple[list[WatchlistConfig], dict[str, list[str]]], story: str, expected: set[str]
+) -> None:
+    hits = compile_watchlists(*config).match(text_document(story))
+    assert expected == {hit.watchlist for hit in hits}
 
 
 @pytest.mark.corpus
