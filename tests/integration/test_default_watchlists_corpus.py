@@ -70,6 +70,12 @@ DESK_CASES = [
     ("Seoul to end intelligence-sharing accord with Tokyo", {"gsomia"}),
     # not intelligence sharing in general: the 2014 trilateral arrangement is another pact
     ("US, Japan and South Korea sign trilateral intelligence-sharing agreement", set()),
+    # scm in Japanese (米韓定例安保協議) and with a Korean dateline (서울) alone
+    ("米韓、ソウルで定例安保協議（SCM）\n国防長官が会談した。", {"scm"}),  # noqa: RUF001
+    ("米韓定例安保協議、共同声明を発表", {"scm"}),
+    ("에스퍼 美국방, 서울서 SCM 참석", {"scm"}),
+    # not supply chain management, even in Korea's defence ministry
+    ("South Korean military to adopt supply chain management (SCM) system", set()),
 ]
 
 
