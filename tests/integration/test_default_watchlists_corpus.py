@@ -76,6 +76,13 @@ DESK_CASES = [
     ("에스퍼 美국방, 서울서 SCM 참석", {"scm"}),
     # not supply chain management, even in Korea's defence ministry
     ("South Korean military to adopt supply chain management (SCM) system", set()),
+    # cost-sharing in Japanese about US forces in Korea, not only in Japan
+    ("米韓、在韓米軍駐留経費の負担で合意", {"cost-sharing"}),
+    ("在韓米軍の駐留経費、韓国に大幅増額を要求", {"cost-sharing"}),
+    ("韓米防衛費分担金交渉が妥結", {"cost-sharing"}),
+    ("NATO加盟国、防衛費分担の見直しを協議", set()),  # allies' defence budgets
+    # not cost sharing in a business contract, even for a troop carrier
+    ("Boeing accepts cost sharing on Army troop helicopter contract", set()),
 ]
 
 
