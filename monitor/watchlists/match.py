@@ -28,6 +28,9 @@ MAX_SPANS = 20  # per hit: enough to highlight, bounded for pathological stories
 MAX_PER_TERM = 5  # occurrences of one term shown: the sixth "Korea" explains nothing new
 MAX_TERM = 200  # characters of a matched term shown (a regex can match a whole body)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A line break of a query of several lines, with the blanks around it: the clause an
+# alert shows is one line, as its terms and snippets are (spaces inside it as written).
+_QUERY_BREAK = re.compile(r"[ \t]*(?:\r?\n[ \t]*)+")
 _FIELD_TEXTS = attrgetter(*FIELDS)  # a document's fields, in FIELDS order, in one C call
 # Each run of fields next to each other in FIELDS order, with its first and last field:
 # their padded text is a slice of ``DocumentView.all_fields()``.
@@ -647,7 +650,9 @@ def _hit(
         Span(field, start, end, _shown_term(getattr(document, field)[start:end]))
         for field, start, end in found
     ]
-    return Hit(watchlist, clause.text, tuple(spans), snippets(document, spans))
+    return Hit(
+        watchlist, _QUERY_BREAK.sub(" ", clause.text), tuple(spans), snippets(document, spans)
+    )
 
 
 def _shown_term(matched: str) -> str:

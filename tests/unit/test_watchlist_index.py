@@ -170,6 +170,10 @@ def test_hit_explains_clause_terms_spans_and_snippets() -> None:
         ("title:(a OR (b OR c))", "c", "", "title:c"),
         ("body:@pact", "x", "GSOMIA", "body:GSOMIA"),
         ("gsomia OR korea", "Korea", "", "korea"),
+        # a query of several lines (a YAML | block): the clause on one line, as its terms
+        # and snippets are, not broken in an alert's "Because:" line
+        ("gsomia\nOR (japan\n    AND korea)", "Japan Korea", "", "japan AND korea"),
+        ("gsomia\nOR (japan AND  \n\n korea)", "Japan Korea", "", "japan AND korea"),
     ],
 )
 def test_the_clause_shown_keeps_its_field(query: str, title: str, body: str, clause: str) -> None:
