@@ -33,6 +33,7 @@ from monitor.sources.http import (
     retry_after,
     without_userinfo,
 )
+from monitor.sources.xmlroot import checked_text, closes, root_element
 from monitor.text import display_url, utc_now
 
 log = structlog.get_logger("monitor.sources.feed")
@@ -103,6 +104,7 @@ class FeedSource:
         # Polled elsewhere than the URL its items are named after: moved, or followed.
         moved = next_cursor["url"] != self.config.url or "home" in cursor
         with CPU_WORK:
+            _check_whole(response)
             entries = self._parse(response, base_url=response.url)
             if moved and entries:
                 home = cursor.get("home") or without_userinfo(self.config.url)
@@ -161,6 +163,18 @@ class FeedSource:
             else entry
             for entry, at_home in zip(entries, named_at_home, strict=True)
         ]
+
+
+def _check_whole(response: Response) -> None:
+    """Refuse an XML body that stops inside its root element: cut short (see
+    monitor.sources.xmlroot), it is polled again rather than stored in part."""
+    text = checked_text(response.body)
+    root = root_element(text) if text is not None else None
+    if text is not None and root is not None and not closes(text, root):
+        raise SourceError(
+            f"{display_url(response.url)}: cut short: the feed document ends before"
+            " its root element does"
+        )
 
 
 def _conditional(cursor: dict[str, Any]) -> dict[str, str]:

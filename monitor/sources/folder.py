@@ -13,7 +13,6 @@ older, it is a broken file, reported as one (and retried at each poll).
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,24 +33,10 @@ from monitor.sources.documents import (
 )
 from monitor.sources.entrynames import without_shared_names
 from monitor.sources.feedparse import parse_feed
+from monitor.sources.xmlroot import checked_text, closes_at_end, root_element
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SETTLE_SECONDS = 60.0  # a file changed this recently may still be being written
-# An XML document's end: the root's closing tag, then only whitespace, comments and
-# processing instructions (a cache's "<!-- generated in 0.2 s -->" after </rss>).
-_CLOSING = re.compile(
-    rb"</([^<>\s]+)\s*>(?:\s|<!--(?:(?!-->).)*-->|<\?(?:(?!\?>).)*\?>)*\Z", re.DOTALL
-)
-_COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-_FIRST_ELEMENT = re.compile(rb"<([A-Za-z_][^\s/>]*)")  # "<?" and "<!" start no element
-# The rest of the root's start tag, "/>" for an empty root. Quoted attribute values are
-# skipped whole: '>' needs no escape there, so "a &lt;br/>" may be one. Matched from the
-# root's name only: searched for, a head of many '<' and no '>' took seconds.
-_START_TAG_END = re.compile(rb"""(?:[^>"'/]|/(?!>)|"[^"]*"|'[^']*')*(/?)>""")
-_TAIL = 64 * 1024  # bytes of a document's end in which its closing tag is looked for
-# UTF-16/32, found as XML finds it: a byte order mark, or a zero among the first four
-# bytes ("<\x00?\x00" without a mark). Such a document is not checked.
-_WIDE = (b"\xff\xfe", b"\xfe\xff")
 
 FileParser = Callable[[bytes, datetime, str], list[Entry]]
 
@@ -78,28 +63,14 @@ class IncompleteDocument(SourceError):
 
 
 def _feed(raw: bytes, mtime: datetime, origin: str) -> list[Entry]:
-    text = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
-    wide = text.startswith(_WIDE) or b"\x00" in text[:4]
-    if not wide and not text.startswith((b"{", b"[")) and not _closes_its_root(text):
+    text = checked_text(raw)
+    root = root_element(text) if text is not None else None
+    if text is not None and (root is None or not closes_at_end(text, root)):
         raise IncompleteDocument("the feed document ends before its root element does")
     return [
         entry if entry.published else replace(entry, published=mtime)
         for entry in parse_feed(raw, origin)
     ]
-
-
-def _closes_its_root(document: bytes) -> bool:
-    """Whether an XML document ends with its root element's closing tag (or is an empty
-    root, ``<rss/>``). Zeros and a DOS end-of-file mark after it are padding, not text."""
-    head = _COMMENT.sub(b"", document[:_TAIL])
-    root = _FIRST_ELEMENT.search(head)
-    start_tag = _START_TAG_END.match(head, root.end()) if root else None
-    if root is None or start_tag is None:
-        return False
-    if start_tag.group(1):
-        return True
-    closing = _CLOSING.search(document[-_TAIL:].rstrip(b"\x00\x1a \t\r\n"))
-    return closing is not None and closing.group(1) == root.group(1)
 
 
 log = structlog.get_logger("monitor.sources.folder")

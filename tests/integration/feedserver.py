@@ -102,6 +102,21 @@ def endless(handler: Handler) -> None:
         return  # the client hung up, as it should
 
 
+def closed_after(body: bytes) -> Route:
+    """A 200 without a Content-Length, ended by closing the connection (HTTP/1.0's way,
+    still some servers' and proxies'): a body cut short there looks whole."""
+
+    def route(handler: Handler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/rss+xml")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.close_connection = True
+
+    return route
+
+
 def drip_headers(lines: int, every: float, body: bytes) -> Route:
     """A 200 that sends one header line each ``every`` seconds, ``lines`` of them, then
     ``body``: never silent for long, slow in all."""

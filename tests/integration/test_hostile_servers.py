@@ -16,6 +16,7 @@ from feedserver import (
     FeedServer,
     Handler,
     Route,
+    closed_after,
     drip_headers,
     endless,
     feed_app,
@@ -118,6 +119,26 @@ def test_a_failing_source_comes_back_when_its_server_does(
     finally:
         app.close()
     assert ("healthy", 0, ["Good news"]) == (state.health, state.failures, stored)
+
+
+def test_a_feed_cut_short_by_a_closed_connection_stores_nothing_until_it_comes_whole(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    whole = rss(("c1", "First news", "One."), ("c2", "Second news", "Two, at length."))
+    server.routes["/cut"] = closed_after(whole[: whole.index(b"Second") + 3])
+    app = feed_app(tmp_path, [{"name": "cut", "url": server.url("/cut")}], [])
+    try:
+        cut = poll_source(app, "cut")
+        stored_when_cut = [item.title for item in app.store.items()]
+        # Whole, with what some hosts append after a page (no part of the feed).
+        server.routes["/cut"] = closed_after(whole + b"<script>count()</script>")
+        came_whole = poll_source(app, "cut", force=True)
+        stored = sorted(item.title for item in app.store.items())
+    finally:
+        app.close()
+    assert (False, []) == (cut.ok, stored_when_cut)
+    assert "cut short" in (cut.error or "")
+    assert (True, ["First news", "Second news"]) == (came_whole.ok, stored)
 
 
 def _last_error(server: FeedServer, tmp_path: Path, route: Route, **limits: str) -> str | None:
