@@ -5,13 +5,16 @@ The cursor carries what the next poll needs: the validators for a conditional GE
 together with the configured URL it came from (so editing the config starts afresh,
 unless the config now names the URL the feed moved to: ``home`` then keeps the URL its
 items' identity is resolved against).
-A 304 is a success with nothing new; 429/503 raise SourceError with the server's
-Retry-After; a Cache-Control max-age becomes the earliest next poll (``not_before``).
+A feed that fails where it moved is asked for at its configured URL in the same poll (a
+move the site undid). A 304 is a success with nothing new; 429/503 raise SourceError
+with the server's Retry-After; a Cache-Control max-age becomes the earliest next poll
+(``not_before``).
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import time
+from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -39,6 +42,7 @@ from monitor.text import display_url, utc_now
 log = structlog.get_logger("monitor.sources.feed")
 
 THROTTLED = frozenset({429, 503})
+_VALIDATORS = ("etag", "last_modified")  # the cursor's keys for a conditional GET
 
 
 class FeedSource:
@@ -71,11 +75,30 @@ class FeedSource:
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         url = self.next_url(cursor)
+        started = time.monotonic()
+        try:
+            return self._fetch(url, cursor, self.limits)
+        except SourceError as exc:
+            left = self.limits.total_timeout - (time.monotonic() - started)
+            if url == self.config.url or exc.retry_after is not None or left <= 0:
+                raise
+            # Where the feed moved fails: the move may have been undone (the configured
+            # URL a feed again, the new one gone). Asked there, in the time left, it is
+            # polled there from now on, or moves on again by its redirects; else the
+            # failure stands, as the new home's.
+            log.warning("feed_new_home_failed", new_url=display_url(url), error=str(exc))
+            with suppress(SourceError):
+                return self._fetch(
+                    self.config.url, _unmoved(cursor), replace(self.limits, total_timeout=left)
+                )
+            raise
+
+    def _fetch(self, url: str, cursor: dict[str, Any], limits: Limits) -> FetchResult:
         cursor, restarted = self._for_config(cursor)
         response = self.pool.get(
             url,
             self.config.headers,
-            self.limits,
+            limits,
             validators=_conditional(cursor),
             credentials_for=self.config.url,  # not the server it moved to
         )
@@ -177,6 +200,12 @@ def _check_whole(response: Response) -> None:
         )
 
 
+def _unmoved(cursor: dict[str, Any]) -> dict[str, Any]:
+    """``cursor`` for a request to the configured URL of a feed that moved: without the
+    URL it moved to and that URL's validators."""
+    return {key: value for key, value in cursor.items() if key not in ("url", *_VALIDATORS)}
+
+
 def _conditional(cursor: dict[str, Any]) -> dict[str, str]:
     headers = {}
     if cursor.get("etag"):
@@ -190,7 +219,7 @@ def _kept(cursor: dict[str, Any], response: Response) -> dict[str, Any]:
     """The validators after a 304: those it answered with, and the cursor's it did not
     replace (RFC 9111 4.3.4), unless the feed moved: its old URL's stay behind."""
     kept = {} if response.moved_to else cursor
-    old: dict[str, Any] = {key: kept[key] for key in ("etag", "last_modified") if key in kept}
+    old: dict[str, Any] = {key: kept[key] for key in _VALIDATORS if key in kept}
     return {**old, **_validators(response.headers)}
 
 

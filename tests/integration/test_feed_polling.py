@@ -127,6 +127,44 @@ def test_a_permanent_redirect_moves_the_feed_for_later_polls(
     assert ["/feed", "/new-home", "/new-home"] == [seen.path for seen in server.seen]
 
 
+def test_a_feed_whose_new_home_fails_is_asked_for_at_its_configured_url(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A move undone (the new URL gone, the configured one a feed again) is followed
+    back: the feed does not fail for ever at a URL the config never named."""
+    server.routes["/feed"] = redirect(301, "/new-home")
+    server.routes["/new-home"] = Feed(rss(STORY))
+    app = _app(tmp_path, server)
+    try:
+        assert poll_source(app, "wire").ok
+        server.routes["/new-home"] = status(404)
+        server.routes["/feed"] = Feed(rss(STORY, ("s2", "Pact ends", "GSOMIA ends.")))
+        back = poll_source(app, "wire", force=True)
+        cursor = app.store.source_state("wire").cursor
+    finally:
+        app.close()
+    assert (True, 1) == (back.ok, back.new)
+    assert server.url("/feed") == cursor["url"]
+    assert ["/feed", "/new-home", "/new-home", "/feed"] == [seen.path for seen in server.seen]
+
+
+def test_a_feed_still_moved_fails_with_its_new_home_s_error(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    server.routes["/feed"] = redirect(301, "/new-home")
+    server.routes["/new-home"] = Feed(rss(STORY))
+    app = _app(tmp_path, server)
+    try:
+        assert poll_source(app, "wire").ok
+        server.routes["/new-home"] = status(500)
+        failed = poll_source(app, "wire", force=True)
+        cursor = app.store.source_state("wire").cursor
+    finally:
+        app.close()
+    assert f"feed: HTTP 500 from {server.url('/new-home')}" == failed.error
+    assert server.url("/new-home") == cursor["url"]
+
+
 def test_a_redirect_to_another_server_is_not_sent_the_configured_credentials(
     server: FeedServer, tmp_path: Path
 ) -> None:
