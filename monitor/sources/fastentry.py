@@ -330,12 +330,10 @@ def _local(key: str) -> str:
 
 
 def _ignorable(element: ET.Element, names: Namer) -> bool:
-    """An element, with all it holds, that changes nothing an Entry reads."""
-    name = names(element.tag)
-    return (
-        name is not None
-        and _ignorable_name(name)
-        and all(_ignorable(child, names) for child in element)
+    """An element, with all it holds, that changes nothing an Entry reads. Walked by
+    ``iter`` rather than recursively: a feed may nest deeper than Python recurses."""
+    return all(
+        (name := names(child.tag)) is not None and _ignorable_name(name) for child in element.iter()
     )
 
 

@@ -310,3 +310,17 @@ def test_gml_outside_a_georss_where_does_not_stop_the_feed() -> None:
         entry.title,
         entry.content,
     )
+
+
+def test_an_item_with_elements_nested_past_the_recursion_limit_is_read() -> None:
+    """Deep markup a feed does not use (an extension's tree) is no crash."""
+    depth = 5000
+    document = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><item><title>Deep</title>"
+        b"<link>http://news.test/deep</link>"
+        + b"<x>" * depth
+        + b"</x>" * depth
+        + b"</item></channel></rss>"
+    )
+    entries = parse_feed(document, "deep.xml")
+    assert [("Deep", "http://news.test/deep")] == [(e.title, e.link) for e in entries]
