@@ -13,9 +13,10 @@ from typing import Any
 
 from monitor.alerts.digest import next_run
 from monitor.commands._common import iso, load, print_json
-from monitor.config import Config, SourceConfig
+from monitor.config import Config, FeedSourceConfig, SourceConfig
 from monitor.health import is_stale
 from monitor.logging import masked
+from monitor.sources.feed import polled_url
 from monitor.store import Store, open_store
 from monitor.store.repo import SourceState
 from monitor.text import display_url, utc_now
@@ -85,11 +86,12 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
 
 def _moved_to(source: SourceConfig, state: SourceState | None) -> str | None:
     """Where a feed moved by a permanent redirect, polled there since: the URL to put in
-    the config (None for a feed at its configured URL, and for other sources)."""
-    configured = getattr(source, "url", None)
-    if state is None or state.url is None or configured in (None, state.url):
+    the config (None for a feed polled at its configured URL, one the config gave
+    another URL included, and for other sources)."""
+    if state is None or not isinstance(source, FeedSourceConfig):
         return None
-    return display_url(state.url)
+    polled = polled_url(source.url, state.cursor)
+    return None if polled == source.url else display_url(polled)
 
 
 def run(args: argparse.Namespace) -> int:

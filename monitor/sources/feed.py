@@ -66,12 +66,8 @@ class FeedSource:
         return self.pool.host_turn(self.next_url(cursor), wait)
 
     def next_url(self, cursor: dict[str, Any]) -> str:
-        """The URL a poll with ``cursor`` requests: where the feed moved, unless the config
-        now names another URL than the one it moved from (see ``_for_config``)."""
-        moved_to = cursor.get("url")
-        if moved_to and cursor.get("configured") in (None, self.config.url):
-            return str(moved_to)
-        return self.config.url
+        """The URL a poll with ``cursor`` requests (see ``polled_url``)."""
+        return polled_url(self.config.url, cursor)
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         url = self.next_url(cursor)
@@ -186,6 +182,16 @@ class FeedSource:
             else entry
             for entry, at_home in zip(entries, named_at_home, strict=True)
         ]
+
+
+def polled_url(configured: str, cursor: dict[str, Any]) -> str:
+    """The URL a poll of the feed configured at ``configured`` requests with ``cursor``:
+    where the feed moved, unless the config now names another URL than the one it moved
+    from (see ``FeedSource._for_config``)."""
+    moved_to = cursor.get("url")
+    if moved_to and cursor.get("configured") in (None, configured):
+        return str(moved_to)
+    return configured
 
 
 def _check_whole(response: Response) -> None:

@@ -767,6 +767,31 @@ def test_status_shows_where_a_feed_moved(server: FeedServer, tmp_path: Path) -> 
     )
 
 
+def test_status_names_no_move_for_a_feed_the_config_gave_another_url(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A feed given a new `url` is polled there, whatever it answers: the URL it was
+    polled at before is not where it "moved" (nor to be put back in the config)."""
+    from monitor.commands.status import collect_status, render_table
+
+    server.routes["/feed"] = Feed(rss(STORY))
+    app = _app(tmp_path, server)
+    try:
+        assert poll_source(app, "wire").ok
+    finally:
+        app.close()
+    app = _app(tmp_path, server, url=server.url("/renamed"))  # not served yet: a 404
+    try:
+        before = collect_status(app.config, app.store, now=utc_now())
+        assert not poll_source(app, "wire", force=True).ok
+        now = utc_now()
+        after = collect_status(app.config, app.store, now=now)
+    finally:
+        app.close()
+    assert (None, None) == (before["sources"][0]["moved_to"], after["sources"][0]["moved_to"])
+    assert "moved permanently" not in render_table(after, now=now)
+
+
 def test_a_config_that_follows_a_moved_feed_goes_on_with_its_items(
     server: FeedServer, tmp_path: Path
 ) -> None:
