@@ -61,6 +61,8 @@ def parse_feed(
     ``base_url`` (where the document was fetched from) resolves relative links.
     """
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not stripped:  # a 200 or 204 with no body: said so, not as XML's "no element found"
+        raise SourceError(f"{origin}: not a feed (an empty document)")
     if stripped.startswith((b"{", b"[")):
         return parse_json_feed(stripped, origin)
     document = recode(data, content_type)

@@ -50,6 +50,7 @@ HOSTILE = {
     "endless": (endless, {"max_bytes": 200_000}, "byte cap"),
     "bomb": (Feed(BOMB), {}, "declares XML entities"),
     "html": (Feed(HTML, content_type="text/html"), {}, "an HTML page"),
+    "empty": (Feed(b""), {}, "not a feed (an empty document)"),
     "loop": (redirect(302, "/loop-b"), {}, "redirect loop"),
     "throttled": (status(429, {"Retry-After": "3600"}), {}, "HTTP 429"),
 }
