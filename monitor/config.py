@@ -142,7 +142,28 @@ def _check_http_url(value: str) -> str:
     return value
 
 
+# What a request can carry (RFC 9110: a token for a name; a value of visible characters
+# and inner blanks, in ASCII, as httpx encodes it). Another fails every request, with an
+# error from httpx that quotes the value.
+_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    """Headers a request can send. A value is not repeated: it may be a token."""
+    for name, text in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an HTTP header name")
+        if not _HEADER_VALUE.fullmatch(text):
+            raise ValueError(
+                f"{name}: not an HTTP header value (printable ASCII, no line breaks,"
+                " no blanks at either end)"
+            )
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://"), AfterValidator(_check_http_url)]
 ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
 ExistingFile = Annotated[Path, AfterValidator(_resolve_path), AfterValidator(_existing_file)]
@@ -192,7 +213,7 @@ class FeedSourceConfig(SourceConfigBase):
     read_timeout: Duration = timedelta(seconds=15)  # each network read
     max_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
     max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
 
 
 SourceConfig = Annotated[FolderSourceConfig | FeedSourceConfig, Field(discriminator="type")]
@@ -313,7 +334,7 @@ class WebhookChannelConfig(ChannelConfigBase):
     format: Literal["generic", "slack", "discord", "teams", "custom"] = "generic"
     secret: SecretStr | None = None
     timeout: Duration = timedelta(seconds=15)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
     body_template: str | None = None
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -439,3 +440,30 @@ def test_a_channels_own_check_is_named_at_the_channel_not_at_its_type(tmp_path: 
         caught.value.message
     )
     assert BASE.count("\n") + 1 == caught.value.line
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Authorization", "Bearer s\u00ebcret-token"),
+        ("Authorization", "Bearer secret-token\r\nX-Desk: seoul"),
+        ("X-Api-Key", "secret-token "),
+        ("X Api Key", "secret-token"),
+    ],
+    ids=["not-ascii", "line-break", "trailing-space", "bad-name"],
+)
+def test_a_feed_header_no_request_can_carry_is_refused_without_its_value(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    """Accepted, it failed every poll, and the error httpx raised, logged and shown by
+    `monitor status`, quoted the value: often a token."""
+    feed = (
+        "  - {name: wire, type: feed, url: 'http://news.test/rss',"
+        f" headers: {{{json.dumps(name)}: {json.dumps(value)}}}}}\n"
+    )
+    path = write(tmp_path, BASE.replace("channels:\n", feed + "channels:\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), 7) == (caught.value.file, caught.value.line)
+    assert "sources[1].headers" in caught.value.located()
+    assert "secret" not in caught.value.located()
