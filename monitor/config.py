@@ -139,7 +139,24 @@ def _check_http_url(value: str) -> str:
         raise ValueError(f"not a URL: {exc}") from None
     if not host:
         raise ValueError("not a URL: no host")
+    _check_requestable(value)
     return value
+
+
+def _check_requestable(value: str) -> None:
+    """That a request can go to ``value``: httpx refuses a control character and a host
+    that is no IDNA name, and the resolver a label of over 63 characters (each failed
+    every poll with an unexpected error, a traceback in the log)."""
+    import httpx
+
+    try:
+        url = httpx.URL(value)
+        # The host read as httpx reads it to send a request (an IDNA name decoded), and
+        # encoded as the resolver encodes it.
+        if url.host:
+            url.raw_host.decode("ascii").encode("idna")
+    except (httpx.InvalidURL, UnicodeError) as exc:
+        raise ValueError(f"not a URL: {exc}") from None
 
 
 # What a request can carry (RFC 9110: a token for a name; a value of visible characters

@@ -467,3 +467,25 @@ def test_a_feed_header_no_request_can_carry_is_refused_without_its_value(
     assert (str(path), 7) == (caught.value.file, caught.value.line)
     assert "sources[1].headers" in caught.value.located()
     assert "secret" not in caught.value.located()
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("http://news.test/r\tss", "non-printable"),
+        ("http://xn--ls8h.test/rss", "not allowed"),  # punycode for no valid name
+        ("http://" + "a" * 64 + ".test/rss", "too long"),  # a label has 63 at most
+    ],
+    ids=["tab", "bad-punycode", "long-label"],
+)
+def test_a_feed_url_no_request_can_be_made_to_is_refused_at_its_line(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    """Accepted, every poll of it crashed (`source_crashed`, a traceback in the log)."""
+    feed = f"  - {{name: wire, type: feed, url: {json.dumps(url)}}}\n"
+    path = write(tmp_path, BASE.replace("channels:\n", feed + "channels:\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (str(path), 7) == (caught.value.file, caught.value.line)
+    assert "sources[1].url: not a URL: " in caught.value.located()
+    assert said in caught.value.located()
