@@ -212,7 +212,10 @@ class HttpPool:
         # Each is cut to the time left by the network backend (deadline.py).
         timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout, pool=remaining)
         target = httpx.URL(url)  # parsed once, for the host and the request
-        request = _request(target, headers, timeout)
+        try:
+            request = _request(target, headers, timeout)
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a redirect's host no name
+            raise _unrequestable(url, exc) from exc
         cookies.send(request)
         host = _host(target)
         slot = self._host_slot(host)
@@ -240,6 +243,8 @@ class HttpPool:
             ) from exc
         except httpx.HTTPError as exc:
             raise SourceError(f"http: {type(exc).__name__}: {exc}") from exc
+        except UnicodeError as exc:  # the resolver's: a label over 63 characters
+            raise _unrequestable(url, exc) from exc
         finally:
             slot.release()
 
@@ -338,15 +343,22 @@ def _host(url: httpx.URL) -> str:
 
 def _same_origin(here: httpx.URL, there: httpx.URL) -> bool:
     """Whether a redirect stays with the same server: scheme, host and port, or moves
-    from http to https on the same host (an upgrade, not another party)."""
+    from http to https on the same host (an upgrade, not another party). Hosts compare
+    as sent (``raw_host``, IDNA-encoded): decoding a name that is no IDNA name raises."""
     upgrade = (here.scheme, here.port, there.scheme, there.port) == ("http", None, "https", None)
-    return here.host == there.host and (
+    return here.raw_host == there.raw_host and (
         upgrade or (here.scheme, here.port) == (there.scheme, there.port)
     )
 
 
 def _without_credentials(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
+
+
+def _unrequestable(url: str, exc: Exception) -> SourceError:
+    """A URL no request can go to (config.py refuses such a feed URL; a redirect may
+    still name one): said as the poll's failure, not raised as a crash."""
+    return SourceError(f"http: cannot request {display_url(url)}: {exc}")
 
 
 def _total_timeout(url: str, limits: Limits) -> SourceError:

@@ -53,6 +53,9 @@ HOSTILE = {
     "empty": (Feed(b""), {}, "not a feed (an empty document)"),
     "loop": (redirect(302, "/loop-b"), {}, "redirect loop"),
     "throttled": (status(429, {"Retry-After": "3600"}), {}, "HTTP 429"),
+    # Hosts no request can go to: punycode for no valid name, a label over 63 characters.
+    "to-no-name": (redirect(302, "http://xn--ls8h.test/feed"), {}, "http: cannot request"),
+    "to-long-name": (redirect(302, f"http://{'a' * 64}.test/"), {}, "http: cannot request"),
 }
 
 
