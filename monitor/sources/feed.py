@@ -42,7 +42,9 @@ from monitor.text import display_url, utc_now
 log = structlog.get_logger("monitor.sources.feed")
 
 THROTTLED = frozenset({429, 503})
-_VALIDATORS = ("etag", "last_modified")  # the cursor's keys for a conditional GET
+# The cursor's keys for a conditional GET, and the request headers that send them.
+_ASKED_BY = {"etag": "If-None-Match", "last_modified": "If-Modified-Since"}
+_VALIDATORS = tuple(_ASKED_BY)
 
 
 class FeedSource:
@@ -213,12 +215,11 @@ def _unmoved(cursor: dict[str, Any]) -> dict[str, Any]:
 
 
 def _conditional(cursor: dict[str, Any]) -> dict[str, str]:
-    headers = {}
-    if cursor.get("etag"):
-        headers["If-None-Match"] = str(cursor["etag"])
-    if cursor.get("last_modified"):
-        headers["If-Modified-Since"] = str(cursor["last_modified"])
-    return headers
+    """The cursor's validators as request headers, those a header can carry: a server's
+    ETag or Last-Modified outside ASCII would fail every request (httpx encodes headers
+    in ASCII), and the failed polls keep the cursor that holds it."""
+    found = {header: str(cursor.get(key) or "") for key, header in _ASKED_BY.items()}
+    return {header: value for header, value in found.items() if value and value.isascii()}
 
 
 def _kept(cursor: dict[str, Any], response: Response) -> dict[str, Any]:

@@ -80,6 +80,26 @@ def test_conditional_get_round_trip(
     assert ("healthy", 0) == (state.health, state.failures)
 
 
+def test_validators_a_request_cannot_carry_are_not_sent_back(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """An ETag or Last-Modified outside ASCII (a server's mistake) cannot go in a request
+    header: the feed is polled without it, not failed from then on (the cursor kept it)."""
+    server.routes["/feed"] = Feed(
+        rss(STORY), etag='"caf\u00e9"', last_modified="Fr, 01 M\u00e4r 2024 00:00:00 GMT"
+    )
+    app = _app(tmp_path, server)
+    try:
+        first = poll_source(app, "wire")
+        server.routes["/feed"] = Feed(rss(STORY, ("s2", "Pact ends", "GSOMIA ends.")))
+        second = poll_source(app, "wire", force=True)
+    finally:
+        app.close()
+    assert (True, True, 1) == (first.ok, second.ok, second.new)
+    conditional = {"If-None-Match", "If-Modified-Since"}
+    assert set() == conditional & server.seen[1].headers.keys()
+
+
 def test_polls_of_an_unchanged_feed_reuse_one_connection(
     server: FeedServer, tmp_path: Path
 ) -> None:
