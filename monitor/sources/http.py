@@ -314,13 +314,18 @@ class _Cookies:
         self._jar: httpx.Cookies | None = None
 
     def keep(self, url: str, headers: httpx.Headers) -> None:
-        """Remember the cookies ``url`` set in its (redirect) response ``headers``."""
+        """Remember the cookies ``url`` set in its (redirect) response ``headers``, those
+        a request can carry: one outside ASCII would fail every request it went on in
+        (httpx encodes headers in ASCII)."""
         if "set-cookie" not in headers:
             return
         if self._jar is None:
             self._jar = httpx.Cookies()
+        sendable = httpx.Headers(
+            [(k, v) for k, v in headers.multi_items() if k != "set-cookie" or v.isascii()]
+        )
         self._jar.extract_cookies(
-            httpx.Response(302, headers=headers, request=httpx.Request("GET", url))
+            httpx.Response(302, headers=sendable, request=httpx.Request("GET", url))
         )
 
     def send(self, request: httpx.Request) -> None:

@@ -103,6 +103,24 @@ def test_a_configured_cookie_and_a_redirect_cookie_both_go_on(
     assert (outcome.ok, outcome.error, outcome.new) == (True, None, 1)
 
 
+def test_a_redirect_cookie_no_request_can_carry_is_left_behind(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A cookie outside ASCII (httpx encodes headers in ASCII) is not sent on: the feed
+    is fetched without it, not failed with an unexpected error at every poll."""
+    server.routes["/feed"] = lambda handler: handler.answer(
+        302, b"", {"Location": "/home", "Set-Cookie": "lang=fran\u00e7ais; Path=/"}
+    )
+    server.routes["/home"] = Feed(rss(("g1", "GSOMIA kept", "Seoul keeps it.")))
+    app = feed_app(tmp_path, [{"name": "site", "url": server.url("/feed")}], [])
+    try:
+        outcome = poll_source(app, "site")
+    finally:
+        app.close()
+    assert (outcome.ok, outcome.error, outcome.new) == (True, None, 1)
+    assert "Cookie" not in server.seen[1].headers
+
+
 def test_configured_credentials_do_not_follow_a_feed_that_moved_to_another_server(
     server: FeedServer, tmp_path: Path
 ) -> None:
