@@ -489,7 +489,7 @@ def retry_after(headers: httpx.Headers, now: datetime) -> float | None:
     if not value:
         return None
     if value.isdigit():
-        seconds = float(value)
+        seconds = _delta_seconds(value)
     else:
         try:
             when = parsedate_to_datetime(value)
@@ -514,5 +514,11 @@ def max_age(headers: httpx.Headers) -> float | None:
     if match is None:
         return None
     age = headers.get("age", "").strip()
-    held = float(age) if age.isdigit() else 0.0
-    return min(max(float(match.group(1)) - held, 0.0), MAX_SERVER_DELAY)
+    held = _delta_seconds(age) if age.isdigit() else 0.0
+    return min(max(_delta_seconds(match.group(1)) - held, 0.0), MAX_SERVER_DELAY)
+
+
+def _delta_seconds(digits: str) -> float:
+    """A header's delta-seconds, at most 2**31 as RFC 9111 (1.2.2) says for one too large
+    to hold: read as infinity, a max-age less an Age was no number (NaN)."""
+    return min(float(digits), 2.0**31)

@@ -250,6 +250,23 @@ def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     assert 2 == len(server.seen)
 
 
+def test_a_max_age_and_an_age_past_any_number_are_capped_not_a_crash(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Each read as infinity, their difference was no number: every poll of the feed
+    failed with an unexpected error."""
+    endless_digits = "9" * 400
+    server.routes["/feed"] = Feed(
+        rss(STORY), headers={"Cache-Control": f"max-age={endless_digits}", "Age": endless_digits}
+    )
+    app = _app(tmp_path, server)
+    try:
+        outcome = poll_source(app, "wire")
+    finally:
+        app.close()
+    assert (True, None, 1) == (outcome.ok, outcome.error, outcome.new)
+
+
 def _poll_once(app: App) -> tuple[datetime, PollOutcome, SourceState]:
     """One poll of ``wire`` at the time it starts, its outcome and the state it left."""
     try:
