@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.logging import masked
 from monitor.model import Message
 from monitor.store.repo import Notice, SourceState
 
@@ -69,7 +70,10 @@ def notices(
 
 
 def health_message(delivery_key: str, payload: dict[str, Any]) -> Message:
-    """The message for a ``health`` delivery."""
+    """The message for a ``health`` delivery. Its error was stored as the poll failed,
+    and may name a secret (a token in a feed's path): masked here, as in the log and
+    `monitor status`, before it goes to a channel."""
+    payload = masked(payload)
     source, change = str(payload["source"]), str(payload["change"])
     if change == "failing":
         subject = f"[news-monitor] source {source} is failing"

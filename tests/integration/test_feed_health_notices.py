@@ -203,3 +203,27 @@ def test_a_poll_cut_short_before_its_notice_is_written_loses_neither(
     finally:
         app.close()
     assert ["failing", "recovered"] == [job.payload["change"] for job in jobs]
+
+
+def test_a_notice_masks_the_secrets_its_error_names(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token in a feed's path, from the environment, is masked in the log and
+    `monitor status`: the notice that tells a channel of the failure masks it too."""
+    from email import message_from_bytes, policy
+
+    from monitor.cli import main
+
+    monkeypatch.setenv("FEED_TOKEN", "t0ken-in-the-path")
+    config = json.loads(_wire_config(server, tmp_path).read_text())
+    config["sources"][0]["url"] = server.url("/feeds/${FEED_TOKEN}/rss")  # not served: 404
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    for _ in range(3):  # the third failure in a row is told
+        assert 1 == main(["run", "--once", "--force", "-c", str(path)])
+    (mail,) = (tmp_path / "mail" / "new").iterdir()
+    text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
+    assert text is not None
+    said = text.get_content()
+    assert "/feeds/***/rss" in said
+    assert "t0ken-in-the-path" not in said
