@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from monitor.alerts.render import PAYLOAD_VERSION
 from monitor.logging import masked
 from monitor.model import Message
 from monitor.store.repo import Notice, SourceState
@@ -102,5 +103,25 @@ def health_message(delivery_key: str, payload: dict[str, Any]) -> Message:
         subject=" ".join(subject.split()),  # no CR/LF from a source name into a header
         text=text,
         html=f"<html><body>{body}</body></html>",
-        payload=payload,
+        payload=_document(delivery_key, payload),
     )
+
+
+def _document(delivery_key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The documented webhook body of a notice (docs/webhooks.md, schema version 1):
+    ``version``, ``type`` and ``id`` as an alert's and a digest's, times with a Z."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": "health",
+        "id": delivery_key,
+        "source": payload["source"],
+        "change": payload["change"],
+        "failures": payload.get("failures", 0),
+        "error": payload.get("error"),
+        **{key: _utc(payload.get(key)) for key in ("at", "next_poll", "last_news")},
+    }
+
+
+def _utc(moment: str | None) -> str | None:
+    """A stored ISO time (UTC, ``+00:00``) as the bodies write one, with a Z."""
+    return moment.replace("+00:00", "Z") if moment else None

@@ -227,3 +227,31 @@ def test_a_notice_masks_the_secrets_its_error_names(
     said = text.get_content()
     assert "/feeds/***/rss" in said
     assert "t0ken-in-the-path" not in said
+
+
+def test_a_notice_to_a_webhook_is_a_documented_generic_body(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """As alerts and digests are: `version`, `type` and `id` first, times in UTC with Z
+    (docs/webhooks.md), so a receiver can tell a notice from an alert."""
+    from servers import WebhookReceiver
+
+    from monitor.cli import main
+
+    server.routes["/feed"] = status(500)
+    config = json.loads(_wire_config(server, tmp_path).read_text())
+    with WebhookReceiver() as receiver:
+        config["channels"] = {"hook": {"type": "webhook", "url": receiver.url}}
+        config["on_source_error"] = ["hook"]
+        path = tmp_path / "monitor.yaml"
+        path.write_text(json.dumps(config))
+        for _ in range(3):  # the third failure in a row is told
+            assert 1 == main(["run", "--once", "--force", "-c", str(path)])
+        (hook,) = receiver.received()
+    body = hook.json()
+    assert (1, "health", hook.id) == (body["version"], body["type"], body["id"])
+    assert ("wire", "failing", 3) == (body["source"], body["change"], body["failures"])
+    assert f"feed: HTTP 500 from {server.url('/feed')}" == body["error"]
+    assert body["at"].endswith("Z")
+    assert body["next_poll"].endswith("Z")
+    assert body["last_news"] is None
