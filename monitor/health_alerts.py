@@ -17,7 +17,7 @@ with ``health_message``.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -70,24 +70,32 @@ def notices(
     return [Notice(f"{key}.{channel}", "health", channel, payload) for channel in channels]
 
 
-def health_message(delivery_key: str, payload: dict[str, Any]) -> Message:
-    """The message for a ``health`` delivery. Its error was stored as the poll failed,
-    and may name a secret (a token in a feed's path): masked here, as in the log and
-    `monitor status`, before it goes to a channel."""
+def health_message(
+    delivery_key: str, payload: dict[str, Any], localtime: Callable[[datetime], str]
+) -> Message:
+    """The message for a ``health`` delivery, its times as ``localtime`` says them (the
+    renderer's: the configured zone). Its error was stored as the poll failed, and may
+    name a secret (a token in a feed's path): masked here, as in the log and `monitor
+    status`, before it goes to a channel."""
     payload = masked(payload)
     source, change = str(payload["source"]), str(payload["change"])
+
+    def said(key: str, otherwise: str) -> str:
+        moment = payload.get(key)
+        return localtime(datetime.fromisoformat(moment)) if moment else otherwise
+
     if change == "failing":
         subject = f"[news-monitor] source {source} is failing"
         lines = [
             f"Source {source} failed {payload['failures']} times in a row.",
             f"Last error: {payload.get('error') or 'unknown'}",
-            f"It keeps being retried; next try at {payload.get('next_poll') or 'soon'}.",
+            f"It keeps being retried; next try at {said('next_poll', 'soon')}.",
         ]
     elif change == "stale":
         subject = f"[news-monitor] source {source} is stale"
         lines = [
             f"Source {source} answers, but has brought nothing new since "
-            f"{payload.get('last_news') or 'it was added'}.",
+            f"{said('last_news', 'it was added')}.",
             "It is polled as usual; a notice follows when it has news again.",
         ]
     elif change == "fresh":

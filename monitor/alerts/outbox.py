@@ -170,7 +170,7 @@ def render_job(
     if job.kind == "digest":
         return renderer.render_digest(digest_view(app, job.payload), job.key, html=html)
     if job.kind == "health":
-        return health_message(job.key, job.payload)
+        return health_message(job.key, job.payload, renderer.localtime)
     if job.match_id is None:
         raise PermanentDeliveryError(f"delivery {job.key} has nothing to render")
     alert = (alerts or StoredAlerts.read(app.store, [job])).view(app, job.match_id)

@@ -73,7 +73,7 @@ def test_a_failing_feed_and_its_recovery_queue_one_notice_each(
         app.close()
     assert [0, 0, 1, 0, 1] == queued, "third failure, then the recovery; each once"
     assert [("health", "box")] * 2 == [(job.kind, job.channel) for job in jobs]
-    failing, recovered = (health_message(job.key, job.payload) for job in jobs)
+    failing, recovered = (health_message(job.key, job.payload, str) for job in jobs)
     assert "[news-monitor] source wire is failing" == failing.subject
     assert "HTTP 500" in failing.text
     assert "failed 3 times" in failing.text
@@ -124,7 +124,7 @@ def test_a_feed_silent_too_long_is_noticed_once_and_again_when_news_returns(
     finally:
         app.close()
     assert [[], [], ["source_stale"], [], ["source_fresh_again"]] == events
-    stale, fresh = (health_message(job.key, job.payload) for job in jobs)
+    stale, fresh = (health_message(job.key, job.payload, str) for job in jobs)
     assert "[news-monitor] source wire is stale" == stale.subject
     assert "nothing new since" in stale.text
     assert "[news-monitor] source wire has news again" == fresh.subject
@@ -255,3 +255,27 @@ def test_a_notice_to_a_webhook_is_a_documented_generic_body(
     assert body["at"].endswith("Z")
     assert body["next_poll"].endswith("Z")
     assert body["last_news"] is None
+
+
+def test_a_notice_says_its_times_in_the_configured_time_zone(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """`timezone` is the zone of rendered dates (docs/configuration.md), a notice's
+    "next try at" and "nothing new since" among them."""
+    from email import message_from_bytes, policy
+
+    from monitor.cli import main
+
+    server.routes["/feed"] = status(500)
+    config = json.loads(_wire_config(server, tmp_path).read_text())
+    config["timezone"] = "Asia/Seoul"
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    for _ in range(3):  # the third failure in a row is told
+        assert 1 == main(["run", "--once", "--force", "-c", str(path)])
+    (mail,) = (tmp_path / "mail" / "new").iterdir()
+    text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
+    assert text is not None
+    said = text.get_content()
+    assert " KST." in said
+    assert "+00:00" not in said
