@@ -206,6 +206,12 @@ def terminal_line(text: str) -> str:
     return _TERMINAL_CONTROLS.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and its noun, singular for one: "1 source", "3 watch-lists",
+    "2 deliveries" (``plural`` where adding an "s" will not do)."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def _collapse_spaces(text: str) -> str:
     """Each run of spaces as one " ". Most text has none to collapse, which a few
     substring searches tell several times faster than the regex's scan."""

@@ -9,6 +9,7 @@ from monitor.app import build_located_channel, build_matcher, build_renderer, te
 from monitor.commands._common import load
 from monitor.config import Config, FolderSourceConfig
 from monitor.errors import ConfigError
+from monitor.text import counted
 from monitor.watchlists.examples import example_failures
 
 MAX_WARNINGS = 5  # watch-lists named as alerting no one; the rest are counted
@@ -58,11 +59,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{where}: warning: {message}", file=sys.stderr)
     if len(unheard) > MAX_WARNINGS:  # a config of lists kept for back-tests: not 10,000 lines
         more = len(unheard) - MAX_WARNINGS
-        print(f"{config.path}: warning: {more:,} more watch-lists alert no one", file=sys.stderr)
-    print(
-        f"{config.path}: OK ({len(monitor.sources)} sources, {len(config.watchlists)} "
-        f"watch-lists, {len(monitor.channels)} channels, {len(monitor.digests)} digests)"
+        lists = counted(more, "more watch-list")
+        print(f"{config.path}: warning: {lists} alert no one", file=sys.stderr)
+    counts = (
+        counted(len(monitor.sources), "source"),
+        counted(len(config.watchlists), "watch-list"),
+        counted(len(monitor.channels), "channel"),
+        counted(len(monitor.digests), "digest"),
     )
+    print(f"{config.path}: OK ({', '.join(counts)})")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 
 from monitor.commands._common import load
 from monitor.store import open_store
-from monitor.text import utc_now
+from monitor.text import counted, utc_now
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,5 +23,5 @@ def run(args: argparse.Namespace) -> int:
         count = store.requeue(dead=args.dead, now=utc_now())
     finally:
         store.close()
-    print(f"{count} deliver{'y' if count == 1 else 'ies'} re-queued")
+    print(f"{counted(count, 'delivery', 'deliveries')} re-queued")
     return 0

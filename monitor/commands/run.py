@@ -20,7 +20,7 @@ from monitor.leases import BatchedLeases
 from monitor.logging import masked
 from monitor.pacing import PacedPolls, Pacer
 from monitor.pipeline import POLL_WORKERS, PollOutcome, poll_source
-from monitor.text import utc_now
+from monitor.text import counted, utc_now
 
 MAX_DELIVERY_ROUNDS = 1000
 DELIVERY_PAUSE = 1.0  # seconds between looks at the outbox while sources are polled
@@ -148,8 +148,7 @@ def held_sources(app: App) -> dict[str, PollOutcome]:
         if until is None or state.name not in app.sources:
             continue
         failing = backing_off(state)
-        failures = f"{state.failures} failure" + ("s" if state.failures != 1 else "")
-        error = f"backing off after {failures}: {state.last_error}"
+        error = f"backing off after {counted(state.failures, 'failure')}: {state.last_error}"
         held[state.name] = PollOutcome(
             state.name,
             ok=not failing,

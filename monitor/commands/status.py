@@ -19,7 +19,7 @@ from monitor.logging import masked
 from monitor.sources.feed import polled_url
 from monitor.store import Store, open_store
 from monitor.store.repo import SourceState
-from monitor.text import display_url, utc_now
+from monitor.text import counted, display_url, utc_now
 
 MAX_DEAD_LETTERS = 20
 ERROR_WIDTH = 60
@@ -143,7 +143,7 @@ def render_table(status: dict[str, Any], *, now: datetime) -> str:
     lines.append("")
     lines.append(
         f"outbox: {outbox['pending']} pending ({outbox['due']} due now), "
-        f"{outbox['sent']} sent, {outbox['dead']} dead letter{'' if outbox['dead'] == 1 else 's'}"
+        f"{outbox['sent']} sent, {counted(outbox['dead'], 'dead letter')}"
     )
     lines.extend(
         f"  dead: {dead['key']} via {dead['channel']} after {dead['attempts']} attempts: "

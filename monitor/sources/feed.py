@@ -13,6 +13,7 @@ with the server's Retry-After; a Cache-Control max-age becomes the earliest next
 
 from __future__ import annotations
 
+import math
 import time
 from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
@@ -117,7 +118,7 @@ class FeedSource:
             wait = retry_after(response.headers, now)
             raise SourceError(
                 f"feed: HTTP {response.status} from {display_url(response.url)}"
-                + (f", retry after {wait:g}s" if wait is not None else ""),
+                + (f", retry after {math.ceil(wait)}s" if wait is not None else ""),
                 retry_after=wait,
             )
         if not 200 <= response.status < 300:

@@ -87,6 +87,7 @@ def test_check_accepts_the_default_and_names_file_and_line_of_a_broken_one(
     root = default_config.parent.parent
     ok = monitor("check", cwd=root)
     assert 0 == ok.returncode, ok.stderr
+    assert ok.stdout.endswith(": OK (1 source, 3 watch-lists, 1 channel, 1 digest)\n")
     broken = default_config.with_name("broken.yaml")
     broken.write_text(default_config.read_text().replace("every: 1m", "every: often"))
     bad = monitor("check", "-c", str(broken), cwd=root)

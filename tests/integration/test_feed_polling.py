@@ -3,10 +3,12 @@ trips, compression, moved feeds, Retry-After and max-age, updates and backfill."
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +250,20 @@ def test_retry_after_and_max_age_are_floors_for_the_next_poll(
     assert cached.next_poll - utc_now() > timedelta(seconds=5300)
     assert too_soon.skipped
     assert 2 == len(server.seen)
+
+
+def test_a_retry_after_date_is_said_in_whole_seconds(server: FeedServer, tmp_path: Path) -> None:
+    """An HTTP date is counted from the answer's own moment: the wait was shown with the
+    fraction of a second the request took ("retry after 3599.55s")."""
+    later = formatdate((utc_now() + timedelta(hours=1)).timestamp(), usegmt=True)
+    server.routes["/feed"] = status(503, {"Retry-After": later})
+    app = _app(tmp_path, server, every="1m")
+    try:
+        throttled = poll_source(app, "wire")
+    finally:
+        app.close()
+    assert throttled.error is not None
+    assert re.search(r", retry after 3[56]\d\ds$", throttled.error), throttled.error
 
 
 def test_a_max_age_and_an_age_past_any_number_are_capped_not_a_crash(

@@ -69,7 +69,7 @@ def test_check_runs_examples_that_give_a_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert 0 == main(["check", "-c", str(configured(tmp_path))])
-    assert "OK (1 sources, 2 watch-lists" in capsys.readouterr().out
+    assert "OK (1 source, 2 watch-lists" in capsys.readouterr().out
 
 
 def test_a_failing_story_example_names_the_watchlist_the_example_and_its_line(
