@@ -12,44 +12,19 @@ import sqlalchemy as sa
 from alembic import op
 
 from monitor.dedup import body_hash
+from monitor.store.migrations.backfill import fill_items
 
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-# Rows hashed per round trip: the bodies of a round are held in memory at once.
-CHUNK = 1000
-
 
 def upgrade() -> None:
     with op.batch_alter_table("items") as table:
         table.add_column(sa.Column("body_hash", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_items_source_body_hash"), "items", ["source", "body_hash"])
-    _hash_stored_bodies()
-
-
-def _hash_stored_bodies() -> None:
-    """Every stored row's body hash, in rounds of CHUNK rows by id: a row without one
-    would never be found as a body its source carries."""
-    connection = op.get_bind()
-    items = sa.table("items", sa.column("id"), sa.column("body"), sa.column("body_hash"))
-    fill = items.update().where(items.c.id == sa.bindparam("b_id"))
-    last = 0
-    while True:
-        rows = connection.execute(
-            sa.select(items.c.id, items.c.body)
-            .where(items.c.id > last)
-            .order_by(items.c.id)
-            .limit(CHUNK)
-        ).all()
-        if not rows:
-            return
-        connection.execute(
-            fill.values(body_hash=sa.bindparam("b_hash")),
-            [{"b_id": row.id, "b_hash": body_hash(row.body)} for row in rows],
-        )
-        last = rows[-1].id
+    fill_items("body_hash", "body", body_hash)
 
 
 def downgrade() -> None:
