@@ -7,7 +7,7 @@ Three keys, three jobs:
   links; a per-source ``identity`` setting overrides the order. ``other_keys`` are the
   keys the same item may have been stored under (http or https, www or not).
 - ``content_hash``: changes when the text changes, so an edited item is an update
-  (``body_hash``: the body's alone).
+  (``body_hash``: the body's alone, ``headline_hash``: the title's).
 - ``fingerprint``: the same story across outlets, from its normalised words (a short
   body, which may be boilerplate, only with the item's own title and key).
 """
@@ -68,6 +68,13 @@ def body_hash(body: str) -> str:
     """Changes whenever the words of the body change, whatever the title: a source's items
     with one body (a paywall notice under many headlines) are found by it."""
     return _digest(_joined_words(body))
+
+
+def headline_hash(title: str) -> str:
+    """Changes whenever the words of the title change, whatever the body: the stored items
+    under a paywall notice's headline are found by it (see ``storyindex``'s headline
+    joins)."""
+    return _digest(_joined_words(title))
 
 
 # A body this long names its story: copies under other headlines share it. A shorter one

@@ -101,6 +101,17 @@ FUNCTION_WORDS = frozenset(
     # a wire's labels: "BREAKING: Seoul keeps GSOMIA" tells of Seoul and GSOMIA
     + b"breaking flash urgent update updated exclusive alert developing live".split()
 )
+# A headline that names one story: this many telling words (see ``_telling``) at least,
+# none of a report that comes back under one headline with other news each time
+# (results, market reports, digests: "Wall Street stocks lower in early trading", "Willcox
+# and Gibbs Inc 4th qtr net" over two releases hours apart). Measured on the Reuters corpus
+# (see ``distinctive_headline``).
+HEADLINE_WORDS = 4
+RECURRING_HEADLINE_WORDS = frozenset(
+    b"qtr quarter quarterly 1st 2nd 3rd 4th net loss profit results earnings dividend "
+    b"payout stocks shares market markets trading close prices report summary roundup "
+    b"briefing weather".split()
+)
 # Two headlines sharing this share of their words (numbers aside) are one story's.
 SAME_HEADLINE = 0.5
 # Two bodies are nested (one story's versions) when at most this share of the shorter
@@ -431,6 +442,25 @@ def _telling(words: list[bytes]) -> frozenset[bytes]:
         elif len(word) >= 3 and not word.isdigit() and word not in FUNCTION_WORDS:
             found.add(word)
     return frozenset(found)
+
+
+def notice(body: str, title: str) -> bool:
+    """Whether ``body``, under ``title``, is a notice rather than a story: short enough to
+    be a paywall or teaser notice, and telling nothing of its headline (see ``tells_of``)."""
+    return short_body(body) and not tells_of(body, title)
+
+
+def distinctive_headline(title: str) -> bool:
+    """Whether ``title`` is distinctive enough that a notice under it is the story another
+    outlet carries under it: HEADLINE_WORDS telling words or more, none of
+    RECURRING_HEADLINE_WORDS. In the Reuters corpus (19,043 articles, 18,241 headlines,
+    73% of them distinctive), 32 articles tell another story than the first article under
+    their headline (under 0.15 alike by 3-shingles, neither holding half of the other's,
+    other first six words), 7 of them within VERSION_SPAN of it: two market reports, a
+    daily price report and four companies' second quarterly release. None has a
+    distinctive headline (see ``test_stories_dedup.py``)."""
+    telling = _telling(folded_utf8_words(title))
+    return len(telling) >= HEADLINE_WORDS and not telling & RECURRING_HEADLINE_WORDS
 
 
 def several_stories(titles: Iterable[str]) -> bool:

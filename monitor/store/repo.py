@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from monitor import stories
 from monitor.cadence import next_cadence
 from monitor.cpu import CPU_WORK
-from monitor.dedup import body_hash, file_story_key, story_key
+from monitor.dedup import body_hash, file_story_key, headline_hash, story_key
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
@@ -1771,6 +1771,7 @@ def _item_values(item: Item, now: datetime) -> dict[str, Any]:
             "fetched_at": now,
             "content_hash": item.content_hash,
             "body_hash": body_hash(item.body),
+            "headline_hash": headline_hash(item.title),
             "file": item.file,
         }
     )

@@ -168,11 +168,14 @@ items_t = Table(
     _string("content_hash", 64),
     _text("file"),  # a document's file, when its title is its identity (dedup.document_file)
     _string("body_hash", 64, nullable=True),  # dedup.body_hash; every row's since 0012
+    _string("headline_hash", 64, nullable=True),  # dedup.headline_hash; every row's since 0013
     UniqueConstraint("source", "key"),
     # An entry found again under another name by its link and text (repo._same_text_rows).
     Index(None, "source", "content_hash"),
     # A source's items with a body (storyindex._a_template), not a read of all its items.
     Index(None, "source", "body_hash"),
+    # The items under a notice's headline, whatever their source (storyindex._headline_rows).
+    Index(None, "headline_hash"),
     Index(None, "published"),
     Index(None, "fetched_at"),
     Index(None, "story_id"),

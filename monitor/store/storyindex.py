@@ -1,12 +1,15 @@
 """Which story each new item of a poll belongs to: the story with its exact fingerprint,
 else the most similar recent story found through MinHash LSH bands (a syndicated copy,
-see monitor.stories), else a new story with its signature and bands.
+see monitor.stories), else, for a paywall notice or a story only notices carried, the
+one recent story under its distinctive headline (see ``_Headlines``), else a new story
+with its signature and bands.
 
 This runs once per poll inside the ingest transaction, for all of the poll's new items
 at once: one query for its source's recent items (where its boilerplate is found, see
 ``monitor.stories``), their signatures in one numpy pass, one query for the exact
 fingerprints, one for the stories sharing a band, one for those candidates' signatures
-(the band hashes and story ids passed as one list parameter, see ``in_values``), one
+(the band hashes and story ids passed as one list parameter, see ``in_values``), one for
+the items under the new items' distinctive headlines, one
 multi-row insert for the new stories and one executemany for their bands (see
 ``monitor.store.bulk``). Per item,
 that was three statements for a new story; SQLAlchemy spends about 0.1 ms on each before
@@ -29,7 +32,7 @@ from sqlalchemy import Connection, Insert, Select, bindparam, func, select, text
 
 from monitor import stories
 from monitor.cpu import CPU_WORK
-from monitor.dedup import body_hash, item_fingerprint
+from monitor.dedup import body_hash, headline_hash, item_fingerprint
 from monitor.model import Item
 from monitor.store.bulk import insert_many
 from monitor.store.dialects import in_values, insert_for
@@ -62,6 +65,8 @@ class _Statements:
     version_signatures: Select[Any]
     titles: Select[Any]
     carrying: Select[Any]
+    under_headlines: Select[Any]
+    story_texts: Select[Any]
     insert_stories: Insert
     insert_bands: Insert
     insert_versions: Insert
@@ -120,6 +125,18 @@ def _statements(dialect: str) -> _Statements:
             items_t.c.source == bindparam("source"),
             items_t.c.body_hash == bindparam("body_hash"),
         ),
+        under_headlines=select(
+            items_t.c.headline_hash,
+            items_t.c.story_id,
+            items_t.c.title,
+            items_t.c.body,
+            stories_t.c.first_seen,
+        )
+        .join(stories_t, stories_t.c.id == items_t.c.story_id)
+        .where(in_values(items_t.c.headline_hash, "hashes", dialect)),
+        story_texts=select(items_t.c.title, items_t.c.body).where(
+            items_t.c.story_id == bindparam("story")
+        ),
         insert_stories=insert(stories_t)
         .on_conflict_do_nothing(index_elements=[stories_t.c.fingerprint])
         .returning(stories_t.c.id, stories_t.c.fingerprint),
@@ -164,11 +181,12 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         for band, story_id in connection.execute(statements.band_stories, {"bands": chunk}):
             band_stories.setdefault(int(band), []).append(int(story_id))
     known, first_seen = _signatures(connection, statements, band_stories, now)
+    headlines = _Headlines(connection, statements, items, exact, now)
 
     # Decide in order, as if each item were stored before the next is looked up.
     chosen: list[int] = []  # a real id, or _PROVISIONAL + index into `created`
     created: list[tuple[Item, stories.Signature | None]] = []
-    joined: list[tuple[Item, stories.Signature, int]] = []  # versions, see _join
+    joined: list[tuple[Item, stories.Signature | None, int]] = []  # versions, see _join
     by_fingerprint = dict(exact)
     new_bands: dict[int, list[int]] = {}  # band -> provisional ids, oldest first
     for item, signature in zip(items, signatures, strict=True):
@@ -176,6 +194,10 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         if story is None and signature is not None:
             story = _similar(signature, band_stories, new_bands, known)
             if story is not None and _young(story, first_seen, now):
+                _join(item, signature, story, joined, by_fingerprint, band_stories, known)
+        if story is None:
+            story = headlines.story_of(item)
+            if story is not None and not stories.notice(item.body, item.title):
                 _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
             story = _PROVISIONAL + len(created)
@@ -212,16 +234,17 @@ def _young(story: int, first_seen: dict[int, datetime], now: datetime) -> bool:
 
 def _join(
     item: Item,
-    signature: stories.Signature,
+    signature: stories.Signature | None,
     story: int,
-    joined: list[tuple[Item, stories.Signature, int]],
+    joined: list[tuple[Item, stories.Signature | None, int]],
     by_fingerprint: dict[str, int],
     band_stories: dict[int, list[int]],
     known: dict[int, list[tuple[int, ...]]],
 ) -> None:
     """Take ``item``, which joins ``story`` by similarity soon after it was first seen
-    (``stories.VERSION_SPAN``), as a version of it (its fingerprint, signature and
-    bands, as an edit's, see ``index_versions``), for the rest of the poll too.
+    (``stories.VERSION_SPAN``), or tells the story only notices carried (see
+    ``_Headlines``), as a version of it (its fingerprint, signature and bands, as an
+    edit's, see ``index_versions``), for the rest of the poll too.
 
     A story was known by its first version and its edits alone: a wire's UPDATE 1 under
     a new GUID joined its story, and UPDATE 2, a paragraph further from the first
@@ -230,11 +253,102 @@ def _join(
     story alive and wider, and a month of daily reports chained into one story."""
     joined.append((item, signature, story))
     by_fingerprint.setdefault(item.fingerprint, story)
+    if signature is None:  # a short story that joined notices by its headline
+        return
     known.setdefault(story, []).append(signature.values)
     for band in set(signature.bands):
         holders = band_stories.setdefault(band, [])
         if story not in holders:
             holders.append(story)
+
+
+@dataclass(frozen=True, slots=True)
+class _Carried:
+    """The one stored story a headline is carried under, and whether one of its items
+    under the headline tells a story (else only notices carry the headline there)."""
+
+    story: int
+    told: bool
+
+
+class _Headlines:
+    """The stored story each new item joins by its headline alone, if any: a paywall or
+    teaser notice (``stories.notice``) joins the story another outlet tells in full under
+    the same headline, and a story in full joins the notices carrying its headline.
+
+    Only on evidence that it is one story, as a miss is worse than a duplicate: the
+    headline is distinctive (``stories.distinctive_headline``), one stored story alone
+    carries it, from any source (a headline carried by two is recurring, and a notice
+    under it could be either's or news of its own), and that story was first seen within
+    ``stories.VERSION_SPAN`` (a day later the same words are another day's news). Copies
+    of the full text join as they would (it becomes one of the story's versions); a
+    notice joins as nothing (its body names no story, and would join other notices).
+    One query for the poll's items with a distinctive headline and no story by
+    fingerprint, and one per story a full item would join, to see that only notices
+    carry it."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        statements: _Statements,
+        items: Sequence[Item],
+        exact: dict[str, int],
+        now: datetime,
+    ) -> None:
+        self._connection = connection
+        self._statements = statements
+        self._carried = _carried(connection, statements, items, exact, now)
+        self._only_notices: dict[int, bool] = {}
+
+    def story_of(self, item: Item) -> int | None:
+        """The story ``item`` joins by its headline (see the class), else None."""
+        carried = self._carried.get(headline_hash(item.title))
+        if carried is None:
+            return None
+        if stories.notice(item.body, item.title):
+            return carried.story if carried.told else None
+        if carried.told or not self._notices_alone(carried.story):
+            return None
+        return carried.story
+
+    def _notices_alone(self, story: int) -> bool:
+        """Whether every stored item of ``story`` is a notice."""
+        if story not in self._only_notices:
+            rows = self._connection.execute(self._statements.story_texts, {"story": story})
+            self._only_notices[story] = all(stories.notice(body, title) for title, body in rows)
+        return self._only_notices[story]
+
+
+def _carried(
+    connection: Connection,
+    statements: _Statements,
+    items: Sequence[Item],
+    exact: dict[str, int],
+    now: datetime,
+) -> dict[str, _Carried]:
+    """By headline hash, the one stored story first seen within VERSION_SPAN that carries
+    the distinctive headline of an item without a story by fingerprint (see
+    ``_Headlines``); a headline two stories carry is left out."""
+    wanted = sorted(
+        {
+            headline_hash(item.title)
+            for item in items
+            if item.fingerprint not in exact and stories.distinctive_headline(item.title)
+        }
+    )
+    rows: dict[str, list[Any]] = {}
+    for chunk in _chunks(wanted):
+        for row in connection.execute(statements.under_headlines, {"hashes": chunk}):
+            rows.setdefault(row.headline_hash, []).append(row)
+    found: dict[str, _Carried] = {}
+    for hashed, carrying in rows.items():
+        if len({row.story_id for row in carrying}) > 1:
+            continue
+        if carrying[0].first_seen < now - stories.VERSION_SPAN:
+            continue
+        told = any(not stories.notice(row.body, row.title) for row in carrying)
+        found[hashed] = _Carried(int(carrying[0].story_id), told)
+    return found
 
 
 def index_versions(

@@ -41,6 +41,7 @@ from test_store import (  # noqa: F401 - pytest collects these tests again, on P
     test_outcomes_only_count_for_the_claim_holder,
     test_retry_and_dead_letters_and_requeue,
     test_rows_stored_before_0012_are_found_by_their_body,
+    test_rows_stored_before_0013_are_found_by_their_headline,
     test_same_item_twice_is_stored_once,
     test_source_state_round_trips,
     test_syndicated_copy_is_one_story_and_alerts_once,

@@ -578,6 +578,31 @@ def test_rows_stored_before_0012_are_found_by_their_body(store: Store) -> None:
         assert {body_hash(notice)} == set(hashes)
 
 
+def test_rows_stored_before_0013_are_found_by_their_headline(store: Store) -> None:
+    """The wire told a story in full before the upgrade that hashes headlines (0013): its
+    row gets its hash, and a paper's paywall notice under the same headline an hour later
+    is found to be that story, and alerts nothing again."""
+    from alembic import command
+
+    headline = "Northgate council approves harbour ferry subsidy plan"
+    story = " ".join(["Northgate council will pay the harbour ferry operator a subsidy."] * 5)
+    wire = store.ingest(
+        [item("wire", "w1", story, title=headline)], SourceState("wire", {}), alert_all(), now=NOW
+    )
+    _migrate(store, "0012", command.downgrade)
+    _migrate(store, "head", command.upgrade)
+    notice = "Subscribe to read the full article. Already a subscriber? Sign in to keep reading."
+    paper = store.ingest(
+        [item("paper", "p1", notice, title=headline)],
+        SourceState("paper", {}),
+        alert_all(),
+        now=NOW + timedelta(hours=1),
+    )
+    assert (1, 1) == (wire.new, wire.deliveries)
+    assert (1, 0) == (paper.new, paper.deliveries)
+    assert 1 == len({i.story_id for i in store.items()})
+
+
 @pytest.mark.parametrize(
     "moment",
     [

@@ -7,7 +7,7 @@ import json
 import random
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from monitor.normalise import normalise_entry
 from monitor.pipeline import poll_source
 from monitor.store import open_store
 from monitor.store.repo import SourceState
+from monitor.stories import VERSION_SPAN, distinctive_headline
 
 WIRE = (
     "Seoul said on Friday it would keep its military intelligence-sharing pact with Tokyo, "
@@ -220,6 +221,85 @@ def test_stories_reuters_sent_twice_are_one_and_same_headlines_are_not(
     assert [] == [(a["id"], b["id"]) for a, b in different if together((a, b))]
 
 
+def _replay(tmp_path: Path, events: list[tuple[datetime, str, str, str, str]]) -> dict[str, int]:
+    """Each (time, source, id, title, body), in time order, stored as a poll of its source
+    at that time; the story of each item by "source:id"."""
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    try:
+        for when, source, id, title, body in sorted(events):
+            entry = Entry(title=title, content=body, guid=id)
+            item = normalise_entry(source, entry, identity="auto", now=when)
+            store.ingest([item], SourceState(source, {}), lambda _ingested: [], now=when)
+        return {f"{i.source}:{i.key.removeprefix('guid:')}": i.story_id for i in store.items()}
+    finally:
+        store.close()
+
+
+def _published(article: Article) -> datetime:
+    return datetime.fromisoformat(article["published"]).replace(tzinfo=UTC)
+
+
+def _different_stories(first: Article, second: Article) -> bool:
+    """Two articles under one headline that tell different stories: under 0.15 alike by
+    3-shingles, neither holding half of the other's, and different first six words (a
+    flash and its full story, or a take resent with a garbled table, tell one)."""
+    a, b = _shingles(first["body"]), _shingles(second["body"])
+    if not a or not b:
+        return False
+    shared = len(a & b)
+    leads = [normalised_words(article["body"])[:6] for article in (first, second)]
+    return (
+        shared < 0.15 * len(a | b) and shared < 0.5 * min(len(a), len(b)) and leads[0] != leads[1]
+    )
+
+
+@pytest.mark.corpus
+def test_notices_under_reuters_headlines_join_only_the_story_told_under_them(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Reuters' headlines, each article at its own time. Of every headline several
+    articles share, the first is told in full by the wire and each later one comes only
+    as a paper's paywall notice (the worst case: never told in full anywhere): no notice
+    of a story other than the first joins the first's story, though some come within
+    hours. And under 300 distinctive headlines of one article each, a notice two hours
+    after the story in full, or the story two hours after its notice, joins it."""
+    articles = [a for a in _articles(corpus) if a["published"]]
+    by_title: dict[str, list[Article]] = {}
+    for article in sorted(articles, key=_published):
+        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    events = []
+    for group in (g for g in by_title.values() if len(g) > 1):
+        first = group[0]
+        events.append((_published(first), "wire", first["id"], first["title"], first["body"]))
+        events += [(_published(a), "paper", a["id"], a["title"], NOTICE) for a in group[1:]]
+    alone = [g[0] for g in by_title.values() if len(g) == 1 and distinctive_headline(g[0]["title"])]
+    chosen = random.Random(6).sample(alone, 300)
+    later = timedelta(hours=2)
+    for at, article in enumerate(chosen):
+        when, id, title = _published(article), article["id"], article["title"]
+        notice_at, story_at = (when + later, when) if at % 2 else (when, when + later)
+        events.append((story_at, "wire", id, title, article["body"]))
+        events.append((notice_at, "paper", id, title, NOTICE))
+    story = _replay(tmp_path, events)
+
+    def joined(first: Article, notice: Article) -> bool:
+        return story[f"wire:{first['id']}"] == story[f"paper:{notice['id']}"]
+
+    different = [
+        (group[0], a)
+        for group in by_title.values()
+        for a in group[1:]
+        if _different_stories(group[0], a)
+    ]
+    soon = [(f, a) for f, a in different if _published(a) - _published(f) <= VERSION_SPAN]
+    assert len(different) > 20
+    assert len(soon) >= 5
+    assert [] == [(f["id"], a["id"]) for f, a in different if joined(f, a)]
+    for order in (0, 1):
+        pairs = chosen[order::2]
+        assert sum(joined(a, a) for a in pairs) >= 0.95 * len(pairs)
+
+
 FOOTER = (
     "Subscribe to the Northgate Courier newsletter for the morning's top stories in your "
     "inbox every weekday. Copyright 2026 Northgate Courier Media. All rights reserved. This "
@@ -401,6 +481,144 @@ def test_two_papers_first_paywalled_stories_are_two_stories(
     delivered = _poll_each(server, tmp_path, polls)
     assert 2 == len(set(_story_ids(tmp_path).values()))
     assert [1, 1] == delivered
+
+
+FERRY_HEADLINE = "Northgate council approves harbour ferry subsidy plan"
+FERRY_STORY = (
+    "Northgate council voted on Tuesday to pay the harbour ferry operator a yearly subsidy "
+    "so that boats keep running to the islands on Sundays, reversing a cut announced last "
+    "month. Islanders had protested outside the town hall for three weeks, and the "
+    "operator said the money would let it hire the extra crew it needs by the spring."
+)
+# "ferry" is in the headline, so a notice matches it too; "islanders" only in the story.
+HARBOUR_WATCHLISTS = [
+    {"name": "ferry", "query": "ferry"},
+    {"name": "islanders", "query": "islanders"},
+]
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def _poll_at(
+    server: FeedServer, app_path: Path, polls: list[tuple[str, bytes, float]]
+) -> list[list[str]]:
+    """Serve each (source, feed, hours after T0) in turn and poll it then: the watch-lists
+    each poll alerted."""
+    sources = [{"name": name, "url": server.url(f"/{name}")} for name, _, _ in polls]
+    app = feed_app(app_path, list({s["name"]: s for s in sources}.values()), HARBOUR_WATCHLISTS)
+    try:
+        alerted = []
+        for version, (name, feed, hours) in enumerate(polls):
+            server.routes[f"/{name}"] = Feed(feed, etag=f'"v{version}"')
+            now = T0 + timedelta(hours=hours)
+            outcome = poll_source(app, name, force=True, now=now)
+            assert outcome.ok, outcome.error
+            alerted.append(sorted(outcome.matched_watchlists) if outcome.deliveries else [])
+        return alerted
+    finally:
+        app.close()
+
+
+def _credited(tmp_path: Path, source: str) -> list[str]:
+    """The other outlets an alert on ``source``'s one item would name."""
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    try:
+        [item] = list(store.items(source=source))
+        return store.other_outlets(item.story_id, item.id)
+    finally:
+        store.close()
+
+
+def test_a_notice_under_the_headline_of_a_story_told_elsewhere_joins_it(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The wire tells a story in full; two hours later a paper's feed carries only its
+    paywall notice under the same distinctive headline. The notice is the wire's story:
+    no second alert, and the wire's alert names the paper as also reporting it."""
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            ("wire", rss(("w1", FERRY_HEADLINE, FERRY_STORY)), 0),
+            ("paper", rss(("p1", FERRY_HEADLINE, NOTICE)), 2),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] == story["paper:p1"]
+    assert [["ferry", "islanders"], []] == alerted
+    assert ["paper"] == _credited(tmp_path, "wire")
+
+
+def test_the_story_in_full_after_its_notice_joins_it_and_alerts_only_what_is_new(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """The notice comes first and alerts what its headline matches; the full text under
+    the same headline two hours later is the same story: the watch-list the notice
+    alerted stays quiet, the one only the full text matches alerts (nothing is lost), and
+    its alert names the paper as also reporting it. A copy of the full text elsewhere then
+    joins the story too."""
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            ("paper", rss(("p1", FERRY_HEADLINE, NOTICE)), 0),
+            ("wire", rss(("w1", FERRY_HEADLINE, FERRY_STORY)), 2),
+            ("herald", rss(("h1", "Ferry to the islands saved", f"{FERRY_STORY} (Agencies)")), 3),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] == story["paper:p1"] == story["herald:h1"]
+    assert [["ferry"], ["islanders"], []] == alerted
+    assert ["herald", "paper"] == _credited(tmp_path, "wire")
+
+
+@pytest.mark.parametrize(
+    ("earlier", "headline"),
+    [
+        pytest.param(
+            [("w0", -6)],
+            FERRY_HEADLINE,
+            id="carried-by-two-stories",
+        ),
+        pytest.param([], "Ferry stocks lower in early trading", id="a-market-report"),
+        pytest.param([], "Harbour ferry plan", id="short"),
+    ],
+)
+def test_a_notice_under_a_recurring_headline_stays_a_story_of_its_own(
+    server: FeedServer, tmp_path: Path, earlier: list[tuple[str, float]], headline: str
+) -> None:
+    """A notice under a headline that the wire used for another story six hours before,
+    one of a report that comes back under one headline, or one too short to name a
+    story, is not taken for the wire's story under it an hour before: it alerts."""
+    morning = "This morning the ferry ran late again and passengers waited an hour in rain."
+    polls = [("wire", rss((guid, headline, f"{morning} {guid}")), hours) for guid, hours in earlier]
+    polls += [
+        ("wire", rss(("w1", headline, FERRY_STORY)), 0),
+        ("paper", rss(("p1", headline, NOTICE)), 1),
+    ]
+    alerted = _poll_at(server, tmp_path, polls)
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] != story["paper:p1"]
+    assert ["ferry"] == alerted[-1]
+
+
+@pytest.mark.parametrize("notice_first", [False, True], ids=["story-first", "notice-first"])
+def test_a_notice_and_a_story_under_one_headline_far_apart_are_two_stories(
+    server: FeedServer, tmp_path: Path, notice_first: bool
+) -> None:
+    """A distinctive headline, a notice under it and a story in full under it 13 hours
+    apart, past the time copies of one story arrive in: another day's news under the
+    same words, so the later one alerts all its watch-lists."""
+    polls = [
+        ("wire", rss(("w1", FERRY_HEADLINE, FERRY_STORY))),
+        ("paper", rss(("p1", FERRY_HEADLINE, NOTICE))),
+    ]
+    if notice_first:
+        polls.reverse()
+    alerted = _poll_at(server, tmp_path, [(*polls[0], 0), (*polls[1], 13)])
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] != story["paper:p1"]
+    assert (["ferry"] if notice_first else ["ferry", "islanders"]) == alerted[0]
+    assert (["ferry", "islanders"] if notice_first else ["ferry"]) == alerted[1]
 
 
 def test_a_paywall_notice_out_of_the_sources_recent_items_makes_no_story_of_two(

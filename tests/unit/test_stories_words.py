@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitor import stories
 from monitor.dedup import (
     STORY_WORDS,
     content_hash,
@@ -113,3 +114,34 @@ def test_content_hashes_are_the_digests_of_the_joined_words(body: str, title: st
 def test_a_story_fingerprint_is_the_digest_of_its_body_words(word: str) -> None:
     body = f"{word}, rose! " * STORY_WORDS
     assert "fp:" + reference_digest(" ".join(reference_words(body))) == fingerprint("T", body, "k")
+
+
+@pytest.mark.parametrize(
+    ("title", "distinctive"),
+    [
+        ("Northgate council approves harbour ferry subsidy plan", True),
+        ("BARCLAYS NAMES NEW NORTH AMERICAN CHIEF OFFICER", True),
+        ("Harbour ferry plan", False),  # three telling words
+        ("UPDATE 1-Ferry plan in 2026", False),  # a label and a number tell nothing
+        ("WALL STREET STOCKS LOWER IN EARLY TRADING", False),
+        ("WILLCOX AND GIBBS INC <WG> 4TH QTR NET", False),
+        ("CASH WHOLESALE PORK PRICES", False),
+    ],
+)
+def test_a_headline_is_distinctive_when_long_and_no_recurring_reports(
+    title: str, distinctive: bool
+) -> None:
+    assert distinctive == stories.distinctive_headline(title)
+
+
+@pytest.mark.parametrize(
+    ("body", "is_notice"),
+    [
+        ("Subscribe to read the full story.", True),
+        ("", True),
+        ("The council voted to subsidise the harbour ferry on Sundays.", False),  # tells
+        (" ".join(["Subscribe to read the full story."] * 8), False),  # 48 words: too long
+    ],
+)
+def test_a_notice_is_short_and_tells_nothing_of_its_headline(body: str, is_notice: bool) -> None:
+    assert is_notice == stories.notice(body, "Northgate council approves harbour ferry subsidy")
