@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from monitor.dedup import (
     Identity,
@@ -44,6 +44,10 @@ _FLAT = frozenset({
 # A date more than a day in the future is a feed's mistake; it would sort above
 # everything for ever, so the fetch time stands in for it.
 FUTURE_TOLERANCE = timedelta(days=1)
+# So is a date no later than the Unix epoch: a zero timestamp, a year 1 ("0001-01-01",
+# an unset date field). No news feed's entry is that old, and year 1 is not even
+# shown in a zone west of UTC (an alert's rendering raised OverflowError).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _maybe_encodable(text: str | None) -> str | None:
@@ -82,9 +86,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         )
     body = html_to_text(entry.content) if entry.content_is_html else entry.content
     title, body = title_and_body(entry.title, body)
-    published = to_utc(entry.published) if entry.published else now
-    if published > now + FUTURE_TOLERANCE:
-        published = now
+    published = _published(entry, now)
     url = canonical_url(entry.link) if entry.link else None
 
     def key_of(names: Names) -> str:
@@ -106,6 +108,12 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         other_keys=other_keys(key, former),
         file=document_file(key, entry.origin and encodable(entry.origin)),
     )
+
+
+def _published(entry: Entry, now: datetime) -> datetime:
+    """The entry's date in UTC, or ``now`` (the fetch time) when it has none it can mean."""
+    published = to_utc(entry.published) if entry.published else now
+    return published if EARLIEST < published <= now + FUTURE_TOLERANCE else now
 
 
 def title_and_body(title: str, body: str) -> tuple[str, str]:

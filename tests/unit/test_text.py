@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from samples import alert_view, stored_item
 
+from monitor.alerts.render import Renderer
 from monitor.dedup import Identity, content_hash, fingerprint, item_key, other_keys
 from monitor.model import Entry
 from monitor.normalise import normalise_entry
@@ -162,6 +164,28 @@ def test_normalise_without_date_uses_fetch_time_and_converts_to_utc() -> None:
         "s", Entry(title="t", content="b", published=seoul), identity="auto", now=NOW
     )
     assert UTC == dated.published.tzinfo
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 19, 0, tzinfo=timezone(timedelta(hours=-5))),
+    ],
+    ids=["year-1", "epoch-zero", "epoch-zero-in-new-york"],
+)
+def test_a_date_no_later_than_the_epoch_is_the_fetch_time_and_renders_anywhere(
+    published: datetime,
+) -> None:
+    entry = Entry(title="GSOMIA talks", content="b", published=published)
+    item = normalise_entry("s", entry, identity="auto", now=NOW)
+    assert NOW == item.published
+
+    message = Renderer(timezone="America/New_York").render_alert(
+        alert_view(stored_item(published=item.published)), "k"
+    )
+    assert "2026-11-27 07:00 EST" in message.text
 
 
 def test_a_moved_feeds_item_is_keyed_by_its_key_names_and_remembers_its_former_key() -> None:
