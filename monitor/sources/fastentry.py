@@ -25,7 +25,7 @@ from feedparser.urls import _urljoin
 from feedparser.util import FeedParserDict
 
 from monitor.model import Entry
-from monitor.sources.feedfields import best_body, iso_date, parsed_date
+from monitor.sources.feedfields import best_body, iso_date, parsed_date, zoned_date
 from monitor.text import PLAIN_URL, one_line
 
 # An ElementTree tag -> the name feedparser gives that element (prefix_local, lower
@@ -261,7 +261,7 @@ def _assemble(fields: _Fields, origin: str, *, id_is_link: bool) -> Entry:
 
 
 def _date(text: str | None) -> datetime | None:
-    return _gmt_date(text) or iso_date(text) or parsed_date(_parse_date(text))
+    return _gmt_date(text) or iso_date(text) or zoned_date(text) or parsed_date(_parse_date(text))
 
 
 def _gmt_date(text: str | None) -> datetime | None:

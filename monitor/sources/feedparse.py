@@ -22,7 +22,7 @@ from typing import Any
 from monitor.errors import SourceError
 from monitor.model import Entry
 from monitor.sources.charset import recode
-from monitor.sources.feedfields import best_body, iso_date, parsed_date
+from monitor.sources.feedfields import best_body, iso_date, parsed_date, zoned_date
 from monitor.text import one_line
 
 # The prolog is comments, processing instructions and declarations (the DOCTYPE) up to
@@ -201,7 +201,8 @@ def _best_content(raw: Any) -> tuple[str, bool]:
 def _entry_date(raw: Any, field: str) -> datetime | None:
     """An ISO 8601 date as written, else feedparser's reading of whatever format it was."""
     # dict.get: FeedParserDict answers a missing "updated" with "published", and warns.
-    return iso_date(dict.get(raw, field)) or parsed_date(dict.get(raw, f"{field}_parsed"))
+    written = dict.get(raw, field)
+    return iso_date(written) or zoned_date(written) or parsed_date(dict.get(raw, f"{field}_parsed"))
 
 
 def parse_json_feed(data: bytes, origin: str) -> list[Entry]:

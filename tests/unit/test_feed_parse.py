@@ -324,3 +324,43 @@ def test_an_item_with_elements_nested_past_the_recursion_limit_is_read() -> None
     )
     entries = parse_feed(document, "deep.xml")
     assert [("Deep", "http://news.test/deep")] == [(e.title, e.link) for e in entries]
+
+
+def _rss_dated(date: str) -> bytes:
+    """An RSS 2.0 feed (the fast reader's) with one item dated ``date``."""
+    return (
+        '<rss version="2.0"><channel><title>t</title>'
+        f"<item><guid>a</guid><title>RSS</title><pubDate>{date}</pubDate></item>"
+        "</channel></rss>"
+    ).encode()
+
+
+def _rdf_dated(date: str) -> bytes:
+    """An RSS 1.0 feed (feedparser's) with one item dated ``date``."""
+    return (
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+        ' xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<channel rdf:about="https://news.example/"><title>t</title></channel>'
+        '<item rdf:about="https://news.example/a"><title>RDF</title>'
+        f"<link>https://news.example/a</link><dc:date>{date}</dc:date></item></rdf:RDF>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("date", "utc"),
+    [
+        ("Sat, 28 Nov 2026 10:00:00 KST", "2026-11-28T01:00:00Z"),
+        ("Sat, 28 Nov 2026 10:00:00 jst", "2026-11-28T01:00:00Z"),
+        ("2026-11-28 10:00:00 KST", "2026-11-28T01:00:00Z"),
+        ("Sat, 28 Nov 2026 10:00:00 CEST", "2026-11-28T08:00:00Z"),
+        ("Sat, 28 Nov 2026 10:00:00 AEDT", "2026-11-27T23:00:00Z"),
+        ("Sat, 28 Nov 2026 10:00:00 NST", "2026-11-28T13:30:00Z"),
+        ("Sat, 28 Nov 2026 10:00:00 EST", "2026-11-28T15:00:00Z"),
+        ("Sat, 28 Nov 2026 10:00:00 XYZ", "2026-11-28T10:00:00Z"),
+    ],
+)
+def test_a_zone_abbreviation_is_read_at_its_offset(date: str, utc: str) -> None:
+    """feedparser knows only the US zones and a few others; KST was read as UTC."""
+    entries = parse_feed(_rss_dated(date), "feed.rss") + parse_feed(_rdf_dated(date), "feed.rdf")
+
+    assert [("RSS", _date(utc)), ("RDF", _date(utc))] == [(e.title, e.published) for e in entries]
