@@ -27,6 +27,7 @@ from monitor.text import (
     one_line,
     sanitize_html,
     to_utc,
+    without_cdata,
 )
 
 MAX_HTML = 400_000
@@ -84,7 +85,8 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
             key_names=_encodable_names(entry.key_names),
             former_names=_encodable_names(entry.former_names),
         )
-    body = html_to_text(entry.content) if entry.content_is_html else entry.content
+    markup = without_cdata(entry.content) if entry.content_is_html else None
+    body = entry.content if markup is None else html_to_text(markup)
     title, body = title_and_body(entry.title, body)
     published = _published(entry, now)
     url = canonical_url(entry.link) if entry.link else None
@@ -103,7 +105,7 @@ def normalise_entry(source: str, entry: Entry, *, identity: Identity, now: datet
         fingerprint=fingerprint(title, body, key),
         content_hash=content_hash(title, body),
         url=url,
-        html=_sanitized(entry.content[:MAX_HTML]) if entry.content_is_html else None,
+        html=None if markup is None else _sanitized(markup[:MAX_HTML]),
         author=cap(one_line(entry.author), 200) if entry.author else None,
         other_keys=other_keys(key, former),
         file=document_file(key, entry.origin and encodable(entry.origin)),

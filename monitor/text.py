@@ -91,6 +91,17 @@ def html_to_text(markup: str) -> str:
     return tidy_text(text)
 
 
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|\Z)", re.DOTALL)
+
+
+def without_cdata(markup: str) -> str:
+    """``markup`` with each CDATA section's content in its place, as markup. A feed that
+    wraps its HTML body in CDATA twice (or escapes the wrapper) hands over HTML that
+    starts "<![CDATA[": an HTML reader takes the whole section for a comment, and the
+    story's text was lost to matching and shown garbled."""
+    return _CDATA.sub(r"\1", markup) if "<![CDATA[" in markup else markup
+
+
 def _parsed_html_text(markup: str) -> str:
     """What _TextExtractor collects from ``markup``, at a cost linear in its length.
 

@@ -13,6 +13,7 @@ from monitor.alerts.render import Renderer
 from monitor.dedup import Identity, content_hash, fingerprint, item_key, other_keys
 from monitor.model import Entry
 from monitor.normalise import normalise_entry
+from monitor.sources.feedparse import parse_feed
 from monitor.text import (
     _simple_html_text,
     _TextExtractor,
@@ -186,6 +187,27 @@ def test_a_date_no_later_than_the_epoch_is_the_fetch_time_and_renders_anywhere(
         alert_view(stored_item(published=item.published)), "k"
     )
     assert "2026-11-27 07:00 EST" in message.text
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "&lt;![CDATA[&lt;p&gt;Seoul talks on &lt;b&gt;GSOMIA&lt;/b&gt;&lt;/p&gt;]]&gt;",
+        "<![CDATA[<![CDATA[<p>Seoul talks on <b>GSOMIA</b></p>]]>]]>",
+        "<![CDATA[<![CDATA[<p>Seoul talks on <b>GSOMIA</b></p>]]>",
+    ],
+    ids=["escaped", "nested", "unclosed"],
+)
+def test_html_wrapped_in_cdata_twice_is_matched_and_rendered_as_html(description: str) -> None:
+    document = (
+        '<rss version="2.0"><channel><title>t</title><item><guid>a</guid><title>Talks</title>'
+        f"<description>{description}</description></item></channel></rss>"
+    ).encode()
+    (entry,) = parse_feed(document, "feed.rss")
+    item = normalise_entry("s", entry, identity="auto", now=NOW)
+
+    assert "Seoul talks on GSOMIA" == item.body
+    assert "<p>Seoul talks on <b>GSOMIA</b></p>" == item.html
 
 
 def test_a_moved_feeds_item_is_keyed_by_its_key_names_and_remembers_its_former_key() -> None:
