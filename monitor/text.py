@@ -15,9 +15,9 @@ MAX_TITLE = 1_000
 MAX_BODY = 200_000
 
 _BLOCK_TAGS = frozenset({
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+    "address", "article", "aside", "blockquote", "br", "caption", "dd", "div", "dl", "dt",
     "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
-    "li", "main", "nav", "ol", "p", "pre", "section", "table", "tr", "ul",
+    "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
 })  # fmt: skip
 _SKIP_TAGS = frozenset({"script", "style", "head", "template", "noscript"})
 # A run of spaces to collapse into one " ": any but a lone " " already (most of them,

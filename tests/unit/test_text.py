@@ -30,6 +30,13 @@ def test_html_to_text_keeps_paragraphs_and_drops_scripts() -> None:
     assert "One & two\n\nThree" == html_to_text(markup)
 
 
+@pytest.mark.parametrize("comment", ["", "<!-- read by HTMLParser -->"])
+def test_table_cells_are_words_apart(comment: str) -> None:
+    markup = f"{comment}<table><caption>Talks</caption><tr><th>City</th><td>Seoul</td>"
+    markup += "<td>GSOMIA</td></tr></table>"
+    assert "Talks\n\nCity\n\nSeoul\n\nGSOMIA" == html_to_text(markup)
+
+
 def test_sanitize_html_removes_scripts_and_handlers() -> None:
     clean = sanitize_html(
         '<p onclick="x()">Hi<script>alert(1)</script><a href="javascript:x">l</a></p>'
