@@ -309,8 +309,26 @@ def _canonical_url(url: str, depth: int) -> str:
         netloc = f"{parts.username}@{netloc}"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         netloc = f"{netloc}:{port}"
-    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
+    path = _normal_escapes(quote(parts.path, safe="/%:@!$&'()*+,;=-._~")) or "/"
     return urlunsplit((scheme, netloc, path, _kept_query(parts.query), ""))
+
+
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normal_escapes(path: str) -> str:
+    """``path`` with its escapes spelled one way (RFC 3986 6.2.2): an unreserved
+    character as itself, any other byte in upper-case hex. "caf%c3%a9", "caf%C3%A9" and
+    "café" are one page; so are "%7Euser" and "~user"."""
+    if "%" not in path:
+        return path
+    return _ESCAPE.sub(_normal_escape, path)
+
+
+def _normal_escape(escape: re.Match[str]) -> str:
+    character = chr(int(escape[1], 16))
+    return character if character in _UNRESERVED else "%" + escape[1].upper()
 
 
 def _kept_query(query: str) -> str:

@@ -95,6 +95,19 @@ def test_canonical_url_is_idempotent(scheme: str, host: str, port: str, rest: st
     assert once == canonical_url(once)
 
 
+def test_spellings_of_one_path_give_one_item_key() -> None:
+    """Escapes in either hex case, and unreserved characters escaped or not (RFC 3986
+    6.2.2): one page. A reserved character's escape (%2F) stays an escape."""
+    spellings = (
+        "https://news.example/~desk/café/a%2Fb",
+        "https://news.example/%7edesk/caf%c3%a9/a%2fb",
+        "https://news.example/%7Edesk/caf%C3%A9/a%2Fb",
+        "https://news.example/%7E%64esk/caf%C3%a9/a%2Fb",
+    )
+    keys = {item_key(guid=None, link=link, title="t", body="b") for link in spellings}
+    assert {"url:https://news.example/~desk/caf%C3%A9/a%2Fb"} == keys
+
+
 def test_links_differing_only_in_non_utf_8_query_bytes_are_two_items() -> None:
     economy = "http://news.example.co.kr/list.php?section=%B0%E6"
     politics = "http://news.example.co.kr/list.php?section=%B1%B9"
