@@ -293,7 +293,7 @@ def _canonical_url(url: str, depth: int) -> str:
     except ValueError:
         return url
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = _ascii_host((parts.hostname or "").lower())
     if not scheme or not host:
         return url
     wrapper = _REDIRECT_WRAPPERS.get(host)
@@ -311,6 +311,20 @@ def _canonical_url(url: str, depth: int) -> str:
         netloc = f"{netloc}:{port}"
     path = _normal_escapes(quote(parts.path, safe="/%:@!$&'()*+,;=-._~")) or "/"
     return urlunsplit((scheme, netloc, path, _kept_query(parts.query), ""))
+
+
+def _ascii_host(host: str) -> str:
+    """An internationalised host name as the DNS and HTTP know it (IDNA, UTS 46:
+    "Bücher.example" is "xn--bcher-kva.example"), so that a feed's two spellings of
+    one host give one key. A name IDNA refuses stays as written."""
+    if host.isascii():
+        return host
+    import idna  # httpx's own IDNA library, loaded only for such a host
+
+    try:
+        return str(idna.encode(host, uts46=True), "ascii")
+    except idna.IDNAError:
+        return host
 
 
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")

@@ -108,6 +108,24 @@ def test_spellings_of_one_path_give_one_item_key() -> None:
     assert {"url:https://news.example/~desk/caf%C3%A9/a%2Fb"} == keys
 
 
+def test_spellings_of_an_internationalised_host_give_one_item_key() -> None:
+    """IDNA (UTS 46): the host in Unicode, in either case, with an ideographic full
+    stop, and as the DNS knows it (Punycode) is one host."""
+    spellings = (
+        "https://bücher.example/a",
+        "https://Bücher.Example/a",
+        "https://bücher\u3002example/a",
+        "https://xn--bcher-kva.example/a",
+        "https://XN--BCHER-KVA.example/a",
+    )
+    keys = {item_key(guid=None, link=link, title="t", body="b") for link in spellings}
+    assert {"url:https://xn--bcher-kva.example/a"} == keys
+
+
+def test_a_host_idna_refuses_is_kept_as_written() -> None:
+    assert "https://☃.example/a" == canonical_url("https://☃.example/a")
+
+
 def test_links_differing_only_in_non_utf_8_query_bytes_are_two_items() -> None:
     economy = "http://news.example.co.kr/list.php?section=%B0%E6"
     politics = "http://news.example.co.kr/list.php?section=%B1%B9"
