@@ -257,13 +257,22 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Every printable ASCII character but the space: what a query may hold as written, so
 # only a character past ASCII (an IRI's) is escaped, as UTF-8, before it is read.
 _QUERY_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
-_REDIRECT_WRAPPERS = {
+# Redirect wrappers: host -> (the wrapper's path, or None for any, the parameters that
+# may hold the target). Only those that carry the target in the URL: a shortener's
+# (t.co, bit.ly) or a Google News article's (news.google.com/rss/articles/CBMi...) is
+# known only to its server, and stays as it is.
+_REDIRECT_WRAPPERS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "www.google.com": ("/url", ("url", "q")),
     "google.com": ("/url", ("url", "q")),
     "news.google.com": ("/url", ("url", "q")),
     "l.facebook.com": ("/l.php", ("u",)),
     "lm.facebook.com": ("/l.php", ("u",)),
-    "out.reddit.com": ("/", ("url",)),
+    "www.facebook.com": ("/l.php", ("u",)),
+    "m.facebook.com": ("/l.php", ("u",)),
+    "facebook.com": ("/l.php", ("u",)),
+    "l.instagram.com": ("/", ("u",)),
+    "www.youtube.com": ("/redirect", ("q",)),
+    "out.reddit.com": (None, ("url",)),
 }
 
 
@@ -296,13 +305,9 @@ def _canonical_url(url: str, depth: int) -> str:
     host = _ascii_host((parts.hostname or "").lower())
     if not scheme or not host:
         return url
-    wrapper = _REDIRECT_WRAPPERS.get(host)
-    if wrapper and parts.path.startswith(wrapper[0]) and depth < 3:
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key in wrapper[1] and value.startswith(("http://", "https://")):
-                # parse_qsl has decoded the value once, which is the wrapper's encoding;
-                # the target's own escapes (%20 in its path) must stay.
-                return canonical_url(value, depth=depth + 1)
+    target = _wrapped(host, parts.path, parts.query) if depth < 3 else None
+    if target is not None:
+        return canonical_url(target, depth=depth + 1)
     # urlsplit gives an IPv6 literal without its brackets; the URL needs them back.
     netloc = f"[{host}]" if ":" in host else host
     if parts.username:
@@ -311,6 +316,19 @@ def _canonical_url(url: str, depth: int) -> str:
         netloc = f"{netloc}:{port}"
     path = _normal_escapes(quote(parts.path, safe="/%:@!$&'()*+,;=-._~")) or "/"
     return urlunsplit((scheme, netloc, path, _kept_query(parts.query), ""))
+
+
+def _wrapped(host: str, path: str, query: str) -> str | None:
+    """The web address a redirect wrapper at ``host`` and ``path`` points to, if any."""
+    wrapper = _REDIRECT_WRAPPERS.get(host)
+    if wrapper is None or wrapper[0] not in (None, path):
+        return None
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key in wrapper[1] and value[:8].lower().startswith(("http://", "https://")):
+            # parse_qsl has decoded the value once, which is the wrapper's encoding; the
+            # target's own escapes (%20 in its path) must stay.
+            return value
+    return None
 
 
 def _ascii_host(host: str) -> str:

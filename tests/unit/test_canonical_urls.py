@@ -126,6 +126,36 @@ def test_a_host_idna_refuses_is_kept_as_written() -> None:
     assert "https://☃.example/a" == canonical_url("https://☃.example/a")
 
 
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        "https://www.facebook.com/l.php?u=https%3A%2F%2Fnews.example%2Fa&h=AT0",
+        "https://m.facebook.com/l.php?u=https%3A%2F%2Fnews.example%2Fa",
+        "https://l.instagram.com/?u=https%3A%2F%2Fnews.example%2Fa&e=AT0",
+        "https://www.youtube.com/redirect?event=video_description&q=https%3A%2F%2Fnews.example%2Fa",
+        "https://www.google.com/url?sa=t&url=HTTPS://news.example/a",
+    ],
+)
+def test_common_redirect_wrappers_are_unwrapped(wrapped: str) -> None:
+    assert "https://news.example/a" == canonical_url(wrapped)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://www.google.com/urls?q=https%3A%2F%2Fnews.example%2Fa",
+        "https://www.youtube.com/watch?v=x&q=https%3A%2F%2Fnews.example%2Fa",
+        "https://t.co/AbC123",
+        "https://news.google.com/rss/articles/CBMiK2h0dHBzOi8vbmV3cy5leGFtcGxl?oc=5",
+    ],
+)
+def test_no_other_page_is_taken_for_a_wrapper(url: str) -> None:
+    """Only a wrapper's own path: another page there may take a URL as a parameter. A
+    shortener's or a Google News article's target is known only to its server."""
+    assert canonical_url(url) == canonical_url(canonical_url(url))
+    assert not canonical_url(url).startswith("https://news.example")
+
+
 def test_links_differing_only_in_non_utf_8_query_bytes_are_two_items() -> None:
     economy = "http://news.example.co.kr/list.php?section=%B0%E6"
     politics = "http://news.example.co.kr/list.php?section=%B1%B9"
