@@ -222,8 +222,8 @@ def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
 
 
 def _json_item(item: dict[str, Any], origin: str) -> Entry:
-    html = item.get("content_html")
-    text = item.get("content_text") or item.get("summary") or ""
+    html = _text(item.get("content_html"))
+    text = _text(item.get("content_text")) or _text(item.get("summary"))
     authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
     if not isinstance(authors, list):
         authors = []
@@ -233,8 +233,8 @@ def _json_item(item: dict[str, Any], origin: str) -> Entry:
     )
     link = next((url for url in (item.get("url"), item.get("external_url")) if _string(url)), None)
     return Entry(
-        title=one_line(str(item.get("title") or "")),
-        content=str(html if html else text),
+        title=one_line(_text(item.get("title"))),
+        content=html or text,
         content_is_html=bool(html),
         guid=str(item["id"]) if item.get("id") is not None else None,
         link=link,
@@ -242,6 +242,12 @@ def _json_item(item: dict[str, Any], origin: str) -> Entry:
         author=author,
         origin=origin,
     )
+
+
+def _text(value: Any) -> str:
+    """``value`` if it is a string, else "": a feed's {"a": 1} or [..] for a title or a
+    body is no text (its Python spelling was matched, stored and shown)."""
+    return value if isinstance(value, str) else ""
 
 
 def _string(value: Any) -> bool:

@@ -280,6 +280,25 @@ def test_json_fields_of_the_wrong_type_cost_only_those_fields() -> None:
     assert [None, None, None, "Kim"] == [entry.author for entry in entries]
 
 
+def test_json_text_fields_that_are_no_strings_are_no_text() -> None:
+    """A title, body or summary of another type was its Python spelling ("{'a': 1}"),
+    matched, stored and shown; a body of the wrong type hid the right one after it."""
+    document = _json_feed(
+        {"id": "1", "title": ["Seoul", "talks"], "content_text": "Seoul talks resume"},
+        {"id": "2", "title": "Html", "content_html": {"a": 1}, "content_text": "Plain"},
+        {"id": "3", "title": "Text", "content_text": ["x"], "summary": "Summary"},
+        {"id": "4", "title": "Summary", "summary": 5},
+    )
+    entries = parse_feed(document, "feed.json")
+
+    assert [
+        ("", "Seoul talks resume", False),
+        ("Html", "Plain", False),
+        ("Text", "Summary", False),
+        ("Summary", "", False),
+    ] == [(e.title, e.content, e.content_is_html) for e in entries]
+
+
 @pytest.mark.parametrize(
     "date",
     ["0001-01-01T00:00:00+04:00", "9999-12-31T23:00:00-04:00"],
