@@ -238,7 +238,7 @@ def _json_item(item: dict[str, Any], origin: str) -> Entry:
         content_is_html=bool(html),
         guid=str(item["id"]) if item.get("id") is not None else None,
         link=link,
-        published=iso_date(item.get("date_published") or item.get("date_modified")),
+        published=iso_date(item.get("date_published")) or iso_date(item.get("date_modified")),
         author=author,
         origin=origin,
     )

@@ -280,6 +280,18 @@ def test_json_fields_of_the_wrong_type_cost_only_those_fields() -> None:
     assert [None, None, None, "Kim"] == [entry.author for entry in entries]
 
 
+@pytest.mark.parametrize("published", ["Sat, 28 Nov 2026 10:00:00 GMT", "", 1764324000, None])
+def test_a_json_item_without_a_readable_date_published_takes_date_modified(
+    published: object,
+) -> None:
+    document = _json_feed(
+        {"id": "1", "date_published": published, "date_modified": "2026-11-28T10:00:00+09:00"}
+    )
+    (entry,) = parse_feed(document, "feed.json")
+
+    assert _date("2026-11-28T01:00:00Z") == entry.published
+
+
 def test_json_text_fields_that_are_no_strings_are_no_text() -> None:
     """A title, body or summary of another type was its Python spelling ("{'a': 1}"),
     matched, stored and shown; a body of the wrong type hid the right one after it."""
