@@ -218,19 +218,14 @@ def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
     items = document.get("items")
     if not isinstance(items, list):
         raise SourceError(f"{origin}: not a feed (JSON Feed without items)")
-    return [_json_item(item, origin) for item in items if isinstance(item, dict)]
+    # An item without authors has the feed's (JSON Feed 1.1).
+    author = _author(document)
+    return [_json_item(item, origin, author) for item in items if isinstance(item, dict)]
 
 
-def _json_item(item: dict[str, Any], origin: str) -> Entry:
+def _json_item(item: dict[str, Any], origin: str, feed_author: str | None) -> Entry:
     html = _text(item.get("content_html"))
     text = _text(item.get("content_text")) or _text(item.get("summary"))
-    authors = item.get("authors") or ([item["author"]] if item.get("author") else [])
-    if not isinstance(authors, list):
-        authors = []
-    # Only strings are text: a feed's {"url": {...}} or {"name": 5} is no link, no author.
-    author = next(
-        (a["name"] for a in authors if isinstance(a, dict) and _string(a.get("name"))), None
-    )
     link = next((url for url in (item.get("url"), item.get("external_url")) if _string(url)), None)
     return Entry(
         title=one_line(_text(item.get("title"))),
@@ -239,8 +234,20 @@ def _json_item(item: dict[str, Any], origin: str) -> Entry:
         guid=str(item["id"]) if item.get("id") is not None else None,
         link=link,
         published=iso_date(item.get("date_published")) or iso_date(item.get("date_modified")),
-        author=author,
+        author=_author(item) or feed_author,
         origin=origin,
+    )
+
+
+def _author(holder: dict[str, Any]) -> str | None:
+    """The first author's name of a feed or an item: its ``authors`` (JSON Feed 1.1),
+    else its ``author`` (1.0)."""
+    authors = holder.get("authors") or ([holder["author"]] if holder.get("author") else [])
+    if not isinstance(authors, list):
+        return None
+    # Only strings are text: a feed's {"url": {...}} or {"name": 5} is no link, no author.
+    return next(
+        (a["name"] for a in authors if isinstance(a, dict) and _string(a.get("name"))), None
     )
 
 

@@ -292,6 +292,24 @@ def test_a_json_item_without_a_readable_date_published_takes_date_modified(
     assert _date("2026-11-28T01:00:00Z") == entry.published
 
 
+@pytest.mark.parametrize(
+    "feed_authors",
+    [{"authors": [{"url": "https://k.example"}, {"name": "Kim"}]}, {"author": {"name": "Kim"}}],
+    ids=["1.1", "1.0"],
+)
+def test_a_json_item_without_authors_has_the_feeds(feed_authors: dict[str, object]) -> None:
+    document = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            **feed_authors,
+            "items": [{"id": "1"}, {"id": "2", "authors": [{"name": "Lee"}]}, {"id": "3"}],
+        }
+    ).encode()
+    entries = parse_feed(document, "feed.json")
+
+    assert ["Kim", "Lee", "Kim"] == [entry.author for entry in entries]
+
+
 def test_json_text_fields_that_are_no_strings_are_no_text() -> None:
     """A title, body or summary of another type was its Python spelling ("{'a': 1}"),
     matched, stored and shown; a body of the wrong type hid the right one after it."""
