@@ -18,6 +18,7 @@ import json
 import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin
 
 from monitor.errors import SourceError
 from monitor.model import Entry
@@ -64,7 +65,7 @@ def parse_feed(
     if not stripped:  # a 200 or 204 with no body: said so, not as XML's "no element found"
         raise SourceError(f"{origin}: not a feed (an empty document)")
     if stripped.startswith((b"{", b"[")):
-        return parse_json_feed(stripped, origin)
+        return parse_json_feed(stripped, origin, base_url=base_url)
     document = recode(data, content_type)
     check_prolog(document.body, origin)
     headers = {"content-type": document.content_type} if document.content_type else {}
@@ -205,8 +206,9 @@ def _entry_date(raw: Any, field: str) -> datetime | None:
     return iso_date(written) or zoned_date(written) or parsed_date(dict.get(raw, f"{field}_parsed"))
 
 
-def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
-    """JSON Feed 1.0/1.1 (feedparser does not read it)."""
+def parse_json_feed(data: bytes, origin: str, *, base_url: str | None = None) -> list[Entry]:
+    """JSON Feed 1.0/1.1 (feedparser does not read it). Relative links resolve against
+    ``base_url``, else the feed's own ``feed_url``, as an RSS or Atom feed's do."""
     try:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -220,10 +222,11 @@ def parse_json_feed(data: bytes, origin: str) -> list[Entry]:
         raise SourceError(f"{origin}: not a feed (JSON Feed without items)")
     # An item without authors has the feed's (JSON Feed 1.1).
     author = _author(document)
-    return [_json_item(item, origin, author) for item in items if isinstance(item, dict)]
+    base = base_url or _text(document.get("feed_url"))
+    return [_json_item(item, origin, author, base) for item in items if isinstance(item, dict)]
 
 
-def _json_item(item: dict[str, Any], origin: str, feed_author: str | None) -> Entry:
+def _json_item(item: dict[str, Any], origin: str, feed_author: str | None, base: str) -> Entry:
     html = _text(item.get("content_html"))
     text = _text(item.get("content_text")) or _text(item.get("summary"))
     link = next((url for url in (item.get("url"), item.get("external_url")) if _string(url)), None)
@@ -232,7 +235,7 @@ def _json_item(item: dict[str, Any], origin: str, feed_author: str | None) -> En
         content=html or text,
         content_is_html=bool(html),
         guid=str(item["id"]) if item.get("id") is not None else None,
-        link=link,
+        link=urljoin(base, link) if link else None,
         published=iso_date(item.get("date_published")) or iso_date(item.get("date_modified")),
         author=_author(item) or feed_author,
         origin=origin,

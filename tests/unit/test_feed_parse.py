@@ -159,6 +159,26 @@ def test_relative_links_resolve_against_the_feed_url() -> None:
     assert "http://127.0.0.1:8080/posts/1" == entry.link
 
 
+def test_relative_json_feed_links_resolve_against_the_feed_url() -> None:
+    document = _json_feed(
+        {"id": "1", "url": "/posts/1"},
+        {"id": "2", "external_url": "../elsewhere/2"},
+        {"id": "3", "url": "https://other.example/3"},
+    )
+    fetched = parse_feed(document, "f", base_url="http://127.0.0.1:8080/feeds/feed.json")
+    at_its_own_url = parse_feed(
+        json.dumps({**json.loads(document), "feed_url": "https://blog.example/feed.json"}).encode(),
+        "feed.json",
+    )
+
+    assert [
+        "http://127.0.0.1:8080/posts/1",
+        "http://127.0.0.1:8080/elsewhere/2",
+        "https://other.example/3",
+    ] == [entry.link for entry in fetched]
+    assert "https://blog.example/posts/1" == at_its_own_url[0].link
+
+
 def test_an_atom_id_is_not_a_link_but_an_rss_permalink_guid_is() -> None:
     atom = b"""<feed xmlns="http://www.w3.org/2005/Atom">
     <entry><id>http://example.org/a</id><title>A</title></entry></feed>"""
