@@ -213,6 +213,8 @@ def parse_json_feed(data: bytes, origin: str, *, base_url: str | None = None) ->
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(f"{origin}: not a feed (invalid JSON: {exc})") from exc
+    except RecursionError as exc:  # json's decoder recurses once an array or object deep
+        raise SourceError(f"{origin}: not a feed (JSON nested too deeply)") from exc
     if not isinstance(document, dict) or not _JSON_FEED_VERSION.search(
         str(document.get("version", ""))
     ):

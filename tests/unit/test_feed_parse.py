@@ -159,6 +159,21 @@ def test_relative_links_resolve_against_the_feed_url() -> None:
     assert "http://127.0.0.1:8080/posts/1" == entry.link
 
 
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (b'{"version": "1.1", "items": [], "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+         "JSON nested too deeply"),
+        (b'{"version": "1.1", "items": [{"id": ' + b"9" * 5_000 + b"}]}", "invalid JSON"),
+        (b"[]", "JSON without a JSON Feed version"),
+    ],
+    ids=["deep", "huge-number", "array"],
+)  # fmt: skip
+def test_hostile_json_is_a_source_error(document: bytes, reason: str) -> None:
+    with pytest.raises(SourceError, match=f"not a feed \\({reason}"):
+        parse_feed(document, "feed.json")
+
+
 def test_relative_json_feed_links_resolve_against_the_feed_url() -> None:
     document = _json_feed(
         {"id": "1", "url": "/posts/1"},
