@@ -205,26 +205,37 @@ def test_a_poll_cut_short_before_its_notice_is_written_loses_neither(
     assert ["failing", "recovered"] == [job.payload["change"] for job in jobs]
 
 
+def _failing_three_times(config: dict[str, object], tmp_path: Path) -> None:
+    """Write ``config`` and run three passes, each failing: the third failure in a row
+    is told to ``on_source_error``."""
+    from monitor.cli import main
+
+    path = tmp_path / "monitor.yaml"
+    path.write_text(json.dumps(config))
+    for _ in range(3):
+        assert 1 == main(["run", "--once", "--force", "-c", str(path)])
+
+
+def _mailed_notice(tmp_path: Path) -> str:
+    """The text of the one notice in the Maildir of ``_wire_config``."""
+    from email import message_from_bytes, policy
+
+    (mail,) = (tmp_path / "mail" / "new").iterdir()
+    text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
+    assert text is not None
+    return str(text.get_content())
+
+
 def test_a_notice_masks_the_secrets_its_error_names(
     server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A token in a feed's path, from the environment, is masked in the log and
     `monitor status`: the notice that tells a channel of the failure masks it too."""
-    from email import message_from_bytes, policy
-
-    from monitor.cli import main
-
     monkeypatch.setenv("FEED_TOKEN", "t0ken-in-the-path")
     config = json.loads(_wire_config(server, tmp_path).read_text())
     config["sources"][0]["url"] = server.url("/feeds/${FEED_TOKEN}/rss")  # not served: 404
-    path = tmp_path / "monitor.yaml"
-    path.write_text(json.dumps(config))
-    for _ in range(3):  # the third failure in a row is told
-        assert 1 == main(["run", "--once", "--force", "-c", str(path)])
-    (mail,) = (tmp_path / "mail" / "new").iterdir()
-    text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
-    assert text is not None
-    said = text.get_content()
+    _failing_three_times(config, tmp_path)
+    said = _mailed_notice(tmp_path)
     assert "/feeds/***/rss" in said
     assert "t0ken-in-the-path" not in said
 
@@ -236,17 +247,12 @@ def test_a_notice_to_a_webhook_is_a_documented_generic_body(
     (docs/webhooks.md), so a receiver can tell a notice from an alert."""
     from servers import WebhookReceiver
 
-    from monitor.cli import main
-
     server.routes["/feed"] = status(500)
     config = json.loads(_wire_config(server, tmp_path).read_text())
     with WebhookReceiver() as receiver:
         config["channels"] = {"hook": {"type": "webhook", "url": receiver.url}}
         config["on_source_error"] = ["hook"]
-        path = tmp_path / "monitor.yaml"
-        path.write_text(json.dumps(config))
-        for _ in range(3):  # the third failure in a row is told
-            assert 1 == main(["run", "--once", "--force", "-c", str(path)])
+        _failing_three_times(config, tmp_path)
         (hook,) = receiver.received()
     body = hook.json()
     assert (1, "health", hook.id) == (body["version"], body["type"], body["id"])
@@ -262,20 +268,10 @@ def test_a_notice_says_its_times_in_the_configured_time_zone(
 ) -> None:
     """`timezone` is the zone of rendered dates (docs/configuration.md), a notice's
     "next try at" and "nothing new since" among them."""
-    from email import message_from_bytes, policy
-
-    from monitor.cli import main
-
     server.routes["/feed"] = status(500)
     config = json.loads(_wire_config(server, tmp_path).read_text())
     config["timezone"] = "Asia/Seoul"
-    path = tmp_path / "monitor.yaml"
-    path.write_text(json.dumps(config))
-    for _ in range(3):  # the third failure in a row is told
-        assert 1 == main(["run", "--once", "--force", "-c", str(path)])
-    (mail,) = (tmp_path / "mail" / "new").iterdir()
-    text = message_from_bytes(mail.read_bytes(), policy=policy.default).get_body(("plain",))
-    assert text is not None
-    said = text.get_content()
+    _failing_three_times(config, tmp_path)
+    said = _mailed_notice(tmp_path)
     assert " KST." in said
     assert "+00:00" not in said
