@@ -637,7 +637,9 @@ class _Parser:
             phrases = _phrases(node)
             if phrases is None:
                 raise self.error(
-                    "a term set inside NEAR may hold only words, phrases and prefixes", start
+                    "a term set inside NEAR may hold only words, phrases, prefixes and "
+                    "=case-sensitive words (no AND, NOT, NEAR or regex)",
+                    start,
                 )
             scoped = next((phrase for phrase in phrases if phrase.fields), None)
             if scoped is not None:

@@ -280,7 +280,8 @@ def _chain(length: int, leaf: str = "gsomia") -> dict[str, list[str]]:
         ({"bad": ["(x"]}, r"term set 'bad': expected '\)'"),
         (
             {"near": ["NEAR(a b)"], "user": ["NEAR(@near c)"]},
-            "may hold only words, phrases and prefixes",
+            "may hold only words, phrases, prefixes and =case-sensitive words "
+            r"\(no AND, NOT, NEAR or regex\)",
         ),
         # sets count in the nesting limit, however they are chained
         (_chain(100), "term set 's36': nested more than 64 levels deep"),
