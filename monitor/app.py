@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import assert_never
 
@@ -119,7 +120,7 @@ def build_app(config: Config, *, store: Store | None = None) -> App:
         app.owner = config.monitor.instance
     for source in config.monitor.sources:
         if source.enabled:
-            app.sources[source.name] = build_source(source)
+            app.sources[source.name] = build_source(source, config.env_secrets())
             app.source_configs[source.name] = source
     for name in config.monitor.channels:
         app.channels[name] = build_located_channel(config, name, renderer)
@@ -136,7 +137,9 @@ def build_located_channel(config: Config, name: str, renderer: Renderer) -> Chan
         raise
 
 
-def build_source(config: SourceConfig) -> Source:
+def build_source(config: SourceConfig, secrets: Mapping[str, str]) -> Source:
+    """The source for ``config``; ``secrets`` (the environment's, by ``${NAME}``) are
+    kept out of what a feed stores."""
     match config:
         case FolderSourceConfig():
             from monitor.sources.folder import FolderSource
@@ -145,7 +148,7 @@ def build_source(config: SourceConfig) -> Source:
         case FeedSourceConfig():
             from monitor.sources.feed import FeedSource
 
-            return FeedSource(config)
+            return FeedSource(config, secrets=secrets)
         case _:
             assert_never(config)
 

@@ -486,9 +486,9 @@ class Config:
     example_lines: Mapping[tuple[str, str, int], tuple[str, int | None]] = field(
         default_factory=dict
     )
-    # Every value a ``${NAME}`` took from the environment: secrets, whatever their key,
-    # if long enough to be one (see ``secrets``).
-    env_values: tuple[str, ...] = ()
+    # Every ``${NAME}`` read from the environment, with the value it took: secrets,
+    # whatever their key, if long enough to be one (see ``env_secrets``).
+    env_refs: Mapping[str, str] = field(default_factory=dict)
 
     def query_location(self, name: str, query: str, column: int) -> tuple[str, int | None]:
         """(file, line) of ``column`` of watch-list ``name``'s query: the line of its
@@ -544,10 +544,14 @@ class Config:
             if isinstance(source, FeedSourceConfig)
         )
         found.append(make_url(self.monitor.database).password or "")
-        # A token in a feed's path, a header's value... but not a port or a short word
-        # ("2525", "true"), which masked would hide every count and word like it.
-        found.extend(v for v in self.env_values if len(v) >= MIN_ENV_SECRET)
+        found.extend(self.env_secrets().values())
         return [value for value in dict.fromkeys(found) if value]
+
+    def env_secrets(self) -> dict[str, str]:
+        """Each ``${NAME}`` whose value is long enough to be a secret, with that value: a
+        token in a feed's path or a header's value, but not a port or a short word
+        ("2525", "true"), which masked would hide every count and word like it."""
+        return {name: v for name, v in self.env_refs.items() if len(v) >= MIN_ENV_SECRET}
 
     def watchlist(self, name: str) -> WatchlistConfig:
         """The watch-list called ``name``."""
@@ -620,7 +624,7 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         channel_lines={
             name: (str(path), located.line_of(("channels", name))) for name in monitor.channels
         },
-        env_values=tuple(env.read.values()),
+        env_refs=dict(env.read),
         example_lines=places.examples,
         unfolded_queries=places.unfolded,
         term_entry_lines=places.term_entries,

@@ -16,6 +16,7 @@ from monitor.commands._common import iso, load, print_json
 from monitor.config import Config, FeedSourceConfig, SourceConfig
 from monitor.health import is_stale
 from monitor.logging import masked
+from monitor.sources.cursorurls import CursorUrls
 from monitor.sources.feed import polled_url
 from monitor.store import Store, open_store
 from monitor.store.repo import SourceState
@@ -57,7 +58,7 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
                 "last_success": iso(state.last_success) if state else None,
                 "next_poll": iso(state.next_poll) if state and source.enabled else None,
                 "items": state.items if state else 0,
-                "moved_to": _moved_to(source, state),
+                "moved_to": _moved_to(source, state, config.env_secrets()),
             }
         )
     windows = store.digest_windows()
@@ -84,13 +85,15 @@ def collect_status(config: Config, store: Store, *, now: datetime) -> dict[str, 
     }
 
 
-def _moved_to(source: SourceConfig, state: SourceState | None) -> str | None:
+def _moved_to(
+    source: SourceConfig, state: SourceState | None, secrets: dict[str, str]
+) -> str | None:
     """Where a feed moved by a permanent redirect, polled there since: the URL to put in
     the config (None for a feed polled at its configured URL, one the config gave
     another URL included, and for other sources)."""
     if state is None or not isinstance(source, FeedSourceConfig):
         return None
-    polled = polled_url(source.url, state.cursor)
+    polled = polled_url(CursorUrls(source.url, secrets), state.cursor)
     return None if polled == source.url else display_url(polled)
 
 

@@ -4,7 +4,8 @@ The cursor carries what the next poll needs: the validators for a conditional GE
 (ETag, Last-Modified), and the URL the feed now lives at after a permanent redirect,
 together with the configured URL it came from (so editing the config starts afresh,
 unless the config now names the URL the feed moved to: ``home`` then keeps the URL its
-items' identity is resolved against).
+items' identity is resolved against). Its URLs are kept without user:password or the
+secrets the config took from the environment (see monitor.sources.cursorurls).
 A feed that fails where it moved is asked for at its configured URL in the same poll (a
 move the site undid). A 304 is a success with nothing new; 429/503 raise SourceError
 with the server's Retry-After; a Cache-Control max-age becomes the earliest next poll
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from datetime import timedelta
@@ -27,6 +29,7 @@ from monitor.config import FeedSourceConfig
 from monitor.cpu import CPU_WORK
 from monitor.errors import SourceError
 from monitor.model import Entry, FetchResult
+from monitor.sources.cursorurls import CursorUrls
 from monitor.sources.entrynames import without_shared_names
 from monitor.sources.feedparse import parse_feed
 from monitor.sources.http import (
@@ -49,11 +52,20 @@ _VALIDATORS = tuple(_ASKED_BY)
 
 
 class FeedSource:
-    """A feed at ``config.url``; requests go through ``pool`` (the shared one by default)."""
+    """A feed at ``config.url``; requests go through ``pool`` (the shared one by default).
+    ``secrets`` (each ``${NAME}`` of the config's environment and its value) never reach
+    the cursor as values."""
 
-    def __init__(self, config: FeedSourceConfig, pool: HttpPool | None = None) -> None:
+    def __init__(
+        self,
+        config: FeedSourceConfig,
+        pool: HttpPool | None = None,
+        *,
+        secrets: Mapping[str, str] | None = None,
+    ) -> None:
         self.name = config.name
         self.config = config
+        self.urls = CursorUrls(config.url, secrets or {})
         self.pool = pool or HttpPool.shared()
         self.limits = Limits(
             connect_timeout=config.connect_timeout.total_seconds(),
@@ -70,7 +82,7 @@ class FeedSource:
 
     def next_url(self, cursor: dict[str, Any]) -> str:
         """The URL a poll with ``cursor`` requests (see ``polled_url``)."""
-        return polled_url(self.config.url, cursor)
+        return polled_url(self.urls, cursor)
 
     def fetch(self, cursor: dict[str, Any]) -> FetchResult:
         url = self.next_url(cursor)
@@ -106,9 +118,13 @@ class FeedSource:
             log.warning(
                 "feed_moved", old_url=display_url(url), new_url=display_url(response.moved_to)
             )
-        next_cursor = {"configured": self.config.url, "url": response.moved_to or url}
+        polled = response.moved_to or url
+        next_cursor = {
+            "configured": self.urls.stored(self.config.url),
+            "url": self.urls.stored(polled),
+        }
         if "home" in cursor:
-            next_cursor["home"] = cursor["home"]
+            next_cursor["home"] = self.urls.stored(cursor["home"])
         floor = max_age(response.headers)
         not_before = now + timedelta(seconds=floor) if floor else None
         if response.status == 304:
@@ -124,12 +140,12 @@ class FeedSource:
         if not 200 <= response.status < 300:
             raise SourceError(f"feed: HTTP {response.status} from {display_url(response.url)}")
         # Polled elsewhere than the URL its items are named after: moved, or followed.
-        moved = next_cursor["url"] != self.config.url or "home" in cursor
+        moved = not self.urls.same(polled, self.config.url) or "home" in cursor
         with CPU_WORK:
             _check_whole(response)
             entries = self._parse(response, base_url=response.url)
             if moved and entries:
-                home = cursor.get("home") or without_userinfo(self.config.url)
+                home = without_userinfo(self.urls.revealed(cursor.get("home") or self.config.url))
                 entries = self._named_at_home(response, entries, home)
             if self.config.identity == "auto":
                 entries = without_shared_names(entries)
@@ -149,12 +165,12 @@ class FeedSource:
         (as `monitor status` advises) goes on, and its items keep the identity they had
         at the feed's first home (``home``, see ``_named_at_home``)."""
         configured = cursor.get("configured")
-        if configured is None or configured == self.config.url:
+        if configured is None or self.urls.same(configured, self.config.url):
             return cursor, False
         old_url, new_url = display_url(configured), display_url(self.config.url)
-        if cursor.get("url") == self.config.url:
+        if self.urls.same(cursor.get("url") or configured, self.config.url):
             log.info("feed_url_followed", old_url=old_url, new_url=new_url)
-            return {**cursor, "home": cursor.get("home") or without_userinfo(configured)}, False
+            return {**cursor, "home": cursor.get("home") or configured}, False
         log.info("feed_url_changed", old_url=old_url, new_url=new_url)
         return {}, True
 
@@ -187,14 +203,17 @@ class FeedSource:
         ]
 
 
-def polled_url(configured: str, cursor: dict[str, Any]) -> str:
-    """The URL a poll of the feed configured at ``configured`` requests with ``cursor``:
-    where the feed moved, unless the config now names another URL than the one it moved
-    from (see ``FeedSource._for_config``)."""
-    moved_to = cursor.get("url")
-    if moved_to and cursor.get("configured") in (None, configured):
-        return str(moved_to)
-    return configured
+def polled_url(urls: CursorUrls, cursor: dict[str, Any]) -> str:
+    """The URL a poll of the feed configured at ``urls.configured`` requests with
+    ``cursor``: where the feed moved, unless the config now names another URL than the
+    one it moved from (see ``FeedSource._for_config``); the configured URL itself when
+    the feed is polled there."""
+    moved_to, configured = cursor.get("url"), cursor.get("configured")
+    if not moved_to or urls.same(moved_to, urls.configured):
+        return urls.configured
+    if configured is None or urls.same(configured, urls.configured):
+        return urls.restored(moved_to)
+    return urls.configured
 
 
 def _check_whole(response: Response) -> None:

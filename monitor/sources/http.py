@@ -180,10 +180,7 @@ class HttpPool:
                 raise SourceError(
                     f"http: {response.status} redirect to an invalid Location: {exc}"
                 ) from exc
-            if here.userinfo and not target_url.userinfo and _same_origin(here, target_url):
-                # An absolute Location on the same server (a trailing slash, an upgrade to
-                # https) is still the feed the user:password was given for.
-                target_url = target_url.copy_with(userinfo=here.userinfo)
+            target_url = _userinfo_carried(here, target_url)
             target = str(target_url)
             permanent = permanent and response.status in PERMANENT_REDIRECTS
             if permanent:  # the feed moved: its old URL's validators stay behind
@@ -354,6 +351,22 @@ def _same_origin(here: httpx.URL, there: httpx.URL) -> bool:
     return here.raw_host == there.raw_host and (
         upgrade or (here.scheme, here.port) == (there.scheme, there.port)
     )
+
+
+def _userinfo_carried(here: httpx.URL, there: httpx.URL) -> httpx.URL:
+    """``there`` with ``here``'s user:password if it has none and is on the same server:
+    an absolute Location there (a trailing slash, an upgrade to https) is still the feed
+    the user:password was given for."""
+    if here.userinfo and not there.userinfo and _same_origin(here, there):
+        return there.copy_with(userinfo=here.userinfo)
+    return there
+
+
+def with_userinfo_of(configured: str, url: str) -> str:
+    """``url`` with the user:password of ``configured`` when on its server, as a redirect
+    from ``configured`` to ``url`` carries it (a feed's new home, read from its cursor,
+    which keeps no user:password)."""
+    return str(_userinfo_carried(httpx.URL(configured), httpx.URL(url)))
 
 
 def _without_credentials(headers: dict[str, str]) -> dict[str, str]:

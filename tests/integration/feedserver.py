@@ -12,7 +12,7 @@ import json
 import ssl
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -220,9 +220,13 @@ def rss(*items: tuple[str, str, str]) -> bytes:
 
 
 def feed_app(
-    tmp_path: Path, sources: list[dict[str, Any]], watchlists: list[dict[str, Any]]
+    tmp_path: Path,
+    sources: list[dict[str, Any]],
+    watchlists: list[dict[str, Any]],
+    env: Mapping[str, str] | None = None,
 ) -> App:
-    """An App over a fresh SQLite file, feed ``sources`` and a Maildir channel ``box``."""
+    """An App over a fresh SQLite file, feed ``sources`` and a Maildir channel ``box``;
+    ``${NAME}``s in the config read ``env`` (by default the process's environment)."""
     config = {
         "database": f"sqlite:///{tmp_path}/db.sqlite",
         "sources": [{"type": "feed", **source} for source in sources],
@@ -233,4 +237,4 @@ def feed_app(
     }
     path = tmp_path / "monitor.yaml"
     path.write_text(json.dumps(config, indent=1))  # JSON is YAML
-    return build_app(load_config(path))
+    return build_app(load_config(path, env))
