@@ -22,6 +22,7 @@ from monitor.errors import SourceError, StoreError
 from monitor.health import record_failure, record_success, silence_limit, staleness_change
 from monitor.health_alerts import health_notices, notices
 from monitor.leases import Leases
+from monitor.logging import masked
 from monitor.model import Document, Item
 from monitor.normalise import normalise_entry
 from monitor.store.repo import IngestedItem, IngestResult, Notice, PlannedMatch, SourceState
@@ -214,7 +215,9 @@ def _failed(
     retry_after: float | None,
 ) -> PollOutcome:
     """Record a poll begun at ``now`` (``clock``) that failed just now; the backoff and a
-    server's Retry-After count from the failure."""
+    server's Retry-After count from the failure. The error may name a secret (a token in
+    a feed's path): it is stored, and queued in a notice, masked as the log masks it."""
+    error = masked(error)
     failed_at = _finished(now, clock)
     config = app.source_configs[name]
     not_before = failed_at + timedelta(seconds=retry_after) if retry_after else None

@@ -240,6 +240,27 @@ def test_a_notice_masks_the_secrets_its_error_names(
     assert "t0ken-in-the-path" not in said
 
 
+def test_a_failing_feed_s_token_is_stored_masked_in_its_error_and_its_notice(
+    server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The error a failing poll stores (for `monitor status`, and in the notice queued
+    for ``on_source_error``) names the feed's URL: its token from the environment is
+    masked before it reaches the database, whose file then holds no trace of it."""
+    monkeypatch.setenv("FEED_TOKEN", "t0ken-kept-out-of-the-db")
+    config = json.loads(_wire_config(server, tmp_path).read_text())
+    config["sources"][0]["url"] = server.url("/feeds/${FEED_TOKEN}/rss")  # not served: 404
+    _failing_three_times(config, tmp_path)
+    app = build_app(load_config(tmp_path / "monitor.yaml"))
+    try:
+        error = app.store.source_state("wire").last_error
+    finally:
+        app.close()
+    assert error == f"feed: HTTP 404 from {server.url('/feeds/***/rss')}"
+    assert "/feeds/***/rss" in _mailed_notice(tmp_path)
+    for file in tmp_path.glob("db.sqlite*"):
+        assert b"t0ken-kept-out-of-the-db" not in file.read_bytes(), file.name
+
+
 def test_a_notice_to_a_webhook_is_a_documented_generic_body(
     server: FeedServer, tmp_path: Path
 ) -> None:
