@@ -436,10 +436,14 @@ def _telling(words: list[bytes]) -> frozenset[bytes]:
     by its stretches of two characters, so 유지 in a headline is found in 유지하기로."""
     found: set[bytes] = set()
     for word in words:
-        run = word.decode("utf-8", "replace")
-        if any(char >= "\u1100" for char in run):
-            found.update(_PAIR + run[at : at + 2].encode() for at in range(len(run) - 1))
-        elif len(word) >= 3 and not word.isdigit() and word not in FUNCTION_WORDS:
+        # An ASCII word (nearly every word of an English feed) holds no such run: it is
+        # not decoded and looked at character by character, a Python step each.
+        if not word.isascii():
+            run = word.decode("utf-8", "replace")
+            if any(char >= "\u1100" for char in run):
+                found.update(_PAIR + run[at : at + 2].encode() for at in range(len(run) - 1))
+                continue
+        if len(word) >= 3 and not word.isdigit() and word not in FUNCTION_WORDS:
             found.add(word)
     return frozenset(found)
 

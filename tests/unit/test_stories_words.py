@@ -20,6 +20,7 @@ from monitor.dedup import (
     item_fingerprint,
     normalised_words,
 )
+from monitor.words import folded_utf8_words
 
 
 def reference_words(text: str) -> list[str]:
@@ -145,3 +146,21 @@ def test_a_headline_is_distinctive_when_long_and_no_recurring_reports(
 )
 def test_a_notice_is_short_and_tells_nothing_of_its_headline(body: str, is_notice: bool) -> None:
     assert is_notice == stories.notice(body, "Northgate council approves harbour ferry subsidy")
+
+
+def reference_telling(words: list[bytes]) -> frozenset[bytes]:
+    """``stories._telling`` as first written: every word decoded and looked at."""
+    found: set[bytes] = set()
+    for word in words:
+        run = word.decode("utf-8", "replace")
+        if any(char >= "\u1100" for char in run):
+            found.update(b"\x00" + run[at : at + 2].encode() for at in range(len(run) - 1))
+        elif len(word) >= 3 and not word.isdigit() and word not in stories.FUNCTION_WORDS:
+            found.add(word)
+    return frozenset(found)
+
+
+@given(st.lists(st.one_of(st.text(st.characters(max_codepoint=127)), st.text()), max_size=8))
+def test_telling_words_are_the_references(texts: list[str]) -> None:
+    words = folded_utf8_words(" ".join([*texts, "Café 서울에서 協定維持を the 2026 Seoul"]))
+    assert reference_telling(words) == stories._telling(words)
