@@ -25,6 +25,7 @@ from sqlalchemy import (
     Insert,
     Row,
     RowMapping,
+    Select,
     String,
     Table,
     Update,
@@ -46,7 +47,7 @@ from monitor.dedup import body_hash, file_story_key, headline_hash, story_key
 from monitor.errors import StoreError
 from monitor.model import Item, StoredItem
 from monitor.store import migrate
-from monitor.store.dialects import insert_for
+from monitor.store.dialects import in_values, insert_for
 from monitor.store.schema import (
     deliveries_t,
     digest_matches_t,
@@ -1250,7 +1251,7 @@ def _not_carried(
 # Parameters per IN list of the ingest's lookups.
 _CHUNK = 2000
 # What a poll needs to know of its items already stored: one query per source and chunk.
-_EXISTING_ITEMS = select(
+_STORED_COLUMNS = (
     items_t.c.id,
     items_t.c.key,
     items_t.c.content_hash,
@@ -1258,19 +1259,11 @@ _EXISTING_ITEMS = select(
     items_t.c.url,
     items_t.c.title,
     items_t.c.file,
-).where(
-    items_t.c.source == bindparam("source"),
-    items_t.c.key.in_(bindparam("keys", expanding=True)),
 )
 # The bodies of stored rows: of documents another file's document under their title may
 # be a version of (see _other_documents), of edited items (see _story_versions).
 _BODIES = select(items_t.c.id, items_t.c.body).where(
     items_t.c.id.in_(bindparam("ids", expanding=True))
-)
-# The stored rows of a source with one of a poll's texts (see _same_text_rows).
-_SAME_TEXT_ITEMS = select(*_EXISTING_ITEMS.selected_columns, items_t.c.source).where(
-    items_t.c.source == bindparam("source"),
-    items_t.c.content_hash.in_(bindparam("hashes", expanding=True)),
 )
 # Run with a list of parameter sets: the columns to set come from their keys.
 _UPDATE_ITEM = update(items_t).where(items_t.c.id == bindparam("item_id"))
@@ -1375,6 +1368,30 @@ def _statements(dialect: str) -> _Statements:
         insert_deliveries=insert(deliveries_t)
         .on_conflict_do_nothing(index_elements=[deliveries_t.c.key])
         .returning(deliveries_t.c.id),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """A poll's lookups of its stored items, built once per dialect, each list of keys or
+    hashes one parameter (``in_values``): an expanding IN rendered a parameter per value
+    (an item's key and its other keys, five an item) at every poll, and each length was
+    a new statement for SQLite to prepare."""
+
+    existing_items: Select[Any]  # a source's rows under one of the keys
+    same_text_items: Select[Any]  # a source's rows with one of the texts (_same_text_rows)
+
+
+@cache
+def _lookups(dialect: str) -> _Lookups:
+    source = items_t.c.source == bindparam("source")
+    return _Lookups(
+        existing_items=select(*_STORED_COLUMNS).where(
+            source, in_values(items_t.c.key, "keys", dialect)
+        ),
+        same_text_items=select(*_STORED_COLUMNS, items_t.c.source).where(
+            source, in_values(items_t.c.content_hash, "hashes", dialect)
+        ),
     )
 
 
@@ -1607,7 +1624,10 @@ def _rows_with_texts(
     """The stored rows of each source of ``hashes`` with one of its content hashes."""
     for source, wanted in hashes.items():
         for chunk in _chunks(sorted(set(wanted))):
-            yield from connection.execute(_SAME_TEXT_ITEMS, {"source": source, "hashes": chunk})
+            yield from connection.execute(
+                _lookups(connection.dialect.name).same_text_items,
+                {"source": source, "hashes": chunk},
+            )
 
 
 def _existing_items(
@@ -1621,7 +1641,9 @@ def _existing_items(
     existing: dict[tuple[str, str], Any] = {}
     for source, keys in by_source.items():
         for chunk in _chunks(keys):
-            rows = connection.execute(_EXISTING_ITEMS, {"source": source, "keys": chunk})
+            rows = connection.execute(
+                _lookups(connection.dialect.name).existing_items, {"source": source, "keys": chunk}
+            )
             existing.update(((source, row.key), row) for row in rows)
     return existing
 

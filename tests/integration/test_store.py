@@ -73,6 +73,20 @@ def test_same_item_twice_is_stored_once(store: Store) -> None:
     assert {"n": 1} == store.source_state("a").cursor
 
 
+@pytest.mark.parametrize(
+    "key", ['guid:tag:news.test,2026:😀 "quoted" \\ 서울 café', "url:https://bücher.test/ä?q=1"]
+)
+def test_an_item_under_a_key_outside_ascii_is_found_again(store: Store, key: str) -> None:
+    """Keys and texts are looked up as one list parameter each (a JSON array on
+    SQLite): any character of a key must come back as itself."""
+    state = SourceState("a", {})
+    body = "Seoul café 😀 talks"
+    store.ingest([item("a", key, body)], state, alert_all(), now=NOW)
+    again = store.ingest([item("a", key, body)], state, alert_all(), now=NOW)
+    assert (0, 1) == (again.new, again.unchanged)
+    assert 1 == len(list(store.items()))
+
+
 def test_an_item_under_another_name_at_its_link_with_its_text_is_the_item(store: Store) -> None:
     """A stored row at an item's canonical link with its text is the item, whatever name
     found it or none: not stored again, nor taken as an edit of another row."""
