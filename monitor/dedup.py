@@ -41,14 +41,29 @@ def normalised_words(text: str) -> list[str]:
     return words(folded)
 
 
-@lru_cache(maxsize=64)
+# A text this long or shorter (a title, most bodies) is one of many kept: a poll's items
+# are hashed as they are normalised and again as they are stored (body_hash,
+# headline_hash), all of the poll's other texts between. A longer one is one of a few,
+# for its own item's hashes: many would hold megabytes.
+SHORT_TEXT = 10_000
+
+
 def _joined_words(text: str) -> bytes:
     """normalised_words joined, in UTF-8 as they are hashed; cached because one item's
-    body is hashed twice. ASCII text is folded and split as bytes in one pass each,
-    where casefold, translate, split, join and encode took five."""
+    texts are hashed several times."""
+    return _short_joined(text) if len(text) <= SHORT_TEXT else _long_joined(text)
+
+
+def _joined(text: str) -> bytes:
+    """See _joined_words. ASCII text is folded and split as bytes in one pass each, where
+    casefold, translate, split, join and encode took five."""
     if text.isascii():
         return b" ".join(folded_utf8_words(text))
     return " ".join(normalised_words(text)).encode("utf-8", "surrogatepass")
+
+
+_short_joined = lru_cache(maxsize=512)(_joined)
+_long_joined = lru_cache(maxsize=16)(_joined)
 
 
 def _digest(*parts: bytes) -> str:

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from monitor import stories
 from monitor.dedup import (
+    SHORT_TEXT,
     STORY_WORDS,
+    body_hash,
     content_hash,
     fingerprint,
     item_fingerprint,
@@ -164,3 +166,11 @@ def reference_telling(words: list[bytes]) -> frozenset[bytes]:
 def test_telling_words_are_the_references(texts: list[str]) -> None:
     words = folded_utf8_words(" ".join([*texts, "Café 서울에서 協定維持を the 2026 Seoul"]))
     assert reference_telling(words) == stories._telling(words)
+
+
+@pytest.mark.parametrize("size", [SHORT_TEXT - 1, SHORT_TEXT + 1])
+def test_long_and_short_texts_hash_as_their_joined_words(size: int) -> None:
+    body = ("Café crème, Seoul 서울 " * size)[:size]
+    joined = " ".join(reference_words(body))
+    assert reference_digest(joined) == body_hash(body)
+    assert reference_digest("t", joined) == content_hash("T", body)
