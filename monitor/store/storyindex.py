@@ -128,6 +128,7 @@ def _statements(dialect: str) -> _Statements:
         under_headlines=select(
             items_t.c.headline_hash,
             items_t.c.story_id,
+            items_t.c.source,
             items_t.c.title,
             items_t.c.body,
             stories_t.c.first_seen,
@@ -264,17 +265,24 @@ def _join(
 
 @dataclass(frozen=True, slots=True)
 class _Carried:
-    """The one stored story a headline is carried under, and whether one of its items
-    under the headline tells a story (else only notices carry the headline there)."""
+    """The one stored story a headline is carried under, the sources carrying it there,
+    and whether one of its items under the headline tells a story (else only notices
+    carry the headline there, and a full item may join them)."""
 
     story: int
     told: bool
+    sources: frozenset[str]
 
 
 class _Headlines:
     """The stored story each new item joins by its headline alone, if any: a paywall or
-    teaser notice (``stories.notice``) joins the story another outlet tells in full under
-    the same headline, and a story in full joins the notices carrying its headline.
+    teaser notice (``stories.notice``) joins the story carried under the same headline,
+    told in full or noticed by another outlet, and a story in full joins the notices
+    carrying its headline. Two papers' notices are one story before the full text comes:
+    as two, each alerted what the headline matches, and the full text, its headline
+    carried by two stories, joined neither. An outlet's second notice under a headline
+    only its own notices carry is no copy: a short line that tells nothing of the
+    headline is more often news ("Crossings resume at noon") than a paper's notice again.
 
     Only on evidence that it is one story, as a miss is worse than a duplicate: the
     headline is distinctive (``stories.distinctive_headline``), one stored story alone
@@ -306,7 +314,8 @@ class _Headlines:
         if carried is None:
             return None
         if stories.notice(item.body, item.title):
-            return carried.story if carried.told else None
+            told = carried.told or item.source not in carried.sources
+            return carried.story if told else None
         if carried.told or not self._notices_alone(carried.story):
             return None
         return carried.story
@@ -347,7 +356,8 @@ def _carried(
         if carrying[0].first_seen < now - stories.VERSION_SPAN:
             continue
         told = any(not stories.notice(row.body, row.title) for row in carrying)
-        found[hashed] = _Carried(int(carrying[0].story_id), told)
+        sources = frozenset(row.source for row in carrying)
+        found[hashed] = _Carried(int(carrying[0].story_id), told, sources)
     return found
 
 

@@ -300,6 +300,70 @@ def test_notices_under_reuters_headlines_join_only_the_story_told_under_them(
         assert sum(joined(a, a) for a in pairs) >= 0.95 * len(pairs)
 
 
+@pytest.mark.corpus
+def test_papers_notices_under_reuters_headlines_join_only_their_own_story(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Reuters' headlines, each article at its own time, and every article under a
+    headline several share comes only as a paper's paywall notice (three papers in turn,
+    each with its own notice), the first's full text from the wire two hours later: no
+    notice of another story joins the first's notice or its full text, though some come
+    within hours. And under 300 distinctive headlines of one article each, two papers'
+    notices an hour apart and the story in full an hour later are one story."""
+    notices = [NOTICE, SHORT_NOTICE, "This content is for subscribers. Log in to read on."]
+    articles = [a for a in _articles(corpus) if a["published"]]
+    by_title: dict[str, list[Article]] = {}
+    for article in sorted(articles, key=_published):
+        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    hour = timedelta(hours=1)
+    events = []
+    for group in (g for g in by_title.values() if len(g) > 1):
+        first = group[0]
+        events.append((_published(first) + 2 * hour, "wire", *_told(first)))
+        for turn, a in enumerate(group):
+            events.append(
+                (_published(a), f"paper{turn % 3}", a["id"], a["title"], notices[turn % 3])
+            )
+    alone = [g[0] for g in by_title.values() if len(g) == 1 and distinctive_headline(g[0]["title"])]
+    chosen = random.Random(7).sample(alone, 300)
+    for article in chosen:
+        when, id, title = _published(article), article["id"], article["title"]
+        events.append((when, "paper0", id, title, notices[0]))
+        events.append((when + hour, "paper1", id, title, notices[1]))
+        events.append((when + 2 * hour, "wire", *_told(article)))
+    story = _replay(tmp_path, events)
+
+    def paper(article: Article, group: list[Article]) -> str:
+        return f"paper{group.index(article) % 3}:{article['id']}"
+
+    different = [
+        (group, a)
+        for group in by_title.values()
+        for a in group[1:]
+        if _different_stories(group[0], a)
+    ]
+    soon = [(g, a) for g, a in different if _published(a) - _published(g[0]) <= VERSION_SPAN]
+    assert len(different) > 20
+    assert len(soon) >= 5
+    joined = [
+        (g[0]["id"], a["id"])
+        for g, a in different
+        if story[paper(a, g)] in (story[paper(g[0], g)], story[f"wire:{g[0]['id']}"])
+    ]
+    assert [] == joined
+    one = [
+        a
+        for a in chosen
+        if story[f"paper0:{a['id']}"] == story[f"paper1:{a['id']}"] == story[f"wire:{a['id']}"]
+    ]
+    assert len(one) >= 0.95 * len(chosen)
+
+
+def _told(article: Article) -> tuple[str, str, str]:
+    """An article's id, title and body, as the wire tells it."""
+    return article["id"], article["title"], article["body"]
+
+
 FOOTER = (
     "Subscribe to the Northgate Courier newsletter for the morning's top stories in your "
     "inbox every weekday. Copyright 2026 Northgate Courier Media. All rights reserved. This "
@@ -619,6 +683,106 @@ def test_a_notice_and_a_story_under_one_headline_far_apart_are_two_stories(
     assert story["wire:w1"] != story["paper:p1"]
     assert (["ferry"] if notice_first else ["ferry", "islanders"]) == alerted[0]
     assert (["ferry", "islanders"] if notice_first else ["ferry"]) == alerted[1]
+
+
+# Another paper's paywall notice: under 20 words, so its fingerprint binds its headline.
+SHORT_NOTICE = "Subscribe to read the full story. Already a subscriber? Sign in."
+
+
+def test_two_papers_notices_under_one_headline_and_the_story_in_full_are_one_story(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """Two papers carry only their own paywall notices under one distinctive headline an
+    hour apart, and the wire tells the story in full an hour later: one story. The second
+    notice does not alert what the first did, and the full text joins them, alerting only
+    what it alone matches, and naming both papers."""
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            ("paper", rss(("p1", FERRY_HEADLINE, NOTICE)), 0),
+            ("herald", rss(("h1", FERRY_HEADLINE, SHORT_NOTICE)), 1),
+            ("wire", rss(("w1", FERRY_HEADLINE, FERRY_STORY)), 2),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert story["paper:p1"] == story["herald:h1"] == story["wire:w1"]
+    assert [["ferry"], [], ["islanders"]] == alerted
+    assert ["herald", "paper"] == _credited(tmp_path, "wire")
+
+
+@pytest.mark.parametrize(
+    ("headline", "hours"),
+    [
+        pytest.param(FERRY_HEADLINE, 13, id="13-hours-apart"),
+        pytest.param("Ferry stocks lower in early trading", 1, id="a-market-report"),
+        pytest.param("Harbour ferry plan", 1, id="short"),
+    ],
+)
+def test_notices_under_a_recurring_headline_or_far_apart_are_two_stories(
+    server: FeedServer, tmp_path: Path, headline: str, hours: float
+) -> None:
+    """Two papers' notices under a headline that a recurring report uses, one too short to
+    name a story, or a distinctive one 13 hours apart (another day's news under the same
+    words) are two stories: the second notice alerts what its headline matches."""
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            ("paper", rss(("p1", headline, NOTICE)), 0),
+            ("herald", rss(("h1", headline, SHORT_NOTICE)), hours),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert story["paper:p1"] != story["herald:h1"]
+    assert [["ferry"], ["ferry"]] == alerted
+
+
+def test_notices_under_one_headline_do_not_keep_its_story_open(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """A notice 11 hours after another under one distinctive headline joins its story; a
+    third 13 hours after the first does not, though only 2 hours after the second: the
+    window runs from the story's first sighting, so a paper's notice under each day's
+    same words never chains days of news into one story. It alerts."""
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            ("paper", rss(("p1", FERRY_HEADLINE, NOTICE)), 0),
+            ("herald", rss(("h1", FERRY_HEADLINE, SHORT_NOTICE)), 11),
+            ("courier", rss(("c1", FERRY_HEADLINE, "For subscribers only. Log in.")), 13),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert story["paper:p1"] == story["herald:h1"] != story["courier:c1"]
+    assert [["ferry"], [], ["ferry"]] == alerted
+
+
+def test_an_outlets_short_follow_up_under_its_notice_headline_alerts(
+    server: FeedServer, tmp_path: Path
+) -> None:
+    """An outlet posts a short line under a distinctive headline, then two hours later
+    another under the same headline. Neither tells of the headline, so each passes for a
+    notice; but a second notice from the same outlet under its own headline is more often
+    news (sailings resume) than a copy: it is not taken for the first's story, and
+    alerts."""
+    headline = "Northgate ferry sailings halted by harbour storm"
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            (
+                "paper",
+                rss(("p1", headline, "All crossings are cancelled until further notice.")),
+                0,
+            ),
+            ("paper", rss(("p2", headline, "Crossings resume at noon.")), 2),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert story["paper:p1"] != story["paper:p2"]
+    assert [["ferry"], ["ferry"]] == alerted
 
 
 def test_a_paywall_notice_out_of_the_sources_recent_items_makes_no_story_of_two(
