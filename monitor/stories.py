@@ -172,10 +172,12 @@ class Reading:
     """What the story index needs of an item: its signature (None when too little of its
     text is left to compare), and whether its body, its source's boilerplate dropped, is
     too short to name a story on its own (its exact fingerprint must then bind its title,
-    as a short body's does, see ``monitor.dedup``)."""
+    as a short body's does, see ``monitor.dedup``), and whether it is a notice once that
+    boilerplate is discounted (see ``notice_under_boilerplate``)."""
 
     signature: Signature | None
     template_body: bool = False
+    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +454,32 @@ def notice(body: str, title: str) -> bool:
     """Whether ``body``, under ``title``, is a notice rather than a story: short enough to
     be a paywall or teaser notice, and telling nothing of its headline (see ``tells_of``)."""
     return short_body(body) and not tells_of(body, title)
+
+
+def notice_under_boilerplate(
+    text: Words, boilerplate: np.ndarray[Any, np.dtype[np.uint64]]
+) -> bool:
+    """Whether the body of ``text``, its source's ``boilerplate`` (see ``recurring``)
+    discounted, is a notice: some of it is boilerplate, and the words left are fewer than
+    REPEATED_BODY_WORDS and tell nothing of its headline (``_tells``). A paper's notice
+    followed by its own footer ("Subscribe ... Terms of use ... newsletter"), which
+    recurs under its other items, runs past REPEATED_BODY_WORDS on its own. A word is
+    left when a shingle holding it is not boilerplate: the words around a story's own
+    text count as its."""
+    import numpy as np
+
+    body = text.hashes[len(text.title) :]
+    if len(body) < 3:
+        return False
+    shingles, _ = _shingles(_hashing(), [body])
+    kept = ~np.isin(shingles, boilerplate)
+    if kept.all():
+        return False
+    left = np.zeros(len(body), dtype=bool)
+    for start in range(3):  # the three words of each kept shingle
+        left[start : start + len(kept)] |= kept
+    words = [word for word, own in zip(text.body, left.tolist(), strict=True) if own]
+    return len(words) < REPEATED_BODY_WORDS and not _tells(words, text.title)
 
 
 def distinctive_headline(title: str) -> bool:

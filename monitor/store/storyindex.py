@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Insert, Select, bindparam, func, select, text
 
@@ -37,6 +37,9 @@ from monitor.model import Item
 from monitor.store.bulk import insert_many
 from monitor.store.dialects import in_values, insert_for
 from monitor.store.schema import bands_t, items_t, stories_t, versions_t
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Parameters per IN list: well under SQLite's and PostgreSQL's limits, and large enough
 # that a poll of a few hundred items is one statement.
@@ -126,16 +129,11 @@ def _statements(dialect: str) -> _Statements:
             items_t.c.body_hash == bindparam("body_hash"),
         ),
         under_headlines=select(
-            items_t.c.headline_hash,
-            items_t.c.story_id,
-            items_t.c.source,
-            items_t.c.title,
-            items_t.c.body,
-            stories_t.c.first_seen,
+            items_t.c.headline_hash, items_t.c.story_id, items_t.c.source, stories_t.c.first_seen
         )
         .join(stories_t, stories_t.c.id == items_t.c.story_id)
         .where(in_values(items_t.c.headline_hash, "hashes", dialect)),
-        story_texts=select(items_t.c.title, items_t.c.body).where(
+        story_texts=select(items_t.c.source, items_t.c.title, items_t.c.body).where(
             items_t.c.story_id == bindparam("story")
         ),
         insert_stories=insert(stories_t)
@@ -165,6 +163,10 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         _read_fingerprint(item, reading) for item, reading in zip(items, readings, strict=True)
     ]
     signatures = [reading.signature for reading in readings]
+    notices = [
+        reading.notice or stories.notice(item.body, item.title)
+        for item, reading in zip(items, readings, strict=True)
+    ]
     exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
     for at in _boilerplate_joins(connection, statements, items, exact):
         item = items[at]
@@ -190,15 +192,15 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     joined: list[tuple[Item, stories.Signature | None, int]] = []  # versions, see _join
     by_fingerprint = dict(exact)
     new_bands: dict[int, list[int]] = {}  # band -> provisional ids, oldest first
-    for item, signature in zip(items, signatures, strict=True):
+    for item, signature, notice in zip(items, signatures, notices, strict=True):
         story = by_fingerprint.get(item.fingerprint)
         if story is None and signature is not None:
             story = _similar(signature, band_stories, new_bands, known)
             if story is not None and _young(story, first_seen, now):
                 _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
-            story = headlines.story_of(item)
-            if story is not None and not stories.notice(item.body, item.title):
+            story = headlines.story_of(item, notice)
+            if story is not None and not notice:
                 _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
             story = _PROVISIONAL + len(created)
@@ -265,18 +267,17 @@ def _join(
 
 @dataclass(frozen=True, slots=True)
 class _Carried:
-    """The one stored story a headline is carried under, the sources carrying it there,
-    and whether one of its items under the headline tells a story (else only notices
-    carry the headline there, and a full item may join them)."""
+    """The one stored story a headline is carried under, and the sources carrying it
+    there."""
 
     story: int
-    told: bool
     sources: frozenset[str]
 
 
 class _Headlines:
     """The stored story each new item joins by its headline alone, if any: a paywall or
-    teaser notice (``stories.notice``) joins the story carried under the same headline,
+    teaser notice (``stories.notice``, or once its source's boilerplate is discounted,
+    ``stories.notice_under_boilerplate``) joins the story carried under the same headline,
     told in full or noticed by another outlet, and a story in full joins the notices
     carrying its headline. Two papers' notices are one story before the full text comes:
     as two, each alerted what the headline matches, and the full text, its headline
@@ -293,7 +294,8 @@ class _Headlines:
     notice joins as nothing (its body names no story, and would join other notices).
     One query for the poll's items with a distinctive headline and no story by
     fingerprint, and one per story a full item would join, to see that only notices
-    carry it."""
+    carry it (and one per source of a stored item that is a notice only once its source's
+    boilerplate is discounted, to find that boilerplate)."""
 
     def __init__(
         self,
@@ -307,25 +309,42 @@ class _Headlines:
         self._statements = statements
         self._carried = _carried(connection, statements, items, exact, now)
         self._only_notices: dict[int, bool] = {}
+        self._boilerplate: dict[str, np.ndarray[Any, np.dtype[np.uint64]]] = {}
 
-    def story_of(self, item: Item) -> int | None:
-        """The story ``item`` joins by its headline (see the class), else None."""
+    def story_of(self, item: Item, notice: bool) -> int | None:
+        """The story ``item`` joins by its headline (see the class), else None; ``notice``:
+        whether the item is a notice, its source's boilerplate discounted."""
         carried = self._carried.get(headline_hash(item.title))
         if carried is None:
             return None
-        if stories.notice(item.body, item.title):
-            told = carried.told or item.source not in carried.sources
-            return carried.story if told else None
-        if carried.told or not self._notices_alone(carried.story):
-            return None
-        return carried.story
+        if notice and item.source not in carried.sources:
+            return carried.story
+        # Its own source's notice joins a story told; a full item, notices alone.
+        if notice != self._notices_alone(carried.story):
+            return carried.story
+        return None
 
     def _notices_alone(self, story: int) -> bool:
-        """Whether every stored item of ``story`` is a notice."""
+        """Whether every stored item of ``story`` is a notice, its source's boilerplate
+        discounted (a paper's notice above its long footer is one too)."""
         if story not in self._only_notices:
             rows = self._connection.execute(self._statements.story_texts, {"story": story})
-            self._only_notices[story] = all(stories.notice(body, title) for title, body in rows)
+            self._only_notices[story] = all(
+                stories.notice(body, title) or self._notice_of(source, title, body)
+                for source, title, body in rows
+            )
         return self._only_notices[story]
+
+    def _notice_of(self, source: str, title: str, body: str) -> bool:
+        """Whether a stored item of ``source`` is a notice once the source's boilerplate,
+        as its recent items show it now, is discounted."""
+        if source not in self._boilerplate:
+            self._boilerplate[source] = _source_boilerplate(
+                self._connection, self._statements, source, []
+            )
+        with CPU_WORK:
+            text = stories.Words.of(title, body)
+            return stories.notice_under_boilerplate(text, self._boilerplate[source])
 
 
 def _carried(
@@ -355,9 +374,8 @@ def _carried(
             continue
         if carrying[0].first_seen < now - stories.VERSION_SPAN:
             continue
-        told = any(not stories.notice(row.body, row.title) for row in carrying)
         sources = frozenset(row.source for row in carrying)
-        found[hashed] = _Carried(int(carrying[0].story_id), told, sources)
+        found[hashed] = _Carried(int(carrying[0].story_id), sources)
     return found
 
 
@@ -514,15 +532,32 @@ def _readings(
         by_source.setdefault(item.source, []).append(at)
     readings: dict[int, stories.Reading] = {}
     for source, indices in by_source.items():
-        recent = connection.execute(
-            statements.recent, {"source": source, "limit": stories.RECENT}
-        ).all()
         with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
             texts = [stories.Words.of(items[at].title, items[at].body) for at in indices]
-            known = [stories.Words.of(title, body) for title, body in recent]
-            boilerplate = stories.recurring([*known, *texts], stored=len(known))
-            readings.update(zip(indices, stories.signatures(texts, boilerplate), strict=True))
+        boilerplate = _source_boilerplate(connection, statements, source, texts)
+        with CPU_WORK:
+            found = stories.signatures(texts, boilerplate)
+            readings.update(
+                (at, replace(reading, notice=stories.notice_under_boilerplate(text, boilerplate)))
+                for at, text, reading in zip(indices, texts, found, strict=True)
+            )
     return [readings[at] for at in range(len(items))]
+
+
+def _source_boilerplate(
+    connection: Connection,
+    statements: _Statements,
+    source: str,
+    texts: Sequence[stories.Words],
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """``source``'s boilerplate (see ``stories.recurring``): the shingles its RECENT
+    newest stored items and ``texts``, its new items of this poll, repeat."""
+    recent = connection.execute(
+        statements.recent, {"source": source, "limit": stories.RECENT}
+    ).all()
+    with CPU_WORK:
+        known = [stories.Words.of(title, body) for title, body in recent]
+        return stories.recurring([*known, *texts], stored=len(known))
 
 
 def _existing(

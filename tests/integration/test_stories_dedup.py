@@ -359,6 +359,63 @@ def test_papers_notices_under_reuters_headlines_join_only_their_own_story(
     assert len(one) >= 0.95 * len(chosen)
 
 
+PLANET_FOOTER = (
+    "Subscribe to the Daily Planet for unlimited digital access from 1 a week. Terms of "
+    "use and privacy policy apply. Sign up for our morning newsletter and get the top "
+    "stories in your inbox. Copyright 2026 Daily Planet Media Group. All rights reserved."
+)
+
+
+@pytest.mark.corpus
+def test_a_papers_stories_above_its_footer_join_only_the_story_told_under_their_headline(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Reuters' headlines, each article at its own time, and a paper that ends every item
+    with its long footer (over 40 words). Of every headline several articles share, the
+    first is told by the wire, each later one by the paper in full, above its footer: no
+    story other than the first joins the first's story, the footer discounted or not.
+    And under 300 distinctive headlines of one article each, the paper's paywall notice
+    above its footer two hours after the story in full, or the story two hours after it,
+    joins it."""
+    articles = [a for a in _articles(corpus) if a["published"]]
+    by_title: dict[str, list[Article]] = {}
+    for article in sorted(articles, key=_published):
+        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    events = []
+    for group in (g for g in by_title.values() if len(g) > 1):
+        events.append((_published(group[0]), "wire", *_told(group[0])))
+        for a in group[1:]:
+            events.append(
+                (_published(a), "paper", a["id"], a["title"], f"{a['body']} {PLANET_FOOTER}")
+            )
+    alone = [g[0] for g in by_title.values() if len(g) == 1 and distinctive_headline(g[0]["title"])]
+    chosen = random.Random(8).sample(alone, 300)
+    later = timedelta(hours=2)
+    for at, article in enumerate(chosen):
+        when = _published(article)
+        notice_at, story_at = (when + later, when) if at % 2 else (when, when + later)
+        events.append((story_at, "wire", *_told(article)))
+        events.append(
+            (notice_at, "paper", article["id"], article["title"], f"{NOTICE} {PLANET_FOOTER}")
+        )
+    story = _replay(tmp_path, events)
+
+    def joined(first: Article, other: Article) -> bool:
+        return story[f"wire:{first['id']}"] == story[f"paper:{other['id']}"]
+
+    different = [
+        (group[0], a)
+        for group in by_title.values()
+        for a in group[1:]
+        if _different_stories(group[0], a)
+    ]
+    assert len(different) > 20
+    assert [] == [(f["id"], a["id"]) for f, a in different if joined(f, a)]
+    for order in (0, 1):
+        pairs = chosen[order::2]
+        assert sum(joined(a, a) for a in pairs) >= 0.95 * len(pairs)
+
+
 def _told(article: Article) -> tuple[str, str, str]:
     """An article's id, title and body, as the wire tells it."""
     return article["id"], article["title"], article["body"]
@@ -783,6 +840,56 @@ def test_an_outlets_short_follow_up_under_its_notice_headline_alerts(
     story = _story_ids(tmp_path)
     assert story["paper:p1"] != story["paper:p2"]
     assert [["ferry"], ["ferry"]] == alerted
+
+
+def _footed(body: str) -> bytes:
+    """A local paper's feed: two free stories and ``body`` under FERRY_HEADLINE, each
+    followed by the paper's long footer (over 40 words), which it learns as boilerplate."""
+    items = [(guid, title, f"{text} {FOOTER}") for guid, title, text in COURIER]
+    return rss(*items, ("p1", FERRY_HEADLINE, f"{body} {FOOTER}"))
+
+
+@pytest.mark.parametrize("notice_first", [False, True], ids=["story-first", "notice-first"])
+def test_a_notice_above_its_papers_footer_is_one_story_with_the_story_in_full(
+    server: FeedServer, tmp_path: Path, notice_first: bool
+) -> None:
+    """A paper's paywall notice followed by its long footer, which recurs under its other
+    items, is a notice: discounting the footer, it tells nothing of its headline. The
+    wire's full story under the same distinctive headline an hour apart is one story with
+    it, whichever comes first: the headline's watch-list alerts once."""
+    polls = [("wire", rss(("w1", FERRY_HEADLINE, FERRY_STORY))), ("courier", _footed(NOTICE))]
+    if notice_first:
+        polls.reverse()
+    alerted = _poll_at(server, tmp_path, [(*polls[0], 0), (*polls[1], 1)])
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] == story["courier:p1"]
+    assert ([["ferry"], ["islanders"]] if notice_first else [["ferry", "islanders"], []]) == alerted
+
+
+QUEUE = "Ferry passengers queued at the harbour for two hours on Tuesday."
+DELAYS = (
+    "Passengers waited in the rain for two hours on Tuesday as boats to the islands ran "
+    "late again, and several said they would drive round by the bridge instead. The "
+    "operator blamed the tide and a broken gangway, and promised a refund to everyone who "
+    "missed a connection on the mainland."
+)
+
+
+@pytest.mark.parametrize("notice_first", [False, True], ids=["story-first", "paper-first"])
+@pytest.mark.parametrize("body", [QUEUE, DELAYS], ids=["short-telling-of-its-headline", "long"])
+def test_a_story_above_its_papers_footer_is_no_notice(
+    server: FeedServer, tmp_path: Path, notice_first: bool, body: str
+) -> None:
+    """A paper's own story followed by its footer, under the headline of the wire's story
+    an hour apart: its words but the footer tell of its headline, or are too many for a
+    notice, so it is not taken for a notice of the wire's story, and it alerts."""
+    polls = [("wire", rss(("w1", FERRY_HEADLINE, FERRY_STORY))), ("courier", _footed(body))]
+    if notice_first:
+        polls.reverse()
+    alerted = _poll_at(server, tmp_path, [(*polls[0], 0), (*polls[1], 1)])
+    story = _story_ids(tmp_path)
+    assert story["wire:w1"] != story["courier:p1"]
+    assert "ferry" in alerted[1]
 
 
 def test_a_paywall_notice_out_of_the_sources_recent_items_makes_no_story_of_two(
