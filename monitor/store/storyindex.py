@@ -281,9 +281,10 @@ class _Headlines:
     told in full or noticed by another outlet, and a story in full joins the notices
     carrying its headline. Two papers' notices are one story before the full text comes:
     as two, each alerted what the headline matches, and the full text, its headline
-    carried by two stories, joined neither. An outlet's second notice under a headline
-    only its own notices carry is no copy: a short line that tells nothing of the
-    headline is more often news ("Crossings resume at noon") than a paper's notice again.
+    carried by two stories, joined neither. A notice from an outlet that carries the
+    headline there already is no copy: a short line that tells nothing of the headline,
+    under the outlet's own story or notice, is more often news ("Crossings resume at
+    noon") than the outlet's notice of it.
 
     Only on evidence that it is one story, as a miss is worse than a duplicate: the
     headline is distinctive (``stories.distinctive_headline``), one stored story alone
@@ -317,12 +318,9 @@ class _Headlines:
         carried = self._carried.get(headline_hash(item.title))
         if carried is None:
             return None
-        if notice and item.source not in carried.sources:
-            return carried.story
-        # Its own source's notice joins a story told; a full item, notices alone.
-        if notice != self._notices_alone(carried.story):
-            return carried.story
-        return None
+        if notice:
+            return carried.story if item.source not in carried.sources else None
+        return carried.story if self._notices_alone(carried.story) else None
 
     def _notices_alone(self, story: int) -> bool:
         """Whether every stored item of ``story`` is a notice, its source's boilerplate
