@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -190,9 +190,7 @@ def test_stories_reuters_sent_twice_are_one_and_same_headlines_are_not(
     """Real pairs: stories Reuters sent again under the same headline, edited (body
     3-word-shingle Jaccard from 0.5 to under 1), join one story; pairs of different
     stories under one recurring headline (Jaccard under 0.15) never do."""
-    by_title: dict[str, list[Article]] = {}
-    for article in _articles(corpus):
-        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    by_title = _by_headline(_articles(corpus))
     resent: list[tuple[Article, Article]] = []
     different: list[tuple[Article, Article]] = []
     for group in by_title.values():
@@ -239,6 +237,32 @@ def _published(article: Article) -> datetime:
     return datetime.fromisoformat(article["published"]).replace(tzinfo=UTC)
 
 
+def _by_headline(articles: Iterable[Article]) -> dict[str, list[Article]]:
+    """The articles under each headline (its normalised words), in the order given."""
+    by_title: dict[str, list[Article]] = {}
+    for article in articles:
+        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    return by_title
+
+
+def _dated_by_headline(corpus: Path) -> dict[str, list[Article]]:
+    """The dated articles under each headline, oldest first."""
+    return _by_headline(sorted((a for a in _articles(corpus) if a["published"]), key=_published))
+
+
+def _telling_another_story(
+    by_title: dict[str, list[Article]],
+) -> list[tuple[list[Article], Article]]:
+    """Each later article under a shared headline that tells another story than the
+    first, with the articles under that headline."""
+    return [
+        (group, a)
+        for group in by_title.values()
+        for a in group[1:]
+        if _different_stories(group[0], a)
+    ]
+
+
 def _different_stories(first: Article, second: Article) -> bool:
     """Two articles under one headline that tell different stories: under 0.15 alike by
     3-shingles, neither holding half of the other's, and different first six words (a
@@ -263,10 +287,7 @@ def test_notices_under_reuters_headlines_join_only_the_story_told_under_them(
     of a story other than the first joins the first's story, though some come within
     hours. And under 300 distinctive headlines of one article each, a notice two hours
     after the story in full, or the story two hours after its notice, joins it."""
-    articles = [a for a in _articles(corpus) if a["published"]]
-    by_title: dict[str, list[Article]] = {}
-    for article in sorted(articles, key=_published):
-        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    by_title = _dated_by_headline(corpus)
     events = []
     for group in (g for g in by_title.values() if len(g) > 1):
         first = group[0]
@@ -285,12 +306,7 @@ def test_notices_under_reuters_headlines_join_only_the_story_told_under_them(
     def joined(first: Article, notice: Article) -> bool:
         return story[f"wire:{first['id']}"] == story[f"paper:{notice['id']}"]
 
-    different = [
-        (group[0], a)
-        for group in by_title.values()
-        for a in group[1:]
-        if _different_stories(group[0], a)
-    ]
+    different = [(group[0], a) for group, a in _telling_another_story(by_title)]
     soon = [(f, a) for f, a in different if _published(a) - _published(f) <= VERSION_SPAN]
     assert len(different) > 20
     assert len(soon) >= 5
@@ -311,10 +327,7 @@ def test_papers_notices_under_reuters_headlines_join_only_their_own_story(
     within hours. And under 300 distinctive headlines of one article each, two papers'
     notices an hour apart and the story in full an hour later are one story."""
     notices = [NOTICE, SHORT_NOTICE, "This content is for subscribers. Log in to read on."]
-    articles = [a for a in _articles(corpus) if a["published"]]
-    by_title: dict[str, list[Article]] = {}
-    for article in sorted(articles, key=_published):
-        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    by_title = _dated_by_headline(corpus)
     hour = timedelta(hours=1)
     events = []
     for group in (g for g in by_title.values() if len(g) > 1):
@@ -336,12 +349,7 @@ def test_papers_notices_under_reuters_headlines_join_only_their_own_story(
     def paper(article: Article, group: list[Article]) -> str:
         return f"paper{group.index(article) % 3}:{article['id']}"
 
-    different = [
-        (group, a)
-        for group in by_title.values()
-        for a in group[1:]
-        if _different_stories(group[0], a)
-    ]
+    different = _telling_another_story(by_title)
     soon = [(g, a) for g, a in different if _published(a) - _published(g[0]) <= VERSION_SPAN]
     assert len(different) > 20
     assert len(soon) >= 5
@@ -377,10 +385,7 @@ def test_a_papers_stories_above_its_footer_join_only_the_story_told_under_their_
     And under 300 distinctive headlines of one article each, the paper's paywall notice
     above its footer two hours after the story in full, or the story two hours after it,
     joins it."""
-    articles = [a for a in _articles(corpus) if a["published"]]
-    by_title: dict[str, list[Article]] = {}
-    for article in sorted(articles, key=_published):
-        by_title.setdefault(" ".join(normalised_words(article["title"])), []).append(article)
+    by_title = _dated_by_headline(corpus)
     events = []
     for group in (g for g in by_title.values() if len(g) > 1):
         events.append((_published(group[0]), "wire", *_told(group[0])))
@@ -403,12 +408,7 @@ def test_a_papers_stories_above_its_footer_join_only_the_story_told_under_their_
     def joined(first: Article, other: Article) -> bool:
         return story[f"wire:{first['id']}"] == story[f"paper:{other['id']}"]
 
-    different = [
-        (group[0], a)
-        for group in by_title.values()
-        for a in group[1:]
-        if _different_stories(group[0], a)
-    ]
+    different = [(group[0], a) for group, a in _telling_another_story(by_title)]
     assert len(different) > 20
     assert [] == [(f["id"], a["id"]) for f, a in different if joined(f, a)]
     for order in (0, 1):
