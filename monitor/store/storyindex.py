@@ -121,9 +121,9 @@ def _statements(dialect: str) -> _Statements:
             versions_t.c.seen >= bindparam("since"),
             versions_t.c.signature.is_not(None),
         ),
-        titles=select(items_t.c.story_id, items_t.c.source, items_t.c.title).where(
-            in_values(items_t.c.story_id, "ids", dialect)
-        ),
+        titles=select(items_t.c.story_id, items_t.c.source, items_t.c.title, stories_t.c.first_seen)
+        .join(stories_t, stories_t.c.id == items_t.c.story_id)
+        .where(in_values(items_t.c.story_id, "ids", dialect)),
         carrying=select(items_t.c.title).where(
             items_t.c.source == bindparam("source"),
             items_t.c.body_hash == bindparam("body_hash"),
@@ -168,7 +168,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         for item, reading in zip(items, readings, strict=True)
     ]
     exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
-    for at in _boilerplate_joins(connection, statements, items, exact):
+    for at in _boilerplate_joins(connection, statements, items, exact, now):
         item = items[at]
         items[at] = replace(item, fingerprint=item_fingerprint(item.title, item.body, item.key))
         signatures[at] = None
@@ -435,11 +435,18 @@ def _insert_versions(
 
 
 def _boilerplate_joins(
-    connection: Connection, statements: _Statements, items: list[Item], exact: dict[str, int]
+    connection: Connection,
+    statements: _Statements,
+    items: list[Item],
+    exact: dict[str, int],
+    now: datetime,
 ) -> list[int]:
     """The items that would join a stored story by a short body alone, under a headline
-    none of the story's items has, where that body is boilerplate: their fingerprint
-    then binds their title and key, and they are compared by nothing else.
+    none of the story's items has, or under one of them as a notice (telling nothing of
+    its headline, see ``stories.tells_of``) that the headline join would not take for a
+    copy (see ``_copied_notice``), where that body is boilerplate: their fingerprint then
+    binds their title and key, and they are compared by nothing else but their headline
+    (see ``_Headlines``).
 
     A paywall notice names no story, and ``stories.recurring`` knows it only while its
     source's RECENT items show it under two headlines: a paper's paywalled story after
@@ -453,7 +460,10 @@ def _boilerplate_joins(
     carried it has carried the body under two stories' headlines it tells nothing of
     (another paper of the group). A short story another outlet retitles still joins
     where its body tells of a headline of it, as 92% of Reuters' short stories do of
-    their own. Such joins are rare: most polls query nothing here."""
+    their own. A notice under the story's headline is no exception: one group's notice of
+    STORY_WORDS words or more, its fingerprint its body's alone, under a recurring
+    headline ("Market report") joined another paper's days later, and the second paper's
+    item never alerted. Such joins are rare: most polls query nothing here."""
     short = [
         at
         for at, item in enumerate(items)
@@ -462,22 +472,39 @@ def _boilerplate_joins(
     if not short:
         return []
     carried: dict[int, list[tuple[str, str]]] = {}
+    first_seen: dict[int, datetime] = {}
     for chunk in _chunks(sorted({exact[items[at].fingerprint] for at in short})):
-        for story_id, source, title in connection.execute(statements.titles, {"ids": chunk}):
+        for story_id, source, title, seen in connection.execute(statements.titles, {"ids": chunk}):
             carried.setdefault(int(story_id), []).append((source, title))
+            first_seen[int(story_id)] = seen
     found = []
     for at in short:
         item = items[at]
         story = carried.get(exact[item.fingerprint], [])
-        if stories.one_story_headline(item.title, (title for _, title in story)):
+        untold = not stories.tells_of(item.body, item.title)
+        if stories.one_story_headline(item.title, (title for _, title in story)) and (
+            not untold or _copied_notice(item.title, first_seen.get(exact[item.fingerprint]), now)
+        ):
             continue
         sources = sorted({source for source, _ in story})
-        untold = not stories.tells_of(item.body, item.title)
         own = item.source in sources and untold
         nowhere = untold and not any(stories.tells_of(item.body, title) for _, title in story)
         if own or nowhere or _a_template(connection, statements, item.body, sources):
             found.append(at)
     return found
+
+
+def _copied_notice(title: str, first_seen: datetime | None, now: datetime) -> bool:
+    """Whether a notice under ``title``, one story's headline with a story first seen at
+    ``first_seen`` that carries the notice's body, is that story's copy, on the headline
+    join's evidence (see ``_Headlines``): the headline is distinctive and the story first
+    seen within VERSION_SPAN. From its own outlet too: a wire's brief issued again as its
+    count of dead rises ("3명", "5명") is its story."""
+    return (
+        first_seen is not None
+        and first_seen >= now - stories.VERSION_SPAN
+        and stories.distinctive_headline(title)
+    )
 
 
 def _a_template(

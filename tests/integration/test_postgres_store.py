@@ -66,8 +66,10 @@ def store(postgres_url: str) -> Iterator[Store]:
 
 
 def story(n: int) -> Item:
-    """Story ``n``: words no other story shares, so near-duplicate matching keeps it apart."""
-    return item("wire", f"k{n}", " ".join(f"w{n}x{j}" for j in range(20)), title=f"Story {n}")
+    """Story ``n``: words no other story shares, so near-duplicate matching keeps it apart,
+    under a headline it tells of (else, under 40 words, it is a notice: see
+    ``stories.notice``)."""
+    return item("wire", f"k{n}", " ".join(f"w{n}x{j}" for j in range(20)), title=f"Story w{n}x0")
 
 
 def test_instances_starting_together_migrate_once(postgres_url: str, tmp_path: Path) -> None:

@@ -795,6 +795,34 @@ def test_notices_under_a_recurring_headline_or_far_apart_are_two_stories(
     assert [["ferry"], ["ferry"]] == alerted
 
 
+@pytest.mark.parametrize(
+    ("headline", "hours", "one_story"),
+    [
+        pytest.param("Ferry stocks lower in early trading", 72, False, id="recurring-days-apart"),
+        pytest.param(FERRY_HEADLINE, 1, True, id="distinctive-an-hour-apart"),
+    ],
+)
+def test_one_groups_long_notice_from_two_papers_joins_only_by_its_headline(
+    server: FeedServer, tmp_path: Path, headline: str, hours: float, one_story: bool
+) -> None:
+    """Two papers of one group give the group's notice of 20 words or more (NOTICE,
+    fingerprinted by its body alone) under one headline. The body names no story, so only
+    the headline join decides: under a report's recurring headline three days apart the
+    second paper's item is a story of its own and alerts; under a distinctive headline
+    an hour apart it is the first's story and does not."""
+    alerted = _poll_at(
+        server,
+        tmp_path,
+        [
+            ("herald", rss(("h1", headline, NOTICE)), 0),
+            ("courier", rss(("c1", headline, NOTICE)), hours),
+        ],
+    )
+    story = _story_ids(tmp_path)
+    assert (story["herald:h1"] == story["courier:c1"]) is one_story
+    assert [["ferry"], [] if one_story else ["ferry"]] == alerted
+
+
 def test_notices_under_one_headline_do_not_keep_its_story_open(
     server: FeedServer, tmp_path: Path
 ) -> None:
