@@ -172,12 +172,10 @@ class Reading:
     """What the story index needs of an item: its signature (None when too little of its
     text is left to compare), and whether its body, its source's boilerplate dropped, is
     too short to name a story on its own (its exact fingerprint must then bind its title,
-    as a short body's does, see ``monitor.dedup``), and whether it is a notice once that
-    boilerplate is discounted (see ``notice_under_boilerplate``)."""
+    as a short body's does, see ``monitor.dedup``)."""
 
     signature: Signature | None
     template_body: bool = False
-    notice: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ are candidates too, as the newest ones).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -40,6 +40,8 @@ from monitor.store.schema import bands_t, items_t, stories_t, versions_t
 
 if TYPE_CHECKING:
     import numpy as np
+
+    Boilerplate = np.ndarray[Any, np.dtype[np.uint64]]  # a source's recurring shingles
 
 # Parameters per IN list: well under SQLite's and PostgreSQL's limits, and large enough
 # that a poll of a few hundred items is one statement.
@@ -158,15 +160,11 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         return []
     _lock_stories(connection)
     statements = _statements(connection.dialect.name)
-    readings = _readings(connection, statements, items)
+    readings, boilerplate = _readings(connection, statements, items)
     items = [
         _read_fingerprint(item, reading) for item, reading in zip(items, readings, strict=True)
     ]
     signatures = [reading.signature for reading in readings]
-    notices = [
-        reading.notice or stories.notice(item.body, item.title)
-        for item, reading in zip(items, readings, strict=True)
-    ]
     exact = _existing(connection, statements, sorted({item.fingerprint for item in items}))
     for at in _boilerplate_joins(connection, statements, items, exact, now):
         item = items[at]
@@ -184,7 +182,7 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
         for band, story_id in connection.execute(statements.band_stories, {"bands": chunk}):
             band_stories.setdefault(int(band), []).append(int(story_id))
     known, first_seen = _signatures(connection, statements, band_stories, now)
-    headlines = _Headlines(connection, statements, items, exact, now)
+    headlines = _Headlines(connection, statements, items, exact, now, boilerplate)
 
     # Decide in order, as if each item were stored before the next is looked up.
     chosen: list[int] = []  # a real id, or _PROVISIONAL + index into `created`
@@ -192,14 +190,14 @@ def assign_stories(connection: Connection, items: Sequence[Item], now: datetime)
     joined: list[tuple[Item, stories.Signature | None, int]] = []  # versions, see _join
     by_fingerprint = dict(exact)
     new_bands: dict[int, list[int]] = {}  # band -> provisional ids, oldest first
-    for item, signature, notice in zip(items, signatures, notices, strict=True):
+    for item, signature in zip(items, signatures, strict=True):
         story = by_fingerprint.get(item.fingerprint)
         if story is None and signature is not None:
             story = _similar(signature, band_stories, new_bands, known)
             if story is not None and _young(story, first_seen, now):
                 _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
-            story = headlines.story_of(item, notice)
+            story, notice = headlines.story_of(item)
             if story is not None and not notice:
                 _join(item, signature, story, joined, by_fingerprint, band_stories, known)
         if story is None:
@@ -305,22 +303,33 @@ class _Headlines:
         items: Sequence[Item],
         exact: dict[str, int],
         now: datetime,
+        boilerplate: Mapping[str, Boilerplate],
     ) -> None:
         self._connection = connection
         self._statements = statements
         self._carried = _carried(connection, statements, items, exact, now)
         self._only_notices: dict[int, bool] = {}
-        self._boilerplate: dict[str, np.ndarray[Any, np.dtype[np.uint64]]] = {}
+        self._new_boilerplate = boilerplate  # by source, with this poll's items
+        self._boilerplate: dict[str, Boilerplate] = {}  # by source, stored items alone
 
-    def story_of(self, item: Item, notice: bool) -> int | None:
-        """The story ``item`` joins by its headline (see the class), else None; ``notice``:
-        whether the item is a notice, its source's boilerplate discounted."""
+    def story_of(self, item: Item) -> tuple[int | None, bool]:
+        """The story ``item`` joins by its headline (see the class), else None, and
+        whether the item is a notice, its source's boilerplate discounted (asked only of
+        an item whose headline a stored story carries: most items are not)."""
         carried = self._carried.get(headline_hash(item.title))
         if carried is None:
-            return None
-        if notice:
-            return carried.story if item.source not in carried.sources else None
-        return carried.story if self._notices_alone(carried.story) else None
+            return None, False
+        if self._is_notice(item):
+            return (carried.story if item.source not in carried.sources else None), True
+        return (carried.story if self._notices_alone(carried.story) else None), False
+
+    def _is_notice(self, item: Item) -> bool:
+        """Whether a new item is a notice, its source's boilerplate discounted."""
+        if stories.notice(item.body, item.title):
+            return True
+        with CPU_WORK:
+            text = stories.Words.of(item.title, item.body)
+            return stories.notice_under_boilerplate(text, self._new_boilerplate[item.source])
 
     def _notices_alone(self, story: int) -> bool:
         """Whether every stored item of ``story`` is a notice, its source's boilerplate
@@ -390,7 +399,7 @@ def index_versions(
     _lock_stories(connection)
     statements = _statements(connection.dialect.name)
     items = [item for item, _ in versions]
-    readings = _readings(connection, statements, items)
+    readings, _ = _readings(connection, statements, items)
     items = [
         _read_fingerprint(item, reading) for item, reading in zip(items, readings, strict=True)
     ]
@@ -549,24 +558,23 @@ def _lock_stories(connection: Connection) -> None:
 
 def _readings(
     connection: Connection, statements: _Statements, items: Sequence[Item]
-) -> list[stories.Reading]:
+) -> tuple[list[stories.Reading], dict[str, Boilerplate]]:
     """Each item's reading (see ``monitor.stories``), its source's boilerplate dropped:
-    the shingles its RECENT newest stored items and this poll's repeat."""
+    the shingles its RECENT newest stored items and this poll's repeat; and that
+    boilerplate, by source."""
     by_source: dict[str, list[int]] = {}
     for at, item in enumerate(items):
         by_source.setdefault(item.source, []).append(at)
     readings: dict[int, stories.Reading] = {}
+    boilerplate: dict[str, Boilerplate] = {}
     for source, indices in by_source.items():
         with CPU_WORK:  # see monitor.cpu: numpy lets go of the interpreter lock at every step
             texts = [stories.Words.of(items[at].title, items[at].body) for at in indices]
-        boilerplate = _source_boilerplate(connection, statements, source, texts)
+        boilerplate[source] = _source_boilerplate(connection, statements, source, texts)
         with CPU_WORK:
-            found = stories.signatures(texts, boilerplate)
-            readings.update(
-                (at, replace(reading, notice=stories.notice_under_boilerplate(text, boilerplate)))
-                for at, text, reading in zip(indices, texts, found, strict=True)
-            )
-    return [readings[at] for at in range(len(items))]
+            found = stories.signatures(texts, boilerplate[source])
+            readings.update(zip(indices, found, strict=True))
+    return [readings[at] for at in range(len(items))], boilerplate
 
 
 def _source_boilerplate(
@@ -574,7 +582,7 @@ def _source_boilerplate(
     statements: _Statements,
     source: str,
     texts: Sequence[stories.Words],
-) -> np.ndarray[Any, np.dtype[np.uint64]]:
+) -> Boilerplate:
     """``source``'s boilerplate (see ``stories.recurring``): the shingles its RECENT
     newest stored items and ``texts``, its new items of this poll, repeat."""
     recent = connection.execute(
