@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from monitor.alerts.render import PAYLOAD_VERSION
+from monitor.alerts.render import PAYLOAD_VERSION, zulu
 from monitor.logging import masked
 from monitor.model import Message
 from monitor.store.repo import Notice, SourceState
@@ -131,5 +131,5 @@ def _document(delivery_key: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _utc(moment: str | None) -> str | None:
-    """A stored ISO time (UTC, ``+00:00``) as the bodies write one, with a Z."""
-    return moment.replace("+00:00", "Z") if moment else None
+    """A stored ISO time (UTC) as the bodies write one, with a Z."""
+    return zulu(datetime.fromisoformat(moment)) if moment else None

@@ -439,13 +439,18 @@ def latin_word_char(character: str) -> bool:
     return character.isascii() and character.isalnum()
 
 
+def zulu(moment: datetime) -> str:
+    """A UTC moment as the webhook bodies write it: ISO 8601 with a Z."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _item_payload(item: StoredItem) -> dict[str, Any]:
     return {
         "source": item.source,
         "guid": item.key,
         "url": item.url,
         "title": item.title,
-        "published": item.published.isoformat().replace("+00:00", "Z"),
+        "published": zulu(item.published),
         "excerpt": cap(item.body, BODY_EXCERPT),
     }
 
@@ -474,8 +479,8 @@ def digest_payload(digest: DigestView, key: str) -> dict[str, Any]:
         "type": "digest",
         "id": key,
         "digest": digest.name,
-        "start": digest.start.isoformat().replace("+00:00", "Z"),
-        "end": digest.end.isoformat().replace("+00:00", "Z"),
+        "start": zulu(digest.start),
+        "end": zulu(digest.end),
         "sections": [
             {
                 "watchlist": section.watchlist,
