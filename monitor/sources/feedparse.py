@@ -264,4 +264,4 @@ def _text(value: Any) -> str:
 
 def _string(value: Any) -> bool:
     """A non-empty string (JSON gives any type where a feed should have put text)."""
-    return isinstance(value, str) and bool(value)
+    return bool(_text(value))
